@@ -1,0 +1,374 @@
+"""CSV import of contacts: every good row imported, every bad row reported with its line.
+
+Rows are validated one by one (that is what validation is), then written a
+chunk at a time with multi-row statements: companies created set-based,
+contacts matched on their normalised email (updated) or inserted. Each chunk
+commits with the job's progress, so a crash loses at most the chunk under way
+and a rerun of the same file updates what already landed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+from sqlalchemy import bindparam, func, insert, select, update
+
+from models import Company, Contact, ContactKind, User, db, utcnow
+
+from .runs import JobContext, job
+
+COLUMNS = (
+    "first_name", "last_name", "email", "company", "owner_email", "status", "email_opt_out",
+    "kind", "phone", "language", "city", "title",
+)  # fmt: skip
+REQUIRED = ("email",)
+# File column → contact column, for the plain text fields.
+TEXT_FIELDS = ("first_name", "last_name", "phone", "language", "city", "title", "status")
+TRUE_WORDS = {"1", "true", "yes", "y", "x", "kyllä", "k", "ja", "j", "igen", "i"}
+FALSE_WORDS = {"0", "false", "no", "n", "ei", "e", "nej", "nem", ""}
+CHUNK_ROWS = 5000
+SNIFF_BYTES = 64 * 1024
+
+
+class ImportFileError(ValueError):
+    """The file as a whole cannot be imported (missing, empty, not CSV, no email column)."""
+
+
+def _max_length(column: str) -> int:
+    return Contact.__table__.c[column].type.length
+
+
+def _company_max_length() -> int:
+    return Company.__table__.c["name"].type.length
+
+
+@dataclass
+class ParsedRow:
+    """One valid row, ready to write."""
+
+    line: int
+    email_key: str
+    values: dict
+
+
+@dataclass
+class Outcome:
+    """What the import did, for the job result and the CLI's last line."""
+
+    imported: int = 0
+    updated: int = 0
+    rejected: int = 0
+    companies_created: int = 0
+    lines: int = 0
+    ignored_columns: list[str] = field(default_factory=list)
+
+
+def data_dir(sub: str) -> Path:
+    """A folder under the installation's data directory (created when missing)."""
+    path = Path(current_app.config["KOHDE_DATA_DIR"]) / sub
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def check_file(path: Path) -> None:
+    """Refuse a missing, empty or binary file with a message a person understands."""
+    if not path.is_file():
+        raise ImportFileError(f"{path}: no such file")
+    with path.open("rb") as fh:
+        head = fh.read(SNIFF_BYTES)
+    if not head.strip():
+        raise ImportFileError(f"{path.name}: the file is empty")
+    if b"\x00" in head:
+        raise ImportFileError(
+            f"{path.name}: this is not a CSV file (it contains binary data); "
+            "save it from your spreadsheet as CSV UTF-8"
+        )
+
+
+def store_upload(stream, filename: str | None) -> Path:
+    """Keep an uploaded file under uploads/ for the job; refuse what cannot be a CSV."""
+    name = filename or "upload.csv"
+    if not name.lower().endswith((".csv", ".txt")):
+        raise ImportFileError(f"{name}: only .csv files can be imported")
+    path = data_dir("uploads") / f"{uuid.uuid4().hex}.csv"
+    with path.open("wb") as out:
+        while chunk := stream.read(1024 * 1024):
+            out.write(chunk)
+    try:
+        check_file(path)
+    except ImportFileError as exc:
+        path.unlink()
+        raise ImportFileError(str(exc).replace(path.name, name)) from None
+    return path
+
+
+def _normalise_header(name: str) -> str:
+    return name.strip().strip("\ufeff").lower().replace(" ", "_").replace("-", "_")
+
+
+def _open_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """The header and an iterator of (line number, fields) for each data record."""
+    check_file(path)
+    with path.open("rb") as fh:
+        sample = fh.read(SNIFF_BYTES).decode("utf-8", errors="replace")
+    try:
+        dialect = csv.Sniffer().sniff(sample.split("\n", 1)[0], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    # surrogateescape keeps undecodable bytes visible, so a bad row (not the file) is refused.
+    fh = path.open("r", encoding="utf-8-sig", errors="surrogateescape", newline="")
+    reader = csv.reader(fh, dialect)
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error) as exc:
+        fh.close()
+        raise ImportFileError(f"{path.name}: no header row ({exc})") from None
+
+    def records():
+        with fh:
+            start = reader.line_num + 1
+            while True:
+                try:
+                    fields = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as exc:
+                    yield start, exc
+                else:
+                    yield start, fields
+                start = reader.line_num + 1
+
+    return [_normalise_header(h) for h in header], records()
+
+
+def _bad_bytes(value: str) -> bool:
+    return any("\udc80" <= ch <= "\udcff" for ch in value)
+
+
+def _parse_bool(raw: str) -> bool:
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError(f"email_opt_out must be yes/no, true/false or 1/0, not {raw!r}")
+
+
+class RowValidator:
+    """Turns one record into a ParsedRow or raises ValueError with the reason."""
+
+    def __init__(self, header: list[str], owners: dict[str, int]):
+        self.header = header
+        self.owners = owners
+        self.seen: dict[str, int] = {}  # email key → first line, for duplicates in one file
+
+    def parse(self, line: int, fields: list[str]) -> ParsedRow:
+        """Validate one record; the error message names the column and the problem."""
+        if len(fields) > len(self.header):
+            raise ValueError(f"{len(fields)} fields, but the header has {len(self.header)}")
+        raw = dict(zip(self.header, fields + [""] * (len(self.header) - len(fields)), strict=True))
+        for column, value in raw.items():
+            if column in COLUMNS and _bad_bytes(value):
+                raise ValueError(f"{column}: not valid UTF-8 text; save the file as CSV UTF-8")
+        email = raw.get("email", "").strip()
+        if not email:
+            raise ValueError("email: required, but empty")
+        try:
+            validate_email(email, check_deliverability=False)
+        except EmailNotValidError as exc:
+            raise ValueError(f"email: {email!r} is not a valid address ({exc})") from None
+        if len(email) > _max_length("email"):
+            raise ValueError(f"email: {len(email)} characters, at most {_max_length('email')}")
+        key = email.lower()
+        if key in self.seen:
+            raise ValueError(f"email: {email} is already on line {self.seen[key]} of this file")
+        values: dict = {"email": email}
+        for column in TEXT_FIELDS:
+            if column in raw:
+                value = raw[column].strip()
+                if len(value) > _max_length(column):
+                    raise ValueError(
+                        f"{column}: {len(value)} characters, at most {_max_length(column)} fit"
+                    )
+                values[column] = value or None
+        if "kind" in raw:
+            kind = raw["kind"].strip().lower()
+            if kind and kind not in set(ContactKind):
+                raise ValueError(f"kind: must be contact or lead, not {raw['kind']!r}")
+            values["kind"] = kind or None
+        if "email_opt_out" in raw:
+            values["email_opt_out"] = _parse_bool(raw["email_opt_out"]) if raw[
+                "email_opt_out"
+            ].strip() else None
+        if "owner_email" in raw:
+            owner = raw["owner_email"].strip().lower()
+            if owner and owner not in self.owners:
+                raise ValueError(f"owner_email: no CRM user has the email {owner!r}")
+            values["owner_id"] = self.owners.get(owner)
+        if "company" in raw:
+            company = raw["company"].strip()
+            if len(company) > _company_max_length():
+                raise ValueError(
+                    f"company: {len(company)} characters, at most {_company_max_length()} fit"
+                )
+            values["company"] = company or None
+        self.seen[key] = line
+        return ParsedRow(line=line, email_key=key, values=values)
+
+
+def _company_ids(names: set[str]) -> tuple[dict[str, int], int]:
+    """Ids by lower-case name for ``names``, creating the missing companies set-based."""
+    if not names:
+        return {}, 0
+    lowered = {n.lower(): n for n in names}
+
+    def lookup() -> dict[str, int]:
+        rows = db.session.execute(
+            select(func.lower(Company.name), func.min(Company.id))
+            .where(func.lower(Company.name).in_(list(lowered)))
+            .group_by(func.lower(Company.name))
+        )
+        return dict(rows.all())
+
+    found = lookup()
+    missing = [{"name": lowered[k]} for k in lowered if k not in found]
+    if missing:
+        db.session.execute(insert(Company), missing)
+        found = lookup()
+    return found, len(missing)
+
+
+def _write_chunk(rows: list[ParsedRow], header: list[str], outcome: Outcome) -> None:
+    """Insert the new contacts and update the known ones, a few statements per chunk."""
+    companies, created = _company_ids({r.values["company"] for r in rows if r.values.get("company")})
+    outcome.companies_created += created
+    existing = set(
+        db.session.scalars(
+            select(Contact.email_key)
+            .where(Contact.email_key.in_([r.email_key for r in rows]))
+            .distinct()
+        )
+    )
+    now = utcnow()
+    inserts, updates = [], []
+    for row in rows:
+        values = dict(row.values)
+        if "company" in values:
+            name = values.pop("company")
+            values["company_id"] = companies[name.lower()] if name else None
+        if row.email_key in existing:
+            updates.append({"key": row.email_key, **values})
+        else:
+            # New contacts take the model defaults for what the file leaves empty.
+            inserts.append({k: v for k, v in values.items() if v is not None})
+    if inserts:
+        # One column set for the whole batch (executemany needs it), defaults filled in.
+        columns = {k for row in inserts for k in row}
+        defaults = {c.key: c.default.arg for c in Contact.__table__.c if c.key in columns
+                    and c.default is not None and not callable(c.default.arg)}  # fmt: skip
+        batch = [{c: row.get(c, defaults.get(c)) for c in columns} for row in inserts]
+        for row in batch:
+            row.update(created_at=now, updated_at=now)
+        db.session.execute(insert(Contact), batch)
+    if updates:
+        # Empty cells keep the stored value: an import never blanks out data.
+        columns = [c for c in updates[0] if c != "key"]
+        stmt = (
+            update(Contact.__table__)
+            .where(Contact.__table__.c.email_key == bindparam("key"))
+            .values(
+                updated_at=now,
+                **{c: func.coalesce(bindparam(c), Contact.__table__.c[c]) for c in columns},
+            )
+        )
+        db.session.connection().execute(stmt, updates)
+    outcome.imported += len(inserts)
+    outcome.updated += len(updates)
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as fh:
+        return sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))
+
+
+def run_import(path: Path, ctx: JobContext | None = None, report_path: Path | None = None) -> dict:
+    """Import ``path``; return counts and where the report of rejected rows is."""
+    header, records = _open_rows(path)
+    if "email" not in header:
+        raise ImportFileError(
+            f"{path.name}: the header has no 'email' column (found: {', '.join(header)}); "
+            "is this a CSV of contacts with a header row?"
+        )
+    outcome = Outcome(ignored_columns=[h for h in header if h not in COLUMNS])
+    total = max(_count_lines(path) - 1, 0)
+    owners = {
+        email.lower(): uid for email, uid in db.session.execute(select(User.email, User.id)).all()
+    }
+    validator = RowValidator(header, owners)
+    report_path = report_path or data_dir("reports") / f"import-{uuid.uuid4().hex[:12]}.csv"
+    with report_path.open("w", encoding="utf-8", errors="replace", newline="") as report_fh:
+        report = csv.writer(report_fh)
+        report.writerow(["line", "reason", *header])
+        chunk: list[ParsedRow] = []
+        last_line = 1
+        for line, fields in records:
+            last_line = line
+            if isinstance(fields, csv.Error):
+                report.writerow([line, f"unreadable CSV: {fields}"])
+                outcome.rejected += 1
+                continue
+            if not any(f.strip() for f in fields):
+                continue  # blank lines are not rows
+            outcome.lines += 1
+            try:
+                chunk.append(validator.parse(line, fields))
+            except ValueError as exc:
+                report.writerow([line, str(exc), *(f.encode("utf-8", "surrogateescape")
+                                 .decode("utf-8", "replace") for f in fields)])  # fmt: skip
+                outcome.rejected += 1
+            if len(chunk) >= CHUNK_ROWS:
+                _write_chunk(chunk, header, outcome)
+                chunk = []
+                _commit(ctx, last_line, total)
+        if chunk:
+            _write_chunk(chunk, header, outcome)
+        _commit(ctx, total, total)
+    result = {
+        "imported": outcome.imported,
+        "updated": outcome.updated,
+        "rejected": outcome.rejected,
+        "companies_created": outcome.companies_created,
+        "rows": outcome.lines,
+        "report_path": str(report_path),
+    }
+    if outcome.ignored_columns:
+        result["ignored_columns"] = outcome.ignored_columns
+    return result
+
+
+def _commit(ctx: JobContext | None, done: int, total: int) -> None:
+    if ctx is None:
+        db.session.commit()
+    else:
+        ctx.progress(done, total)  # commits the chunk together with the progress
+
+
+@job("import_contacts")
+def import_contacts(ctx: JobContext, path: str, filename: str | None = None) -> dict:
+    """The import job: ``path`` is a CSV file the web or the CLI has put in place."""
+    ctx.result = {"file": filename or Path(path).name}
+    result = run_import(Path(path), ctx)
+    return {"file": ctx.result["file"], **result}
+
+
+def read_report(path: str | Path) -> list[dict]:
+    """The rejected rows of a finished import, as dicts (line, reason, original columns)."""
+    with Path(path).open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(io.StringIO(fh.read())))

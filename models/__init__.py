@@ -1,0 +1,63 @@
+"""Kohde's typed SQLAlchemy models, one module per aggregate.
+
+Importing this package registers every table on ``db.metadata`` (Alembic and
+the app factory rely on that).
+"""
+
+from .activity import Activity, ActivityContact, ActivityStatus, ActivityType
+from .audit import AuditEntry
+from .base import Base, UTCDateTime, db, utcnow
+from .campaign import Campaign, CampaignMember, MemberSource
+from .company import Company
+from .contact import Contact, ContactKind
+from .email import (
+    CAMPAIGN_FOLDER,
+    EmailTemplate,
+    OutboxMessage,
+    OutboxState,
+    SenderMode,
+    SendTiming,
+)
+from .job_run import ACTIVE_STATUSES, JobRun, JobStatus
+from .scheduled_action import ActionKind, Frequency, ScheduledAction
+from .settings import Settings
+from .target_group import FilterModule, SampleMode, SavedFilter, TargetGroup, TargetGroupMember
+from .user import Role, User
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "CAMPAIGN_FOLDER",
+    "ActionKind",
+    "Activity",
+    "ActivityContact",
+    "ActivityStatus",
+    "ActivityType",
+    "AuditEntry",
+    "Base",
+    "Campaign",
+    "CampaignMember",
+    "Company",
+    "Contact",
+    "ContactKind",
+    "EmailTemplate",
+    "FilterModule",
+    "Frequency",
+    "JobRun",
+    "JobStatus",
+    "MemberSource",
+    "OutboxMessage",
+    "OutboxState",
+    "Role",
+    "SampleMode",
+    "SavedFilter",
+    "ScheduledAction",
+    "SendTiming",
+    "SenderMode",
+    "Settings",
+    "TargetGroup",
+    "TargetGroupMember",
+    "UTCDateTime",
+    "User",
+    "db",
+    "utcnow",
+]

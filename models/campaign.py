@@ -1,0 +1,78 @@
+"""Campaigns and their members."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, Timestamped, UTCDateTime, utcnow
+
+
+class Campaign(Timestamped, Base):
+    """A project with members; only active campaigns can be used in actions."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    number: Mapped[str | None] = mapped_column(String(20), unique=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    start_date: Mapped[date | None]
+    end_date: Mapped[date | None] = mapped_column(doc="Estimated end date")
+    email_template_id: Mapped[int | None] = mapped_column(
+        ForeignKey("email_templates.id", ondelete="SET NULL")
+    )
+    # When the template was attached: members who joined before get no email.
+    email_template_set_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    description: Mapped[str] = mapped_column(Text, default="")
+
+    email_template = relationship("EmailTemplate")
+    owner = relationship("User")
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.name}" if self.number else self.name
+
+
+class MemberSource(StrEnum):
+    """How a member came into a campaign."""
+
+    GROUP = "group"
+    CAMPAIGN = "campaign"
+    FILTER = "filter"
+    MANUAL = "manual"
+    WORKFLOW = "workflow"
+    IMPORT = "import"
+    AUTOMATIC = "automatic"
+
+
+class CampaignMember(Base):
+    """One contact (or lead) in one campaign, with who added it, when and how."""
+
+    __tablename__ = "campaign_members"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    contact_id: Mapped[int] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True
+    )
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    added_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    source: Mapped[str] = mapped_column(String(12), default=MemberSource.MANUAL)
+    # The group, campaign or filter id the member came from, if any.
+    source_ref: Mapped[int | None]
+    # The job that added the member: undo removes exactly what a job added.
+    job_id: Mapped[str | None] = mapped_column(String(80))
+
+    campaign = relationship("Campaign", backref="members")
+    contact = relationship("Contact")
+    added_by = relationship("User")
+
+    __table_args__ = (
+        Index("ix_campaign_members_contact_id", "contact_id"),
+        Index("ix_campaign_members_job_id", "job_id"),
+    )

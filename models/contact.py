@@ -1,0 +1,60 @@
+"""Contacts and leads: the people every campaign is about."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from sqlalchemy import Computed, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, Timestamped
+
+
+class ContactKind(StrEnum):
+    """A lead is a contact not yet qualified; both live in one table."""
+
+    CONTACT = "contact"
+    LEAD = "lead"
+
+
+class Contact(Timestamped, Base):
+    """A person with an email address, a company and an owner."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10), default=ContactKind.CONTACT)
+    first_name: Mapped[str] = mapped_column(String(100), default="")
+    last_name: Mapped[str] = mapped_column(String(100), default="")
+    email: Mapped[str | None] = mapped_column(String(254))
+    # Normalised email (trimmed, lower case), kept by the database itself so
+    # bulk SQL, imports and dedupe never disagree on what "the same email" is.
+    email_key: Mapped[str | None] = mapped_column(
+        String(254), Computed("lower(trim(email))", persisted=True)
+    )
+    phone: Mapped[str | None] = mapped_column(String(40))
+    language: Mapped[str | None] = mapped_column(String(10))
+    city: Mapped[str | None] = mapped_column(String(100))
+    title: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(40), default="active")
+    email_opt_out: Mapped[bool] = mapped_column(default=False)
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id", ondelete="SET NULL"))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    company = relationship("Company", backref="contacts")
+    owner = relationship("User")
+
+    __table_args__ = (
+        Index("ix_contacts_email_key", "email_key"),
+        Index("ix_contacts_owner_id", "owner_id"),
+        Index("ix_contacts_company_id", "company_id"),
+        Index("ix_contacts_status", "status"),
+    )
+
+    @property
+    def full_name(self) -> str:
+        """First and last name, as a person would write them."""
+        return f"{self.first_name} {self.last_name}".strip()
+
+    def __str__(self) -> str:
+        return self.full_name or self.email or f"#{self.id}"

@@ -1,0 +1,81 @@
+"""Job runs: the database's record of every job the product starts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, UTCDateTime, utcnow
+
+
+class JobStatus(StrEnum):
+    """queued → running → done / failed."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+class JobRun(Base):
+    """Who started what with which parameters, how far it got and how it ended.
+
+    The primary key is also the RQ job id, so a worker and a page talk about
+    the same job without a lookup table.
+    """
+
+    __tablename__ = "job_runs"
+
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(60))
+    # kind + canonical parameters: two runs with the same key are the same job.
+    dedupe_key: Mapped[str] = mapped_column(String(80))
+    params: Mapped[dict] = mapped_column(JSON, default=dict)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    scheduled_action_id: Mapped[int | None] = mapped_column(
+        ForeignKey("scheduled_actions.id", ondelete="SET NULL")
+    )
+    status: Mapped[str] = mapped_column(String(10), default=JobStatus.QUEUED)
+    progress_done: Mapped[int] = mapped_column(default=0)
+    progress_total: Mapped[int | None]
+    result: Mapped[dict] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    enqueued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user = relationship("User")
+    scheduled_action = relationship("ScheduledAction", backref="runs")
+
+    __table_args__ = (
+        Index("ix_job_runs_dedupe_key_status", "dedupe_key", "status"),
+        Index("ix_job_runs_enqueued_at", "enqueued_at"),
+    )
+
+    @property
+    def percent(self) -> int:
+        """Progress as a whole percentage (0 when the total is not known yet)."""
+        if not self.progress_total:
+            return 100 if self.status == JobStatus.DONE else 0
+        return min(100, round(100 * self.progress_done / self.progress_total))
+
+    @property
+    def duration_seconds(self) -> float | None:
+        """Seconds from start to finish (or to now, while running)."""
+        if self.started_at is None:
+            return None
+        return ((self.finished_at or utcnow()) - self.started_at).total_seconds()
+
+    @property
+    def finished(self) -> bool:
+        """True once the job is done or failed."""
+        return self.status not in ACTIVE_STATUSES
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.id}"

@@ -1,0 +1,69 @@
+"""The Flask-Admin back office: one module per area, assembled here."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_admin import Admin
+from flask_admin.theme import Bootstrap4Theme
+
+from models import (
+    Activity,
+    AuditEntry,
+    Campaign,
+    CampaignMember,
+    Company,
+    Contact,
+    EmailTemplate,
+    JobRun,
+    OutboxMessage,
+    SavedFilter,
+    ScheduledAction,
+    Settings,
+    TargetGroup,
+    TargetGroupMember,
+    User,
+    db,
+)
+
+from .activities import ActivityView
+from .campaigns import CampaignMemberView, CampaignView
+from .contacts import CompanyView, ContactView
+from .dashboard import DashboardView
+from .email import EmailTemplateView, OutboxView
+from .jobs import ImportContactsView, JobRunView
+from .scheduling import ScheduledActionView
+from .system import AuditView, SettingsView
+from .targeting import SavedFilterView, TargetGroupMemberView, TargetGroupView
+from .users import UserView
+
+
+def init_admin(app: Flask) -> Admin:
+    """Build the back office and register every screen on ``app``."""
+    admin = Admin(
+        app,
+        name="Kohde",
+        index_view=DashboardView(name="Dashboard", url="/admin"),
+        theme=Bootstrap4Theme(base_template="kohde/layout.html", fluid=True),
+    )
+    crm, targeting, email, work, setup = "CRM", "Targeting", "Email", "Jobs", "Admin"
+    admin.add_view(ContactView(Contact, db, name="Contacts", category=crm))
+    admin.add_view(CompanyView(Company, db, name="Companies", category=crm))
+    admin.add_view(CampaignView(Campaign, db, name="Campaigns", category=crm))
+    admin.add_view(CampaignMemberView(CampaignMember, db, name="Campaign members", category=crm))
+    admin.add_view(ActivityView(Activity, db, name="Activities", category=crm))
+    admin.add_view(TargetGroupView(TargetGroup, db, name="Target groups", category=targeting))
+    admin.add_view(
+        TargetGroupMemberView(TargetGroupMember, db, name="Group members", category=targeting)
+    )
+    admin.add_view(SavedFilterView(SavedFilter, db, name="Saved filters", category=targeting))
+    admin.add_view(EmailTemplateView(EmailTemplate, db, name="Templates", category=email))
+    admin.add_view(OutboxView(OutboxMessage, db, name="Outbox", category=email))
+    admin.add_view(JobRunView(JobRun, db, name="Job runs", category=work))
+    admin.add_view(ImportContactsView(name="Import contacts", endpoint="import_contacts",
+                                      category=work))  # fmt: skip
+    admin.add_view(UserView(User, db, name="Users", category=setup))
+    admin.add_view(SettingsView(Settings, db, name="Settings", category=setup))
+    admin.add_view(ScheduledActionView(ScheduledAction, db, name="Scheduled actions",
+                                       category=setup))  # fmt: skip
+    admin.add_view(AuditView(AuditEntry, db, name="Audit log", category=setup))
+    return admin

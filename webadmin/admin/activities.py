@@ -1,0 +1,35 @@
+"""Calendar activities."""
+
+from __future__ import annotations
+
+from models import ActivityStatus, ActivityType
+
+from .base import SecureModelView
+
+
+class ActivityView(SecureModelView):
+    """Calls, meetings, tasks and emails of users, linked to contacts."""
+
+    column_list = [
+        "id", "number", "type", "subject", "owner", "start_at", "end_at", "status", "company",
+        "campaign",
+    ]  # fmt: skip
+    column_default_sort = ("start_at", True)
+    column_searchable_list = ["subject", "number"]
+    column_filters = ["type", "status", "start_at", "owner.email", "campaign.name", "company.name"]
+    column_labels = {"start_at": "Start", "end_at": "End", "owner.email": "Owner",
+                     "campaign.name": "Campaign", "company.name": "Company"}  # fmt: skip
+    form_columns = [
+        "type", "subject", "number", "owner", "start_at", "end_at", "status", "contacts",
+        "company", "campaign", "notes",
+    ]  # fmt: skip
+    form_choices = {
+        "type": [(t.value, t.value.title()) for t in ActivityType],
+        "status": [(s.value, s.value.title()) for s in ActivityStatus],
+    }
+    form_ajax_refs = {
+        "owner": {"fields": ["email", "name"], "page_size": 20},
+        "contacts": {"fields": ["email", "last_name"], "page_size": 20},
+        "company": {"fields": ["name"], "page_size": 20},
+        "campaign": {"fields": ["name", "number"], "page_size": 20},
+    }

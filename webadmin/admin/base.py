@@ -1,0 +1,81 @@
+"""The one place that decides who may open which admin screen."""
+
+from __future__ import annotations
+
+from flask import abort, redirect, request, url_for
+from flask_admin import BaseView
+from flask_admin.contrib.sqla import ModelView
+from flask_admin.contrib.sqla.filters import FilterConverter
+from flask_admin.contrib.sqla.form import AdminModelConverter
+from flask_admin.model import filters
+from flask_admin.model.form import converts
+from flask_login import current_user
+from flask_wtf import FlaskForm
+
+
+class KohdeModelConverter(AdminModelConverter):
+    """Form fields for our column types (UTCDateTime is a DateTime underneath)."""
+
+    @converts("UTCDateTime")
+    def convert_utc_datetime(self, field_args, **extra):  # noqa: D102
+        return self.convert_datetime(field_args, **extra)
+
+
+class KohdeFilterConverter(FilterConverter):
+    """List filters for our column types."""
+
+    @filters.convert("utcdatetime")
+    def conv_utc_datetime(self, column, name, **kwargs):  # noqa: D102
+        return self.conv_datetime(column, name, **kwargs)
+
+
+class AccessMixin:
+    """Logged-in users only; ``admin_only`` screens for admins only."""
+
+    admin_only = False
+
+    def is_accessible(self) -> bool:
+        """Flask-Admin's hook: may the current user open this screen?"""
+        if not current_user.is_authenticated:
+            return False
+        return current_user.is_admin or not self.admin_only
+
+    def is_visible(self) -> bool:
+        """Hide menu entries the user could not open anyway."""
+        return self.is_accessible()
+
+    def inaccessible_callback(self, name, **kwargs):
+        """Anonymous: to the login page; logged in without the role: 403."""
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login", next=request.full_path))
+        abort(403)
+
+
+class SecureView(AccessMixin, BaseView):
+    """A custom admin page (not a model list) behind the login."""
+
+
+class SecureModelView(AccessMixin, ModelView):
+    """Every model screen: behind the login, CSRF on every form, sensible paging."""
+
+    # The global CSRFProtect checks every POST; FlaskForm renders its token.
+    form_base_class = FlaskForm
+    model_form_converter = KohdeModelConverter
+    filter_converter = KohdeFilterConverter()
+    page_size = 50
+    can_set_page_size = True
+    can_view_details = True
+    can_export = True
+    export_types = ["csv"]
+    column_display_pk = True
+    column_default_sort = ("id", True)
+    # Never offer these in forms: the database or the code keeps them.
+    form_excluded_columns = ["created_at", "updated_at"]
+
+
+class ReadOnlyModelView(SecureModelView):
+    """Records that only jobs and hooks write: listed and shown, never edited here."""
+
+    can_create = False
+    can_edit = False
+    can_delete = False

@@ -1,0 +1,55 @@
+"""Campaigns and their members."""
+
+from __future__ import annotations
+
+from models import CAMPAIGN_FOLDER, EmailTemplate, MemberSource
+
+from .base import SecureModelView
+
+SOURCE_CHOICES = [(s.value, s.value.title()) for s in MemberSource]
+
+
+def campaign_templates():
+    """Only templates in the "Campaign" folder can be attached to campaigns."""
+    return EmailTemplate.query.filter(EmailTemplate.folder == CAMPAIGN_FOLDER).order_by(
+        EmailTemplate.name
+    )
+
+
+class CampaignView(SecureModelView):
+    """Campaigns: dates, owner, template; only active ones are used in actions."""
+
+    column_list = [
+        "id", "number", "name", "active", "start_date", "end_date", "email_template", "owner",
+    ]  # fmt: skip
+    column_searchable_list = ["name", "number"]
+    column_filters = ["active", "start_date", "end_date", "owner.email", "email_template.name"]
+    column_labels = {"end_date": "Estimated end", "owner.email": "Owner",
+                     "email_template.name": "Template"}  # fmt: skip
+    form_columns = [
+        "name", "number", "active", "start_date", "end_date", "email_template", "owner",
+        "description",
+    ]  # fmt: skip
+    form_args = {
+        "email_template": {"query_factory": campaign_templates},
+        "number": {"description": "Leave empty to have one generated."},
+    }
+    form_ajax_refs = {"owner": {"fields": ["email", "name"], "page_size": 20}}
+
+
+class CampaignMemberView(SecureModelView):
+    """Who is in which campaign, who added them, when and from where."""
+
+    column_list = ["campaign", "contact", "source", "source_ref", "added_by", "added_at", "job_id"]
+    column_default_sort = ("added_at", True)
+    column_filters = ["campaign.name", "source", "added_at", "contact.email"]
+    column_labels = {"campaign.name": "Campaign", "contact.email": "Contact email",
+                     "source_ref": "Source id"}  # fmt: skip
+    column_searchable_list = ["contact.email"]
+    form_columns = ["campaign", "contact", "source", "added_by"]
+    form_choices = {"source": SOURCE_CHOICES}
+    form_ajax_refs = {
+        "contact": {"fields": ["email", "last_name"], "page_size": 20},
+        "campaign": {"fields": ["name", "number"], "page_size": 20},
+        "added_by": {"fields": ["email", "name"], "page_size": 20},
+    }

@@ -1,0 +1,112 @@
+"""The jobs screen, a live progress bar, and the contact import page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import abort, flash, redirect, send_file, url_for
+from flask_admin import expose
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from markupsafe import Markup, escape
+
+from jobs import imports
+from jobs.runs import enqueue
+from models import JobRun, JobStatus, db
+
+from .base import ReadOnlyModelView, SecureView
+
+STATUS_BADGE = {
+    JobStatus.QUEUED: "secondary",
+    JobStatus.RUNNING: "primary",
+    JobStatus.DONE: "success",
+    JobStatus.FAILED: "danger",
+}
+
+
+def _status_badge(view, context, model, name):
+    badge = STATUS_BADGE.get(model.status, "secondary")
+    return Markup(f'<span class="badge badge-{badge}">{escape(model.status)}</span>')
+
+
+def _progress(view, context, model, name):
+    total = f" / {model.progress_total:,}" if model.progress_total else ""
+    return f"{model.progress_done:,}{total} ({model.percent} %)"
+
+
+def _error_head(view, context, model, name):
+    return (model.error or "").split("\n", 1)[0][:160]
+
+
+class JobRunView(ReadOnlyModelView):
+    """Every job the product started: who, what, status, progress, counts, error."""
+
+    column_list = ["id", "kind", "status", "progress", "user", "enqueued_at", "duration",
+                   "result", "error"]  # fmt: skip
+    column_default_sort = ("enqueued_at", True)
+    column_filters = ["kind", "status", "enqueued_at", "user.email"]
+    column_labels = {"user.email": "Started by"}
+    column_searchable_list = ["id", "kind"]
+    column_formatters = {
+        "status": _status_badge,
+        "progress": _progress,
+        "duration": lambda v, c, m, n: f"{m.duration_seconds:.1f} s" if m.started_at else "",
+        "error": _error_head,
+    }
+    details_template = "kohde/job_details.html"
+
+    @expose("/progress/<run_id>")
+    def progress(self, run_id: str):
+        """The progress partial htmx polls while a job runs (it stops polling when done)."""
+        return self.render("kohde/_job_progress.html", run=self._run(run_id))
+
+    @expose("/report/<run_id>")
+    def report(self, run_id: str):
+        """Download the row-by-row report a job wrote (e.g. rejected import rows)."""
+        run = self._run(run_id)
+        path = (run.result or {}).get("report_path")
+        if not path or not Path(path).is_file():
+            abort(404)
+        return send_file(path, mimetype="text/csv", as_attachment=True,
+                         download_name=f"{run.id}-report.csv")  # fmt: skip
+
+    @staticmethod
+    def _run(run_id: str) -> JobRun:
+        run = db.session.get(JobRun, run_id)
+        if run is None:
+            abort(404)
+        return run
+
+
+class ImportForm(FlaskForm):
+    """A CSV file of contacts."""
+
+    file = FileField("CSV file", validators=[FileRequired("Choose a CSV file to import.")])
+
+
+class ImportContactsView(SecureView):
+    """Upload a CSV of contacts; the import runs as a job with a progress bar."""
+
+    @expose("/", methods=["GET", "POST"])
+    def index(self):
+        """The upload form; on a valid upload, start the job and show its progress."""
+        form = ImportForm()
+        if form.validate_on_submit():
+            upload = form.file.data
+            try:
+                path = imports.store_upload(upload.stream, upload.filename)
+            except imports.ImportFileError as exc:
+                flash(str(exc), "error")
+            else:
+                run = enqueue(
+                    "import_contacts",
+                    {"path": str(path), "filename": upload.filename},
+                    user_id=current_user.id,
+                )
+                flash(f"Importing {upload.filename}: job {run.id} started.", "info")
+                return redirect(url_for("jobrun.details_view", id=run.id))
+        return self.render(
+            "kohde/import_contacts.html", form=form, columns=imports.COLUMNS,
+            required=imports.REQUIRED,
+        )  # fmt: skip

@@ -1,0 +1,95 @@
+"""`kohde bootstrap` (first-run set-up) and `kohde dev` (everything in one terminal)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shlex
+import sys
+import threading
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from honcho.manager import Manager
+from sqlalchemy import func, select
+
+from jobs import embedded_redis
+from jobs.seed import seed_demo
+from models import Contact, Role, Settings, User, db
+
+ADMIN_EMAIL = "admin@example.com"
+
+
+def _login_file() -> Path:
+    return Path(current_app.instance_path) / "admin-login.txt"
+
+
+@click.command("bootstrap")
+@click.option("--demo-contacts", default=10_000, show_default=True,
+              help="Demo contacts to create on first run (0 for none).")  # fmt: skip
+@with_appcontext
+def bootstrap_command(demo_contacts: int):
+    """First run only: an admin user, the settings row and demo data. Safe to repeat."""
+    Settings.get()
+    if db.session.scalar(select(func.count()).select_from(User)) == 0:
+        password = os.environ.get("KOHDE_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+        admin = User(email=ADMIN_EMAIL, name="Admin", role=Role.ADMIN)
+        admin.set_password(password)
+        db.session.add(admin)
+        db.session.commit()
+        path = _login_file()
+        path.write_text(f"{ADMIN_EMAIL}\n{password}\n")
+        path.chmod(0o600)
+        click.echo(f"created the admin user {ADMIN_EMAIL}")
+    db.session.commit()
+    if demo_contacts and db.session.scalar(select(func.count()).select_from(Contact)) == 0:
+        click.echo(f"creating {demo_contacts:,} demo contacts …")
+        result = seed_demo(contacts=demo_contacts, companies=max(demo_contacts // 20, 1), users=8)
+        click.echo(f"created {result['contacts']:,} contacts, {result['companies']:,} companies "
+                   f"and {result['users']} users in {result['seconds']:.1f} s")  # fmt: skip
+
+
+def _banner(url: str, login: str) -> None:
+    click.secho(f"\n  Kohde is running at {url}\n  {login}\n  Ctrl-C stops everything.\n",
+                fg="green", bold=True)  # fmt: skip
+
+
+@click.command("dev")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True)
+@click.option("--workers", default=1, show_default=True, help="RQ workers to start.")
+@with_appcontext
+def dev_command(host: str, port: int, workers: int):
+    """Run web + worker (+ an embedded Redis when REDIS_URL is unset) until Ctrl-C."""
+    env = dict(os.environ)
+    manager = Manager()
+    if not current_app.config.get("REDIS_URL"):
+        redis_port = embedded_redis.DEFAULT_PORT
+        if embedded_redis.is_up(embedded_redis.url(redis_port)):
+            raise click.ClickException(
+                f"something already answers on 127.0.0.1:{redis_port}; stop it or set REDIS_URL"
+            )
+        workdir = Path(current_app.instance_path)
+        manager.add_process("redis", shlex.join(embedded_redis.command(redis_port, workdir)),
+                            env=env)  # fmt: skip
+        env["REDIS_URL"] = embedded_redis.url(redis_port)
+    kohde = shlex.join([sys.executable, "-m", "webadmin.cli"])
+    gunicorn = shlex.join([sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}",
+                           "--workers", "2", "--threads", "4", "--access-logfile", "-",
+                           "wsgi:app"])  # fmt: skip
+    root = str(Path(current_app.root_path).parent)
+    manager.add_process("web", gunicorn, env=env, cwd=root)
+    for n in range(workers):
+        manager.add_process(f"worker.{n + 1}", f"{kohde} worker", env=env, cwd=root)
+    login_file = _login_file()
+    if login_file.exists():
+        email, password = login_file.read_text().split()[:2]
+        login = f"Log in as {email} with password {password}"
+    else:
+        login = "Log in with a user made by `kohde users create EMAIL --role admin`"
+    url = f"http://{host}:{port}/"
+    threading.Timer(3.0, _banner, args=(url, login)).start()
+    manager.loop()
+    sys.exit(manager.returncode)

@@ -1,0 +1,43 @@
+"""`kohde import contacts FILE.csv`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from flask.cli import with_appcontext
+
+from jobs.imports import ImportFileError, check_file
+from jobs.runs import enqueue
+
+from .waiting import ensure_redis, wait_for
+
+
+@click.group("import")
+def import_group():
+    """Import records from files."""
+
+
+@import_group.command("contacts")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--no-wait", is_flag=True, help="Print the job id and return at once.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
+@with_appcontext
+def import_contacts(file: Path, no_wait: bool, as_json: bool):
+    """Import contacts from a CSV file (see the README for the columns)."""
+    try:
+        check_file(file)
+    except ImportFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    ensure_redis()
+    path = file.resolve()
+    run = enqueue("import_contacts", {"path": str(path), "filename": file.name})
+    if no_wait:
+        click.echo(json.dumps({"id": run.id}) if as_json else run.id)
+        return
+    run = wait_for(run, as_json=as_json)
+    if not as_json:
+        r = run.result
+        click.echo(f"imported {r['imported']}, updated {r['updated']}, rejected {r['rejected']}")
+        click.echo(f"report: {r['report_path']}")

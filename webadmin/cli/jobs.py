@@ -1,0 +1,95 @@
+"""`kohde jobs …` and `kohde worker`."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from sqlalchemy import select
+
+from jobs import embedded_redis
+from jobs.queue import redis_url
+from jobs.runs import requeue_lost
+from jobs.worker import make_worker
+from models import JobRun, db
+
+from .waiting import ensure_redis, run_as_dict
+
+
+@click.group("jobs")
+def jobs_group():
+    """List and inspect job runs."""
+
+
+@jobs_group.command("list")
+@click.option("--limit", default=20, show_default=True)
+@click.option("--status", help="Only runs in this status (queued, running, done, failed).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@with_appcontext
+def list_jobs(limit: int, status: str | None, as_json: bool):
+    """The most recent job runs, newest first."""
+    query = select(JobRun).order_by(JobRun.enqueued_at.desc()).limit(limit)
+    if status:
+        query = query.where(JobRun.status == status)
+    runs = db.session.scalars(query).all()
+    if as_json:
+        click.echo(json.dumps([run_as_dict(r) for r in runs], indent=2, default=str))
+        return
+    for run in runs:
+        counts = ", ".join(f"{k} {v}" for k, v in (run.result or {}).items()
+                           if isinstance(v, int))  # fmt: skip
+        click.echo(f"{run.enqueued_at:%Y-%m-%d %H:%M:%S}  {run.status:<8} {run.percent:>3} %  "
+                   f"{run.id}  {counts}")  # fmt: skip
+
+
+@jobs_group.command("show")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@with_appcontext
+def show_job(run_id: str, as_json: bool):
+    """Everything recorded about one job run."""
+    run = db.session.get(JobRun, run_id)
+    if run is None:
+        raise click.ClickException(f"no job run {run_id!r} (see `kohde jobs list`)")
+    data = run_as_dict(run)
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+        return
+    for key, value in data.items():
+        if key == "error" and value:
+            click.echo(f"error:\n{value}")
+        else:
+            click.echo(f"{key}: {value}")
+
+
+@jobs_group.command("requeue")
+@with_appcontext
+def requeue_jobs():
+    """Put queued runs that Redis lost (flush, restart) back on the queue."""
+    ensure_redis()
+    lost = requeue_lost()
+    click.echo(f"requeued {len(lost)} job(s)" + (": " + ", ".join(lost) if lost else ""))
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+@click.option("--simple", is_flag=True, help="Run jobs in this process instead of a fork.")
+@click.option("--quiet", is_flag=True, help="Only warnings and errors.")
+@with_appcontext
+def worker_command(burst: bool, simple: bool, quiet: bool):
+    """Start an RQ worker for Kohde's queue with this installation's config."""
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")  # fmt: skip
+    if current_app.config.get("REDIS_URL") or burst:
+        embedded_redis.wait_until_up(redis_url(), seconds=20)
+    else:
+        ensure_redis()
+    # Queued runs whose Redis entries were lost would otherwise wait forever.
+    lost = requeue_lost()
+    if lost:
+        logging.getLogger(__name__).warning("requeued %d lost job run(s)", len(lost))
+    worker = make_worker(current_app._get_current_object(), simple=simple or burst)
+    worker.work(burst=burst, logging_level="WARNING" if quiet else "INFO")

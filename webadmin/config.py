@@ -1,0 +1,38 @@
+"""Configuration read from the environment (secrets never live in the code)."""
+
+from __future__ import annotations
+
+import os
+
+
+def database_url(raw: str | None) -> str:
+    """The SQLAlchemy URL for DATABASE_URL, defaulting to SQLite in instance/.
+
+    Plain ``postgres://`` / ``postgresql://`` URLs (as hosting platforms hand
+    them out) are pointed at psycopg 3, the driver we ship.
+    """
+    if not raw:
+        return "sqlite:///kohde.db"  # Flask-SQLAlchemy puts a relative path in instance/
+    for prefix in ("postgres://", "postgresql://"):
+        if raw.startswith(prefix):
+            return "postgresql+psycopg://" + raw[len(prefix) :]
+    return raw
+
+
+class Config:
+    """Defaults for a running installation; every value can come from the environment."""
+
+    # Unset: a key is made once and kept in instance/secret_key (see create_app).
+    SECRET_KEY = os.environ.get("SECRET_KEY")
+    SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # Unset: `make run` / the CLI start an embedded redis-server (jobs.embedded_redis).
+    REDIS_URL = os.environ.get("REDIS_URL")
+    KOHDE_QUEUE = os.environ.get("KOHDE_QUEUE", "kohde")
+    SMTP_URL = os.environ.get("SMTP_URL")
+    KOHDE_TIMEZONE = os.environ.get("KOHDE_TIMEZONE", "Europe/Helsinki")
+    # Where uploaded CSV files and import reports are kept (default: instance/).
+    KOHDE_DATA_DIR = os.environ.get("KOHDE_DATA_DIR")
+    MAX_CONTENT_LENGTH = 200 * 1024 * 1024  # CSV uploads
+    WTF_CSRF_TIME_LIMIT = None  # a token lives as long as the session
+    FLASK_ADMIN_FLUID_LAYOUT = True

@@ -1,0 +1,2 @@
+from webadmin import create_app
+app = create_app()
