@@ -81,7 +81,7 @@ def enqueue(
 ) -> JobRun:
     """Record a job run and put it on the queue; a repeat while one is active returns that one.
 
-    The id is deterministic: ``kind-digest-N`` where N counts earlier runs with
+    The id is deterministic: ``kind-digest-N`` where N counts finished runs with
     the same parameters. Two simultaneous clicks compute the same id, so the
     primary key lets exactly one of them in, and RQ's ``unique=True`` refuses a
     second queue entry with that id.
@@ -93,9 +93,13 @@ def enqueue(
     active = _active_run(key)
     if active is not None:
         return active
-    previous = db.session.scalar(select(func.count()).where(JobRun.dedupe_key == key))
+    # Count finished runs only: while one is active the count stands still, so a
+    # racing second click computes the very same id and the primary key refuses it.
+    finished = db.session.scalar(
+        select(func.count()).where(JobRun.dedupe_key == key, JobRun.status.not_in(ACTIVE_STATUSES))
+    )
     run = JobRun(
-        id=f"{key.replace(':', '-')}-{previous + 1}",
+        id=f"{key.replace(':', '-')}-{finished + 1}",
         kind=kind,
         dedupe_key=key,
         params=params,

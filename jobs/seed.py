@@ -43,6 +43,15 @@ def ascii_fold(text: str) -> str:
     return "".join(c for c in folded if not unicodedata.combining(c)).lower().replace(" ", "")
 
 
+def _unique(names) -> list[str]:
+    """Distinct names in the order Faker made them.
+
+    Not ``list(set(...))``: a set's order follows string hashes, which Python
+    randomises per process, so the same seed would give other data next run.
+    """
+    return list(dict.fromkeys(names))
+
+
 class Pools:
     """Names, cities and companies per locale, made once by Faker."""
 
@@ -51,13 +60,13 @@ class Pools:
         for index, locale in enumerate(LOCALES):
             fake = Faker(locale)
             fake.seed_instance(seed + index)
-            firsts = list({fake.first_name() for _ in range(POOL)})
-            lasts = list({fake.last_name() for _ in range(POOL)})
+            firsts = _unique(fake.first_name() for _ in range(POOL))
+            lasts = _unique(fake.last_name() for _ in range(POOL))
             self.by_locale[locale] = {
                 "first": [(n, ascii_fold(n)) for n in firsts],
                 "last": [(n, ascii_fold(n)) for n in lasts],
-                "city": list({fake.city() for _ in range(POOL // 4)}),
-                "company": list({fake.company() for _ in range(POOL)}),
+                "city": _unique(fake.city() for _ in range(POOL // 4)),
+                "company": _unique(fake.company() for _ in range(POOL)),
                 "phone": fake.phone_number,
             }
 
@@ -73,7 +82,9 @@ def _variant(rng: random.Random, email: str) -> str:
 
 
 def _seed_users(count: int) -> list[int]:
-    existing = db.session.scalars(select(User.id).where(User.email.like("owner%@example.com")))
+    existing = db.session.scalars(
+        select(User.id).where(User.email.like("owner%@example.com")).order_by(User.id)
+    )
     ids = list(existing)
     for n in range(len(ids) + 1, count + 1):
         user = User(email=f"owner{n}@example.com", name=f"Owner {n}", role=Role.USER)
@@ -105,7 +116,9 @@ def _seed_companies(rng: random.Random, pools: Pools, count: int, owners: list[i
     for start in range(0, len(rows), CHUNK):
         db.session.execute(insert(Company), rows[start : start + CHUNK])
     db.session.commit()
-    return list(db.session.scalars(select(Company.id).where(Company.id > first)))
+    # In id order: rng.choice over this list must see the same list every run.
+    added = select(Company.id).where(Company.id > first).order_by(Company.id)
+    return list(db.session.scalars(added))
 
 
 def _contact_rows(rng, pools, start, count, companies, owners, emails_so_far, now):
@@ -190,6 +203,3 @@ def seed_demo(
         "users": len(owner_ids),
         "seconds": time.perf_counter() - began,
     }
-
-
-

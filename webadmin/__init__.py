@@ -39,11 +39,13 @@ def create_app(config: dict | None = None) -> Flask:
 
     from . import audit, auth, views
     from .admin import init_admin
+    from .cli import register_commands
 
     auth.init_app(app)
     audit.init_app(app)
     views.init_app(app)
     init_admin(app)
+    register_commands(app)
     return app
 
 

@@ -11,6 +11,7 @@ from flask_admin.model import filters
 from flask_admin.model.form import converts
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from wtforms import fields
 
 
 class KohdeModelConverter(AdminModelConverter):
@@ -19,6 +20,12 @@ class KohdeModelConverter(AdminModelConverter):
     @converts("UTCDateTime")
     def convert_utc_datetime(self, field_args, **extra):  # noqa: D102
         return self.convert_datetime(field_args, **extra)
+
+    # SQLAlchemy 2.1's Float no longer derives from Numeric, so Flask-Admin's
+    # "Numeric" converter misses it and the field silently vanishes from forms.
+    @converts("Float")
+    def convert_float(self, field_args, **extra):  # noqa: D102
+        return fields.FloatField(**field_args)
 
 
 class KohdeFilterConverter(FilterConverter):

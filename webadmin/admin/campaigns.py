@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from models import CAMPAIGN_FOLDER, EmailTemplate, MemberSource
+from models import CAMPAIGN_FOLDER, EmailTemplate, MemberSource, db
 
 from .base import SecureModelView
 
@@ -11,8 +11,11 @@ SOURCE_CHOICES = [(s.value, s.value.title()) for s in MemberSource]
 
 def campaign_templates():
     """Only templates in the "Campaign" folder can be attached to campaigns."""
-    return EmailTemplate.query.filter(EmailTemplate.folder == CAMPAIGN_FOLDER).order_by(
-        EmailTemplate.name
+    # Our models derive from a plain DeclarativeBase, so they have no ``Model.query``.
+    return (
+        db.session.query(EmailTemplate)
+        .filter(EmailTemplate.folder == CAMPAIGN_FOLDER)
+        .order_by(EmailTemplate.name)
     )
 
 

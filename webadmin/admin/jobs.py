@@ -55,6 +55,9 @@ class JobRunView(ReadOnlyModelView):
         "error": _error_head,
     }
     details_template = "kohde/job_details.html"
+    # What changes while a job runs is in the live partial above the table, not here.
+    column_details_list = ["id", "kind", "user", "scheduled_action", "params", "enqueued_at",
+                           "started_at", "finished_at"]  # fmt: skip
 
     @expose("/progress/<run_id>")
     def progress(self, run_id: str):

@@ -1,21 +1,21 @@
-"""The `kohde` console script: Flask's commands (db, run, shell) plus Kohde's own."""
+"""The `kohde` console script: Flask's commands (db, run, shell) plus Kohde's own.
+
+Kohde's commands are registered on ``app.cli`` by create_app(), so they work
+the same through `kohde`, `flask --app wsgi` and ``app.test_cli_runner()``.
+"""
 
 from __future__ import annotations
 
+from flask import Flask
 from flask.cli import FlaskGroup
 
-from .. import create_app
 from .dev import bootstrap_command, dev_command
 from .imports import import_group
 from .jobs import jobs_group, worker_command
 from .seed import seed_command
 from .users import users_group
 
-cli = FlaskGroup(
-    create_app=create_app,
-    help="Kohde: target groups, campaigns, email and activities for CRM campaign work.",
-)
-for command in (
+COMMANDS = (
     bootstrap_command,
     dev_command,
     import_group,
@@ -23,8 +23,25 @@ for command in (
     seed_command,
     users_group,
     worker_command,
-):
-    cli.add_command(command)
+)
+
+
+def register_commands(app: Flask) -> None:
+    """Add Kohde's commands to the app's command group."""
+    for command in COMMANDS:
+        app.cli.add_command(command)
+
+
+def _create_app() -> Flask:
+    from .. import create_app
+
+    return create_app()
+
+
+cli = FlaskGroup(
+    create_app=_create_app,
+    help="Kohde: target groups, campaigns, email and activities for CRM campaign work.",
+)
 
 
 def main() -> None:

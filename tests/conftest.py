@@ -1,0 +1,166 @@
+"""Fixtures: a real database (SQLite, or PostgreSQL from TEST_DATABASE_URL), a real
+Redis (TEST_REDIS_URL, or an embedded redis-server), migrations applied once,
+every table emptied and Redis flushed around each test."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import flask_migrate
+import pytest
+from flask import has_app_context
+from sqlalchemy import text
+
+from jobs import embedded_redis
+from jobs.queue import get_redis
+from jobs.worker import make_worker
+from models import Role, User, db
+from webadmin import create_app
+from webadmin.config import database_url
+
+CSRF_RE = re.compile(r'<input[^>]*name="csrf_token"[^>]*value="([^"]+)"')
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """TEST_REDIS_URL, or an embedded redis-server started for the session."""
+    url = os.environ.get("TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    port = embedded_redis.free_port()
+    proc = embedded_redis.start(port, Path(os.environ.get("TMPDIR", "/tmp")))
+    yield embedded_redis.url(port)
+    embedded_redis.stop(proc)
+
+
+@pytest.fixture(scope="session")
+def database_uri(tmp_path_factory):
+    """TEST_DATABASE_URL (PostgreSQL), or a fresh SQLite file."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return database_url(url)
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'kohde-test.db'}"
+
+
+@pytest.fixture(scope="session")
+def app(database_uri, redis_url, tmp_path_factory):
+    """The app on an empty database brought up by the migrations (not create_all)."""
+    data_dir = tmp_path_factory.mktemp("data")
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret",
+            "SQLALCHEMY_DATABASE_URI": database_uri,
+            "REDIS_URL": redis_url,
+            "KOHDE_QUEUE": "kohde-test",
+            "KOHDE_DATA_DIR": str(data_dir),
+        }
+    )
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            with db.engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
+        flask_migrate.upgrade()
+    return app
+
+
+def _empty_tables() -> None:
+    db.session.remove()
+    tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+    with db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture(autouse=True)
+def clean_state(app):
+    """Each test starts with empty tables and an empty Redis database."""
+    with app.app_context():
+        get_redis(app).flushdb()
+        _empty_tables()
+    yield
+    with app.app_context():
+        db.session.remove()
+        get_redis(app).flushdb()
+
+
+@pytest.fixture
+def ctx(app):
+    """An app context for tests that talk to the database directly."""
+    with app.app_context():
+        yield
+        db.session.remove()
+
+
+def make_user(email: str, role: str, password: str = PASSWORD) -> User:
+    """Create and commit a user who can log in."""
+    user = User(email=email, name=email.split("@")[0].title(), role=role)
+    user.set_password(password)
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+@pytest.fixture
+def admin_user(ctx):
+    """An admin (everything)."""
+    return make_user("admin@example.com", Role.ADMIN)
+
+
+@pytest.fixture
+def plain_user(ctx):
+    """A CRM user (no admin-only screens)."""
+    return make_user("user@example.com", Role.USER)
+
+
+def csrf_token(client, url: str) -> str:
+    """GET a page and scrape the CSRF token its form carries."""
+    page = client.get(url)
+    assert page.status_code == 200, f"GET {url} answered {page.status_code}"
+    match = CSRF_RE.search(page.get_data(as_text=True))
+    assert match, f"no CSRF token on {url}"
+    return match.group(1)
+
+
+def login(client, email: str, password: str = PASSWORD):
+    """Log in through the real form, CSRF token included."""
+    token = csrf_token(client, "/login")
+    return client.post("/login", data={"email": email, "password": password, "csrf_token": token})
+
+
+@pytest.fixture
+def admin_client(app, admin_user):
+    """A test client logged in as the admin."""
+    client = app.test_client()
+    assert login(client, admin_user.email).status_code == 302
+    return client
+
+
+@pytest.fixture
+def user_client(app, plain_user):
+    """A test client logged in as a plain CRM user."""
+    client = app.test_client()
+    assert login(client, plain_user.email).status_code == 302
+    return client
+
+
+@pytest.fixture
+def run_jobs(app):
+    """Run every queued job with a real RQ worker in burst mode."""
+
+    def run() -> None:
+        make_worker(app, simple=True).work(burst=True, logging_level="WARNING")
+        if has_app_context():
+            # The test's own session (shared with test-client requests) must see the
+            # worker's commits: end its transaction, which also expires what it loaded.
+            db.session.rollback()
+
+    return run

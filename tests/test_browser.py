@@ -1,0 +1,94 @@
+"""The back office in a real browser: Playwright driving Debian's chromium."""
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+from werkzeug.serving import make_server
+
+from jobs import embedded_redis
+from models import Contact, Role, db
+
+from .conftest import PASSWORD, make_user
+from .test_import import MIXED
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--disable-quic"]  # fmt: skip
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def live_server(app):
+    """The app served over real HTTP on a free loopback port, in a thread."""
+    port = embedded_redis.free_port()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    server.shutdown()
+    thread.join()
+
+
+@pytest.fixture
+def page():
+    """A fresh chromium page (no Playwright browser download: Debian's chromium)."""
+    assert Path(CHROMIUM).exists(), "install Debian's chromium: apt-get install -y chromium"
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        yield page
+        browser.close()
+
+
+def log_in(page, base: str, email: str) -> None:
+    page.goto(f"{base}/admin/contact/")
+    expect(page).to_have_url(f"{base}/login?next=/admin/contact/?")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+
+
+def test_log_in_open_contacts_and_see_a_row(live_server, page, admin_user):
+    contact = Contact(first_name="Väinö", last_name="Öberg", email="vaino@example.fi")
+    db.session.add(contact)
+    db.session.commit()
+    log_in(page, live_server, admin_user.email)
+    expect(page).to_have_url(f"{live_server}/admin/contact/")
+    row = page.locator("table.model-list tbody tr", has_text="vaino@example.fi")
+    expect(row).to_contain_text("Öberg")
+    page.screenshot(path=str(ARTIFACTS / "contacts.png"), full_page=True)
+
+
+def test_import_shows_live_progress_until_done(live_server, page, admin_user, app, tmp_path):
+    """Upload in the browser; a real worker process runs the job; htmx polls to the end."""
+    make_user("owner@example.com", Role.USER)
+    log_in(page, live_server, admin_user.email)
+    csv_path = tmp_path / "contacts.csv"
+    csv_path.write_text(MIXED)
+    page.goto(f"{live_server}/admin/import_contacts/")
+    page.set_input_files("input[name=file]", str(csv_path))
+    page.get_by_role("button", name="Import", exact=True).click()
+    expect(page.locator("#job-progress")).to_have_attribute("data-status", "queued")
+    env = dict(
+        os.environ,
+        DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
+        REDIS_URL=app.config["REDIS_URL"],
+        KOHDE_QUEUE=app.config["KOHDE_QUEUE"],
+        KOHDE_DATA_DIR=app.config["KOHDE_DATA_DIR"],
+    )
+    subprocess.run([sys.executable, "-m", "webadmin.cli", "worker", "--burst", "--quiet"],
+                   env=env, check=True, timeout=120)  # fmt: skip
+    progress = page.locator("#job-progress")
+    expect(progress).to_have_attribute("data-status", "done", timeout=10_000)
+    expect(progress.locator('[data-result="imported"]')).to_have_text("4")
+    expect(progress.locator('[data-result="rejected"]')).to_have_text("7")
+    page.screenshot(path=str(ARTIFACTS / "import-done.png"), full_page=True)
