@@ -56,8 +56,7 @@ class JobRunView(ReadOnlyModelView):
     }
     details_template = "kohde/job_details.html"
     # What changes while a job runs is in the live partial above the table, not here.
-    column_details_list = ["id", "kind", "user", "scheduled_action", "params", "enqueued_at",
-                           "started_at", "finished_at"]  # fmt: skip
+    column_details_list = ["id", "kind", "user", "scheduled_action", "params", "enqueued_at"]
 
     @expose("/progress/<run_id>")
     def progress(self, run_id: str):
