@@ -58,6 +58,7 @@ def app(database_uri, redis_url, tmp_path_factory):
             "REDIS_URL": redis_url,
             "KOHDE_QUEUE": "kohde-test",
             "KOHDE_DATA_DIR": str(data_dir),
+            "KOHDE_INSTANCE_PATH": str(tmp_path_factory.mktemp("instance")),
         }
     )
     with app.app_context():

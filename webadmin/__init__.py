@@ -20,7 +20,9 @@ def create_app(config: dict | None = None) -> Flask:
     app = Flask(
         __name__,
         template_folder=str(ROOT / "templates"),
-        instance_path=os.environ.get("KOHDE_INSTANCE_PATH") or str(ROOT / "instance"),
+        instance_path=(config or {}).get("KOHDE_INSTANCE_PATH")
+        or os.environ.get("KOHDE_INSTANCE_PATH")
+        or str(ROOT / "instance"),
     )
     app.config.from_object(Config)
     if config:
