@@ -153,6 +153,18 @@ def user_client(app, plain_user):
     return client
 
 
+def process_env(app) -> dict[str, str]:
+    """Environment for a separate `kohde` process that must see this test app's world."""
+    return {
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "REDIS_URL": app.config["REDIS_URL"],
+        "KOHDE_QUEUE": app.config["KOHDE_QUEUE"],
+        "KOHDE_DATA_DIR": app.config["KOHDE_DATA_DIR"],
+        "KOHDE_INSTANCE_PATH": app.instance_path,
+        "SECRET_KEY": app.config["SECRET_KEY"],
+    }
+
+
 @pytest.fixture
 def run_jobs(app):
     """Run every queued job with a real RQ worker in burst mode."""

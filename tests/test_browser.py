@@ -13,7 +13,7 @@ from werkzeug.serving import make_server
 from jobs import embedded_redis
 from models import Contact, Role, db
 
-from .conftest import PASSWORD, make_user
+from .conftest import PASSWORD, make_user, process_env
 from .test_import import MIXED
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -78,13 +78,7 @@ def test_import_shows_live_progress_until_done(live_server, page, admin_user, ap
     page.set_input_files("input[name=file]", str(csv_path))
     page.get_by_role("button", name="Import", exact=True).click()
     expect(page.locator("#job-progress")).to_have_attribute("data-status", "queued")
-    env = dict(
-        os.environ,
-        DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
-        REDIS_URL=app.config["REDIS_URL"],
-        KOHDE_QUEUE=app.config["KOHDE_QUEUE"],
-        KOHDE_DATA_DIR=app.config["KOHDE_DATA_DIR"],
-    )
+    env = dict(os.environ, **process_env(app))
     subprocess.run([sys.executable, "-m", "webadmin.cli", "worker", "--burst", "--quiet"],
                    env=env, check=True, timeout=120)  # fmt: skip
     progress = page.locator("#job-progress")

@@ -10,7 +10,7 @@ from jobs.imports import ImportFileError, read_report, run_import
 from jobs.runs import enqueue
 from models import Company, Contact, JobRun, JobStatus, Role, db
 
-from .conftest import csrf_token, make_user
+from .conftest import csrf_token, make_user, process_env
 
 HEADER = "first_name,last_name,email,company,owner_email,status,email_opt_out,kind,phone,language"
 
@@ -217,10 +217,8 @@ def test_upload_page_refuses_an_empty_file(admin_client, ctx):
 
 def test_cli_import_waits_and_prints_the_counts(app, ctx, owner, tmp_path, monkeypatch):
     """`kohde import contacts FILE`: no worker runs, so the CLI starts one for the job."""
-    monkeypatch.setenv("DATABASE_URL", app.config["SQLALCHEMY_DATABASE_URI"])
-    monkeypatch.setenv("REDIS_URL", app.config["REDIS_URL"])
-    monkeypatch.setenv("KOHDE_QUEUE", app.config["KOHDE_QUEUE"])
-    monkeypatch.setenv("KOHDE_DATA_DIR", app.config["KOHDE_DATA_DIR"])
+    for name, value in process_env(app).items():
+        monkeypatch.setenv(name, value)
     result = app.test_cli_runner().invoke(
         args=["import", "contacts", str(write(tmp_path, MIXED))], catch_exceptions=False
     )
