@@ -10,7 +10,6 @@ and a rerun of the same file updates what already landed.
 from __future__ import annotations
 
 import csv
-import io
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -204,9 +203,8 @@ class RowValidator:
                 raise ValueError(f"kind: must be contact or lead, not {raw['kind']!r}")
             values["kind"] = kind or None
         if "email_opt_out" in raw:
-            values["email_opt_out"] = _parse_bool(raw["email_opt_out"]) if raw[
-                "email_opt_out"
-            ].strip() else None
+            opt_out = raw["email_opt_out"].strip()
+            values["email_opt_out"] = _parse_bool(opt_out) if opt_out else None
         if "owner_email" in raw:
             owner = raw["owner_email"].strip().lower()
             if owner and owner not in self.owners:
@@ -245,9 +243,10 @@ def _company_ids(names: set[str]) -> tuple[dict[str, int], int]:
     return found, len(missing)
 
 
-def _write_chunk(rows: list[ParsedRow], header: list[str], outcome: Outcome) -> None:
+def _write_chunk(rows: list[ParsedRow], outcome: Outcome) -> None:
     """Insert the new contacts and update the known ones, a few statements per chunk."""
-    companies, created = _company_ids({r.values["company"] for r in rows if r.values.get("company")})
+    names = {r.values["company"] for r in rows if r.values.get("company")}
+    companies, created = _company_ids(names)
     outcome.companies_created += created
     existing = set(
         db.session.scalars(
@@ -334,11 +333,11 @@ def run_import(path: Path, ctx: JobContext | None = None, report_path: Path | No
                                  .decode("utf-8", "replace") for f in fields)])  # fmt: skip
                 outcome.rejected += 1
             if len(chunk) >= CHUNK_ROWS:
-                _write_chunk(chunk, header, outcome)
+                _write_chunk(chunk, outcome)
                 chunk = []
                 _commit(ctx, last_line, total)
         if chunk:
-            _write_chunk(chunk, header, outcome)
+            _write_chunk(chunk, outcome)
         _commit(ctx, total, total)
     result = {
         "imported": outcome.imported,
@@ -371,4 +370,4 @@ def import_contacts(ctx: JobContext, path: str, filename: str | None = None) -> 
 def read_report(path: str | Path) -> list[dict]:
     """The rejected rows of a finished import, as dicts (line, reason, original columns)."""
     with Path(path).open(encoding="utf-8", newline="") as fh:
-        return list(csv.DictReader(io.StringIO(fh.read())))
+        return list(csv.DictReader(fh))

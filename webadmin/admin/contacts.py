@@ -32,7 +32,11 @@ class ContactView(SecureModelView):
         "kind", "status", "email_opt_out", "language", "city", "created_at",
         "company.name", "owner.email",
     ]  # fmt: skip
-    column_labels = {"email_opt_out": "Opted out", "company.name": "Company", "owner.email": "Owner"}
+    column_labels = {
+        "email_opt_out": "Opted out",
+        "company.name": "Company",
+        "owner.email": "Owner",
+    }
     column_formatters = {"company": _company_link}
     column_details_exclude_list = ["email_key"]
     form_columns = [
