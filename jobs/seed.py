@@ -67,7 +67,6 @@ class Pools:
                 "last": [(n, ascii_fold(n)) for n in lasts],
                 "city": _unique(fake.city() for _ in range(POOL // 4)),
                 "company": _unique(fake.company() for _ in range(POOL)),
-                "phone": fake.phone_number,
             }
 
 
@@ -92,7 +91,7 @@ def _seed_users(count: int) -> list[int]:
         db.session.flush()
         ids.append(user.id)
     db.session.commit()
-    return ids[:count] if count else ids
+    return ids[:count]
 
 
 def _seed_companies(rng: random.Random, pools: Pools, count: int, owners: list[int]) -> list[int]:

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import ForeignKey, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
 from .base import Base, Timestamped, UTCDateTime
 
@@ -50,7 +50,12 @@ class Activity(Timestamped, Base):
     owner = relationship("User")
     company = relationship("Company")
     campaign = relationship("Campaign")
-    contacts = relationship("Contact", secondary="activity_contacts", backref="activities")
+    contacts = relationship(
+        "Contact",
+        secondary="activity_contacts",
+        backref=backref("activities", passive_deletes=True),
+        passive_deletes=True,
+    )
 
     __table_args__ = (
         Index("ix_activities_owner_id_start_at", "owner_id", "start_at"),

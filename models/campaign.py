@@ -6,7 +6,7 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import ForeignKey, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
 from .base import Base, Timestamped, UTCDateTime, utcnow
 
@@ -68,7 +68,12 @@ class CampaignMember(Base):
     # The job that added the member: undo removes exactly what a job added.
     job_id: Mapped[str | None] = mapped_column(String(80))
 
-    campaign = relationship("Campaign", backref="members")
+    # Deleting a campaign deletes its members: the ORM deletes loaded ones, ON DELETE
+    # CASCADE the rest (by default the ORM blanks their key and the delete fails).
+    campaign = relationship(
+        "Campaign",
+        backref=backref("members", cascade="save-update, merge, delete", passive_deletes=True),
+    )
     contact = relationship("Contact")
     added_by = relationship("User")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from sqlalchemy import Computed, ForeignKey, Index, String
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
 from .base import Base, Timestamped
 
@@ -41,7 +41,9 @@ class Contact(Timestamped, Base):
     company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id", ondelete="SET NULL"))
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
-    company = relationship("Company", backref="contacts")
+    # passive_deletes: deleting a company lets ON DELETE SET NULL clear its contacts
+    # in the database instead of loading every one of them into the session.
+    company = relationship("Company", backref=backref("contacts", passive_deletes=True))
     owner = relationship("User")
 
     __table_args__ = (

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
 from .base import Base, Timestamped, UTCDateTime, utcnow
 
@@ -61,7 +61,12 @@ class TargetGroupMember(Base):
     )
     added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    group = relationship("TargetGroup", backref="members")
+    # Deleting a group deletes its members: the ORM deletes loaded ones, ON DELETE
+    # CASCADE the rest (by default the ORM blanks their key and the delete fails).
+    group = relationship(
+        "TargetGroup",
+        backref=backref("members", cascade="save-update, merge, delete", passive_deletes=True),
+    )
     contact = relationship("Contact")
 
     __table_args__ = (Index("ix_target_group_members_contact_id", "contact_id"),)

@@ -9,10 +9,11 @@ user created in the admin logging in, and the audit trail of admin edits.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from flask_admin.contrib.sqla.filters import FilterEqual
@@ -39,8 +40,10 @@ from models import (
 
 from .conftest import PASSWORD, csrf_token, login, make_user
 
-ERROR_RE = re.compile(r'class="[^"]*(?:invalid-feedback|help-block|alert-danger)[^"]*"[^>]*>(.*?)<',
+# Where a failed save explains itself: field errors and the flashed alert.
+ERROR_RE = re.compile(r'class="(?:invalid-feedback|alert alert-danger)[^"]*"[^>]*>(.*?)</div>',
                       re.S)  # fmt: skip
+TAG_RE = re.compile(r"<[^>]+>|&times;")
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -48,7 +51,8 @@ ERROR_RE = re.compile(r'class="[^"]*(?:invalid-feedback|help-block|alert-danger)
 
 def _errors(response) -> str:
     """The form errors and flashed messages a failed save shows (for assert messages)."""
-    return "; ".join(m.strip() for m in ERROR_RE.findall(response.get_data(as_text=True)) if m.strip())
+    found = ERROR_RE.findall(response.get_data(as_text=True))
+    return "; ".join(" ".join(TAG_RE.sub(" ", m).split()) for m in found)
 
 
 def submit(client, form_url: str, data: dict[str, Any]):
@@ -72,7 +76,7 @@ def delete(client, view: str, pk: str):
 
 
 def fetch(model, **by):
-    """The row matching ``by``, read fresh (the app committed it in another session)."""
+    """The row matching ``by``, read fresh (a new transaction, nothing cached)."""
     db.session.rollback()
     return db.session.scalars(select(model).filter_by(**by)).one_or_none()
 
@@ -83,8 +87,18 @@ def count(model) -> int:
     return db.session.query(model).count()
 
 
+def fresh_login(app, email: str, password: str = PASSWORD):
+    """Log in from a new browser, in its own app context.
+
+    Inside the ``ctx`` fixture every request shares the test's app context, so
+    ``g`` (where Flask-Login keeps the current user) would still hold the admin.
+    """
+    with app.app_context():
+        return login(app.test_client(), email, password)
+
+
 def assert_values(row, expected: dict[str, Any]) -> None:
-    """Each attribute of ``row`` equals the expected value (callables compute it from the row)."""
+    """Each named attribute of ``row`` equals the expected value."""
     assert row is not None
     for name, want in expected.items():
         got = getattr(row, name)
@@ -290,7 +304,7 @@ CASES = [
         changes=lambda r: {"role": "admin", "name": "Renamed Person", "new_password": None},
         edited=lambda r: {"role": "admin", "name": "Renamed Person"},
     ),
-]
+]  # fmt: skip
 
 
 def _values(row, expected: dict[str, Any]) -> None:
@@ -325,6 +339,29 @@ def test_view_creates_edits_and_deletes(admin_client, refs, case):
     response = delete(admin_client, case.view, pk)
     assert response.status_code == 302
     assert fetch(case.model, **case.find(refs)) is None
+
+
+@pytest.mark.parametrize(
+    ("view", "model", "member", "pk"),
+    [
+        ("campaign", Campaign, lambda r: CampaignMember(campaign_id=r.spring, contact_id=r.ada),
+         lambda r: r.spring),
+        ("targetgroup", TargetGroup,
+         lambda r: TargetGroupMember(group_id=r.group, contact_id=r.ada), lambda r: r.group),
+    ],
+    ids=["campaign", "targetgroup"],
+)  # fmt: skip
+def test_deleting_a_parent_deletes_its_members(admin_client, refs, view, model, member, pk):
+    """A campaign or target group with members can be deleted; its members go with it."""
+    row = member(refs)
+    db.session.add(row)
+    db.session.commit()
+    member_model = type(row)
+
+    assert delete(admin_client, view, str(pk(refs))).status_code == 302
+    assert fetch(model, id=pk(refs)) is None
+    assert count(member_model) == 0
+    assert fetch(Contact, id=refs.ada) is not None
 
 
 # --- settings: one row, edited in place ---------------------------------------------------------
@@ -380,13 +417,12 @@ def _job_run(refs) -> str:
 
 
 def _audit_entry(refs) -> str:
-    # The refs fixture's inserts already wrote audit entries; show the first one.
-    db.session.rollback()
-    return str(db.session.scalars(select(AuditEntry.id).order_by(AuditEntry.id)).first())
+    # Adding the refs through the ORM already wrote the trail; show the company's creation.
+    return str(fetch(AuditEntry, table_name="companies", record_id=str(refs.acme)).id)
 
 
 READ_ONLY = [
-    ("targetgroupmember", TargetGroupMember, _group_member, "ada@example.com"),
+    ("targetgroupmember", TargetGroupMember, _group_member, "Ada Lovelace"),
     ("outboxmessage", OutboxMessage, _outbox_message, "ada@example.com"),
     ("jobrun", JobRun, _job_run, "job-read-only-1"),
     ("auditentry", AuditEntry, _audit_entry, "Acme Oy"),
@@ -492,8 +528,8 @@ def test_user_created_in_the_admin_can_log_in_and_hash_stays_hidden(app, admin_c
     user = fetch(User, email="fresh@example.com")
     assert user.password_hash and PASSWORD not in user.password_hash
 
-    assert login(app.test_client(), "fresh@example.com").status_code == 302
-    assert login(app.test_client(), "fresh@example.com", "wrong password").status_code == 401
+    assert fresh_login(app, "fresh@example.com").status_code == 302
+    assert fresh_login(app, "fresh@example.com", "wrong password").status_code == 401
 
     for url in ("/admin/user/", f"/admin/user/details/?id={user.id}",
                 "/admin/user/export/csv/"):  # fmt: skip
@@ -508,29 +544,33 @@ def test_user_created_in_the_admin_can_log_in_and_hash_stays_hidden(app, admin_c
 def test_saving_a_user_without_a_new_password_keeps_the_old_one(app, admin_client, ctx):
     """An empty new_password on edit leaves the stored hash alone."""
     user = make_user("keep@example.com", "user")
-    submit(admin_client, f"/admin/user/edit/?id={user.id}",
-           {"email": "keep@example.com", "name": "Keeper", "role": "user", "active": "y"})
+    submit(
+        admin_client,
+        f"/admin/user/edit/?id={user.id}",
+        {"email": "keep@example.com", "name": "Keeper", "role": "user", "active": "y"},
+    )
     assert fetch(User, email="keep@example.com").name == "Keeper"
-    assert login(app.test_client(), "keep@example.com").status_code == 302
+    assert fresh_login(app, "keep@example.com").status_code == 302
 
 
 # --- the audit trail of admin edits ------------------------------------------------------------
 
 
-def test_admin_contact_create_and_edit_are_audited_with_the_admin(admin_client, admin_user, ctx):
-    """A create and an update entry for the contact, both carrying the admin's user id."""
+def test_admin_contact_changes_are_audited_with_the_admin(admin_client, admin_user, ctx):
+    """Create, update and delete entries for the contact, each with the admin's user id."""
     form = {"kind": "contact", "first_name": "Audit", "last_name": "Me",
             "email": "audit@example.com", "status": "active"}  # fmt: skip
     submit(admin_client, "/admin/contact/new/", form)
     contact = fetch(Contact, email="audit@example.com")
     submit(admin_client, f"/admin/contact/edit/?id={contact.id}", {**form, "city": "Vaasa"})
+    assert delete(admin_client, "contact", str(contact.id)).status_code == 302
 
     entries = db.session.scalars(
         select(AuditEntry)
         .where(AuditEntry.table_name == "contacts", AuditEntry.record_id == str(contact.id))
         .order_by(AuditEntry.id)
     ).all()
-    assert [e.action for e in entries] == ["create", "update"]
+    assert [e.action for e in entries] == ["create", "update", "delete"]
     assert {e.user_id for e in entries} == {admin_user.id}
     assert entries[0].changes["email"] == "audit@example.com"
     assert entries[1].changes["city"] == [None, "Vaasa"]

@@ -67,7 +67,9 @@ def _columns(obj) -> list[str]:
 
 
 def _entry(obj, action: str, changes: dict) -> dict:
-    identity = inspect(obj).identity or ()
+    # Not ``state.identity``: after_flush runs before new rows get their identity key,
+    # so creates would be recorded without an id. The key columns are already filled.
+    identity = inspect(obj).mapper.primary_key_from_instance(obj)
     return {
         "at": utcnow(),
         "user_id": acting_user_id(),

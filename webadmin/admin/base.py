@@ -36,6 +36,19 @@ class KohdeFilterConverter(FilterConverter):
         return self.conv_datetime(column, name, **kwargs)
 
 
+class AdminForm(FlaskForm):
+    """FlaskForm (token checked by the global CSRFProtect) that remembers the edited row.
+
+    Flask-Admin's ``Unique`` validator compares the clashing row with ``form._obj``,
+    which only Flask-Admin's own BaseForm sets; without it, saving any row with a
+    unique column (campaign number, user email, template name) fails as "Already exists."
+    """
+
+    def __init__(self, *args, obj=None, **kwargs):
+        self._obj = obj
+        super().__init__(*args, obj=obj, **kwargs)
+
+
 class AccessMixin:
     """Logged-in users only; ``admin_only`` screens for admins only."""
 
@@ -66,7 +79,7 @@ class SecureModelView(AccessMixin, ModelView):
     """Every model screen: behind the login, CSRF on every form, sensible paging."""
 
     # The global CSRFProtect checks every POST; FlaskForm renders its token.
-    form_base_class = FlaskForm
+    form_base_class = AdminForm
     model_form_converter = KohdeModelConverter
     filter_converter = KohdeFilterConverter()
     page_size = 50

@@ -35,7 +35,6 @@ class CampaignView(SecureModelView):
     ]  # fmt: skip
     form_args = {
         "email_template": {"query_factory": campaign_templates},
-        "number": {"description": "Leave empty to have one generated."},
     }
     form_ajax_refs = {"owner": {"fields": ["email", "name"], "page_size": 20}}
 

@@ -1,0 +1,278 @@
+"""How fast `kohde seed` fills the contacts table, next to the database's floor and a naive loop.
+
+One run, one fresh schema, three ways into the same contacts table (same
+indexes, same foreign keys, same companies and owners), each starting empty:
+
+* floor  — one ``INSERT … SELECT`` from generate_series (PostgreSQL) or a
+  recursive CTE (SQLite) with constant-ish values: the most the database
+  ingests into this table with its indexes, with no Python in the way;
+* naive  — ``session.add(Contact(...))`` per row and one commit, on at most
+  20,000 rows (it is slow; rows/s is what extrapolates);
+* seed   — ``jobs.seed.seed_demo`` of N contacts, timed whole as a person
+  running `kohde seed` waits for it (Faker pools, 10 owners, N/20 companies
+  and the contacts).
+
+It wipes the database it runs on, so on PostgreSQL it only runs on a database
+named ``kohde_bench`` (``createdb -h 127.0.0.1 -U postgres kohde_bench``) or
+with --force. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# Measure this checkout's code even when the installed package is another copy.
+sys.path.insert(0, str(ROOT))
+
+import flask_migrate  # noqa: E402
+from sqlalchemy import func, select, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from jobs.seed import seed_demo  # noqa: E402
+from models import Company, Contact, User, db  # noqa: E402
+from webadmin import create_app  # noqa: E402
+from webadmin.config import database_url  # noqa: E402
+
+BENCH_DATABASE = "kohde_bench"
+NAIVE_MAX = 20_000
+USERS = 10
+SEED = 1
+
+# The floor's rows: constant names, a distinct email per row (so the email_key
+# index sees as many keys as the seed gives it), owners and companies cycling
+# through real ids so every foreign key is checked as for seeded rows.
+FLOOR_SELECT = """
+SELECT 'contact', 'Matti', 'Virtanen', 'floor' || n || '@example.fi', '+358401234567', 'fi',
+       'Helsinki', 'active', {false}, :first_company + n % :companies, :first_owner + n % :owners,
+       CURRENT_TIMESTAMP, CURRENT_TIMESTAMP
+"""
+FLOOR_COLUMNS = (
+    "kind, first_name, last_name, email, phone, language, city, status, email_opt_out, "
+    "company_id, owner_id, created_at, updated_at"
+)
+FLOOR_SQL = {
+    "postgresql": f"INSERT INTO contacts ({FLOOR_COLUMNS})"
+    + FLOOR_SELECT.format(false="false")
+    + "FROM generate_series(1, :rows) AS n",
+    "sqlite": "WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < :rows) "
+    f"INSERT INTO contacts ({FLOOR_COLUMNS})" + FLOOR_SELECT.format(false="0") + "FROM seq",
+}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line: size, database and what may be wiped."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--contacts", type=int, default=100_000, help="contacts to seed (N)")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL"),
+        help="database to wipe and fill [default: DATABASE_URL, else a temporary SQLite file]",
+    )
+    parser.add_argument("--keep", action="store_true", help="leave the seeded data in place")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help=f"wipe a PostgreSQL database not named {BENCH_DATABASE}, or an existing SQLite file",
+    )
+    return parser.parse_args(argv)
+
+
+def prepare(url: str, force: bool) -> None:
+    """Refuse to wipe what might be real data; otherwise leave an empty database behind."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        if parsed.database != BENCH_DATABASE and not force:
+            sys.exit(
+                f"refusing to wipe PostgreSQL database {parsed.database!r}: the benchmark drops "
+                f"its public schema. Use a database named {BENCH_DATABASE} "
+                f"(createdb -h 127.0.0.1 -U postgres {BENCH_DATABASE}) or pass --force."
+            )
+        return  # the schema is dropped once the app is up (drop_schema)
+    path = sqlite_path(url)
+    if path and path.exists():
+        if not force:
+            sys.exit(f"refusing to overwrite the existing SQLite file {path}; pass --force.")
+        remove_sqlite(path)
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind a SQLite URL; a relative one lives in instance/ (Flask-SQLAlchemy)."""
+    name = make_url(url).database
+    if not name or name == ":memory:":
+        return None
+    instance = os.environ.get("KOHDE_INSTANCE_PATH") or ROOT / "instance"
+    return Path(instance) / name if not Path(name).is_absolute() else Path(name)
+
+
+def remove_sqlite(path: Path) -> None:
+    """Delete a SQLite database with its WAL files."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def drop_schema() -> None:
+    """PostgreSQL: an empty public schema (everything in it goes)."""
+    db.session.remove()
+    with db.engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+
+
+def empty_contacts() -> None:
+    """Every operation starts from an empty contacts table (companies and owners stay)."""
+    db.session.remove()
+    with db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Fresh table and index files, so no run inherits another's dead rows.
+            conn.execute(text("TRUNCATE contacts RESTART IDENTITY CASCADE"))
+        else:
+            conn.execute(text("DELETE FROM contacts"))
+
+
+def count_contacts() -> int:
+    """Rows in the contacts table (each operation is checked to have written its rows)."""
+    return db.session.scalar(select(func.count()).select_from(Contact))
+
+
+def references() -> dict[str, int]:
+    """First id and count of the companies and owners the floor and naive rows point at.
+
+    The schema is fresh, so the ids are contiguous from the first one.
+    """
+    companies = db.session.execute(select(func.min(Company.id), func.count(Company.id))).one()
+    owners = db.session.execute(select(func.min(User.id), func.count(User.id))).one()
+    return {
+        "first_company": companies[0],
+        "companies": companies[1],
+        "first_owner": owners[0],
+        "owners": owners[1],
+    }
+
+
+def run_floor(rows: int, refs: dict[str, int]) -> float:
+    """One INSERT … SELECT of ``rows`` contacts; seconds taken."""
+    sql = text(FLOOR_SQL[db.engine.dialect.name])
+    began = time.perf_counter()
+    with db.engine.begin() as conn:
+        conn.execute(sql, {"rows": rows, **refs})
+    return time.perf_counter() - began
+
+
+def run_naive(rows: int, refs: dict[str, int]) -> float:
+    """An ORM object per row and one commit, as a first attempt would do it; seconds taken."""
+    session = db.session
+    began = time.perf_counter()
+    for n in range(1, rows + 1):
+        session.add(
+            Contact(
+                kind="contact",
+                first_name="Matti",
+                last_name="Virtanen",
+                email=f"naive{n}@example.fi",
+                phone="+358401234567",
+                language="fi",
+                city="Helsinki",
+                status="active",
+                email_opt_out=False,
+                company_id=refs["first_company"] + n % refs["companies"],
+                owner_id=refs["first_owner"] + n % refs["owners"],
+            )
+        )
+    session.commit()
+    return time.perf_counter() - began
+
+
+def print_table(results: list[tuple[str, int, float]], total: int) -> None:
+    """operation, rows, seconds, rows/s and the ratios to the floor and to the naive loop."""
+    rates = {name: rows / seconds for name, rows, seconds in results}
+    floor, naive = rates["floor: INSERT … SELECT"], rates["naive: session.add per row"]
+    header = (
+        f"{'operation':<28} {'rows':>10} {'seconds':>9} {'rows/s':>11} "
+        f"{'to floor':>9} {'vs naive':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    for name, rows, seconds in results:
+        rate = rates[name]
+        print(
+            f"{name:<28} {rows:>10,} {seconds:>9.2f} {rate:>11,.0f} "
+            f"{rate / floor:>8.2f}× {rate / naive:>8.1f}×"
+        )
+    print(f"(naive loop extrapolated to {total:,} rows: {total / naive:,.0f} s)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Fresh schema, the three measurements, the table; then clean up unless --keep."""
+    args = parse_args(argv)
+    temp_dir = None
+    if args.database_url:
+        url = database_url(args.database_url)
+    else:
+        temp_dir = tempfile.mkdtemp(prefix="kohde-bench-")
+        url = f"sqlite:///{temp_dir}/bench.db"
+    prepare(url, args.force)
+    # No REDIS_URL: nothing here enqueues work. A fixed SECRET_KEY keeps
+    # create_app from writing one into instance/.
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench"})
+    naive_rows = min(args.contacts, NAIVE_MAX)
+    with app.app_context():
+        dialect = db.engine.dialect.name
+        if dialect == "postgresql":
+            drop_schema()
+        flask_migrate.upgrade()
+        version = db.session.scalar(
+            text("SELECT version()" if dialect == "postgresql" else "SELECT sqlite_version()")
+        )
+        print(f"\n{make_url(url).render_as_string(hide_password=True)}: {version}")
+
+        # Owners and companies first, so the floor and the naive loop point at
+        # as many of them as the seed's contacts will.
+        seed_demo(0, args.contacts // 20, USERS, SEED)
+        refs = references()
+
+        floor_seconds = run_floor(args.contacts, refs)
+        assert count_contacts() == args.contacts
+        empty_contacts()
+
+        naive_seconds = run_naive(naive_rows, refs)
+        assert count_contacts() == naive_rows
+        empty_contacts()
+
+        # The seed runs as `kohde seed` would: it makes its own companies
+        # (owners it reuses), so the warm-up companies go first.
+        db.session.execute(Company.__table__.delete())
+        db.session.commit()
+        seed_seconds = seed_demo(args.contacts, None, USERS, SEED)["seconds"]
+        assert count_contacts() == args.contacts
+
+        print(f"contacts: {args.contacts:,}; companies: {args.contacts // 20:,}; owners: {USERS}\n")
+        print_table(
+            [
+                ("floor: INSERT … SELECT", args.contacts, floor_seconds),
+                ("naive: session.add per row", naive_rows, naive_seconds),
+                ("seed: seed_demo", args.contacts, seed_seconds),
+            ],
+            args.contacts,
+        )
+        if args.keep:
+            print(f"\nkept the seeded data in {make_url(url).render_as_string(hide_password=True)}")
+        elif dialect == "postgresql":
+            drop_schema()
+        db.session.remove()
+        db.engine.dispose()
+    if not args.keep and dialect == "sqlite":
+        if temp_dir:
+            shutil.rmtree(temp_dir, ignore_errors=True)
+        elif sqlite_path(url):
+            remove_sqlite(sqlite_path(url))
+
+
+if __name__ == "__main__":
+    main()
