@@ -3,6 +3,8 @@ from logging.config import fileConfig
 
 from flask import current_app
 
+from models.search import include_object
+
 from alembic import context
 
 # this is the Alembic Config object, which provides
@@ -94,6 +96,7 @@ def run_migrations_online():
 
     conf_args = current_app.extensions['migrate'].configure_args
     conf_args.setdefault("render_item", render_item)
+    conf_args.setdefault("include_object", include_object)
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
 

@@ -51,6 +51,9 @@ class Contact(Timestamped, Base):
         Index("ix_contacts_owner_id", "owner_id"),
         Index("ix_contacts_company_id", "company_id"),
         Index("ix_contacts_status", "status"),
+        # The contact list sorts by these; without an index a sort reads every row.
+        Index("ix_contacts_last_name", "last_name"),
+        Index("ix_contacts_created_at", "created_at"),
     )
 
     @property

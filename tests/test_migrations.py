@@ -7,6 +7,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from models import db
+from models.search import TRIGRAM_INDEXES, include_object
 
 
 def test_migrations_created_every_table(ctx):
@@ -21,7 +22,8 @@ def test_models_and_migrations_agree(ctx):
         # SQLite cannot reflect expression indexes; alembic says so and skips them.
         warnings.filterwarnings("ignore", message="autogenerate skipping")
         warnings.filterwarnings("ignore", message="Skipped unsupported reflection")
-        diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
+        context = MigrationContext.configure(conn, opts={"include_object": include_object})
+        diff = compare_metadata(context, db.metadata)
     assert diff == []
 
 
@@ -33,3 +35,11 @@ def test_lookup_indexes_exist(ctx):
     )
     member_pk = inspector.get_pk_constraint("campaign_members")["constrained_columns"]
     assert member_pk[0] == "campaign_id"  # members by campaign use the primary key
+
+
+def test_postgresql_has_trigram_search_indexes(ctx):
+    if db.engine.dialect.name != "postgresql":
+        return  # SQLite has no trigram indexes; its search is a scan
+    inspector = inspect(db.engine)
+    for name, table, _column in TRIGRAM_INDEXES:
+        assert name in {ix["name"] for ix in inspector.get_indexes(table)}
