@@ -15,6 +15,12 @@ class AppContextMixin:
 
     app: Flask
 
+    def work(self, *args, **kwargs):  # noqa: D102 (RQ's entry point)
+        # The worker's own loop runs RQ's maintenance, which fires the failure callback
+        # for jobs abandoned by a killed work horse: that callback needs the app too.
+        with self.app.app_context():
+            return super().work(*args, **kwargs)
+
     def perform_job(self, job, queue, execution):  # noqa: D102 (RQ's hook)
         with self.app.app_context():
             try:

@@ -15,32 +15,20 @@ from flask_login import current_user
 from sqlalchemy import event, insert, inspect
 from sqlalchemy.orm import Session
 
-from models import (
-    Activity,
-    AuditEntry,
-    Campaign,
-    Company,
-    Contact,
-    EmailTemplate,
-    SavedFilter,
-    ScheduledAction,
-    Settings,
-    TargetGroup,
-    User,
-    utcnow,
-)
+import models
+from models import AuditEntry, utcnow
 
 TRACKED = (
-    Activity,
-    Campaign,
-    Company,
-    Contact,
-    EmailTemplate,
-    SavedFilter,
-    ScheduledAction,
-    Settings,
-    TargetGroup,
-    User,
+    models.Activity,
+    models.Campaign,
+    models.Company,
+    models.Contact,
+    models.EmailTemplate,
+    models.SavedFilter,
+    models.ScheduledAction,
+    models.Settings,
+    models.TargetGroup,
+    models.User,
 )
 # Never copied into the trail: secrets, and columns the database derives.
 HIDDEN = {"password_hash", "calendar_token", "email_key", "created_at", "updated_at"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from models import ActivityStatus, ActivityType
 
-from .base import SecureModelView
+from .base import SecureModelView, enum_choices
 
 
 class ActivityView(SecureModelView):
@@ -24,8 +24,8 @@ class ActivityView(SecureModelView):
         "company", "campaign", "notes",
     ]  # fmt: skip
     form_choices = {
-        "type": [(t.value, t.value.title()) for t in ActivityType],
-        "status": [(s.value, s.value.title()) for s in ActivityStatus],
+        "type": enum_choices(ActivityType),
+        "status": enum_choices(ActivityStatus),
     }
     form_ajax_refs = {
         "owner": {"fields": ["email", "name"], "page_size": 20},

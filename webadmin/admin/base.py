@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from flask import abort, redirect, request, url_for
 from flask_admin import BaseView
 from flask_admin.contrib.sqla import ModelView
@@ -12,6 +14,11 @@ from flask_admin.model.form import converts
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import fields
+
+
+def enum_choices(enum: type[StrEnum]) -> list[tuple[str, str]]:
+    """Select choices for a StrEnum: the stored value and a readable label."""
+    return [(member.value, member.value.replace("_", " ").capitalize()) for member in enum]
 
 
 class KohdeModelConverter(AdminModelConverter):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from models import CAMPAIGN_FOLDER, EmailTemplate, MemberSource, db
 
-from .base import SecureModelView
+from .base import SecureModelView, enum_choices
 
-SOURCE_CHOICES = [(s.value, s.value.title()) for s in MemberSource]
+SOURCE_CHOICES = enum_choices(MemberSource)
 
 
 def campaign_templates():

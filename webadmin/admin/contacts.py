@@ -6,9 +6,9 @@ from markupsafe import Markup, escape
 
 from models import ContactKind
 
-from .base import SecureModelView
+from .base import SecureModelView, enum_choices
 
-KIND_CHOICES = [(k.value, k.value.title()) for k in ContactKind]
+KIND_CHOICES = enum_choices(ContactKind)
 
 
 def _company_link(view, context, model, name):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from models import OutboxState, SenderMode, SendTiming
 
-from .base import ReadOnlyModelView, SecureModelView
+from .base import ReadOnlyModelView, SecureModelView, enum_choices
 
 
 class EmailTemplateView(SecureModelView):
@@ -20,8 +20,8 @@ class EmailTemplateView(SecureModelView):
         "send_time", "registration_url", "survey_url",
     ]  # fmt: skip
     form_choices = {
-        "sender_mode": [(m.value, m.value.title()) for m in SenderMode],
-        "send_timing": [(t.value, t.value.title()) for t in SendTiming],
+        "sender_mode": enum_choices(SenderMode),
+        "send_timing": enum_choices(SendTiming),
     }
     form_args = {
         "send_weekdays": {"description": "ISO weekdays, 1 = Monday … 7 = Sunday, e.g. 1,3,5"},
@@ -41,4 +41,4 @@ class OutboxView(ReadOnlyModelView):
                       "campaign.name"]  # fmt: skip
     column_labels = {"template.name": "Template", "campaign.name": "Campaign"}
     column_searchable_list = ["to_email"]
-    column_choices = {"state": [(s.value, s.value) for s in OutboxState]}
+    column_choices = {"state": enum_choices(OutboxState)}

@@ -7,7 +7,7 @@ from wtforms import ValidationError
 
 from models import ActionKind, Frequency
 
-from .base import SecureModelView
+from .base import SecureModelView, enum_choices
 
 
 def cron_is_valid(form, field):
@@ -31,8 +31,8 @@ class ScheduledActionView(SecureModelView):
         "weekdays", "day_of_month", "timezone", "active", "params",
     ]  # fmt: skip
     form_choices = {
-        "kind": [(k.value, k.value.replace("_", " ").capitalize()) for k in ActionKind],
-        "frequency": [(f.value, f.value.title()) for f in Frequency],
+        "kind": enum_choices(ActionKind),
+        "frequency": enum_choices(Frequency),
     }
     form_args = {
         "cron": {"validators": [cron_is_valid], "description": "Used when frequency is cron"},

@@ -8,11 +8,11 @@ from wtforms import ValidationError
 
 from models import FilterModule, SampleMode
 
-from .base import ReadOnlyModelView, SecureModelView
+from .base import ReadOnlyModelView, SecureModelView, enum_choices
 from .campaigns import campaign_templates
 
-SAMPLE_CHOICES = [(m.value, m.value.title()) for m in SampleMode]
-MODULE_CHOICES = [(m.value, m.value.title()) for m in FilterModule]
+SAMPLE_CHOICES = enum_choices(SampleMode)
+MODULE_CHOICES = enum_choices(FilterModule)
 
 
 def criteria_is_a_tree(form, field):

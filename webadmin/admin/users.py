@@ -7,7 +7,7 @@ from wtforms.validators import Length, Optional
 
 from models import Role
 
-from .base import SecureModelView
+from .base import SecureModelView, enum_choices
 
 
 class UserView(SecureModelView):
@@ -21,7 +21,7 @@ class UserView(SecureModelView):
     column_details_exclude_list = ["password_hash", "calendar_token"]
     column_export_exclude_list = ["password_hash", "calendar_token"]
     form_columns = ["email", "name", "role", "active", "new_password"]
-    form_choices = {"role": [(r.value, r.value.title()) for r in Role]}
+    form_choices = {"role": enum_choices(Role)}
     form_extra_fields = {
         "new_password": PasswordField(
             "New password",
