@@ -1,0 +1,67 @@
+"""Refreshing a target group: its stored members become what its conditions select now.
+
+Three set-based statements in one transaction: delete the members that no
+longer match, insert the new matches (those that stay keep their added_at),
+count. Refreshing twice in a row changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, exists, func, insert, literal, select, update
+
+from models import TargetGroup, TargetGroupMember, db, utcnow
+from models.group_queries import group_selection
+
+from .runs import JobContext, job
+
+members = TargetGroupMember.__table__
+
+
+def _member_count(group_id: int) -> int:
+    return db.session.scalar(
+        select(func.count()).select_from(members).where(members.c.group_id == group_id)
+    )
+
+
+def refresh(group: TargetGroup, ctx: JobContext | None = None) -> dict:
+    """Replace the group's members with its current selection; return the counts."""
+    now = utcnow()
+    selection = group_selection(group, now).subquery("selection")
+    before = _member_count(group.id)
+    removed = db.session.execute(
+        delete(members).where(
+            members.c.group_id == group.id,
+            ~exists().where(selection.c.id == members.c.contact_id),
+        )
+    ).rowcount
+    already = exists().where(members.c.group_id == group.id, members.c.contact_id == selection.c.id)
+    db.session.execute(
+        insert(members).from_select(
+            ["group_id", "contact_id", "added_at"],
+            select(literal(group.id), selection.c.id, literal(now, members.c.added_at.type))
+            .where(~already),
+        )
+    )
+    count = _member_count(group.id)
+    db.session.execute(
+        update(TargetGroup)
+        .where(TargetGroup.id == group.id)
+        .values(refreshed_at=now, member_count=count)
+    )
+    # One transaction (so no progress in between: SQLite would block a second writer):
+    # a failed refresh leaves the old members in place.
+    if ctx:
+        ctx.progress(count, count)  # commits
+    else:
+        db.session.commit()
+    # Not the INSERT's rowcount: drivers disagree on it for INSERT … SELECT.
+    return {"added": count - (before - removed), "removed": removed, "members": count}
+
+
+@job("refresh_group")
+def refresh_group(ctx: JobContext, group_id: int) -> dict:
+    """The refresh job: ``group_id`` is the target group to refresh."""
+    group = db.session.get(TargetGroup, group_id)
+    if group is None:
+        raise LookupError(f"target group {group_id} does not exist")
+    return {"group": group.name, **refresh(group, ctx)}

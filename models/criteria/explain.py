@@ -1,0 +1,48 @@
+"""Why a contact is, or is not, in a group: every condition of the tree, held or not."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from ..base import db
+from .compiler import condition_holds
+from .fields import FIELDS, OPERATOR_LABELS
+
+
+def describe(node: dict) -> str:
+    """A condition as a person would say it: "City contains Tur"."""
+    if "all" in node:
+        return "all of"
+    if "any" in node:
+        return "any of"
+    if "not" in node:
+        return "not"
+    spec = FIELDS.get(node.get("field"))
+    label = spec.label if spec else str(node.get("field"))
+    op = OPERATOR_LABELS.get(node.get("op"), str(node.get("op")))
+    value = node.get("value")
+    if value is None:
+        return f"{label} {op}"
+    if isinstance(value, list):
+        value = ", ".join(str(v) for v in value)
+    return f"{label} {op} {value}"
+
+
+def explain(tree: dict, contact_id: int, now: datetime, tz: ZoneInfo) -> dict:
+    """The tree with ``holds`` on every node, for one contact (one small query per node)."""
+
+    def walk(node: dict, path: str) -> dict:
+        holds = bool(db.session.scalar(condition_holds(node, contact_id, now, tz)))
+        result = {"path": path or "(root)", "text": describe(node), "holds": holds}
+        for key in ("all", "any"):
+            if key in node:
+                result["children"] = [
+                    walk(child, f"{path + '.' if path else ''}{key}[{i}]")
+                    for i, child in enumerate(node[key])
+                ]
+        if "not" in node:
+            result["children"] = [walk(node["not"], f"{path + '.' if path else ''}not")]
+        return result
+
+    return walk(tree, "")

@@ -1,0 +1,179 @@
+"""Checks a conditions tree and lists every problem with its path.
+
+A path names where a problem is, e.g. ``all[2].any[0].value``; the messages are
+meant for the person who built the conditions.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from .fields import FIELDS, FieldType
+
+MAX_DEPTH = 8
+MAX_CONDITIONS = 200
+MAX_LIST = 1000
+MAX_DAYS = 36_500
+GROUP_KEYS = ("all", "any", "not")
+ACTIVITY_KEYS = {"type", "within_last_days", "planned_next_days"}
+
+
+class CriteriaError(ValueError):
+    """A tree that cannot be compiled; ``errors`` lists every problem with its path."""
+
+    def __init__(self, errors: list[str]):
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_date(value) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return len(value) == 10
+
+
+def _scalar_problem(field, value) -> str | None:
+    """Why ``value`` cannot be compared with ``field`` (None when it can)."""
+    kind = field.type
+    if kind == FieldType.STRING:
+        ok, want = isinstance(value, str) and value != "", "a non-empty text"
+    elif kind == FieldType.CHOICE:
+        ok, want = value in field.choices, "one of " + ", ".join(field.choices)
+    elif kind == FieldType.BOOL:
+        ok, want = isinstance(value, bool), "true or false"
+    elif kind == FieldType.DATETIME:
+        ok, want = _is_date(value), "a date as YYYY-MM-DD"
+    elif kind in (FieldType.INT, FieldType.USER, FieldType.CAMPAIGN, FieldType.GROUP):
+        ok, want = _is_int(value), "a whole number" if kind == FieldType.INT else "an id"
+    else:
+        return "this field takes no plain value"
+    return None if ok else f"expected {want}, got {value!r}"
+
+
+def _value_problems(field, op: str, value, path: str) -> list[str]:
+    where = _join(path, "value")
+    if op in ("is_empty", "is_not_empty"):
+        return [] if value is None else [f"{where}: {op} takes no value"]
+    if op in ("in", "not_in"):
+        if not isinstance(value, list) or not value:
+            return [f"{where}: {op} needs a non-empty list"]
+        if len(value) > MAX_LIST:
+            return [f"{where}: at most {MAX_LIST} values"]
+        return [f"{where}[{i}]: {p}" for i, v in enumerate(value)
+                if (p := _scalar_problem(field, v))]  # fmt: skip
+    if op == "between":
+        if not isinstance(value, list) or len(value) != 2:
+            return [f"{where}: between needs a list of two values [from, to]"]
+        problems = [f"{where}[{i}]: {p}" for i, v in enumerate(value)
+                    if (p := _scalar_problem(field, v))]  # fmt: skip
+        if not problems and value[0] > value[1]:
+            problems.append(f"{where}: the first value must not be greater than the second")
+        return problems
+    if op in ("within_last_days", "older_than_days"):
+        if not _is_int(value) or not 0 <= value <= MAX_DAYS:
+            return [f"{where}: expected a number of days from 0 to {MAX_DAYS}, got {value!r}"]
+        return []
+    if op in ("exists", "not_exists"):
+        return _activity_problems(field, value, where)
+    if op in ("contains", "starts_with") and not (isinstance(value, str) and value):
+        return [f"{where}: expected a non-empty text, got {value!r}"]
+    problem = _scalar_problem(field, value)
+    return [f"{where}: {problem}"] if problem else []
+
+
+def _activity_problems(field, value, where: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, dict):
+        return [f"{where}: expected an object like {{\"type\": \"call\", \"within_last_days\": 30}}"]
+    problems = [f"{where}: unknown key {k!r}" for k in sorted(set(value) - ACTIVITY_KEYS)]
+    if "type" in value and value["type"] not in field.choices:
+        problems.append(f"{where}.type: expected one of {', '.join(field.choices)}")
+    for key in ("within_last_days", "planned_next_days"):
+        if key in value and (not _is_int(value[key]) or not 0 <= value[key] <= MAX_DAYS):
+            problems.append(f"{where}.{key}: expected a number of days from 0 to {MAX_DAYS}")
+    if "within_last_days" in value and "planned_next_days" in value:
+        problems.append(f"{where}: use within_last_days or planned_next_days, not both")
+    return problems
+
+
+def _condition_problems(node: dict, path: str) -> list[str]:
+    unknown = sorted(set(node) - {"field", "op", "value"})
+    problems = [f"{_join(path, k)}: unknown key" for k in unknown]
+    name = node.get("field")
+    field = FIELDS.get(name) if isinstance(name, str) else None
+    if field is None:
+        return problems + [f"{_join(path, 'field')}: unknown field {name!r}"]
+    op = node.get("op")
+    if op not in field.operators:
+        return problems + [
+            f"{_join(path, 'op')}: {op!r} does not fit {field.type} field {name!r} "
+            f"(use one of {', '.join(field.operators)})"
+        ]
+    return problems + _value_problems(field, op, node.get("value"), path)
+
+
+def validate(tree, group_id: int | None = None) -> list[str]:
+    """Every problem in ``tree`` (empty list: the tree is fine).
+
+    ``group_id``: the group these conditions belong to; a condition on its own
+    membership would make the group depend on itself.
+    """
+    problems: list[str] = []
+    count = 0
+
+    def walk(node, path: str, depth: int) -> None:
+        nonlocal count
+        label = path or "(root)"
+        if depth > MAX_DEPTH:
+            problems.append(f"{label}: nested deeper than {MAX_DEPTH} levels")
+            return
+        if not isinstance(node, dict):
+            problems.append(f"{label}: expected an object, got {type(node).__name__}")
+            return
+        groups = [k for k in GROUP_KEYS if k in node]
+        if groups:
+            if len(node) != 1:
+                problems.append(f"{label}: a group has exactly one key, all, any or not")
+                return
+            key = groups[0]
+            if key == "not":
+                walk(node["not"], _join(path, "not"), depth + 1)
+                return
+            children = node[key]
+            if not isinstance(children, list):
+                problems.append(f"{_join(path, key)}: expected a list of conditions")
+                return
+            for i, child in enumerate(children):
+                walk(child, f"{_join(path, key)}[{i}]", depth + 1)
+            return
+        count += 1
+        if count == MAX_CONDITIONS + 1:
+            problems.append(f"{label}: more than {MAX_CONDITIONS} conditions")
+        problems.extend(_condition_problems(node, path))
+        if group_id is not None and node.get("field") == "target_group":
+            ids = node.get("value") if isinstance(node.get("value"), list) else [node.get("value")]
+            if group_id in ids:
+                problems.append(f"{_join(path, 'value')}: a group cannot depend on itself")
+
+    walk(tree, "", 0)
+    return problems
+
+
+def check(tree, group_id: int | None = None) -> None:
+    """Raise CriteriaError listing every problem, or return quietly."""
+    problems = validate(tree, group_id)
+    if problems:
+        raise CriteriaError(problems)
