@@ -40,12 +40,12 @@ class strpos(FunctionElement):  # noqa: N801 (reads like the SQL function it is)
 
 @compiles(strpos)
 def _strpos_default(element, compiler, **kw):
-    return "instr(%s)" % compiler.process(element.clauses, **kw)
+    return f"instr({compiler.process(element.clauses, **kw)})"
 
 
 @compiles(strpos, "postgresql")
 def _strpos_postgresql(element, compiler, **kw):
-    return "strpos(%s)" % compiler.process(element.clauses, **kw)
+    return f"strpos({compiler.process(element.clauses, **kw)})"
 
 
 def email_domain(column):

@@ -97,7 +97,8 @@ def _activity_problems(field, value, where: str) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, dict):
-        return [f"{where}: expected an object like {{\"type\": \"call\", \"within_last_days\": 30}}"]
+        example = '{"type": "call", "within_last_days": 30}'
+        return [f"{where}: expected an object like {example}"]
     problems = [f"{where}: unknown key {k!r}" for k in sorted(set(value) - ACTIVITY_KEYS)]
     if "type" in value and value["type"] not in field.choices:
         problems.append(f"{where}.type: expected one of {', '.join(field.choices)}")

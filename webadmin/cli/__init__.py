@@ -10,6 +10,7 @@ from flask import Flask
 from flask.cli import FlaskGroup
 
 from .dev import bootstrap_command, dev_command
+from .groups import groups_group
 from .imports import import_group
 from .jobs import jobs_group, worker_command
 from .seed import seed_command
@@ -18,6 +19,7 @@ from .users import users_group
 COMMANDS = (
     bootstrap_command,
     dev_command,
+    groups_group,
     import_group,
     jobs_group,
     seed_command,

@@ -1,0 +1,37 @@
+"""Finding the record a command names: by id, or by name / email."""
+
+from __future__ import annotations
+
+import click
+from sqlalchemy import func, select
+
+from models import Contact, db
+
+
+def by_id_or_name(model, ident: str, name_column, label: str):
+    """The record whose id is ``ident`` or whose name equals it (any case)."""
+    if ident.isdigit():
+        found = db.session.get(model, int(ident))
+    else:
+        matches = db.session.scalars(
+            select(model).where(func.lower(name_column) == ident.strip().lower()).limit(2)
+        ).all()
+        if len(matches) > 1:
+            raise click.ClickException(f"more than one {label} is called {ident!r}; use the id")
+        found = matches[0] if matches else None
+    if found is None:
+        raise click.ClickException(f"no {label} {ident!r}")
+    return found
+
+
+def contact_by_id_or_email(ident: str) -> Contact:
+    """The contact with this id, or the first (lowest id) with this email."""
+    if ident.isdigit():
+        contact = db.session.get(Contact, int(ident))
+    else:
+        contact = db.session.scalars(
+            select(Contact).where(Contact.email_key == ident.strip().lower()).order_by(Contact.id)
+        ).first()
+    if contact is None:
+        raise click.ClickException(f"no contact {ident!r}")
+    return contact
