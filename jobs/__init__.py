@@ -1,6 +1,6 @@
 """RQ jobs, one module per family; importing this package registers them all."""
 
-from . import groups, imports, runs  # noqa: F401  (registers the jobs)
+from . import audience, groups, imports, runs  # noqa: F401  (registers the jobs)
 from .runs import JobContext, enqueue, execute, job
 
 __all__ = ["JobContext", "enqueue", "execute", "job"]

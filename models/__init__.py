@@ -7,7 +7,7 @@ the app factory rely on that).
 from .activity import Activity, ActivityContact, ActivityStatus, ActivityType
 from .audit import AuditEntry
 from .base import Base, UTCDateTime, db, utcnow
-from .campaign import Campaign, CampaignMember, MemberSource
+from .campaign import Campaign, CampaignMember, CampaignMemberRemoval, MemberSource
 from .company import Company
 from .contact import Contact, ContactKind
 from .email import (
@@ -36,6 +36,7 @@ __all__ = [
     "Base",
     "Campaign",
     "CampaignMember",
+    "CampaignMemberRemoval",
     "Company",
     "Contact",
     "ContactKind",

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, event, update
 from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
+from sqlalchemy.orm.attributes import set_committed_value
 
 from .base import Base, Timestamped, UTCDateTime, utcnow
 
@@ -35,6 +36,17 @@ class Campaign(Timestamped, Base):
 
     def __str__(self) -> str:
         return f"{self.number} {self.name}" if self.number else self.name
+
+
+@event.listens_for(Campaign, "after_insert")
+def _number_new_campaign(_mapper, connection, campaign: Campaign) -> None:
+    """Give a campaign saved without a number one made from its id: unique by construction,
+    even when two campaigns are saved at the same moment."""
+    if not campaign.number:
+        number = f"{utcnow().year}-{campaign.id:05d}"
+        table = Campaign.__table__
+        connection.execute(update(table).where(table.c.id == campaign.id).values(number=number))
+        set_committed_value(campaign, "number", number)
 
 
 class MemberSource(StrEnum):
@@ -81,3 +93,23 @@ class CampaignMember(Base):
         Index("ix_campaign_members_contact_id", "contact_id"),
         Index("ix_campaign_members_job_id", "job_id"),
     )
+
+
+class CampaignMemberRemoval(Base):
+    """A member a job removed, as it was: undo puts exactly these back."""
+
+    __tablename__ = "campaign_member_removals"
+
+    job_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    contact_id: Mapped[int] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True
+    )
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    added_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    source: Mapped[str] = mapped_column(String(12))
+    source_ref: Mapped[int | None]
+    # The job that had added the member, so undo restores that too.
+    added_by_job_id: Mapped[str | None] = mapped_column(String(80))

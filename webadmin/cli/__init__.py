@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Flask
 from flask.cli import FlaskGroup
 
+from .campaigns import campaigns_group
 from .dev import bootstrap_command, dev_command
 from .groups import groups_group
 from .imports import import_group
@@ -18,6 +19,7 @@ from .users import users_group
 
 COMMANDS = (
     bootstrap_command,
+    campaigns_group,
     dev_command,
     groups_group,
     import_group,

@@ -1,0 +1,126 @@
+"""Audience jobs: add or remove campaign members set-based, record it, undo it.
+
+Each job is one transaction: it either changes the campaign completely or
+not at all. Added members carry the job's id; removed members are copied to
+``campaign_member_removals`` first. Undo removes exactly the members the job
+added that are still there, and puts back exactly the ones it removed.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, func, literal, select, true
+from sqlalchemy.dialects import postgresql, sqlite
+
+from models import CampaignMember, CampaignMemberRemoval, JobRun, JobStatus, TargetGroup, db, utcnow
+from models.audience import ADDING, SOURCE_OF, AudienceError, check_request, to_add, to_remove
+
+from .groups import refresh
+from .runs import JobContext, job
+
+members = CampaignMember.__table__
+removals = CampaignMemberRemoval.__table__
+MEMBER_COLUMNS = ["campaign_id", "contact_id", "added_at", "added_by_id", "source", "source_ref",
+                  "job_id"]  # fmt: skip
+
+
+def insert_ignoring_duplicates(table):
+    """``INSERT … ON CONFLICT DO NOTHING`` for this database: a repeat adds nothing."""
+    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()
+
+
+def _count(table, **where) -> int:
+    query = select(func.count()).select_from(table)
+    for column, value in where.items():
+        query = query.where(table.c[column] == value)
+    return db.session.scalar(query)
+
+
+def _add(ctx: JobContext, campaign_id: int, action, source_id, contact_ids) -> int:
+    chosen = to_add(campaign_id, action, source_id, contact_ids).subquery("chosen")
+    now = utcnow()
+    rows = select(
+        literal(campaign_id),
+        chosen.c.id,
+        literal(now, members.c.added_at.type),
+        literal(ctx.user_id, members.c.added_by_id.type),
+        literal(SOURCE_OF[action].value),
+        literal(source_id, members.c.source_ref.type),
+        literal(ctx.run_id),
+    ).where(true())  # SQLite parses INSERT … SELECT … ON CONFLICT only after a WHERE
+    # ON CONFLICT: another job adding the same contact at the same moment is not an error.
+    db.session.execute(insert_ignoring_duplicates(members).from_select(MEMBER_COLUMNS, rows))
+    return _count(members, campaign_id=campaign_id, job_id=ctx.run_id)
+
+
+def _remove(ctx: JobContext, campaign_id: int, action, source_id, contact_ids) -> int:
+    leaving = to_remove(campaign_id, action, source_id, contact_ids).subquery("leaving")
+    # Record first, then delete exactly what was recorded: undo needs the rows as they were.
+    db.session.execute(
+        insert_ignoring_duplicates(removals).from_select(
+            ["job_id", "campaign_id", "contact_id", "added_at", "added_by_id", "source",
+             "source_ref", "added_by_job_id"],  # fmt: skip
+            select(
+                literal(ctx.run_id), members.c.campaign_id, members.c.contact_id,
+                members.c.added_at, members.c.added_by_id, members.c.source,
+                members.c.source_ref, members.c.job_id,
+            ).where(members.c.campaign_id == campaign_id,
+                    members.c.contact_id.in_(select(leaving.c.id))),
+        )  # fmt: skip
+    )
+    recorded = select(removals.c.contact_id).where(removals.c.job_id == ctx.run_id)
+    return db.session.execute(
+        delete(members).where(
+            members.c.campaign_id == campaign_id, members.c.contact_id.in_(recorded)
+        )
+    ).rowcount
+
+
+@job("campaign_audience")
+def change_audience(
+    ctx: JobContext,
+    campaign_id: int,
+    action: str,
+    source_id: int | None = None,
+    contact_ids: list[int] | None = None,
+    refresh_group: bool = False,
+) -> dict:
+    """Run one audience action on a campaign, in one transaction."""
+    act = check_request(campaign_id, action, source_id, contact_ids)
+    result: dict = {"campaign_id": campaign_id, "action": act.value}
+    if refresh_group and act.value.endswith("_group"):
+        group = db.session.get(TargetGroup, source_id)
+        if group is None:
+            raise AudienceError(f"target group {source_id} does not exist")
+        result["group_refresh"] = refresh(group)
+    if act in ADDING:
+        result["added"] = _add(ctx, campaign_id, act, source_id, contact_ids)
+    else:
+        result["removed"] = _remove(ctx, campaign_id, act, source_id, contact_ids)
+    result["members"] = _count(members, campaign_id=campaign_id)
+    ctx.progress(1, 1)  # commits the whole change at once
+    return result
+
+
+@job("undo_audience")
+def undo_audience(ctx: JobContext, run_id: str) -> dict:
+    """Revert what one finished audience job added and removed (and nothing else)."""
+    original = db.session.get(JobRun, run_id)
+    if original is None or original.kind != "campaign_audience":
+        raise AudienceError(f"{run_id} is not an audience job")
+    if original.status != JobStatus.DONE:
+        raise AudienceError(f"job {run_id} is {original.status}; only a finished job can be undone")
+    if original.result.get("undone_by"):
+        raise AudienceError(f"job {run_id} was already undone by {original.result['undone_by']}")
+    removed = db.session.execute(delete(members).where(members.c.job_id == run_id)).rowcount
+    put_back = select(
+        removals.c.campaign_id, removals.c.contact_id, removals.c.added_at,
+        removals.c.added_by_id, removals.c.source, removals.c.source_ref,
+        removals.c.added_by_job_id,
+    ).where(removals.c.job_id == run_id)  # fmt: skip
+    before = _count(members, campaign_id=original.params["campaign_id"])
+    db.session.execute(insert_ignoring_duplicates(members).from_select(MEMBER_COLUMNS, put_back))
+    restored = _count(members, campaign_id=original.params["campaign_id"]) - before
+    original.result = {**original.result, "undone_by": ctx.run_id}
+    ctx.progress(1, 1)
+    return {"undid": run_id, "removed": removed, "restored": restored}
