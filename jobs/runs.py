@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from flask import g, has_app_context
+from redis.exceptions import RedisError
 from rq import Callback
 from rq.exceptions import DuplicateJobError
 from rq.job import Job
@@ -131,6 +132,11 @@ def _put_on_queue(run_id: str, timeout: int) -> None:
         )
     except DuplicateJobError:
         pass  # already queued under this id: nothing to add
+    except RedisError as exc:
+        # The row stays queued in the database (the truth): `kohde jobs requeue`, or the
+        # next worker to start, puts it on the queue once Redis answers again.
+        log.error("job run %s is recorded but Redis refused it (%s); it will be requeued",
+                  run_id, exc)  # fmt: skip
 
 
 def requeue_lost() -> list[str]:

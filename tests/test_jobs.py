@@ -3,8 +3,10 @@
 import threading
 
 import pytest
+from redis import Redis
 from rq import Queue
 
+from jobs.embedded_redis import free_port
 from jobs.queue import get_queue, get_redis
 from jobs.runs import dedupe_key, enqueue, job, requeue_lost
 from models import JobRun, JobStatus, db
@@ -151,3 +153,16 @@ def test_jobs_cli_list_and_show(app, ctx, run_jobs):
     assert shown.exit_code == 0 and "RuntimeError: boom" in shown.output
     missing = runner.invoke(args=["jobs", "show", "nope"])
     assert missing.exit_code != 0 and "no job run 'nope'" in missing.output
+
+
+def test_a_job_recorded_while_redis_is_down_is_queued_later(app, ctx, run_jobs):
+    """The database row comes first; a worker starting later puts it on the queue."""
+    app.extensions["kohde_redis"] = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    try:
+        run = enqueue("test_count", {"upto": 1})
+    finally:
+        del app.extensions["kohde_redis"]
+    assert _reload(run.id).status == JobStatus.QUEUED
+    assert requeue_lost() == [run.id]
+    run_jobs()
+    assert _reload(run.id).status == JobStatus.DONE

@@ -26,8 +26,10 @@ from models import (
 )
 
 from .activities import ActivityView
+from .audience import CampaignAudienceView
 from .campaigns import CampaignMemberView, CampaignView
 from .contacts import CompanyView, ContactView
+from .criteria_builder import CriteriaBuilderView
 from .dashboard import DashboardView
 from .email import EmailTemplateView, OutboxView
 from .jobs import ImportContactsView, JobRunView
@@ -50,12 +52,15 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(CompanyView(Company, db, name="Companies", category=crm))
     admin.add_view(CampaignView(Campaign, db, name="Campaigns", category=crm))
     admin.add_view(CampaignMemberView(CampaignMember, db, name="Campaign members", category=crm))
+    # Reached from a campaign's row, not from the menu.
+    admin.add_view(CampaignAudienceView(name="Audience", endpoint="audience", category=crm))
     admin.add_view(ActivityView(Activity, db, name="Activities", category=crm))
     admin.add_view(TargetGroupView(TargetGroup, db, name="Target groups", category=targeting))
     admin.add_view(
         TargetGroupMemberView(TargetGroupMember, db, name="Group members", category=targeting)
     )
     admin.add_view(SavedFilterView(SavedFilter, db, name="Saved filters", category=targeting))
+    admin.add_view(CriteriaBuilderView(name="Criteria builder", endpoint="criteria"))
     admin.add_view(EmailTemplateView(EmailTemplate, db, name="Templates", category=email))
     admin.add_view(OutboxView(OutboxMessage, db, name="Outbox", category=email))
     admin.add_view(JobRunView(JobRun, db, name="Job runs", category=work))

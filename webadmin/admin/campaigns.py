@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from markupsafe import Markup
+
 from models import CAMPAIGN_FOLDER, EmailTemplate, MemberSource, db
 
 from .base import SecureModelView, enum_choices
@@ -19,12 +21,19 @@ def campaign_templates():
     )
 
 
+def _audience_link(view, context, model, name):
+    url = view.get_url("audience.campaign", campaign_id=model.id)
+    return Markup(f'<a class="btn btn-sm btn-outline-secondary" href="{url}">Audience</a>')
+
+
 class CampaignView(SecureModelView):
     """Campaigns: dates, owner, template; only active ones are used in actions."""
 
     column_list = [
         "id", "number", "name", "active", "start_date", "end_date", "email_template", "owner",
+        "audience",
     ]  # fmt: skip
+    column_formatters = {"audience": _audience_link}
     column_searchable_list = ["name", "number"]
     column_filters = ["active", "start_date", "end_date", "owner.email", "email_template.name"]
     column_labels = {"end_date": "Estimated end", "owner.email": "Owner",

@@ -39,6 +39,12 @@ def _error_head(view, context, model, name):
     return (model.error or "").split("\n", 1)[0][:160]
 
 
+def undoable(run: JobRun) -> bool:
+    """A finished audience job that nobody has undone yet."""
+    return (run.kind == "campaign_audience" and run.status == JobStatus.DONE
+            and not (run.result or {}).get("undone_by"))  # fmt: skip
+
+
 class JobRunView(ReadOnlyModelView):
     """Every job the product started: who, what, status, progress, counts, error."""
 
@@ -55,6 +61,10 @@ class JobRunView(ReadOnlyModelView):
         "error": _error_head,
     }
     details_template = "kohde/job_details.html"
+
+    def render(self, template, **kwargs):  # noqa: D102 (the details page offers undo)
+        kwargs.setdefault("undoable", undoable)
+        return super().render(template, **kwargs)
     # What changes while a job runs is in the live partial above the table, not here.
     column_details_list = ["id", "kind", "user", "scheduled_action", "params", "enqueued_at"]
 
@@ -72,6 +82,17 @@ class JobRunView(ReadOnlyModelView):
             abort(404)
         return send_file(path, mimetype="text/csv", as_attachment=True,
                          download_name=f"{run.id}-report.csv")  # fmt: skip
+
+    @expose("/undo/<run_id>", methods=["POST"])
+    def undo(self, run_id: str):
+        """Start the undo of a finished audience job, as a job of its own."""
+        run = self._run(run_id)
+        if not undoable(run):
+            flash(f"Job {run.id} cannot be undone.", "error")
+            return redirect(url_for(".details_view", id=run.id))
+        undo_run = enqueue("undo_audience", {"run_id": run.id}, user_id=current_user.id)
+        flash(f"Undoing {run.id}: job {undo_run.id} started.", "info")
+        return redirect(url_for(".details_view", id=undo_run.id))
 
     @staticmethod
     def _run(run_id: str) -> JobRun:

@@ -1,0 +1,122 @@
+"""The manage-audience screen of a campaign: summary, dry run, run, undo."""
+
+from __future__ import annotations
+
+from flask import Response, abort, flash, redirect, request, url_for
+from flask_admin import expose
+from flask_login import current_user
+from sqlalchemy import select
+
+from jobs.runs import enqueue
+from models import Campaign, SavedFilter, TargetGroup, db
+from models.audience import Action, AudienceError, check_request, dry_run, summary
+
+from .base import SecureView
+
+# (action, what the button says, which kind of source it needs)
+ACTIONS = [
+    (Action.COPY_GROUP, "Copy the members of a target group", "group"),
+    (Action.REMOVE_GROUP, "Remove the members of a target group", "group"),
+    (Action.COPY_CAMPAIGN, "Copy the members of another campaign", "campaign"),
+    (Action.REMOVE_CAMPAIGN, "Remove the members of another campaign", "campaign"),
+    (Action.LOAD_FILTER, "Load from a saved contact, company or lead filter", "filter"),
+    (Action.KEEP_ONLY, "Keep only the members a saved filter selects", "filter"),
+    (Action.DEDUPE_EMAIL, "Remove email duplicates (keeps the earliest-added member of "
+                          "each address)", None),
+    (Action.DEDUPE_COMPANY, "Remove company duplicates (keeps the earliest-added member of "
+                            "each company)", None),
+    (Action.PRUNE_OPTED_OUT, "Remove contacts who opted out of email", None),
+]  # fmt: skip
+LABELS = {action.value: label for action, label, _ in ACTIONS}
+
+
+def _sources(campaign: Campaign) -> dict[str, list[tuple[int, str]]]:
+    groups = db.session.execute(select(TargetGroup.id, TargetGroup.name).order_by(TargetGroup.name))
+    campaigns = db.session.execute(
+        select(Campaign.id, Campaign.name)
+        .where(Campaign.id != campaign.id, Campaign.active.is_(True))
+        .order_by(Campaign.name)
+    )
+    filters = db.session.execute(
+        select(SavedFilter.id, SavedFilter.name, SavedFilter.module).order_by(SavedFilter.name)
+    )
+    return {
+        "group": [tuple(r) for r in groups],
+        "campaign": [tuple(r) for r in campaigns],
+        "filter": [(r.id, f"{r.name} ({r.module})") for r in filters],
+    }
+
+
+def _request_args() -> tuple[str, int | None, bool]:
+    action = request.form.get("action", "")
+    source = request.form.get("source_id") or None
+    return action, int(source) if source and source.isdigit() else None, bool(
+        request.form.get("refresh_group")
+    )
+
+
+def _go(url: str):
+    """Redirect; for htmx, tell it to navigate the whole page (HX-Redirect)."""
+    if request.headers.get("HX-Request"):
+        return Response(status=204, headers={"HX-Redirect": url})
+    return redirect(url)
+
+
+class CampaignAudienceView(SecureView):
+    """/admin/audience/<campaign id>: who is in the campaign, and the bulk actions on it."""
+
+    def is_visible(self) -> bool:
+        """Reached from a campaign's row and page, not from the menu."""
+        return False
+
+    def _campaign(self, campaign_id: int) -> Campaign:
+        campaign = db.session.get(Campaign, campaign_id)
+        if campaign is None:
+            abort(404)
+        return campaign
+
+    @expose("/")
+    def index(self):
+        """No campaign chosen: the campaign list, where each row links here."""
+        return redirect(url_for("campaign.index_view"))
+
+    @expose("/<int:campaign_id>")
+    def campaign(self, campaign_id: int):
+        """The summary (one query) and a form per action, each with a dry run first."""
+        campaign = self._campaign(campaign_id)
+        return self.render(
+            "kohde/campaign_audience.html",
+            campaign=campaign,
+            summary=summary(campaign.id),
+            actions=ACTIONS,
+            sources=_sources(campaign),
+        )
+
+    @expose("/<int:campaign_id>/preview", methods=["POST"])
+    def preview(self, campaign_id: int):
+        """htmx: what the action would do now, with the button that runs it."""
+        campaign = self._campaign(campaign_id)
+        action, source_id, refresh = _request_args()
+        try:
+            counts = dry_run(campaign.id, action, source_id)
+        except AudienceError as exc:
+            return self.render("kohde/_audience_preview.html", error=str(exc)), 400
+        return self.render("kohde/_audience_preview.html", campaign=campaign, counts=counts,
+                           action=action, source_id=source_id, refresh=refresh,
+                           label=LABELS.get(action, action))  # fmt: skip
+
+    @expose("/<int:campaign_id>/run", methods=["POST"])
+    def run(self, campaign_id: int):
+        """Start the action as a job and show its progress."""
+        campaign = self._campaign(campaign_id)
+        action, source_id, refresh = _request_args()
+        try:
+            check_request(campaign.id, action, source_id)
+        except AudienceError as exc:
+            flash(str(exc), "error")
+            return _go(url_for(".campaign", campaign_id=campaign.id))
+        params = {"campaign_id": campaign.id, "action": action, "source_id": source_id,
+                  "contact_ids": None, "refresh_group": refresh}  # fmt: skip
+        job_run = enqueue("campaign_audience", params, user_id=current_user.id)
+        flash(f"{LABELS.get(action, action)}: job {job_run.id} started.", "info")
+        return _go(url_for("jobrun.details_view", id=job_run.id))
