@@ -105,3 +105,25 @@ def test_failed_jobs_offer_no_undo(admin_client, setup, run_jobs):
     token = csrf_token(admin_client, "/admin/jobrun/details/?id=x-1")
     admin_client.post("/admin/jobrun/undo/x-1", data={"csrf_token": token})
     assert db.session.query(JobRun).count() == 1
+
+
+def test_add_and_remove_one_contact_by_email(admin_client, setup, run_jobs):
+    campaign, _group = setup
+    url = f"/admin/audience/{campaign.id}"
+    token = csrf_token(admin_client, url)
+    preview = post(admin_client, f"{url}/preview",
+                   {"action": Action.ADD_CONTACTS, "contact": "P3@example.fi"}, token)  # fmt: skip
+    assert 'data-count="would_add">1<' in preview.get_data(as_text=True)
+    post(admin_client, f"{url}/run", {"action": Action.ADD_CONTACTS, "contact": "p3@example.fi"},
+         token)  # fmt: skip
+    run_jobs()
+    member = db.session.query(CampaignMember).one()
+    assert (member.contact.email, member.source, member.added_by.email) == (
+        "p3@example.fi", "manual", "admin@example.com")  # fmt: skip
+    remove = {"action": Action.REMOVE_CONTACTS, "contact": "p3@example.fi"}
+    post(admin_client, f"{url}/run", remove, token)
+    run_jobs()
+    assert db.session.query(CampaignMember).count() == 0
+    nobody = {"action": Action.ADD_CONTACTS, "contact": "nobody@example.fi"}
+    unknown = post(admin_client, f"{url}/preview", nobody, token)
+    assert "no contact" in unknown.get_data(as_text=True)

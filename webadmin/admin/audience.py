@@ -8,7 +8,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from jobs.runs import enqueue
-from models import Campaign, SavedFilter, TargetGroup, db
+from models import Campaign, Contact, SavedFilter, TargetGroup, db
 from models.audience import Action, AudienceError, check_request, dry_run, summary
 
 from .base import SecureView
@@ -26,6 +26,8 @@ ACTIONS = [
     (Action.DEDUPE_COMPANY, "Remove company duplicates (keeps the earliest-added member of "
                             "each company)", None),
     (Action.PRUNE_OPTED_OUT, "Remove contacts who opted out of email", None),
+    (Action.ADD_CONTACTS, "Add one contact", "contact"),
+    (Action.REMOVE_CONTACTS, "Remove one contact", "contact"),
 ]  # fmt: skip
 LABELS = {action.value: label for action, label, _ in ACTIONS}
 
@@ -47,12 +49,30 @@ def _sources(campaign: Campaign) -> dict[str, list[tuple[int, str]]]:
     }
 
 
-def _request_args() -> tuple[str, int | None, bool]:
-    action = request.form.get("action", "")
-    source = request.form.get("source_id") or None
-    return action, int(source) if source and source.isdigit() else None, bool(
-        request.form.get("refresh_group")
+def _contact_ids(ident: str) -> list[int] | None:
+    # One contact typed as an id or an email address (the lowest id wins for an email).
+    ident = ident.strip()
+    if not ident:
+        return None
+    query = select(Contact.id).order_by(Contact.id).limit(1)
+    query = query.where(Contact.id == int(ident)) if ident.isdigit() else query.where(
+        Contact.email_key == ident.lower()
     )
+    found = db.session.scalar(query)
+    if found is None:
+        raise AudienceError(f"no contact {ident!r}")
+    return [found]
+
+
+def _request_args() -> tuple[dict, bool]:
+    """The action request in the posted form, and whether to refresh the group first."""
+    source = request.form.get("source_id") or ""
+    request_args = {
+        "action": request.form.get("action", ""),
+        "source_id": int(source) if source.isdigit() else None,
+        "contact_ids": _contact_ids(request.form.get("contact", "")),
+    }
+    return request_args, bool(request.form.get("refresh_group"))
 
 
 def _go(url: str):
@@ -96,27 +116,25 @@ class CampaignAudienceView(SecureView):
     def preview(self, campaign_id: int):
         """htmx: what the action would do now, with the button that runs it."""
         campaign = self._campaign(campaign_id)
-        action, source_id, refresh = _request_args()
         try:
-            counts = dry_run(campaign.id, action, source_id)
+            args, refresh = _request_args()
+            counts = dry_run(campaign.id, **args)
         except AudienceError as exc:
             return self.render("kohde/_audience_preview.html", error=str(exc)), 400
         return self.render("kohde/_audience_preview.html", campaign=campaign, counts=counts,
-                           action=action, source_id=source_id, refresh=refresh,
-                           label=LABELS.get(action, action))  # fmt: skip
+                           action=args["action"], refresh=refresh)  # fmt: skip
 
     @expose("/<int:campaign_id>/run", methods=["POST"])
     def run(self, campaign_id: int):
         """Start the action as a job and show its progress."""
         campaign = self._campaign(campaign_id)
-        action, source_id, refresh = _request_args()
         try:
-            check_request(campaign.id, action, source_id)
+            args, refresh = _request_args()
+            check_request(campaign.id, **args)
         except AudienceError as exc:
             flash(str(exc), "error")
             return _go(url_for(".campaign", campaign_id=campaign.id))
-        params = {"campaign_id": campaign.id, "action": action, "source_id": source_id,
-                  "contact_ids": None, "refresh_group": refresh}  # fmt: skip
+        params = {"campaign_id": campaign.id, **args, "refresh_group": refresh}
         job_run = enqueue("campaign_audience", params, user_id=current_user.id)
-        flash(f"{LABELS.get(action, action)}: job {job_run.id} started.", "info")
+        flash(f"{LABELS.get(args['action'], args['action'])}: job {job_run.id} started.", "info")
         return _go(url_for("jobrun.details_view", id=job_run.id))
