@@ -9,24 +9,20 @@ added that are still there, and puts back exactly the ones it removed.
 from __future__ import annotations
 
 from sqlalchemy import delete, func, literal, select, true
-from sqlalchemy.dialects import postgresql, sqlite
 
 from models import CampaignMember, CampaignMemberRemoval, JobRun, JobStatus, TargetGroup, db, utcnow
 from models.audience import ADDING, SOURCE_OF, AudienceError, check_request, to_add, to_remove
 
 from .groups import refresh
+from .mail.outbox import queue_campaign_join
+from .mail.sender import start_senders
 from .runs import JobContext, job
+from .sql import insert_ignoring_duplicates
 
 members = CampaignMember.__table__
 removals = CampaignMemberRemoval.__table__
 MEMBER_COLUMNS = ["campaign_id", "contact_id", "added_at", "added_by_id", "source", "source_ref",
                   "job_id"]  # fmt: skip
-
-
-def insert_ignoring_duplicates(table):
-    """``INSERT … ON CONFLICT DO NOTHING`` for this database: a repeat adds nothing."""
-    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing()
 
 
 def _count(table, **where) -> int:
@@ -95,10 +91,14 @@ def change_audience(
         result["group_refresh"] = refresh(group)
     if act in ADDING:
         result["added"] = _add(ctx, campaign_id, act, source_id, contact_ids)
+        # Joining a campaign with a template means its email, in the same transaction.
+        result["email"] = queue_campaign_join(campaign_id, job_id=ctx.run_id)
     else:
         result["removed"] = _remove(ctx, campaign_id, act, source_id, contact_ids)
     result["members"] = _count(members, campaign_id=campaign_id)
     ctx.progress(1, 1)  # commits the whole change at once
+    if result.get("email", {}).get("queued"):
+        start_senders()
     return result
 
 

@@ -13,10 +13,12 @@ from .contact import Contact, ContactKind
 from .email import (
     CAMPAIGN_FOLDER,
     EmailTemplate,
+    MailboxMessage,
     OutboxMessage,
     OutboxState,
     SenderMode,
     SendTiming,
+    SuppressedAddress,
 )
 from .job_run import ACTIVE_STATUSES, JobRun, JobStatus
 from .scheduled_action import ActionKind, Frequency, ScheduledAction
@@ -45,6 +47,7 @@ __all__ = [
     "Frequency",
     "JobRun",
     "JobStatus",
+    "MailboxMessage",
     "MemberSource",
     "OutboxMessage",
     "OutboxState",
@@ -55,6 +58,7 @@ __all__ = [
     "SendTiming",
     "SenderMode",
     "Settings",
+    "SuppressedAddress",
     "TargetGroup",
     "TargetGroupMember",
     "UTCDateTime",

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, String, Text, event, update
-from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
+from sqlalchemy import ForeignKey, Index, String, Text, event, inspect, update
+from sqlalchemy.orm import Mapped, Session, backref, mapped_column, relationship
 from sqlalchemy.orm.attributes import set_committed_value
 
 from .base import Base, Timestamped, UTCDateTime, utcnow
@@ -47,6 +47,20 @@ def _number_new_campaign(_mapper, connection, campaign: Campaign) -> None:
         table = Campaign.__table__
         connection.execute(update(table).where(table.c.id == campaign.id).values(number=number))
         set_committed_value(campaign, "number", number)
+
+
+@event.listens_for(Session, "before_flush")
+def _note_template_change(session, _context, _instances) -> None:
+    """Remember when a campaign got its email template: only members who join from then on
+    get the campaign's email (the legacy seed's rule)."""
+    for obj in list(session.new) + list(session.dirty):
+        if not isinstance(obj, Campaign):
+            continue
+        state = inspect(obj)
+        changed = (state.attrs.email_template.history.has_changes()
+                   or state.attrs.email_template_id.history.has_changes())  # fmt: skip
+        if changed and (obj.email_template is not None or obj.email_template_id is not None):
+            obj.email_template_set_at = utcnow()
 
 
 class MemberSource(StrEnum):

@@ -105,3 +105,30 @@ class OutboxMessage(Base):
         Index("ix_outbox_messages_contact_id", "contact_id"),
         Index("ix_outbox_messages_campaign_id", "campaign_id"),
     )
+
+
+class SuppressedAddress(Base):
+    """An address no email goes to any more (a hard bounce: the server said 5xx)."""
+
+    __tablename__ = "suppressed_addresses"
+
+    email_key: Mapped[str] = mapped_column(String(254), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(40), default="bounced")
+    detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MailboxMessage(Base):
+    """A message the development mail sink received (shown on the Mailbox screen)."""
+
+    __tablename__ = "mailbox_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    mail_from: Mapped[str] = mapped_column(String(254), default="")
+    recipients: Mapped[str] = mapped_column(Text, default="")
+    subject: Mapped[str] = mapped_column(String(500), default="")
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    raw: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (Index("ix_mailbox_messages_received_at", "received_at"),)

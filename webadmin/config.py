@@ -31,6 +31,10 @@ class Config:
     KOHDE_QUEUE = os.environ.get("KOHDE_QUEUE", "kohde")
     SMTP_URL = os.environ.get("SMTP_URL")
     KOHDE_TIMEZONE = os.environ.get("KOHDE_TIMEZONE", "Europe/Helsinki")
+    # The public address of the back office: unsubscribe links in emails point here.
+    KOHDE_BASE_URL = os.environ.get("KOHDE_BASE_URL", "http://127.0.0.1:5000")
+    KOHDE_MAIL_FROM = os.environ.get("KOHDE_MAIL_FROM", "noreply@kohde.invalid")
+    KOHDE_MAIL_FROM_NAME = os.environ.get("KOHDE_MAIL_FROM_NAME", "Kohde")
     # Where uploaded CSV files and import reports are kept (default: instance/).
     KOHDE_DATA_DIR = os.environ.get("KOHDE_DATA_DIR")
     MAX_CONTENT_LENGTH = 200 * 1024 * 1024  # CSV uploads

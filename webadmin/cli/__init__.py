@@ -14,6 +14,7 @@ from .dev import bootstrap_command, dev_command
 from .groups import groups_group
 from .imports import import_group
 from .jobs import jobs_group, worker_command
+from .mail import mailsink_command, outbox_group, set_campaign_template, templates_group
 from .seed import seed_command
 from .users import users_group
 
@@ -24,7 +25,10 @@ COMMANDS = (
     groups_group,
     import_group,
     jobs_group,
+    mailsink_command,
+    outbox_group,
     seed_command,
+    templates_group,
     users_group,
     worker_command,
 )
@@ -34,6 +38,7 @@ def register_commands(app: Flask) -> None:
     """Add Kohde's commands to the app's command group."""
     for command in COMMANDS:
         app.cli.add_command(command)
+    campaigns_group.add_command(set_campaign_template)
 
 
 def _create_app() -> Flask:

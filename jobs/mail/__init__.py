@@ -1,0 +1,1 @@
+"""Email: sandboxed templates, the outbox, sending over SMTP, unsubscribe links."""
