@@ -9,6 +9,7 @@ from jobs.mail import sink
 from jobs.mail.outbox import queue_campaign_join
 from jobs.mail.render import TemplateProblem, check_template, render
 from jobs.mail.sender import send_outbox
+from jobs.mail.unsubscribe import token_for
 from jobs.runs import enqueue
 from models import (
     Campaign,
@@ -188,3 +189,24 @@ def test_template_checks_on_save():
     warnings = check_template("Hi {{ contact.shoe }}", BODY + "{{ foo }}", "", True).warnings
     assert warnings == ["subject: unknown placeholder {{ contact.shoe }}",
                         "HTML body: unknown placeholder {{ foo }}"]  # fmt: skip
+
+
+def test_unsubscribe_get_confirms_post_opts_out_forged_changes_nothing(app, ctx):
+    person = Contact(email="leaving@example.fi")
+    db.session.add(person)
+    db.session.commit()
+    client = app.test_client()  # no login, no cookie, no CSRF token
+    token = token_for(person.id)
+    page = client.get(f"/unsubscribe/{token}")
+    assert page.status_code == 200 and "Unsubscribe leaving@example.fi?" in page.get_data(True)
+    db.session.refresh(person)
+    assert person.email_opt_out is False  # a link scanner's GET changes nothing
+    for forged in (token[:-2] + "xx", token_for(person.id).replace(".", ".A", 1), "42"):
+        assert client.post(f"/unsubscribe/{forged}").status_code == 404
+    db.session.refresh(person)
+    assert person.email_opt_out is False
+    done = client.post(f"/unsubscribe/{token}", data="List-Unsubscribe=One-Click",
+                       content_type="application/x-www-form-urlencoded")  # fmt: skip
+    assert done.status_code == 200 and "Location" not in done.headers
+    db.session.refresh(person)
+    assert person.email_opt_out is True
