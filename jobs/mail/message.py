@@ -10,7 +10,7 @@ from flask import current_app
 
 from models import Contact, EmailTemplate, OutboxMessage, SenderMode, User, utcnow
 
-from .render import Rendered, render
+from .render import CompiledTemplate, Rendered
 from .unsubscribe import unsubscribe_url
 
 
@@ -53,16 +53,21 @@ def context_for(template: EmailTemplate, contact: Contact, campaign=None) -> dic
     }  # fmt: skip
 
 
+def compiled(template: EmailTemplate) -> CompiledTemplate:
+    """The template's parts compiled for rendering."""
+    return CompiledTemplate(template.subject, template.body_html, template.body_text)
+
+
 def render_for(template: EmailTemplate, contact: Contact, campaign=None) -> Rendered:
     """The template rendered for one contact."""
-    return render(template.subject, template.body_html, template.body_text,
-                  context_for(template, contact, campaign))  # fmt: skip
+    return compiled(template).render(context_for(template, contact, campaign))
 
 
-def build(row: OutboxMessage, rendered: Rendered | None = None) -> EmailMessage:
+def build(row: OutboxMessage, compiled_template: CompiledTemplate | None = None) -> EmailMessage:
     """A multipart/alternative message with Date, Message-ID and one-click unsubscribe."""
     template, contact = row.template, row.contact
-    rendered = rendered or render_for(template, contact, row.campaign)
+    compiled_template = compiled_template or compiled(template)
+    rendered = compiled_template.render(context_for(template, contact, row.campaign))
     sender = sender_of(template, contact)
     message = EmailMessage()
     message["From"] = sender

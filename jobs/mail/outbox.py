@@ -42,9 +42,10 @@ class Suppression:
     WAITING_PERIOD = "waiting_period"
 
 
-def waiting_period_clause(template_id, contact_id, since: datetime, exclude_id=None):
+def waiting_period_clause(template_id, contact_id, since: datetime, older_than_id=None):
     """An earlier message of the same template to the same contact within the waiting period
-    (any campaign, any group)."""
+    (any campaign, any group). ``older_than_id``: at send time only older rows count, so of
+    two such messages the first one goes."""
     earlier = outbox.alias("earlier")
     conditions = [
         earlier.c.template_id == template_id,
@@ -52,12 +53,13 @@ def waiting_period_clause(template_id, contact_id, since: datetime, exclude_id=N
         earlier.c.state.in_(PENDING_OR_SENT),
         func.coalesce(earlier.c.sent_at, earlier.c.created_at) >= since,
     ]
-    if exclude_id is not None:
-        conditions.append(earlier.c.id != exclude_id)
+    if older_than_id is not None:
+        conditions.append(earlier.c.id < older_than_id)
     return exists().where(*conditions)
 
 
-def suppression_reason(template_id, now: datetime, waiting_days: int) -> ColumnElement:
+def suppression_reason(template_id, now: datetime, waiting_days: int,
+                       older_than_id=None) -> ColumnElement:  # fmt: skip
     """A CASE over ``contacts``: the first reason not to send, or NULL."""
     email = contacts.c.email_key
     return case(
@@ -65,8 +67,8 @@ def suppression_reason(template_id, now: datetime, waiting_days: int) -> ColumnE
         (or_(email.is_(None), email == ""), Suppression.NO_EMAIL),
         (or_(~email.like("%_@_%._%"), email.like("% %")), Suppression.INVALID_EMAIL),
         (exists().where(SuppressedAddress.__table__.c.email_key == email), Suppression.BOUNCED),
-        (waiting_period_clause(template_id, contacts.c.id, now - timedelta(days=waiting_days)),
-         Suppression.WAITING_PERIOD),
+        (waiting_period_clause(template_id, contacts.c.id, now - timedelta(days=waiting_days),
+                               older_than_id), Suppression.WAITING_PERIOD),
         else_=None,
     )  # fmt: skip
 

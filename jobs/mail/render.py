@@ -118,22 +118,32 @@ class Rendered:
     text: str
 
 
+class CompiledTemplate:
+    """A template compiled once (per batch), rendered for many recipients."""
+
+    def __init__(self, subject: str, body_html: str, body_text: str):
+        try:
+            html_env, text_env = environment(), environment()
+            text_env.autoescape = False  # subjects and plain text are not HTML
+            self.subject = text_env.from_string(subject or "")
+            self.html = html_env.from_string(body_html or "")
+            self.text = text_env.from_string(body_text) if body_text else None
+        except TemplateSyntaxError as exc:
+            raise TemplateProblem(f"line {exc.lineno}: {exc.message}") from None
+
+    def render(self, context: dict) -> Rendered:
+        """Subject and bodies for one recipient; a sandbox violation is a TemplateProblem."""
+        try:
+            html_out = self.html.render(context)
+            text_out = self.text.render(context) if self.text else html_to_text(html_out)
+            subject_out = self.subject.render(context)
+        except (SecurityError, OverflowError) as exc:
+            raise TemplateProblem(f"not allowed in a template: {exc}") from None
+        except UndefinedError as exc:
+            raise TemplateProblem(f"unknown placeholder: {exc.message}") from None
+        return Rendered(subject=" ".join(subject_out.split()), html=html_out, text=text_out)
+
+
 def render(subject: str, body_html: str, body_text: str, context: dict) -> Rendered:
-    """Render a template for one recipient; a sandbox violation is a TemplateProblem."""
-    env = environment()
-    try:
-        html_out = env.from_string(body_html or "").render(context)
-        text_source = body_text or ""
-        text_out = (env.from_string(text_source).render(context) if text_source
-                    else html_to_text(html_out))  # fmt: skip
-        # Subjects are headers, not HTML: no escaping there.
-        subject_env = environment()
-        subject_env.autoescape = False
-        subject_out = subject_env.from_string(subject or "").render(context)
-    except (SecurityError, OverflowError) as exc:
-        raise TemplateProblem(f"not allowed in a template: {exc}") from None
-    except UndefinedError as exc:
-        raise TemplateProblem(f"unknown placeholder: {exc.message}") from None
-    except TemplateSyntaxError as exc:
-        raise TemplateProblem(f"line {exc.lineno}: {exc.message}") from None
-    return Rendered(subject=" ".join(subject_out.split()), html=html_out, text=text_out)
+    """Render a template once for one recipient (previews, tests)."""
+    return CompiledTemplate(subject, body_html, body_text).render(context)

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import smtplib
 import time
+from dataclasses import dataclass
 from datetime import timedelta
+from email.message import EmailMessage
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import selectinload
 
 from models import (
     Contact,
+    EmailTemplate,
     OutboxMessage,
     OutboxState,
     Settings,
@@ -28,10 +31,11 @@ from models import (
 )
 
 from ..runs import JobContext, enqueue, job
+from ..sql import insert_ignoring_duplicates
 from . import smtp
-from .message import build
-from .outbox import Suppression, requeue_stuck, waiting_period_clause
-from .render import TemplateProblem
+from .message import build, compiled
+from .outbox import requeue_stuck, suppression_reason
+from .render import CompiledTemplate, TemplateProblem
 
 outbox = OutboxMessage.__table__
 BATCH = 200
@@ -62,79 +66,105 @@ def claim(limit: int) -> list[int]:
     return sorted(ids)
 
 
-def _finish(row_id: int, **values) -> None:
-    db.session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(**values))
-    db.session.commit()
+def _record(row_id: int, **values) -> None:
+    # Its own short transaction on its own connection: a sent message is on record at
+    # once, and the batch's loaded rows are not expired by a session commit.
+    with db.engine.begin() as conn:
+        conn.execute(update(outbox).where(outbox.c.id == row_id).values(**values))
 
 
-def _still_suppressed(row: OutboxMessage, waiting_days: int) -> str | None:
-    # Checked again at send time: the contact may have opted out since the row was made.
-    contact: Contact = row.contact
-    if contact.email_opt_out:
-        return Suppression.OPTED_OUT
-    if not contact.email_key:
-        return Suppression.NO_EMAIL
-    if db.session.get(SuppressedAddress, contact.email_key) is not None:
-        return Suppression.BOUNCED
-    since = utcnow() - timedelta(days=waiting_days)
-    if db.session.scalar(select(waiting_period_clause(row.template_id, row.contact_id, since,
-                                                      exclude_id=row.id))):  # fmt: skip
-        return Suppression.WAITING_PERIOD
-    return None
+def suppressed_now(ids: list[int], waiting_days: int) -> dict[int, str]:
+    """Claimed messages that must not go after all (checked again at send time: the contact
+    may have opted out or bounced since), in one query for the batch."""
+    contacts = Contact.__table__
+    reason = suppression_reason(outbox.c.template_id, utcnow(), waiting_days,
+                                older_than_id=outbox.c.id)  # fmt: skip
+    rows = db.session.execute(
+        select(outbox.c.id, reason)
+        .select_from(outbox.join(contacts, contacts.c.id == outbox.c.contact_id))
+        .where(outbox.c.id.in_(ids))
+    ).all()
+    return {row_id: why for row_id, why in rows if why}
 
 
-def _deferred_or_failed(row: OutboxMessage, error: str) -> dict:
-    if row.attempts >= MAX_ATTEMPTS:
+def _deferred_or_failed(item: Outgoing, error: str) -> dict:
+    if item.attempts >= MAX_ATTEMPTS:
         return {"state": OutboxState.FAILED, "last_error": error}
-    delay = BACKOFF_MINUTES[min(row.attempts, len(BACKOFF_MINUTES)) - 1]
+    delay = BACKOFF_MINUTES[min(item.attempts, len(BACKOFF_MINUTES)) - 1]
     return {"state": OutboxState.DEFERRED, "last_error": error,
             "next_attempt_at": utcnow() + timedelta(minutes=delay)}  # fmt: skip
 
 
-def send_batch(ids: list[int], counts: dict, pace: float) -> None:
-    """Send claimed messages over one SMTP connection, recording each outcome at once."""
-    settings = Settings.get()
+@dataclass
+class Outgoing:
+    """A rendered message and what recording its outcome needs (no ORM object: the session
+    is closed while sending)."""
+
+    id: int
+    to: str
+    email_key: str
+    attempts: int
+    message: EmailMessage
+
+
+def _prepare(ids: list[int], counts: dict) -> list[Outgoing]:
+    """Load the batch, hold back what is suppressed now, render the rest (each template
+    compiled once per batch)."""
+    held_back = suppressed_now(ids, Settings.get().email_waiting_period_days)
     rows = db.session.scalars(
         select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id)
         .options(selectinload(OutboxMessage.contact).selectinload(Contact.owner),
                  selectinload(OutboxMessage.contact).selectinload(Contact.company),
-                 selectinload(OutboxMessage.template), selectinload(OutboxMessage.campaign))
+                 selectinload(OutboxMessage.template).selectinload(EmailTemplate.sender_user),
+                 selectinload(OutboxMessage.campaign))
     ).all()  # fmt: skip
+    templates: dict[int, CompiledTemplate] = {}
+    ready = []
+    for row in rows:
+        if row.id in held_back:
+            _record(row.id, state=OutboxState.SUPPRESSED, suppressed_reason=held_back[row.id])
+            counts["suppressed"] += 1
+            continue
+        try:
+            if row.template_id not in templates:
+                templates[row.template_id] = compiled(row.template)
+            message = build(row, templates[row.template_id])
+            ready.append(Outgoing(row.id, row.contact.email.strip(), row.contact.email_key,
+                                  row.attempts, message))  # fmt: skip
+        except TemplateProblem as exc:
+            _record(row.id, state=OutboxState.FAILED, last_error=str(exc))
+            counts["failed"] += 1
+    return ready
+
+
+def send_batch(ids: list[int], counts: dict, pace: float) -> None:
+    """Send claimed messages over one SMTP connection, recording each outcome at once."""
+    ready = _prepare(ids, counts)
+    db.session.commit()  # end the read transaction: the writes below use their own connection
     client = None
+    pending = {item.id for item in ready}
     try:
-        for row in rows:
+        for item in ready:
             started = time.monotonic()
-            reason = _still_suppressed(row, settings.email_waiting_period_days)
-            if reason:
-                _finish(row.id, state=OutboxState.SUPPRESSED, suppressed_reason=reason)
-                counts["suppressed"] += 1
-                continue
-            try:
-                message = build(row)
-            except TemplateProblem as exc:
-                _finish(row.id, state=OutboxState.FAILED, last_error=str(exc))
-                counts["failed"] += 1
-                continue
             client = client or smtp.connect()
             try:
-                client.send_message(message, to_addrs=[row.contact.email.strip()])
+                client.send_message(item.message, to_addrs=[item.to])
             except smtplib.SMTPRecipientsRefused as exc:
                 code, detail = next(iter(exc.recipients.values()))
-                _smtp_refused(row, code, detail, counts)
+                _smtp_refused(item, code, detail, counts)
             except smtplib.SMTPResponseException as exc:
-                _smtp_refused(row, exc.smtp_code, exc.smtp_error, counts)
+                _smtp_refused(item, exc.smtp_code, exc.smtp_error, counts)
             else:
-                _finish(row.id, state=OutboxState.SENT, sent_at=utcnow(), last_error=None,
-                        message_id=message["Message-ID"])  # fmt: skip
+                _record(item.id, state=OutboxState.SENT, sent_at=utcnow(), last_error=None,
+                        message_id=item.message["Message-ID"])  # fmt: skip
                 counts["sent"] += 1
+            pending.discard(item.id)
             time.sleep(max(0.0, pace - (time.monotonic() - started)))
     except (OSError, smtplib.SMTPException) as exc:
         # The server went away: what was not sent waits for a later attempt.
-        db.session.rollback()
-        for row in rows:
-            db.session.refresh(row)
-            if row.state == OutboxState.SENDING:
-                _finish(row.id, **_deferred_or_failed(row, f"{type(exc).__name__}: {exc}"))
+        for item in ready:
+            if item.id in pending:
+                _record(item.id, **_deferred_or_failed(item, f"{type(exc).__name__}: {exc}"))
                 counts["deferred"] += 1
     finally:
         if client is not None:
@@ -144,16 +174,18 @@ def send_batch(ids: list[int], counts: dict, pace: float) -> None:
                 client.close()
 
 
-def _smtp_refused(row: OutboxMessage, code: int, detail, counts: dict) -> None:
+def _smtp_refused(item: Outgoing, code: int, detail, counts: dict) -> None:
     error = f"{code} {detail.decode(errors='replace') if isinstance(detail, bytes) else detail}"
     if 400 <= code < 500:
-        _finish(row.id, **_deferred_or_failed(row, error))
+        _record(item.id, **_deferred_or_failed(item, error))
         counts["deferred"] += 1
         return
     # 5xx: the address does not work; never try it again for anyone's campaign.
-    db.session.merge(SuppressedAddress(email_key=row.contact.email_key, reason="bounced",
-                                       detail=error))  # fmt: skip
-    _finish(row.id, state=OutboxState.FAILED, last_error=error)
+    with db.engine.begin() as conn:
+        conn.execute(insert_ignoring_duplicates(SuppressedAddress.__table__).values(
+            email_key=item.email_key, reason="bounced", detail=error,
+            created_at=utcnow()))  # fmt: skip
+    _record(item.id, state=OutboxState.FAILED, last_error=error)
     counts["failed"] += 1
 
 
