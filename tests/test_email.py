@@ -24,6 +24,8 @@ from models import (
     db,
 )
 
+from .conftest import csrf_token
+
 BODY = ('<p>Hei {{ contact.first_name }} from {{ company.name }}!</p>'
         '<p><a href="{{ unsubscribe_url }}">Unsubscribe</a></p>')  # fmt: skip
 
@@ -210,3 +212,19 @@ def test_unsubscribe_get_confirms_post_opts_out_forged_changes_nothing(app, ctx)
     assert done.status_code == 200 and "Location" not in done.headers
     db.session.refresh(person)
     assert person.email_opt_out is True
+
+
+def test_adding_a_member_in_the_admin_sends_the_campaign_email(admin_client, mailbox, template,
+                                                                 run_jobs):  # fmt: skip
+    person = Contact(first_name="Single", email="single@example.fi")
+    campaign = Campaign(name="By hand", email_template=template)
+    db.session.add_all([person, campaign])
+    db.session.commit()
+    token = csrf_token(admin_client, "/admin/campaignmember/new/")
+    response = admin_client.post("/admin/campaignmember/new/", data={
+        "csrf_token": token, "campaign": campaign.id, "contact": person.id, "source": "manual"})
+    assert response.status_code == 302
+    run_jobs()
+    assert mailbox.recipients() == ["single@example.fi"]
+    member = db.session.scalars(select(CampaignMember)).one()
+    assert member.added_by.email == "admin@example.com"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from flask_login import current_user
 from markupsafe import Markup
 
-from models import CAMPAIGN_FOLDER, EmailTemplate, MemberSource, db
+from jobs.mail.outbox import queue_campaign_join
+from jobs.mail.sender import start_senders
+from models import CAMPAIGN_FOLDER, EmailTemplate, MemberSource, User, db
 
 from .base import SecureModelView, enum_choices
 
@@ -64,3 +67,18 @@ class CampaignMemberView(SecureModelView):
         "campaign": {"fields": ["name", "number"], "page_size": 20},
         "added_by": {"fields": ["email", "name"], "page_size": 20},
     }
+
+    def on_model_change(self, form, model, is_created):
+        """A member added here is added by the logged-in user, by hand."""
+        if is_created:
+            # The relationship, not the id: the form's empty added_by would win at flush.
+            model.added_by = model.added_by or db.session.get(User, current_user.id)
+            model.source = model.source or MemberSource.MANUAL
+
+    def after_model_change(self, form, model, is_created):
+        """Joining a campaign that has a template sends its email, whichever way one joins."""
+        if is_created:
+            queued = queue_campaign_join(model.campaign_id, contact_ids=[model.contact_id])
+            db.session.commit()
+            if queued["queued"]:
+                start_senders()

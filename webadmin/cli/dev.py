@@ -16,6 +16,7 @@ from honcho.manager import Manager
 from sqlalchemy import func, select
 
 from jobs import embedded_redis
+from jobs.mail.smtp import DEV_SINK_PORT
 from jobs.seed import seed_demo
 from models import Contact, Role, Settings, User, db
 
@@ -62,7 +63,8 @@ def _banner(url: str, login: str) -> None:
 @click.option("--workers", default=1, show_default=True, help="RQ workers to start.")
 @with_appcontext
 def dev_command(host: str, port: int, workers: int):
-    """Run web + worker (+ an embedded Redis when REDIS_URL is unset) until Ctrl-C."""
+    """Run web + worker (+ an embedded Redis when REDIS_URL is unset, + a mail sink when
+    SMTP_URL is unset) until Ctrl-C."""
     env = dict(os.environ)
     manager = Manager()
     if not current_app.config.get("REDIS_URL"):
@@ -81,6 +83,10 @@ def dev_command(host: str, port: int, workers: int):
                            "wsgi:app"])  # fmt: skip
     root = str(Path(current_app.root_path).parent)
     manager.add_process("web", gunicorn, env=env, cwd=root)
+    if not current_app.config.get("SMTP_URL"):
+        # Nothing leaves the machine: the dev sink keeps every message for Email → Mailbox.
+        manager.add_process("mail", f"{kohde} mailsink --port {DEV_SINK_PORT}", env=env,
+                            cwd=root)  # fmt: skip
     for n in range(workers):
         manager.add_process(f"worker.{n + 1}", f"{kohde} worker", env=env, cwd=root)
     login_file = _login_file()

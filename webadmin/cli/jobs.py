@@ -11,6 +11,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from jobs import embedded_redis
+from jobs.mail.outbox import requeue_stuck
 from jobs.queue import redis_url
 from jobs.runs import requeue_lost
 from jobs.worker import make_worker
@@ -91,5 +92,8 @@ def worker_command(burst: bool, simple: bool, quiet: bool):
     lost = requeue_lost()
     if lost:
         logging.getLogger(__name__).warning("requeued %d lost job run(s)", len(lost))
+    stuck = requeue_stuck()
+    if stuck:
+        logging.getLogger(__name__).warning("requeued %d message(s) left in sending", stuck)
     worker = make_worker(current_app._get_current_object(), simple=simple or burst)
     worker.work(burst=burst, logging_level="WARNING" if quiet else "INFO")
