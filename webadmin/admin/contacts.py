@@ -1,12 +1,20 @@
-"""Contacts, leads and companies."""
+"""Contacts, leads and companies; the contact list can apply a saved filter."""
 
 from __future__ import annotations
 
-from markupsafe import Markup, escape
+from dataclasses import dataclass
 
-from models import ContactKind
+from flask import request
+from flask_login import current_user
+from markupsafe import Markup, escape
+from sqlalchemy import false, or_, select
+
+from models import Contact, ContactKind, FilterModule, SavedFilter, db, utcnow
+from models.criteria import matching_ids
+from models.group_queries import installation_tz
 
 from .base import SecureModelView, enum_choices
+from .criteria_checks import tree_problems
 
 KIND_CHOICES = enum_choices(ContactKind)
 
@@ -17,6 +25,56 @@ def _company_link(view, context, model, name):
         return ""
     url = view.get_url("company.details_view", id=model.company_id)
     return Markup(f'<a href="{url}">{escape(model.company.name)}</a>')
+
+
+# Company filters select companies (their contacts are a campaign load), not list rows.
+CONTACT_MODULES = (FilterModule.CONTACT, FilterModule.LEAD)
+
+
+def usable_saved_filters():
+    """Saved contact and lead filters the current user may apply: shared, or their own."""
+    return (
+        select(SavedFilter)
+        .where(SavedFilter.module.in_(CONTACT_MODULES),
+               or_(SavedFilter.shared.is_(True), SavedFilter.owner_id == current_user.id))
+        .order_by(SavedFilter.name, SavedFilter.id)
+    )  # fmt: skip
+
+
+@dataclass
+class ActiveFilter:
+    """The saved filter a list request asked for, and why it cannot be applied (if so)."""
+
+    requested: str
+    saved: SavedFilter | None
+    problems: list[str]
+
+
+def active_saved_filter() -> ActiveFilter | None:
+    """What ``?saved_filter=ID`` asks for (None when the list is not filtered)."""
+    requested = request.args.get("saved_filter", "")
+    if not requested:
+        return None
+    saved = None
+    if requested.isdigit() and int(requested) < 2**31:  # ids are INTEGER in the database
+        saved = db.session.scalar(usable_saved_filters().where(SavedFilter.id == int(requested)))
+    if saved is None:
+        return ActiveFilter(requested, None, ["no such contact or lead filter"])
+    return ActiveFilter(requested, saved, tree_problems(saved.criteria))
+
+
+def restrict_to_saved_filter(query):
+    """Only the contacts the active saved filter matches: one ``id IN (SELECT …)``."""
+    active = active_saved_filter()
+    if active is None:
+        return query
+    if active.problems:  # an unusable filter shows nothing rather than everything
+        return query.filter(false())
+    ids = matching_ids(active.saved.criteria, utcnow(), installation_tz()).subquery()
+    query = query.filter(Contact.id.in_(select(ids.c.id)))
+    if active.saved.module == FilterModule.LEAD:
+        query = query.filter(Contact.kind == ContactKind.LEAD)
+    return query
 
 
 class ContactView(SecureModelView):
@@ -49,6 +107,24 @@ class ContactView(SecureModelView):
         "company": {"fields": ["name"], "page_size": 20},
         "owner": {"fields": ["email", "name"], "page_size": 20},
     }
+    list_template = "kohde/contact_list.html"
+    details_template = "kohde/contact_details.html"
+
+    def get_query(self):
+        """The list's rows, narrowed by ``?saved_filter=ID`` when given."""
+        return restrict_to_saved_filter(super().get_query())
+
+    def get_count_query(self):
+        """The list's count, narrowed the same way as its rows."""
+        return restrict_to_saved_filter(super().get_count_query())
+
+    def saved_filter_choices(self) -> list[SavedFilter]:
+        """The saved filters the list's filter menu offers."""
+        return list(db.session.scalars(usable_saved_filters()))
+
+    def active_saved_filter(self) -> ActiveFilter | None:
+        """For the template: the saved filter in effect."""
+        return active_saved_filter()
 
 
 class CompanyView(SecureModelView):
