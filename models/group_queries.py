@@ -53,6 +53,7 @@ def preview(query: Select, limit: int = 20) -> list[Contact]:
 def explain_membership(group: TargetGroup, contact: Contact) -> dict:
     """Which conditions hold for the contact, whether the sample kept it, and whether it is
     a stored member now."""
+    check(group.criteria, group.id)  # before explaining: a stored tree may be out of date
     now = utcnow()
     tz = installation_tz()
     conditions = explain(group.criteria, contact.id, now, tz)

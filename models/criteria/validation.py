@@ -14,6 +14,10 @@ MAX_DEPTH = 8
 MAX_CONDITIONS = 200
 MAX_LIST = 1000
 MAX_DAYS = 36_500
+# Values must fit where they go: INTEGER columns, and day boundaries Python's datetime holds.
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+FIRST_DAY, LAST_DAY = "0002-01-01", "9998-12-31"  # ISO dates compare as text
+MAX_TEXT = 1000
 GROUP_KEYS = ("all", "any", "not")
 ACTIVITY_KEYS = {"type", "within_last_days", "planned_next_days"}
 
@@ -41,22 +45,35 @@ def _is_date(value) -> bool:
         date.fromisoformat(value)
     except ValueError:
         return False
-    return len(value) == 10
+    return len(value) == 10 and FIRST_DAY <= value <= LAST_DAY
+
+
+def _text_problem(value) -> str | None:
+    if not isinstance(value, str) or value == "":
+        return f"expected a non-empty text, got {value!r}"
+    if "\x00" in value:
+        return "a text cannot contain a NUL character"
+    if len(value) > MAX_TEXT:
+        return f"at most {MAX_TEXT} characters"
+    return None
 
 
 def _scalar_problem(field, value) -> str | None:
     """Why ``value`` cannot be compared with ``field`` (None when it can)."""
     kind = field.type
     if kind == FieldType.STRING:
-        ok, want = isinstance(value, str) and value != "", "a non-empty text"
-    elif kind == FieldType.CHOICE:
+        return _text_problem(value)
+    if kind == FieldType.CHOICE:
         ok, want = value in field.choices, "one of " + ", ".join(field.choices)
     elif kind == FieldType.BOOL:
         ok, want = isinstance(value, bool), "true or false"
     elif kind == FieldType.DATETIME:
-        ok, want = _is_date(value), "a date as YYYY-MM-DD"
+        ok, want = _is_date(value), f"a date as YYYY-MM-DD from {FIRST_DAY} to {LAST_DAY}"
     elif kind in (FieldType.INT, FieldType.USER, FieldType.CAMPAIGN, FieldType.GROUP):
-        ok, want = _is_int(value), "a whole number" if kind == FieldType.INT else "an id"
+        ok = _is_int(value) and INT_MIN <= value <= INT_MAX
+        want = "a whole number" if kind == FieldType.INT else "an id"
+        if _is_int(value) and not ok:
+            return f"{value} is too large a number"
     else:
         return "this field takes no plain value"
     return None if ok else f"expected {want}, got {value!r}"
@@ -87,8 +104,9 @@ def _value_problems(field, op: str, value, path: str) -> list[str]:
         return []
     if op in ("exists", "not_exists"):
         return _activity_problems(field, value, where)
-    if op in ("contains", "starts_with") and not (isinstance(value, str) and value):
-        return [f"{where}: expected a non-empty text, got {value!r}"]
+    if op in ("contains", "starts_with"):
+        problem = _text_problem(value)
+        return [f"{where}: {problem}"] if problem else []
     problem = _scalar_problem(field, value)
     return [f"{where}: {problem}"] if problem else []
 
@@ -169,6 +187,8 @@ def validate(tree, group_id: int | None = None) -> list[str]:
             if group_id in ids:
                 problems.append(f"{_join(path, 'value')}: a group cannot depend on itself")
 
+    if not isinstance(tree, dict) or not set(tree) & set(GROUP_KEYS):
+        return ['(root): the root must be an object with "all", "any" or "not"']
     walk(tree, "", 0)
     return problems
 

@@ -10,11 +10,10 @@ from markupsafe import Markup, escape
 from sqlalchemy import false, or_, select
 
 from models import Contact, ContactKind, FilterModule, SavedFilter, db, utcnow
-from models.criteria import matching_ids
+from models.criteria import matching_ids, validate
 from models.group_queries import installation_tz
 
 from .base import SecureModelView, enum_choices
-from .criteria_checks import tree_problems
 
 KIND_CHOICES = enum_choices(ContactKind)
 
@@ -60,7 +59,7 @@ def active_saved_filter() -> ActiveFilter | None:
         saved = db.session.scalar(usable_saved_filters().where(SavedFilter.id == int(requested)))
     if saved is None:
         return ActiveFilter(requested, None, ["no such contact or lead filter"])
-    return ActiveFilter(requested, saved, tree_problems(saved.criteria))
+    return ActiveFilter(requested, saved, validate(saved.criteria))
 
 
 def restrict_to_saved_filter(query):

@@ -25,11 +25,10 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 
 from models import Contact, TargetGroup, db, utcnow
-from models.criteria import matching_ids
+from models.criteria import matching_ids, validate
 from models.group_queries import count_matches, explain_membership, installation_tz, preview
 
 from .base import SecureView
-from .criteria_checks import tree_problems
 from .criteria_rows import PERIODS, Group, field_sections, new_row, root_from_tree
 
 PREVIEW_SIZE = 20
@@ -150,7 +149,7 @@ class CriteriaBuilderView(SecureView):
         for group in groups:
             # Checked here: explain_membership compiles node by node before it checks the
             # tree, so a group saved before validation existed would raise a KeyError.
-            problems = tree_problems(group.criteria, group.id)
+            problems = validate(group.criteria, group.id)
             if problems:
                 panels.append({"group": {"id": group.id, "name": group.name}, "errors": problems})
             else:
@@ -173,7 +172,7 @@ def _posted_tree() -> tuple[object, int | None, list[str]]:
             tree = json.loads(request.form.get("criteria", ""))
         except ValueError as exc:
             return None, group_id, [f"(root): not valid JSON ({exc})"]
-    return tree, group_id, tree_problems(tree, group_id)
+    return tree, group_id, validate(tree, group_id)
 
 
 def _problems(template: str, problems: list[str]):

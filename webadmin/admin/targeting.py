@@ -13,11 +13,11 @@ from wtforms import ValidationError
 
 from jobs.runs import enqueue
 from models import FilterModule, SampleMode, TargetGroup, db
+from models.criteria import validate
 
 from .base import ReadOnlyModelView, SecureModelView, enum_choices
 from .campaigns import campaign_templates
 from .criteria_builder import CriteriaField
-from .criteria_checks import tree_problems
 
 SAMPLE_CHOICES = enum_choices(SampleMode)
 MODULE_CHOICES = enum_choices(FilterModule)
@@ -36,7 +36,7 @@ def criteria_is_a_tree(form, field):
         except ValueError as exc:
             raise ValidationError(f"not valid JSON: {exc}") from exc
     edited = getattr(form, "_obj", None)
-    problems = tree_problems(data, edited.id if isinstance(edited, TargetGroup) else None)
+    problems = validate(data, edited.id if isinstance(edited, TargetGroup) else None)
     if problems:
         # One raise carries one message; the rest go in directly so the page lists them all.
         field.errors.extend(problems[:-1])
@@ -101,7 +101,7 @@ class TargetGroupView(SecureModelView):
         if group is None:
             flash("That target group does not exist (any more).", "error")
             return redirect(url_for(".index_view"))
-        problems = tree_problems(group.criteria, group.id)
+        problems = validate(group.criteria, group.id)
         if problems:
             flash(f"{group.name} cannot be refreshed: {'; '.join(problems)}", "error")
             return redirect(url_for(".edit_view", id=group.id))
