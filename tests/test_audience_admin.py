@@ -127,3 +127,33 @@ def test_add_and_remove_one_contact_by_email(admin_client, setup, run_jobs):
     nobody = {"action": Action.ADD_CONTACTS, "contact": "nobody@example.fi"}
     unknown = post(admin_client, f"{url}/preview", nobody, token)
     assert "no contact" in unknown.get_data(as_text=True)
+
+
+def test_add_to_campaign_from_the_contact_list_and_the_contact_page(admin_client, setup,
+                                                                     run_jobs):  # fmt: skip
+    campaign, _group = setup
+    people = db.session.query(Contact).order_by(Contact.id).limit(2).all()
+    token = csrf_token(admin_client, "/admin/contact/")
+    bulk = admin_client.post("/admin/contact/action/", data={
+        "csrf_token": token, "action": "add_to_campaign",
+        "rowid": [str(p.id) for p in people]})  # fmt: skip
+    assert bulk.status_code == 302
+    page = admin_client.get(bulk.headers["Location"]).get_data(as_text=True)
+    assert f'value="{people[0].id},{people[1].id}"' in page and "Spring" in page
+    form = {"campaign_id": campaign.id, "ids": f"{people[0].id},{people[1].id}"}
+    preview = post(admin_client, "/admin/audience/add-contacts/preview", form, token)
+    assert 'data-count="would_add">2<' in preview.get_data(as_text=True)
+    run = post(admin_client, "/admin/audience/add-contacts/run", form, token)
+    assert "/admin/jobrun/details/" in run.headers["HX-Redirect"]
+    run_jobs()
+    assert db.session.query(CampaignMember).count() == 2
+
+    details = admin_client.get(f"/admin/contact/details/?id={people[0].id}").get_data(True)
+    assert "Add to campaign" in details
+    dialog = admin_client.get(f"/admin/audience/add-contacts?ids={people[0].id}",
+                              headers={"HX-Request": "true"}).get_data(as_text=True)  # fmt: skip
+    assert "<html" not in dialog and "Add 1 contact to" in dialog
+    campaign.active = False
+    db.session.commit()
+    assert "Spring" not in admin_client.get(
+        f"/admin/audience/add-contacts?ids={people[0].id}").get_data(as_text=True)

@@ -7,6 +7,7 @@ from flask_admin import expose
 from flask_login import current_user
 from sqlalchemy import select
 
+from jobs.mail.outbox import campaign_email_counts
 from jobs.runs import enqueue
 from models import Campaign, Contact, SavedFilter, TargetGroup, db
 from models.audience import Action, AudienceError, check_request, dry_run, summary
@@ -108,6 +109,7 @@ class CampaignAudienceView(SecureView):
             "kohde/campaign_audience.html",
             campaign=campaign,
             summary=summary(campaign.id),
+            email_counts=campaign_email_counts(campaign.id),
             actions=ACTIONS,
             sources=_sources(campaign),
         )
@@ -138,3 +140,57 @@ class CampaignAudienceView(SecureView):
         job_run = enqueue("campaign_audience", params, user_id=current_user.id)
         flash(f"{LABELS.get(args['action'], args['action'])}: job {job_run.id} started.", "info")
         return _go(url_for("jobrun.details_view", id=job_run.id))
+
+    @expose("/add-contacts")
+    def add_contacts(self):
+        """Pick an active campaign for the chosen contacts (the contact page's dialog and the
+        contact list's bulk action both come here)."""
+        ids = _id_list(request.args.get("ids", ""))
+        campaigns = db.session.execute(
+            select(Campaign.id, Campaign.number, Campaign.name)
+            .where(Campaign.active.is_(True)).order_by(Campaign.name)
+        ).all()  # fmt: skip
+        template = ("kohde/_add_to_campaign.html" if request.headers.get("HX-Request")
+                    else "kohde/add_to_campaign.html")  # fmt: skip
+        return self.render(template, ids=ids, campaigns=campaigns)
+
+    @expose("/add-contacts/preview", methods=["POST"])
+    def add_contacts_preview(self):
+        """htmx: how many of the chosen contacts the campaign would gain."""
+        try:
+            campaign_id, ids = _chosen_campaign_and_ids()
+            counts = dry_run(campaign_id, Action.ADD_CONTACTS, contact_ids=ids)
+        except AudienceError as exc:
+            return self.render("kohde/_audience_preview.html", error=str(exc)), 400
+        return self.render("kohde/_audience_preview.html", counts=counts,
+                           action=Action.ADD_CONTACTS.value, refresh=False,
+                           run_url=url_for(".add_contacts_run"))  # fmt: skip
+
+    @expose("/add-contacts/run", methods=["POST"])
+    def add_contacts_run(self):
+        """Add the chosen contacts as a job (they get the campaign's email, if it has one)."""
+        try:
+            campaign_id, ids = _chosen_campaign_and_ids()
+            check_request(campaign_id, Action.ADD_CONTACTS, contact_ids=ids)
+        except AudienceError as exc:
+            flash(str(exc), "error")
+            return _go(url_for("contact.index_view"))
+        params = {"campaign_id": campaign_id, "action": Action.ADD_CONTACTS.value,
+                  "source_id": None, "contact_ids": ids, "refresh_group": False}  # fmt: skip
+        job_run = enqueue("campaign_audience", params, user_id=current_user.id)
+        flash(f"Adding {len(ids)} contact(s) to the campaign: job {job_run.id} started.", "info")
+        return _go(url_for("jobrun.details_view", id=job_run.id))
+
+
+def _id_list(raw: str) -> list[int]:
+    return [int(part) for part in raw.split(",") if part.strip().isdigit()]
+
+
+def _chosen_campaign_and_ids() -> tuple[int, list[int]]:
+    campaign = request.form.get("campaign_id", "")
+    if not campaign.isdigit():
+        raise AudienceError("choose a campaign")
+    ids = _id_list(request.form.get("ids", ""))
+    if not ids:
+        raise AudienceError("no contacts chosen")
+    return int(campaign), ids

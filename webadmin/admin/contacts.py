@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import request
+from flask import redirect, request, url_for
+from flask_admin.actions import action
 from flask_login import current_user
 from markupsafe import Markup, escape
 from sqlalchemy import false, or_, select
@@ -108,6 +109,11 @@ class ContactView(SecureModelView):
     }
     list_template = "kohde/contact_list.html"
     details_template = "kohde/contact_details.html"
+
+    @action("add_to_campaign", "Add to campaign")
+    def add_to_campaign(self, ids):
+        """Bulk action: choose an active campaign for the selected contacts."""
+        return redirect(url_for("audience.add_contacts", ids=",".join(ids)))
 
     def get_query(self):
         """The list's rows, narrowed by ``?saved_filter=ID`` when given."""
