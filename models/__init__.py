@@ -4,7 +4,14 @@ Importing this package registers every table on ``db.metadata`` (Alembic and
 the app factory rely on that).
 """
 
-from .activity import Activity, ActivityContact, ActivityStatus, ActivityType
+from .activity import (
+    Activity,
+    ActivityContact,
+    ActivityPlan,
+    ActivitySlot,
+    ActivityStatus,
+    ActivityType,
+)
 from .audit import AuditEntry
 from .base import Base, UTCDateTime, db, utcnow
 from .campaign import Campaign, CampaignMember, CampaignMemberRemoval, MemberSource
@@ -32,6 +39,8 @@ __all__ = [
     "ActionKind",
     "Activity",
     "ActivityContact",
+    "ActivityPlan",
+    "ActivitySlot",
     "ActivityStatus",
     "ActivityType",
     "AuditEntry",

@@ -80,3 +80,28 @@ class ActivityContact(Base):
     )
 
     __table_args__ = (Index("ix_activity_contacts_contact_id", "contact_id"),)
+
+
+class ActivitySlot(Base):
+    """A calendar slot a mass-creation job may use (working days × slot times), per job."""
+
+    __tablename__ = "activity_slots"
+
+    job_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    seq: Mapped[int] = mapped_column(primary_key=True)
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    end_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ActivityPlan(Base):
+    """Which contact gets which user's slot, planned set-based before anything is created
+    (a dry run reads the plan and throws it away)."""
+
+    __tablename__ = "activity_plans"
+
+    job_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    contact_id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int]
+    company_id: Mapped[int | None]
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    end_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Flask
 from flask.cli import FlaskGroup
 
+from .activities import activities_group
 from .campaigns import campaigns_group
 from .dev import bootstrap_command, dev_command
 from .groups import groups_group
@@ -19,6 +20,7 @@ from .seed import seed_command
 from .users import users_group
 
 COMMANDS = (
+    activities_group,
     bootstrap_command,
     campaigns_group,
     dev_command,

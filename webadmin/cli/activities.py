@@ -1,0 +1,119 @@
+"""`kohde activities …`: mass-create slotted activities for a target group, list them."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import click
+from flask.cli import with_appcontext
+from sqlalchemy import select
+
+from jobs.activities import ActivityError, dry_run
+from jobs.runs import enqueue
+from models import Activity, ActivityType, Campaign, Settings, TargetGroup, User, db
+
+from ..auth import find_user
+from .lookup import by_id_or_name
+from .waiting import ensure_redis, wait_for
+
+
+def _user(email: str | None) -> User | None:
+    if not email:
+        return None
+    user = find_user(email)
+    if user is None:
+        raise click.ClickException(f"no user {email!r}")
+    return user
+
+
+@click.group("activities")
+def activities_group():
+    """Calendar activities."""
+
+
+@activities_group.command("create-for-group")
+@click.argument("group")
+@click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), required=True,
+              help="The first day to fill.")  # fmt: skip
+@click.option("--user", "user_email", help="Give every activity to this user (email).")
+@click.option("--fallback-user", "fallback_email",
+              help="For contacts without an owner (else they are reported).")  # fmt: skip
+@click.option("--subject", default="Call", show_default=True)
+@click.option("--type", "activity_type", type=click.Choice([t.value for t in ActivityType]),
+              default="call", show_default=True)  # fmt: skip
+@click.option("--campaign", help="Link the activities to this campaign (id or name).")
+@click.option("--dry-run", "dry", is_flag=True, help="Per user: how many, on which days.")
+@click.option("--no-wait", is_flag=True)
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+def create_for_group(group, day, user_email, fallback_email, subject, activity_type, campaign,
+                     dry, no_wait, as_json):  # fmt: skip
+    """One activity per member of GROUP, back to back in the users' calendars from --date."""
+    found = by_id_or_name(TargetGroup, group, TargetGroup.name, "target group")
+    user, fallback = _user(user_email), _user(fallback_email)
+    campaign_id = by_id_or_name(Campaign, campaign, Campaign.name, "campaign").id if campaign \
+        else None  # fmt: skip
+    if dry:
+        try:
+            result = dry_run(found.id, day.date(), user and user.id, fallback and fallback.id)
+        except ActivityError as exc:
+            raise click.ClickException(str(exc)) from None
+        _print_plan(result, as_json)
+        return
+    ensure_redis()
+    run = enqueue("group_activities", {
+        "group_id": found.id, "day": day.date().isoformat(), "subject": subject,
+        "activity_type": activity_type, "user_id": user and user.id,
+        "fallback_user_id": fallback and fallback.id, "campaign_id": campaign_id})  # fmt: skip
+    if no_wait:
+        click.echo(json.dumps({"id": run.id}) if as_json else run.id)
+        return
+    run = wait_for(run, as_json=as_json)
+    if not as_json:
+        _print_plan(run.result, False)
+        click.echo(f"created {run.result['created']} activities")
+
+
+def _print_plan(result: dict, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    emails = dict(db.session.execute(select(User.id, User.email)).all())
+    for user_id, days in result["per_user"].items():
+        per_day = ", ".join(f"{d}: {n}" for d, n in days.items())
+        click.echo(f"{emails.get(int(user_id), user_id)}: {sum(days.values())} ({per_day})")
+    if result["unassigned"]:
+        click.echo(f"{result['unassigned']} contact(s) have no owner: use --fallback-user")
+
+
+@activities_group.command("list")
+@click.option("--user", "user_email", help="Only this user's activities.")
+@click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), help="Only this day.")
+@click.option("--limit", default=200, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+def list_activities(user_email, day, limit, as_json):
+    """Activities by start time, in the installation's time zone."""
+    tz = ZoneInfo(Settings.get().timezone)
+    query = select(Activity).order_by(Activity.start_at, Activity.id).limit(limit)
+    if user_email:
+        query = query.where(Activity.owner_id == _user(user_email).id)
+    if day:
+        start = datetime.combine(day.date(), time(0), tz)
+        query = query.where(Activity.start_at >= start, Activity.start_at < start + timedelta(1))
+    rows = db.session.scalars(query).all()
+    data = [{"number": a.number, "type": a.type, "subject": a.subject,
+             "owner": a.owner.email if a.owner else None,
+             "start": a.start_at.astimezone(tz).isoformat(),
+             "end": a.end_at.astimezone(tz).isoformat(), "status": a.status,
+             "contacts": [c.id for c in a.contacts]} for a in rows]  # fmt: skip
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    for a in data:
+        click.echo(f"{a['start'][:16]}–{a['end'][11:16]}  {a['number'] or '':<10} {a['owner']}  "
+                   f"{a['type']}: {a['subject']}")  # fmt: skip
+
+
