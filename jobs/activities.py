@@ -6,7 +6,10 @@ start, none ends after the latest end, the rest continue on the next working
 day, and slots the user already has something in are skipped. The plan is
 made in SQL with window functions — contacts numbered per user, free slots
 numbered per user, the n-th contact gets the n-th free slot — and only the
-slot grid (working days × times, a few thousand rows) is made in Python.
+slot grid (working days × times, a few thousand rows) is made in Python. The
+busy check and the pairing are each one sort over two merged lists rather than a
+join, so the cost stays N log N on SQLite too and does not grow with a user's
+history (bench/activities.py measures it).
 """
 
 from __future__ import annotations
@@ -16,7 +19,18 @@ import uuid
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, and_, cast, delete, exists, func, insert, literal, select, update
+from sqlalchemy import (
+    String,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
 
 from models import (
     Activity,
@@ -73,7 +87,8 @@ def slot_times(settings: Settings) -> list[tuple[time, time]]:
     return result
 
 
-def _write_grid(job_id: str, days: list[date], times, tz: ZoneInfo) -> None:
+def _write_grid(job_id: str, days: list[date], times, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """Write the job's slot grid; return when its first slot starts and its last one ends."""
     db.session.execute(delete(slots).where(slots.c.job_id == job_id))
     rows, seq = [], 0
     for day in days:
@@ -85,6 +100,7 @@ def _write_grid(job_id: str, days: list[date], times, tz: ZoneInfo) -> None:
                 "end_at": datetime.combine(day, end, tz).astimezone(ZoneInfo("UTC")),
             })  # fmt: skip
     db.session.execute(insert(ActivitySlot), rows)
+    return rows[0]["start_at"], rows[-1]["end_at"]
 
 
 def _assignees(group_id: int, user_id: int | None, fallback_id: int | None):
@@ -99,7 +115,43 @@ def _assignees(group_id: int, user_id: int | None, fallback_id: int | None):
     )  # fmt: skip
 
 
-def _plan_once(job_id: str, group_id: int, user_id, fallback_id) -> int:
+def _free_slots(job_id: str, users, window: tuple[datetime, datetime]):
+    """Each user's free grid slots, numbered in time order (n = 1, 2, …).
+
+    A slot is taken when one of the user's activities (not cancelled) starts before
+    the slot ends and ends after it starts. So the user's activities (by start) and
+    the slots (by end) go into one ordered list, and the latest end among the
+    activities before a slot says whether it is taken: one sort over slots and
+    activities, where a lookup per slot reads the user's whole history every time.
+    """
+    first, last = window
+    stream = union_all(
+        select(users.c.owner_id, slots.c.end_at.label("at"), literal(0).label("side"),
+               slots.c.seq, slots.c.start_at, slots.c.end_at, null().label("until"))
+        .select_from(users.join(slots, slots.c.job_id == job_id)),
+        select(activities.c.owner_id, activities.c.start_at, literal(1), null(), null(), null(),
+               activities.c.end_at)
+        .where(activities.c.owner_id.in_(select(users.c.owner_id)),
+               activities.c.status != ActivityStatus.CANCELLED,
+               activities.c.start_at < last, activities.c.end_at > first),
+    ).subquery("stream")  # fmt: skip
+    # At the same instant the slot sorts first: an activity starting as a slot ends is no clash.
+    latest = func.max(stream.c.until).over(
+        partition_by=stream.c.owner_id, order_by=(stream.c.at, stream.c.side), rows=(None, 0)
+    )
+    marked = select(stream.c.owner_id, stream.c.side, stream.c.seq, stream.c.start_at,
+                    stream.c.end_at, latest.label("latest")).subquery("marked")  # fmt: skip
+    return (
+        select(marked.c.owner_id, marked.c.start_at, marked.c.end_at,
+               func.row_number().over(partition_by=marked.c.owner_id,
+                                      order_by=marked.c.seq).label("n"))
+        .where(marked.c.side == 0,
+               or_(marked.c.latest.is_(None), marked.c.latest <= marked.c.start_at))
+        .subquery("free")
+    )  # fmt: skip
+
+
+def _plan_once(job_id: str, group_id: int, user_id, fallback_id, window) -> int:
     """Write the plan for this grid; return how many contacts found no free slot in it."""
     db.session.execute(delete(plans).where(plans.c.job_id == job_id))
     who = _assignees(group_id, user_id, fallback_id).subquery("who")
@@ -107,31 +159,37 @@ def _plan_once(job_id: str, group_id: int, user_id, fallback_id) -> int:
         who.c.contact_id, who.c.owner_id, who.c.company_id,
         func.row_number().over(partition_by=who.c.owner_id, order_by=who.c.contact_id).label("n"),
     ).where(who.c.owner_id.is_not(None)).subquery("ranked")  # fmt: skip
-    users = select(ranked.c.owner_id).distinct().subquery("users")
-    busy = exists().where(
-        activities.c.owner_id == users.c.owner_id,
-        activities.c.status != ActivityStatus.CANCELLED,
-        activities.c.start_at < slots.c.end_at,
-        activities.c.end_at > slots.c.start_at,
-    )
-    free = (
-        select(users.c.owner_id, slots.c.start_at, slots.c.end_at,
-               func.row_number().over(partition_by=users.c.owner_id,
-                                      order_by=slots.c.seq).label("n"))
-        .select_from(users.join(slots, slots.c.job_id == job_id))
-        .where(~busy)
-        .subquery("free")
-    )  # fmt: skip
+    # From the members, not from ``ranked``: the numbering is a sort this does not need.
+    users = (select(who.c.owner_id).where(who.c.owner_id.is_not(None)).distinct()
+             .subquery("users"))  # fmt: skip
+    free = _free_slots(job_id, users, window)
+    # Pair the n-th contact with the n-th free slot by merging both numbered lists per
+    # user (contact n sorts just before slot n) and looking one row ahead. A join of
+    # the two derived tables would do, but SQLite runs it as a nested loop: N × slots.
+    merged = union_all(
+        select(ranked.c.owner_id, ranked.c.n, literal(0).label("side"), ranked.c.contact_id,
+               ranked.c.company_id, null().label("start_at"), null().label("end_at")),
+        select(free.c.owner_id, free.c.n, literal(1), null(), null(), free.c.start_at,
+               free.c.end_at),
+    ).subquery("merged")  # fmt: skip
+    ahead = {"partition_by": merged.c.owner_id, "order_by": (merged.c.n, merged.c.side)}
+    paired = select(
+        merged.c.owner_id, merged.c.n, merged.c.side, merged.c.contact_id, merged.c.company_id,
+        func.lead(merged.c.n).over(**ahead).label("slot_n"),
+        func.lead(merged.c.start_at).over(**ahead).label("start_at"),
+        func.lead(merged.c.end_at).over(**ahead).label("end_at"),
+    ).subquery("paired")  # fmt: skip
     db.session.execute(
         insert(plans).from_select(
             ["job_id", "contact_id", "owner_id", "company_id", "start_at", "end_at"],
-            select(literal(job_id), ranked.c.contact_id, ranked.c.owner_id, ranked.c.company_id,
-                   free.c.start_at, free.c.end_at)
-            .select_from(ranked.join(free, and_(free.c.owner_id == ranked.c.owner_id,
-                                                free.c.n == ranked.c.n))),
+            select(literal(job_id), paired.c.contact_id, paired.c.owner_id, paired.c.company_id,
+                   paired.c.start_at, paired.c.end_at)
+            # the row ahead is this contact's slot only if it is a slot with the same n
+            .where(paired.c.side == 0, paired.c.slot_n == paired.c.n,
+                   paired.c.start_at.is_not(None)),
         )
     )  # fmt: skip
-    wanted = db.session.scalar(select(func.count()).select_from(ranked))
+    wanted = db.session.scalar(select(func.count()).where(who.c.owner_id.is_not(None)))
     planned = db.session.scalar(select(func.count()).where(plans.c.job_id == job_id))
     return wanted - planned
 
@@ -145,8 +203,8 @@ def plan(job_id: str, group_id: int, day: date, user_id=None, fallback_id=None) 
     busiest = _busiest(group_id, user_id, fallback_id)
     days = math.ceil(busiest / len(times)) + EXTRA_DAYS
     while True:
-        _write_grid(job_id, working_days(day, days, weekdays), times, tz)
-        if _plan_once(job_id, group_id, user_id, fallback_id) == 0:
+        window = _write_grid(job_id, working_days(day, days, weekdays), times, tz)
+        if _plan_once(job_id, group_id, user_id, fallback_id, window) == 0:
             break
         days *= 2  # existing activities took more slots than the margin: widen the grid
     return summary(job_id, group_id, user_id, fallback_id, tz)
@@ -160,55 +218,111 @@ def _busiest(group_id, user_id, fallback_id) -> int:
 
 
 def summary(job_id: str, group_id: int, user_id, fallback_id, tz: ZoneInfo) -> dict:
-    """Per user: how many activities on which days; and the members nobody can take."""
-    rows = db.session.execute(
-        select(plans.c.owner_id, plans.c.start_at).where(plans.c.job_id == job_id)
-    ).all()
-    per_user: dict[int, dict[str, int]] = {}
-    for owner_id, start_at in rows:  # planned rows, at most one per member: a report, not work
-        day = start_at.astimezone(tz).date().isoformat()
-        per_user.setdefault(owner_id, {}).setdefault(day, 0)
-        per_user[owner_id][day] += 1
+    """Per user: how many activities on which days; and the members nobody can take.
+
+    Counted in SQL, not row by row: each grid day's first slot is merged in with the
+    planned rows in time order, so a running count of those marks is a row's day. (A
+    join of the plan to its slots on start time is a nested loop on SQLite.)
+    """
+    per_day = len(slot_times(Settings.get()))
+    merged = union_all(
+        select(plans.c.start_at, plans.c.owner_id, literal(0).label("mark"))
+        .where(plans.c.job_id == job_id),
+        select(slots.c.start_at, null(), literal(1))
+        .where(slots.c.job_id == job_id, (slots.c.seq - 1) % per_day == 0),
+    ).subquery("merged")  # fmt: skip
+    dated = select(
+        merged.c.start_at, merged.c.owner_id, merged.c.mark,
+        func.sum(merged.c.mark).over(order_by=(merged.c.start_at, merged.c.mark.desc()))
+        .label("day"),
+    ).subquery("dated")  # fmt: skip
+    counted = db.session.execute(
+        select(dated.c.owner_id, func.count(), func.min(dated.c.start_at))
+        .where(dated.c.mark == 0)
+        .group_by(dated.c.owner_id, dated.c.day)
+        .order_by(dated.c.owner_id, dated.c.day)
+    ).all()  # fmt: skip
+    per_user: dict[str, dict[str, int]] = {}
+    for owner_id, n, first_start in counted:  # one row per user and day
+        per_user.setdefault(str(owner_id), {})[first_start.astimezone(tz).date().isoformat()] = n
     who = _assignees(group_id, user_id, fallback_id).subquery()
     unassigned = db.session.scalar(select(func.count()).where(who.c.owner_id.is_(None)))
-    return {"planned": len(rows), "unassigned": unassigned,
-            "per_user": {str(k): v for k, v in sorted(per_user.items())}}  # fmt: skip
+    return {"planned": sum(n for _, n, _ in counted), "unassigned": unassigned,
+            "per_user": per_user}  # fmt: skip
 
 
 def create_from_plan(job_id: str, subject: str, activity_type: str, campaign_id=None) -> int:
-    """Turn the plan into activities, numbers and contact links (three statements)."""
-    now = utcnow()
-    db.session.execute(
-        insert(activities).from_select(
-            ["type", "subject", "notes", "owner_id", "start_at", "end_at", "status",
-             "company_id", "campaign_id", "job_id", "created_at", "updated_at"],
-            select(literal(activity_type), literal(subject), literal(""), plans.c.owner_id,
-                   plans.c.start_at, plans.c.end_at, literal(ActivityStatus.PLANNED.value),
-                   plans.c.company_id, literal(campaign_id, activities.c.campaign_id.type),
-                   literal(job_id), literal(now, activities.c.created_at.type),
-                   literal(now, activities.c.updated_at.type))
-            .where(plans.c.job_id == job_id),
-        )
-    )  # fmt: skip
-    db.session.execute(
-        update(activities)
-        .where(activities.c.job_id == job_id, activities.c.number.is_(None))
-        .values(number=literal("A-") + cast(activities.c.id, String))
-    )
-    db.session.execute(
-        insert(links).from_select(
-            ["activity_id", "contact_id"],
-            select(activities.c.id, plans.c.contact_id).select_from(
-                plans.join(activities, and_(activities.c.job_id == plans.c.job_id,
-                                            activities.c.owner_id == plans.c.owner_id,
-                                            activities.c.start_at == plans.c.start_at))
-            ).where(plans.c.job_id == job_id),
-        )
-    )  # fmt: skip
-    created = db.session.scalar(select(func.count()).where(activities.c.job_id == job_id))
-    db.session.execute(delete(plans).where(plans.c.job_id == job_id))
+    """Turn the plan into numbered activities and their contact links; clear the plan.
+
+    Each plan row gets its activity id before the insert, so the number ("A-" + id)
+    goes in with the row and the links come from the plan without a join back —
+    an UPDATE of every new row and a join on (owner, start) cost more than the
+    inserts themselves. Handing out ids is the part that differs by dialect.
+    """
+    values = {"subject": subject, "activity_type": activity_type, "campaign_id": campaign_id,
+              "job_id": job_id, "now": utcnow()}  # fmt: skip
+    # The grid goes first: a write, so on SQLite this transaction holds the write lock
+    # before _create_sqlite reads the highest id.
     db.session.execute(delete(slots).where(slots.c.job_id == job_id))
+    created = db.session.scalar(select(func.count()).where(plans.c.job_id == job_id))
+    if db.engine.dialect.name == "postgresql":
+        _create_postgresql(values)
+    else:
+        _create_sqlite(values)
+    db.session.execute(delete(plans).where(plans.c.job_id == job_id))
     return created
+
+
+def _new_activities(src, values: dict):
+    """INSERT … SELECT of activities from ``src`` (a plan with an ``id`` column)."""
+    now = literal(values["now"], activities.c.created_at.type)
+    return insert(activities).from_select(
+        ["id", "number", "type", "subject", "notes", "owner_id", "start_at", "end_at", "status",
+         "company_id", "campaign_id", "job_id", "created_at", "updated_at"],
+        select(src.c.id, literal("A-") + cast(src.c.id, String), literal(values["activity_type"]),
+               literal(values["subject"]), literal(""), src.c.owner_id, src.c.start_at,
+               src.c.end_at, literal(ActivityStatus.PLANNED.value), src.c.company_id,
+               literal(values["campaign_id"], activities.c.campaign_id.type),
+               literal(values["job_id"]), now, now),
+    )  # fmt: skip
+
+
+def _create_postgresql(values: dict) -> None:
+    """One statement: ids from the table's sequence (safe beside other writers), the
+    activities in a data-modifying CTE, the links from the same numbered plan rows."""
+    src = (
+        select(func.nextval(func.pg_get_serial_sequence("activities", "id")).label("id"),
+               plans.c.contact_id, plans.c.owner_id, plans.c.company_id, plans.c.start_at,
+               plans.c.end_at)
+        .where(plans.c.job_id == values["job_id"])
+        # in contact order, the foreign-key checks read the contacts' index in order too
+        .order_by(plans.c.contact_id)
+        .cte("src")
+    )  # fmt: skip
+    made = _new_activities(src, values).cte("made")
+    db.session.execute(
+        insert(links).from_select(["activity_id", "contact_id"],
+                                  select(src.c.id, src.c.contact_id)).add_cte(made)
+    )  # fmt: skip
+
+
+def _create_sqlite(values: dict) -> None:
+    """Ids after the current highest one: SQLite lets one writer at a time, and this
+    transaction already holds the write lock (create_from_plan wrote first), so no one
+    else can take them."""
+    base = db.session.scalar(select(func.coalesce(func.max(activities.c.id), 0)))
+    numbered = (
+        select((literal(base) + func.row_number().over(order_by=plans.c.contact_id)).label("id"),
+               plans.c.contact_id, plans.c.owner_id, plans.c.company_id, plans.c.start_at,
+               plans.c.end_at)
+        .where(plans.c.job_id == values["job_id"])
+        .subquery("src")
+    )  # fmt: skip
+    db.session.execute(_new_activities(numbered, values))
+    db.session.execute(
+        insert(links).from_select(["activity_id", "contact_id"],
+                                  select(numbered.c.id, numbered.c.contact_id))
+    )  # fmt: skip
 
 
 @job("group_activities")

@@ -9,14 +9,14 @@ from __future__ import annotations
 from enum import StrEnum
 
 from sqlalchemy import and_, case, distinct, exists, func, select
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import CompoundSelect, Select
 
 from .base import db
 from .campaign import Campaign, CampaignMember, MemberSource
 from .contact import Contact, ContactKind
 from .criteria import matching_ids
 from .group_queries import installation_tz
-from .target_group import FilterModule, SavedFilter, TargetGroupMember
+from .target_group import FilterModule, SavedFilter, TargetGroup, TargetGroupMember
 
 members = CampaignMember.__table__
 contacts = Contact.__table__
@@ -51,6 +51,13 @@ SOURCE_OF = {
 }
 NEEDS_SOURCE = {Action.COPY_GROUP, Action.REMOVE_GROUP, Action.COPY_CAMPAIGN,
                 Action.REMOVE_CAMPAIGN, Action.LOAD_FILTER, Action.KEEP_ONLY}  # fmt: skip
+# The groups and campaigns a source id names (saved filters are loaded by _saved_filter).
+SOURCE_MODEL = {
+    Action.COPY_GROUP: (TargetGroup, "target group"),
+    Action.REMOVE_GROUP: (TargetGroup, "target group"),
+    Action.COPY_CAMPAIGN: (Campaign, "campaign"),
+    Action.REMOVE_CAMPAIGN: (Campaign, "campaign"),
+}
 
 
 class AudienceError(ValueError):
@@ -99,12 +106,16 @@ def _saved_filter(filter_id: int | None) -> SavedFilter:
     return saved
 
 
-def to_add(campaign_id: int, action: Action, source_id=None, contact_ids=None) -> Select:
-    """``SELECT id`` of the contacts the action adds: its source, less current members."""
-    source = _source_ids(action, source_id, contact_ids).subquery("source")
-    already = exists().where(members.c.campaign_id == campaign_id,
-                             members.c.contact_id == source.c.id)  # fmt: skip
-    return select(source.c.id).distinct().where(~already)
+def to_add(campaign_id: int, action: Action, source_id=None, contact_ids=None) -> CompoundSelect:
+    """``SELECT id`` of the contacts the action adds: its source, less current members.
+
+    EXCEPT rather than NOT EXISTS: a set operation reads each side once whatever the
+    statistics say. An anti-join planned from stale ones (a campaign filled since the
+    last ANALYZE looks empty) can become a nested loop that scans the campaign once per
+    source row, the rows this very INSERT adds included: hours instead of seconds.
+    """
+    current = select(members.c.contact_id).where(members.c.campaign_id == campaign_id)
+    return _source_ids(action, source_id, contact_ids).except_(current)
 
 
 def _ranked_duplicates(campaign_id: int, partition, present) -> Select:
@@ -165,6 +176,12 @@ def check_request(campaign_id: int, action: str, source_id=None, contact_ids=Non
         raise AudienceError(f"{act} needs a source (a group, campaign or saved filter)")
     if act in (Action.COPY_CAMPAIGN, Action.REMOVE_CAMPAIGN) and source_id == campaign_id:
         raise AudienceError("a campaign cannot be its own source")
+    if act in SOURCE_MODEL:
+        # A group or campaign deleted since the request would otherwise read as "0 rows":
+        # a job that did nothing must not look like one that found nothing to do.
+        model, label = SOURCE_MODEL[act]
+        if db.session.get(model, source_id) is None:
+            raise AudienceError(f"{label} {source_id} does not exist")
     if act in (Action.ADD_CONTACTS, Action.REMOVE_CONTACTS) and not contact_ids:
         raise AudienceError(f"{act} needs contact ids")
     return act

@@ -263,7 +263,9 @@ CASES = [
         form=lambda r: {
             "name": "Invite", "folder": "Campaign", "sender_mode": "user",
             "sender_name": "Kohde", "sender_email": "crm@example.com", "sender_user": r.admin,
-            "subject": "Hello {{ first_name }}", "body_html": "<p>Hi</p>", "body_text": "Hi",
+            "subject": "Hello {{ contact.first_name }}",
+            "body_html": '<p>Hi</p><a href="{{ unsubscribe_url }}">Unsubscribe</a>',
+            "body_text": "Hi",
             "marketing": "y", "send_timing": "scheduled", "send_weekdays": "1,3",
             "send_time": "09:30", "registration_url": "https://example.com/r",
             "survey_url": "https://example.com/s",
@@ -272,9 +274,9 @@ CASES = [
         created=lambda r: {"sender_mode": "user", "sender_user_id": r.admin,
                            "marketing": True, "send_timing": "scheduled",
                            "send_weekdays": "1,3", "send_time": time(9, 30)},
-        changes=lambda r: {"subject": "Welcome, {{ first_name }}", "marketing": None,
+        changes=lambda r: {"subject": "Welcome, {{ contact.first_name }}", "marketing": None,
                            "send_timing": "immediately", "sender_user": r.other},
-        edited=lambda r: {"subject": "Welcome, {{ first_name }}", "marketing": False,
+        edited=lambda r: {"subject": "Welcome, {{ contact.first_name }}", "marketing": False,
                           "send_timing": "immediately", "sender_user_id": r.other},
     ),
     Case(

@@ -39,12 +39,13 @@ def create_app(config: dict | None = None) -> Flask:
     with app.app_context():
         _tune_sqlite(db.engine)
 
-    from . import audit, auth, unsubscribe, views
+    from . import audit, auth, calendar_feed, unsubscribe, views
     from .admin import init_admin
     from .cli import register_commands
 
     auth.init_app(app)
     unsubscribe.init_app(app)
+    calendar_feed.init_app(app)
     audit.init_app(app)
     views.init_app(app)
     init_admin(app)

@@ -10,7 +10,7 @@ import html
 import re
 from dataclasses import dataclass, field
 
-from jinja2 import ChainableUndefined, TemplateSyntaxError, meta, nodes
+from jinja2 import ChainableUndefined, TemplateError, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -141,6 +141,10 @@ class CompiledTemplate:
             raise TemplateProblem(f"not allowed in a template: {exc}") from None
         except UndefinedError as exc:
             raise TemplateProblem(f"unknown placeholder: {exc.message}") from None
+        except (TemplateError, TypeError, ValueError, ArithmeticError, LookupError) as exc:
+            # A mistake in the template ({{ contact.first_name + 1 }}, {{ 1 / 0 }}): this
+            # message cannot be made, which is not the sender's crash.
+            raise TemplateProblem(f"cannot render: {exc}") from None
         return Rendered(subject=" ".join(subject_out.split()), html=html_out, text=text_out)
 
 

@@ -3,20 +3,26 @@
 A message moves queued → sending (claimed) → sent / deferred / failed /
 suppressed. Claims are ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so any
 number of workers take disjoint batches; SQLite has one writer anyway.
-Each message is committed as sent right after the server's 250: the only way
-to send one twice is a crash between those two moments (then the sweep puts
-the row back to queued and it goes again) — at most one message per crash.
+
+Each message is committed as sent right after the server's 250. That commit
+runs on the recorder's own connection while the next message's envelope and
+data go out, but the next message's final "." waits for it: at any moment at
+most one message is delivered and not yet on record. A crash there is the only
+way to send one twice (the sweep puts the row back to queued and it goes
+again) — at most one message per crash. The next message is rendered while
+the server digests the current one.
 """
 
 from __future__ import annotations
 
 import smtplib
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
-from email.message import EmailMessage
+from functools import partial
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from models import (
@@ -33,14 +39,21 @@ from models import (
 from ..runs import JobContext, enqueue, job
 from ..sql import insert_ignoring_duplicates
 from . import smtp
-from .message import build, compiled
-from .outbox import requeue_stuck, suppression_reason
+from .message import AddressProblem, Draft, address, compiled, draft, wire
+from .outbox import Suppression, requeue_stuck, suppression_reason
 from .render import CompiledTemplate, TemplateProblem
 
 outbox = OutboxMessage.__table__
 BATCH = 200
 MAX_ATTEMPTS = 5
 BACKOFF_MINUTES = (1, 5, 30, 120, 480)
+NO_SMTPUTF8 = "the address needs SMTPUTF8, which the SMTP server does not offer"
+MARK_SENT = (
+    update(outbox)
+    .where(outbox.c.id == bindparam("b_id"))
+    .values(state=OutboxState.SENT, sent_at=bindparam("b_sent_at"), last_error=None,
+            message_id=bindparam("b_message_id"))
+)  # fmt: skip
 
 
 def claim(limit: int) -> list[int]:
@@ -66,13 +79,6 @@ def claim(limit: int) -> list[int]:
     return sorted(ids)
 
 
-def _record(row_id: int, **values) -> None:
-    # Its own short transaction on its own connection: a sent message is on record at
-    # once, and the batch's loaded rows are not expired by a session commit.
-    with db.engine.begin() as conn:
-        conn.execute(update(outbox).where(outbox.c.id == row_id).values(**values))
-
-
 def suppressed_now(ids: list[int], waiting_days: int) -> dict[int, str]:
     """Claimed messages that must not go after all (checked again at send time: the contact
     may have opted out or bounced since), in one query for the batch."""
@@ -87,29 +93,27 @@ def suppressed_now(ids: list[int], waiting_days: int) -> dict[int, str]:
     return {row_id: why for row_id, why in rows if why}
 
 
-def _deferred_or_failed(item: Outgoing, error: str) -> dict:
-    if item.attempts >= MAX_ATTEMPTS:
-        return {"state": OutboxState.FAILED, "last_error": error}
-    delay = BACKOFF_MINUTES[min(item.attempts, len(BACKOFF_MINUTES)) - 1]
-    return {"state": OutboxState.DEFERRED, "last_error": error,
-            "next_attempt_at": utcnow() + timedelta(minutes=delay)}  # fmt: skip
-
-
 @dataclass
 class Outgoing:
-    """A rendered message and what recording its outcome needs (no ORM object: the session
+    """One claimed message and what recording its outcome needs (plain values: the session
     is closed while sending)."""
 
     id: int
     to: str
     email_key: str
     attempts: int
-    message: EmailMessage
+    draft: Draft
+    template: CompiledTemplate
+    # Filled by _build: the wire bytes, or why there are none.
+    payload: bytes | None = None
+    message_id: str | None = None
+    international: bool = False
+    problem: str | None = None
 
 
-def _prepare(ids: list[int], counts: dict) -> list[Outgoing]:
-    """Load the batch, hold back what is suppressed now, render the rest (each template
-    compiled once per batch)."""
+def _prepare(ids: list[int], record: Recorder, counts: dict) -> list[Outgoing]:
+    """Load the batch, hold back what is suppressed now, and take from the ORM what each
+    message needs (each template compiled once per batch)."""
     held_back = suppressed_now(ids, Settings.get().email_waiting_period_days)
     rows = db.session.scalars(
         select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id)
@@ -122,49 +126,167 @@ def _prepare(ids: list[int], counts: dict) -> list[Outgoing]:
     ready = []
     for row in rows:
         if row.id in held_back:
-            _record(row.id, state=OutboxState.SUPPRESSED, suppressed_reason=held_back[row.id])
+            record(row.id, state=OutboxState.SUPPRESSED, suppressed_reason=held_back[row.id])
+            counts["suppressed"] += 1
+            continue
+        contact = row.contact
+        try:
+            # The SQL check is coarse; what the email package refuses is invalid too.
+            to = address(contact.full_name, row.to_email or contact.email)
+        except AddressProblem as exc:
+            record(row.id, state=OutboxState.SUPPRESSED,
+                   suppressed_reason=Suppression.INVALID_EMAIL, last_error=str(exc))  # fmt: skip
             counts["suppressed"] += 1
             continue
         try:
             if row.template_id not in templates:
                 templates[row.template_id] = compiled(row.template)
-            message = build(row, templates[row.template_id])
-            ready.append(Outgoing(row.id, row.contact.email.strip(), row.contact.email_key,
-                                  row.attempts, message))  # fmt: skip
-        except TemplateProblem as exc:
-            _record(row.id, state=OutboxState.FAILED, last_error=str(exc))
+            message_draft = draft(row.template, contact, row.campaign, to=to,
+                                  message_id=row.message_id,
+                                  idstring=f"kohde.{row.id}")  # fmt: skip
+        except (TemplateProblem, AddressProblem) as exc:  # a broken template or its From
+            record(row.id, state=OutboxState.FAILED, last_error=str(exc))
             counts["failed"] += 1
+            continue
+        ready.append(Outgoing(row.id, to.addr_spec, contact.email_key, row.attempts,
+                              message_draft, templates[row.template_id]))  # fmt: skip
     return ready
+
+
+def _build(item: Outgoing) -> None:
+    """Render and write one message (once)."""
+    if item.payload is not None or item.problem is not None:
+        return
+    try:
+        item.payload, item.message_id = wire(item.draft, item.template)
+    except TemplateProblem as exc:
+        item.problem = str(exc)
+        return
+    item.international = not (item.draft.sender.addr_spec.isascii() and item.to.isascii())
+
+
+class Recorder:
+    """Writes the batch's outcomes, in order, on one connection in a thread of its own,
+    each statement committed on its own (autocommit: one round trip on PostgreSQL).
+
+    ``sent`` returns before its commit is done, so the next message's envelope and data go
+    to the SMTP server meanwhile; ``settled`` waits for that commit, and the sender calls
+    it before the next message's final "." — so never more than one message is delivered
+    but not yet on record (the documented window a crash can repeat).
+    """
+
+    def __init__(self):
+        self.engine = db.engine  # the thread has no app context
+        self.conn = None
+        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kohde-outbox")
+        self.pending: Future | None = None
+
+    def _execute(self, *statements) -> None:
+        if self.conn is None:
+            self.conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        for statement, params in statements:
+            self.conn.execute(statement, params)
+
+    def __call__(self, row_id: int, **values) -> None:
+        """Record an outcome and wait for it."""
+        statement = update(outbox).where(outbox.c.id == row_id).values(**values)
+        self.thread.submit(self._execute, (statement, None)).result()
+
+    def sent(self, row_id: int, message_id: str | None) -> None:
+        """The server said 250: commit that now, without waiting for it here."""
+        self.settled()
+        params = {"b_id": row_id, "b_sent_at": utcnow(), "b_message_id": message_id}
+        self.pending = self.thread.submit(self._execute, (MARK_SENT, params))
+
+    def settled(self) -> None:
+        """Wait until the last message sent is on record (raises if it could not be)."""
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            pending.result()
+
+    def bounced(self, row_id: int, email_key: str, error: str) -> None:
+        """5xx: the address goes on the suppression list, then the row is marked failed."""
+        suppress = insert_ignoring_duplicates(SuppressedAddress.__table__).values(
+            email_key=email_key, reason="bounced", detail=error, created_at=utcnow())
+        failed = update(outbox).where(outbox.c.id == row_id).values(
+            state=OutboxState.FAILED, last_error=error)  # fmt: skip
+        self.thread.submit(self._execute, (suppress, None), (failed, None)).result()
+
+    def close(self) -> None:
+        """Wait for the last commit, give the connection back, end the thread."""
+        try:
+            self.settled()
+        finally:
+            if self.conn is not None:
+                self.thread.submit(self.conn.close).result()
+            self.thread.shutdown()
+
+
+def _deferred_or_failed(item: Outgoing, error: str) -> dict:
+    if item.attempts >= MAX_ATTEMPTS:
+        return {"state": OutboxState.FAILED, "last_error": error}
+    delay = BACKOFF_MINUTES[min(item.attempts, len(BACKOFF_MINUTES)) - 1]
+    return {"state": OutboxState.DEFERRED, "last_error": error,
+            "next_attempt_at": utcnow() + timedelta(minutes=delay)}  # fmt: skip
 
 
 def send_batch(ids: list[int], counts: dict, pace: float) -> None:
     """Send claimed messages over one SMTP connection, recording each outcome at once."""
-    ready = _prepare(ids, counts)
-    db.session.commit()  # end the read transaction: the writes below use their own connection
-    client = None
-    pending = {item.id for item in ready}
+    record = Recorder()
     try:
-        for item in ready:
+        ready = _prepare(ids, record, counts)
+        db.session.commit()  # end the read transaction: the writes use their own connection
+        _send(ready, record, counts, pace)
+    finally:
+        record.close()
+
+
+def _send(ready: list[Outgoing], record: Recorder, counts: dict, pace: float) -> None:
+    client = None
+    pending = {item.id for item in ready}  # no outcome recorded yet
+    try:
+        for index, item in enumerate(ready):
             started = time.monotonic()
-            client = client or smtp.connect()
+            _build(item)  # usually done already, while the previous one was being digested
+            following = ready[index + 1] if index + 1 < len(ready) else None
+            if item.problem:
+                record(item.id, state=OutboxState.FAILED, last_error=item.problem)
+                counts["failed"] += 1
+                pending.discard(item.id)
+                continue
+            if client is None:
+                client = smtp.connect()
+                client.ehlo_or_helo_if_needed()  # has_extn knows nothing before EHLO
+            if item.international and not client.has_extn("smtputf8"):
+                record(item.id, state=OutboxState.FAILED, last_error=NO_SMTPUTF8)
+                counts["failed"] += 1
+                pending.discard(item.id)
+                continue
+            options = ["SMTPUTF8", "BODY=8BITMIME"] if item.international else []
+            build_next = partial(_build, following) if following else None
             try:
-                client.send_message(item.message, to_addrs=[item.to])
+                # The previous message's commit overlaps this one's envelope and data; its
+                # final "." waits for that commit (record.settled).
+                smtp.deliver(client, item.draft.sender.addr_spec, item.to, item.payload, options,
+                             before_end=record.settled, meanwhile=build_next)  # fmt: skip
             except smtplib.SMTPRecipientsRefused as exc:
                 code, detail = next(iter(exc.recipients.values()))
-                _smtp_refused(item, code, detail, counts)
+                _smtp_refused(item, code, detail, record, counts)
             except smtplib.SMTPResponseException as exc:
-                _smtp_refused(item, exc.smtp_code, exc.smtp_error, counts)
+                _smtp_refused(item, exc.smtp_code, exc.smtp_error, record, counts)
             else:
-                _record(item.id, state=OutboxState.SENT, sent_at=utcnow(), last_error=None,
-                        message_id=item.message["Message-ID"])  # fmt: skip
+                record.sent(item.id, item.message_id)
                 counts["sent"] += 1
             pending.discard(item.id)
-            time.sleep(max(0.0, pace - (time.monotonic() - started)))
+            wait = pace - (time.monotonic() - started)
+            if wait > 0:  # sleep(0) still gives the CPU away: only when the pace asks
+                time.sleep(wait)
     except (OSError, smtplib.SMTPException) as exc:
         # The server went away: what was not sent waits for a later attempt.
+        error = f"{type(exc).__name__}: {exc}"
         for item in ready:
             if item.id in pending:
-                _record(item.id, **_deferred_or_failed(item, f"{type(exc).__name__}: {exc}"))
+                record(item.id, **_deferred_or_failed(item, error))
                 counts["deferred"] += 1
     finally:
         if client is not None:
@@ -174,18 +296,14 @@ def send_batch(ids: list[int], counts: dict, pace: float) -> None:
                 client.close()
 
 
-def _smtp_refused(item: Outgoing, code: int, detail, counts: dict) -> None:
+def _smtp_refused(item: Outgoing, code: int, detail, record: Recorder, counts: dict) -> None:
     error = f"{code} {detail.decode(errors='replace') if isinstance(detail, bytes) else detail}"
     if 400 <= code < 500:
-        _record(item.id, **_deferred_or_failed(item, error))
+        record(item.id, **_deferred_or_failed(item, error))
         counts["deferred"] += 1
         return
     # 5xx: the address does not work; never try it again for anyone's campaign.
-    with db.engine.begin() as conn:
-        conn.execute(insert_ignoring_duplicates(SuppressedAddress.__table__).values(
-            email_key=item.email_key, reason="bounced", detail=error,
-            created_at=utcnow()))  # fmt: skip
-    _record(item.id, state=OutboxState.FAILED, last_error=error)
+    record.bounced(item.id, item.email_key, error)
     counts["failed"] += 1
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import smtplib
+import socket
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -54,4 +57,69 @@ def connect(settings: SmtpSettings | None = None) -> smtplib.SMTP:
             client.starttls(context=ssl.create_default_context())
     if settings.username:
         client.login(settings.username, settings.password or "")
+    # deliver() writes a message's data and its final "." apart; with Nagle's algorithm the
+    # "." would wait for the server's delayed ACK of the data (~40 ms a message).
+    client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return client
+
+
+def deliver(client: smtplib.SMTP, sender: str, recipient: str, payload: bytes,
+            options: list[str] | None = None, *, before_end: Callable[[], None] | None = None,
+            meanwhile: Callable[[], None] | None = None) -> None:
+    """``SMTP.sendmail`` for one recipient and a message already flattened with CRLF line
+    ends, with two hooks around the final "." (the moment the message becomes delivered).
+
+    ``before_end()`` runs before the "." is sent: the outbox waits there for the previous
+    message's commit, so at most one delivered message is ever not yet on record; if it
+    raises, the connection is dropped and this message is not delivered. ``meanwhile()``
+    runs while the server digests the data (the longest wait of a delivery: a real MTA
+    writes its queue file then); the outbox builds the next message there. Raises what
+    sendmail raises for one recipient: SMTPSenderRefused, SMTPRecipientsRefused,
+    SMTPDataError, SMTPServerDisconnected or OSError.
+    """
+    client.ehlo_or_helo_if_needed()
+    mail_options = []
+    if client.does_esmtp:
+        if client.has_extn("size"):
+            mail_options.append(f"size={len(payload)}")
+        mail_options.extend(options or [])
+    code, reply = client.mail(sender, mail_options)
+    if code != 250:
+        _reset(client, code)
+        raise smtplib.SMTPSenderRefused(code, reply, sender)
+    code, reply = client.rcpt(recipient)
+    if code not in (250, 251):
+        _reset(client, code)
+        raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+    client.putcmd("data")
+    code, reply = client.getreply()
+    if code != 354:
+        _reset(client, code)
+        raise smtplib.SMTPDataError(code, reply)
+    # As SMTP.data: a line starting with "." gets another one; the message ends in CRLF.CRLF.
+    data = re.sub(rb"(?m)^\.", b"..", payload)
+    client.send(data if data.endswith(b"\r\n") else data + b"\r\n")
+    if before_end is not None:
+        try:
+            before_end()
+        except BaseException:
+            client.close()  # mid-data: the server drops the unfinished message
+            raise
+    client.send(b".\r\n")
+    if meanwhile is not None:
+        meanwhile()
+    code, reply = client.getreply()
+    if code != 250:
+        _reset(client, code)
+        raise smtplib.SMTPDataError(code, reply)
+
+
+def _reset(client: smtplib.SMTP, code: int) -> None:
+    # As sendmail: 421 means the server is closing the connection; otherwise start over.
+    if code == 421:
+        client.close()
+        return
+    try:
+        client.rset()
+    except smtplib.SMTPServerDisconnected:
+        pass

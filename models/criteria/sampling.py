@@ -13,11 +13,14 @@ from sqlalchemy.sql import Select
 
 from ..target_group import SampleMode
 
-# A multiplicative hash of (id, seed): a reproducible shuffle computed in SQL.
-# Products stay far below 2**63 for any id a database of contacts will reach.
+# An integer hash of (id, seed): a reproducible shuffle computed in SQL.
+# h = (id * MULTIPLIER + seed * SEED_MULTIPLIER) mod P, key = h * h mod P.
+# The square matters: with h alone the seed only adds a constant, which rotates
+# one fixed cyclic order, so seeds 1, 2, 3 … kept (almost) the same sample. With
+# P = 2**31 - 1 (prime) every product stays below 2**63 for ids below 2**31.
 HASH_MULTIPLIER = 2_654_435_761
 HASH_SEED_MULTIPLIER = 40_503
-HASH_MODULUS = 4_294_967_291
+HASH_MODULUS = 2_147_483_647
 
 
 def _wanted(total, size: int | None, percent: float | None):
@@ -41,11 +44,15 @@ def sample(
     base = matches.subquery("matches")
     total = func.count().over()
     if mode == SampleMode.RANDOM:
-        # BIGINT on purpose: PostgreSQL's INTEGER would overflow on the product.
-        key = (
+        # BIGINT on purpose: PostgreSQL's INTEGER would overflow on the products.
+        # The seed's term is reduced in Python so that no operand is ever negative
+        # (Python's % and SQL's differ for negative numbers).
+        modulus = literal(HASH_MODULUS, BigInteger)
+        mixed = (
             cast(base.c.id, BigInteger) * literal(HASH_MULTIPLIER, BigInteger)
-            + literal((seed or 0) * HASH_SEED_MULTIPLIER, BigInteger)
-        ) % literal(HASH_MODULUS, BigInteger)
+            + literal((seed or 0) * HASH_SEED_MULTIPLIER % HASH_MODULUS, BigInteger)
+        ) % modulus
+        key = mixed * mixed % modulus
         ranked = select(
             base.c.id,
             func.row_number().over(order_by=(key, base.c.id)).label("rn"),

@@ -15,6 +15,7 @@ from models import (
     Contact,
     EmailTemplate,
     JobRun,
+    MailboxMessage,
     OutboxMessage,
     SavedFilter,
     ScheduledAction,
@@ -27,11 +28,13 @@ from models import (
 
 from .activities import ActivityView
 from .audience import CampaignAudienceView
+from .calendar import CalendarView
 from .campaigns import CampaignMemberView, CampaignView
 from .contacts import CompanyView, ContactView
 from .criteria_builder import CriteriaBuilderView
 from .dashboard import DashboardView
-from .email import EmailTemplateView, OutboxView
+from .email import EmailTemplateView, MailboxView, OutboxView
+from .group_activities import GroupActivitiesView
 from .jobs import ImportContactsView, JobRunView
 from .scheduling import ScheduledActionView
 from .system import AuditView, SettingsView
@@ -55,6 +58,10 @@ def init_admin(app: Flask) -> Admin:
     # Reached from a campaign's row, not from the menu.
     admin.add_view(CampaignAudienceView(name="Audience", endpoint="audience", category=crm))
     admin.add_view(ActivityView(Activity, db, name="Activities", category=crm))
+    admin.add_view(CalendarView(name="Calendar", endpoint="calendar", category=crm))
+    # Reached from a target group's details page, not from the menu.
+    admin.add_view(GroupActivitiesView(name="Group activities", endpoint="group_activities",
+                                       category=targeting))  # fmt: skip
     admin.add_view(TargetGroupView(TargetGroup, db, name="Target groups", category=targeting))
     admin.add_view(
         TargetGroupMemberView(TargetGroupMember, db, name="Group members", category=targeting)
@@ -63,6 +70,7 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(CriteriaBuilderView(name="Criteria builder", endpoint="criteria"))
     admin.add_view(EmailTemplateView(EmailTemplate, db, name="Templates", category=email))
     admin.add_view(OutboxView(OutboxMessage, db, name="Outbox", category=email))
+    admin.add_view(MailboxView(MailboxMessage, db, name="Mailbox", category=email))
     admin.add_view(JobRunView(JobRun, db, name="Job runs", category=work))
     admin.add_view(ImportContactsView(name="Import contacts", endpoint="import_contacts",
                                       category=work))  # fmt: skip

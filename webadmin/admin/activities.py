@@ -17,6 +17,8 @@ class ActivityView(SecureModelView):
     column_default_sort = ("start_at", True)
     column_searchable_list = ["subject", "number"]
     column_filters = ["type", "status", "start_at", "owner.email", "campaign.name", "company.name"]
+    # Readable filter URLs (?flt0_owner_equals=…) that stay valid when filters are added.
+    named_filter_urls = True
     column_labels = {"start_at": "Start", "end_at": "End", "owner.email": "Owner",
                      "campaign.name": "Campaign", "company.name": "Company"}  # fmt: skip
     form_columns = [
@@ -27,6 +29,8 @@ class ActivityView(SecureModelView):
         "type": enum_choices(ActivityType),
         "status": enum_choices(ActivityStatus),
     }
+    # Also makes the type and status filters drop-downs instead of free text.
+    column_choices = form_choices
     form_ajax_refs = {
         "owner": {"fields": ["email", "name"], "page_size": 20},
         "contacts": {"fields": ["email", "last_name"], "page_size": 20},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_login import current_user
 from markupsafe import Markup
+from wtforms.validators import ValidationError
 
 from jobs.mail.outbox import queue_campaign_join
 from jobs.mail.sender import start_senders
@@ -22,6 +23,14 @@ def campaign_templates():
         .filter(EmailTemplate.folder == CAMPAIGN_FOLDER)
         .order_by(EmailTemplate.name)
     )
+
+
+def campaign_template_only(form, field):
+    """Refuse a posted template the list does not offer (another folder, or deleted):
+    QuerySelectField alone would drop it and save the campaign without a template."""
+    raw = (field.raw_data or [""])[0]
+    if raw not in ("", "__None") and field.data is None:
+        raise ValidationError(f"Only templates in the {CAMPAIGN_FOLDER!r} folder can be attached.")
 
 
 def _audience_link(view, context, model, name):
@@ -46,8 +55,9 @@ class CampaignView(SecureModelView):
         "description",
     ]  # fmt: skip
     form_args = {
-        "email_template": {"query_factory": campaign_templates},
-    }
+        "email_template": {"query_factory": campaign_templates,
+                           "validators": [campaign_template_only]},
+    }  # fmt: skip
     form_ajax_refs = {"owner": {"fields": ["email", "name"], "page_size": 20}}
 
 

@@ -1,0 +1,309 @@
+"""Mass-creation of slotted activities, next to the raw-SQL floor and a naive loop.
+
+One run, one fresh schema: N contacts spread over 50 owners (round robin, every
+one with an owner and a company), a target group of all of them, the default
+settings (15-minute slots 08:00–16:00, Monday to Friday: 32 a day, so 100,000
+contacts fill about 63 working days per owner). Then three ways to the same
+activities, each starting from an empty activities table:
+
+* floor — two hand-written ``INSERT … SELECT``: the members numbered per owner
+  (``row_number``) joined to a precomputed slot grid (the n-th contact takes the
+  n-th slot), ids and activity numbers computed in the same statement; then the
+  contact links. No check for slots already taken (the table is empty), no plan;
+* job   — ``jobs.activities.plan`` + ``create_from_plan`` in one transaction,
+  timed through the commit: what the ``group_activities`` job does (busy-slot
+  check, plan table, numbers, links, clean-up, the per-user report);
+* naive — per contact, one query for the owner's next free slot, then
+  ``session.add`` of an Activity and an ActivityContact, on at most 5,000
+  contacts; its rows/s extrapolates.
+
+A last line runs the job once more for the same group: now every slot of the
+first round is taken, so it shows the planner's cost with N activities in the way.
+
+It wipes its database like bench/seed.py: PostgreSQL only in a database named
+``kohde_bench`` or ``kohde_bench2``, or any with --force. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import os
+import shutil
+import sys
+import tempfile
+import time
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+# Not this folder on the path: bench/email.py would stand in for the standard library's
+# email package. And this checkout's code, even when the installed package is another copy.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+sys.path.insert(0, str(ROOT))
+
+import flask_migrate  # noqa: E402
+from sqlalchemy import func, insert, select, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from bench.seed import (  # noqa: E402
+    SEED,
+    drop_schema,
+    references,
+    remove_sqlite,
+    run_floor,
+    sqlite_path,
+)
+from bench.seed import prepare as prepare_database  # noqa: E402
+from jobs.activities import create_from_plan, plan, slot_times, working_days  # noqa: E402
+from jobs.groups import refresh  # noqa: E402
+from jobs.seed import seed_demo  # noqa: E402
+from models import (  # noqa: E402
+    Activity,
+    ActivityContact,
+    ActivitySlot,
+    Contact,
+    Settings,
+    TargetGroup,
+    TargetGroupMember,
+    db,
+)
+from webadmin import create_app  # noqa: E402
+from webadmin.config import database_url  # noqa: E402
+
+BENCH_DATABASES = ("kohde_bench", "kohde_bench2")
+OWNERS = 50
+NAIVE_MAX = 5_000
+DAY = date(2027, 1, 4)  # a Monday
+FLOOR_JOB = "bench-floor"
+UTC = ZoneInfo("UTC")
+
+# The n-th member of an owner (by contact id) takes the owner's n-th slot; ids are
+# handed out in contact-id order from :base, so the links need no join back.
+FLOOR_ACTIVITIES = """
+INSERT INTO activities (id, number, type, subject, notes, owner_id, start_at, end_at, status,
+                        company_id, job_id, created_at, updated_at)
+SELECT :base + r.g, 'A-' || (:base + r.g), 'call', 'Bench call', '', r.owner_id, s.start_at,
+       s.end_at, 'planned', r.company_id, :job, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP
+FROM (SELECT c.id, c.owner_id, c.company_id,
+             row_number() OVER (PARTITION BY c.owner_id ORDER BY c.id) AS n,
+             row_number() OVER (ORDER BY c.id) AS g
+      FROM target_group_members m JOIN contacts c ON c.id = m.contact_id
+      WHERE m.group_id = :group) AS r
+JOIN activity_slots s ON s.job_id = :job AND s.seq = r.n
+"""
+FLOOR_LINKS = """
+INSERT INTO activity_contacts (activity_id, contact_id)
+SELECT :base + row_number() OVER (ORDER BY m.contact_id), m.contact_id
+FROM target_group_members m WHERE m.group_id = :group
+"""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line: sizes, database and what may be wiped."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--contacts", type=int, default=100_000, help="group members (N)")
+    parser.add_argument("--owners", type=int, default=OWNERS, help="users owning the contacts")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL"),
+        help="database to wipe and fill [default: DATABASE_URL, else a temporary SQLite file]",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="wipe a PostgreSQL database with another name, or an existing SQLite file",
+    )
+    return parser.parse_args(argv)
+
+
+def prepare(url: str, force: bool) -> None:
+    """bench/seed.py's rule, with both bench database names allowed."""
+    parsed = make_url(url)
+    named = parsed.get_backend_name() == "postgresql" and parsed.database in BENCH_DATABASES
+    prepare_database(url, force or named)
+
+
+def seed(contacts: int, owners: int) -> int:
+    """Owners, N/20 companies, N contacts (round robin over owners) and a group of them all."""
+    seed_demo(0, max(contacts // 20, 1), owners, SEED)
+    run_floor(contacts, references())  # bench/seed.py's INSERT … SELECT of contacts
+    group = TargetGroup(name="Everyone", criteria={"all": []})
+    db.session.add(group)
+    db.session.commit()
+    refresh(group)
+    db.session.commit()
+    return group.id
+
+
+def empty_activities() -> None:
+    """Every way starts from an empty activities table (and no left-over slots or plans)."""
+    db.session.remove()
+    with db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("TRUNCATE activities, activity_contacts, activity_slots, "
+                              "activity_plans RESTART IDENTITY"))  # fmt: skip
+        else:
+            for table in ("activity_contacts", "activities", "activity_slots", "activity_plans"):
+                conn.execute(text(f"DELETE FROM {table}"))
+
+
+def counts() -> tuple[int, int]:
+    """(activities, contact links) written."""
+    return (db.session.scalar(select(func.count()).select_from(Activity)),
+            db.session.scalar(select(func.count()).select_from(ActivityContact)))  # fmt: skip
+
+
+def grid(settings: Settings, contacts: int, owners: int) -> list[tuple[datetime, datetime]]:
+    """The slot grid (UTC) long enough for the busiest owner, as the job would lay it out."""
+    tz = ZoneInfo(settings.timezone)
+    times = slot_times(settings)
+    per_owner = -(-contacts // owners)
+    days = working_days(DAY, -(-per_owner // len(times)),
+                        {int(d) for d in settings.working_days.split(",")})  # fmt: skip
+    return [(datetime.combine(d, b, tz).astimezone(UTC), datetime.combine(d, e, tz).astimezone(UTC))
+            for d in days for b, e in times]  # fmt: skip
+
+
+def run_floor_sql(group_id: int, slots: list[tuple[datetime, datetime]]) -> float:
+    """The two INSERT … SELECTs on a precomputed grid (written before the clock starts)."""
+    db.session.execute(insert(ActivitySlot), [
+        {"job_id": FLOOR_JOB, "seq": n, "start_at": s, "end_at": e}
+        for n, (s, e) in enumerate(slots, 1)])  # fmt: skip
+    db.session.commit()
+    params = {"base": 0, "group": group_id, "job": FLOOR_JOB}
+    began = time.perf_counter()
+    db.session.execute(text(FLOOR_ACTIVITIES), params)
+    db.session.execute(text(FLOOR_LINKS), params)
+    if db.engine.dialect.name == "postgresql":  # ids were given explicitly: move the sequence on
+        db.session.execute(text("SELECT setval('activities_id_seq', (SELECT max(id) FROM "
+                                "activities))"))  # fmt: skip
+    db.session.commit()
+    return time.perf_counter() - began
+
+
+def run_job(group_id: int, job_id: str) -> tuple[float, float]:
+    """plan + create_from_plan + commit, as the job runs them; (seconds, of which planning)."""
+    began = time.perf_counter()
+    result = plan(job_id, group_id, DAY)
+    planned = time.perf_counter()
+    created = create_from_plan(job_id, "Bench call", "call")
+    db.session.commit()
+    done = time.perf_counter()
+    assert created == result["planned"], (created, result["planned"])
+    return done - began, planned - began
+
+
+def run_naive(rows: int, slots: list[tuple[datetime, datetime]]) -> float:
+    """Per contact: one query for the owner's last end, the next slot after it, two objects."""
+    session = db.session
+    starts = [s for s, _ in slots]
+    members = session.execute(
+        select(Contact.id, Contact.owner_id, Contact.company_id)
+        .join(TargetGroupMember, TargetGroupMember.contact_id == Contact.id)
+        .order_by(Contact.id).limit(rows)
+    ).all()  # fmt: skip
+    began = time.perf_counter()
+    for contact_id, owner_id, company_id in members:
+        last_end = session.scalar(
+            select(func.max(Activity.end_at))
+            .where(Activity.owner_id == owner_id, Activity.start_at >= slots[0][0])
+        )  # fmt: skip
+        n = 0 if last_end is None else bisect.bisect_left(starts, last_end)
+        activity = Activity(type="call", subject="Bench call", notes="", owner_id=owner_id,
+                            start_at=slots[n][0], end_at=slots[n][1], status="planned",
+                            company_id=company_id, job_id="bench-naive")  # fmt: skip
+        session.add(activity)
+        session.flush()  # the id, for the number and the link
+        activity.number = f"A-{activity.id}"
+        session.add(ActivityContact(activity_id=activity.id, contact_id=contact_id))
+    session.commit()
+    return time.perf_counter() - began
+
+
+def print_table(results: list[tuple[str, int, float]], total: int) -> None:
+    """operation, rows, seconds, rows/s and the ratios to the floor and to the naive loop."""
+    rates = {name: rows / seconds for name, rows, seconds in results}
+    floor = next(rate for name, rate in rates.items() if name.startswith("floor"))
+    naive = next(rate for name, rate in rates.items() if name.startswith("naive"))
+    header = (f"{'operation':<36} {'rows':>10} {'seconds':>9} {'rows/s':>11} "
+              f"{'to floor':>9} {'vs naive':>9}")  # fmt: skip
+    print(header)
+    print("-" * len(header))
+    for name, rows, seconds in results:
+        rate = rates[name]
+        print(f"{name:<36} {rows:>10,} {seconds:>9.2f} {rate:>11,.0f} "
+              f"{rate / floor:>8.2f}× {rate / naive:>8.1f}×")  # fmt: skip
+    print(f"(naive loop extrapolated to {total:,} rows: {total / naive:,.0f} s)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Fresh schema, seed, the three measurements, the table; then clean up."""
+    args = parse_args(argv)
+    temp_dir = None
+    if args.database_url:
+        url = database_url(args.database_url)
+    else:
+        temp_dir = tempfile.mkdtemp(prefix="kohde-bench-")
+        url = f"sqlite:///{temp_dir}/bench.db"
+    prepare(url, args.force)
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench"})
+    naive_rows = min(args.contacts, NAIVE_MAX)
+    with app.app_context():
+        dialect = db.engine.dialect.name
+        if dialect == "postgresql":
+            drop_schema()
+        flask_migrate.upgrade()
+        version = db.session.scalar(
+            text("SELECT version()" if dialect == "postgresql" else "SELECT sqlite_version()")
+        )
+        print(f"\n{make_url(url).render_as_string(hide_password=True)}: {version}")
+        group_id = seed(args.contacts, args.owners)
+        settings = Settings.get()
+        db.session.commit()
+        slots = grid(settings, args.contacts, args.owners)
+        per_day = len(slot_times(settings))
+        if dialect == "postgresql":
+            db.session.execute(text("ANALYZE"))
+            db.session.commit()
+
+        floor_seconds = run_floor_sql(group_id, slots)
+        assert counts() == (args.contacts, args.contacts), counts()
+        empty_activities()
+
+        naive_seconds = run_naive(naive_rows, slots)
+        assert counts() == (naive_rows, naive_rows), counts()
+        empty_activities()
+
+        job_seconds, plan_seconds = run_job(group_id, "bench-job")
+        assert counts() == (args.contacts, args.contacts), counts()
+        # The same group again: every slot of the first round is taken now, so the
+        # planner skips N existing activities (its grid doubles once).
+        again_seconds, again_plan = run_job(group_id, "bench-job-again")
+        assert counts() == (2 * args.contacts, 2 * args.contacts), counts()
+
+        print(f"contacts: {args.contacts:,}; owners: {args.owners}; slots a day: {per_day}; "
+              f"working days filled: {len(slots) // per_day}\n")  # fmt: skip
+        print_table([
+            ("floor: INSERT … SELECT ×2", args.contacts, floor_seconds),
+            ("naive: query + session.add", naive_rows, naive_seconds),
+            ("job: plan + create_from_plan", args.contacts, job_seconds),
+            ("job again, N activities in the way", args.contacts, again_seconds),
+        ], args.contacts)  # fmt: skip
+        print(f"(job: {plan_seconds:.2f} s planning, {job_seconds - plan_seconds:.2f} s "
+              f"creating and committing; again: {again_plan:.2f} s planning)")  # fmt: skip
+        if dialect == "postgresql":
+            drop_schema()
+        db.session.remove()
+        db.engine.dispose()
+    if dialect == "sqlite":
+        if temp_dir:
+            shutil.rmtree(temp_dir, ignore_errors=True)
+        elif sqlite_path(url):
+            remove_sqlite(sqlite_path(url))
+
+
+if __name__ == "__main__":
+    main()

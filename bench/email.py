@@ -1,0 +1,366 @@
+"""How fast the outbox sends, next to a plain smtplib loop, to a local aiosmtpd sink.
+
+One run, one machine, one sink (an aiosmtpd server in its own process, so it
+does not share the GIL with the senders; it counts what it receives and keeps
+nothing):
+
+* floor     — a plain smtplib loop: build each ``EmailMessage`` (From, To,
+  Subject, Date, Message-ID, text + HTML alternative) and send it over one
+  connection; no database, no templates;
+* 1 worker  — Kohde's ``send_outbox()`` in this process over N queued
+  messages: claim batches, check suppression again, render each message in the
+  sandbox, send over one connection per batch, commit each message as sent
+  right after the server's 250;
+* 2 workers — a fresh outbox of the same N messages, sent by two processes
+  running ``send_outbox()`` side by side (each started and warmed up before the
+  clock starts).
+
+The messages are queued as the product queues them: N contacts join a
+campaign that has a template, and ``queue_campaign_join`` writes the outbox.
+It wipes the database it runs on, so on PostgreSQL it only runs on a database
+named ``kohde_bench`` or with --force (see bench/seed.py and bench/README.md).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# This file is called email.py: drop its own folder from the path before anything
+# imports the standard library's ``email`` package, or Python would find this file.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+ROOT = _HERE.parent
+sys.path.insert(0, str(ROOT))
+
+import argparse  # noqa: E402
+import multiprocessing as mp  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import smtplib  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from email.headerregistry import Address  # noqa: E402
+from email.message import EmailMessage  # noqa: E402
+from email.utils import format_datetime, make_msgid  # noqa: E402
+
+import flask_migrate  # noqa: E402
+from sqlalchemy import func, insert, literal, select, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from bench.seed import drop_schema, prepare, remove_sqlite, sqlite_path  # noqa: E402
+from jobs.embedded_redis import free_port  # noqa: E402
+from jobs.mail.outbox import queue_campaign_join  # noqa: E402
+from jobs.mail.sender import send_outbox  # noqa: E402
+from models import (  # noqa: E402
+    Campaign,
+    CampaignMember,
+    Company,
+    Contact,
+    EmailTemplate,
+    OutboxMessage,
+    OutboxState,
+    SenderMode,
+    Settings,
+    User,
+    db,
+    utcnow,
+)
+from webadmin import create_app  # noqa: E402
+from webadmin.config import database_url  # noqa: E402
+
+OWNERS = 10
+JOB_ID = "bench-email"  # the members' job id: queue_campaign_join picks exactly them
+SUBJECT = "Tervetuloa kevään tapahtumaan, {{ contact.first_name }}"
+# A typical campaign email: a greeting with placeholders, a few paragraphs, a link out
+# and the unsubscribe link (about 1.2 kB of HTML).
+BODY_HTML = """<html><body style="font-family: sans-serif">
+<p>Hei {{ contact.first_name }} {{ contact.last_name }},</p>
+<p>{{ company.name }} on kutsuttu kevään asiakastapahtumaamme Helsinkiin. Esittelemme
+uudet palvelumme, kerromme asiakkaidemme kokemuksista ja tarjoamme pientä purtavaa.</p>
+<p>Tapahtuma alkaa kello 16.00 ja päättyy noin kello 19.00. Ilmoittaudu mukaan viimeistään
+viikkoa ennen tapahtumaa, niin varaamme sinulle paikan.</p>
+<p><a href="https://www.example.fi/kevat">Lue lisää ja ilmoittaudu</a></p>
+<p>Ystävällisin terveisin<br>{{ owner.name }}<br>{{ owner.email }}</p>
+<hr>
+<p style="font-size: small">Et halua enää viestejämme?
+<a href="{{ unsubscribe_url }}">Peru tilaus</a>.</p>
+</body></html>
+"""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line: size, database and what may be wiped."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--messages", type=int, default=20_000, help="messages per run (N)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="repeat the three measurements; the table shows medians")  # fmt: skip
+    parser.add_argument(
+        "--database-url",
+        help="database to wipe and fill [default: a temporary SQLite file]",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="wipe a PostgreSQL database not named kohde_bench, or an existing SQLite file",
+    )
+    return parser.parse_args(argv)
+
+
+# --- the sink: its own process ----------------------------------------------------------
+
+
+class CountingHandler:
+    """Accepts every message and counts its recipients; parses and keeps nothing, as a
+    fast MTA's queue would not slow the sender down either."""
+
+    def __init__(self, counter):
+        self.counter = counter
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+        """aiosmtpd hook: count, answer 250."""
+        with self.counter.get_lock():
+            self.counter.value += len(envelope.rcpt_tos)
+        return "250 OK"
+
+
+def run_sink(port: int, counter, ready, stop) -> None:
+    """The sink process: listen on 127.0.0.1:``port`` until ``stop`` is set."""
+    from jobs.mail import sink
+
+    controller = sink.start(CountingHandler(counter), port)
+    ready.set()
+    stop.wait()
+    controller.stop()
+
+
+# --- the floor: a plain smtplib loop -----------------------------------------------------
+
+
+def floor_message(n: int) -> EmailMessage:
+    """The message the floor sends: the same parts and about the same size as Kohde's."""
+    first, last, company = f"Etunimi{n}", "Sukunimi", f"Yritys {n // 20} Oy"
+    html = (BODY_HTML.replace("{{ contact.first_name }}", first)
+            .replace("{{ contact.last_name }}", last).replace("{{ company.name }}", company)
+            .replace("{{ owner.name }}", "Olli Omistaja")
+            .replace("{{ owner.email }}", "olli@example.fi")
+            .replace("{{ unsubscribe_url }}", f"https://crm.example.fi/unsubscribe/{n:040d}")
+            )  # fmt: skip
+    message = EmailMessage()
+    message["From"] = Address("Olli Omistaja", addr_spec="olli@example.fi")
+    message["To"] = Address(f"{first} {last}", addr_spec=f"person{n}@example.fi")
+    message["Subject"] = f"Tervetuloa kevään tapahtumaan, {first}"
+    message["Date"] = format_datetime(utcnow())
+    message["Message-ID"] = make_msgid(idstring=f"floor.{n}", domain="example.fi")
+    message.set_content(f"Hei {first} {last}, tervetuloa. Peru tilaus: https://crm.example.fi/")
+    message.add_alternative(html, subtype="html")
+    return message
+
+
+def run_floor(messages: int, port: int) -> float:
+    """Build and send ``messages`` messages over one connection; seconds taken."""
+    began = time.perf_counter()
+    client = smtplib.SMTP("127.0.0.1", port, timeout=30)
+    for n in range(messages):
+        message = floor_message(n)
+        client.send_message(message, to_addrs=[f"person{n}@example.fi"])
+    client.quit()
+    return time.perf_counter() - began
+
+
+# --- Kohde's sender ----------------------------------------------------------------------
+
+
+def make_app(url: str, smtp_port: int):
+    """The app as a sender process sees it (no Redis: nothing here enqueues work)."""
+    return create_app({
+        "SQLALCHEMY_DATABASE_URI": url,
+        "SECRET_KEY": "bench",
+        "SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
+        "KOHDE_BASE_URL": "https://crm.example.fi",
+    })  # fmt: skip
+
+
+def create_audience(messages: int) -> int:
+    """N contacts (with companies and owners) in a campaign that has a template; its id."""
+    db.session.execute(insert(User), [{"email": f"owner{n}@example.fi", "name": f"Omistaja {n}"}
+                                      for n in range(OWNERS)])  # fmt: skip
+    db.session.execute(insert(Company), [{"name": f"Yritys {n} Oy", "city": "Helsinki"}
+                                         for n in range(max(messages // 20, 1))])  # fmt: skip
+    owners = db.session.scalars(select(User.id).order_by(User.id)).all()
+    companies = db.session.scalars(select(Company.id).order_by(Company.id)).all()
+    template = EmailTemplate(name="Bench", subject=SUBJECT, body_html=BODY_HTML,
+                             sender_mode=SenderMode.OWNER)  # fmt: skip
+    campaign = Campaign(name="Bench campaign", email_template=template)
+    db.session.add(campaign)
+    settings = Settings.get()
+    settings.email_messages_per_second = 1_000_000  # measure the sender, not the throttle
+    db.session.commit()
+    db.session.execute(insert(Contact), [
+        {"first_name": f"Etunimi{n}", "last_name": "Sukunimi", "email": f"person{n}@example.fi",
+         "company_id": companies[n % len(companies)], "owner_id": owners[n % len(owners)],
+         "language": "fi", "city": "Helsinki"}
+        for n in range(messages)
+    ])  # fmt: skip
+    db.session.execute(
+        insert(CampaignMember).from_select(
+            ["campaign_id", "contact_id", "added_at", "job_id"],
+            select(
+                literal(campaign.id),
+                Contact.id,
+                literal(utcnow(), CampaignMember.added_at.type),
+                literal(JOB_ID),
+            ),
+        )
+    )
+    db.session.commit()
+    return campaign.id
+
+
+def fresh_outbox(campaign_id: int, messages: int) -> None:
+    """Empty the outbox and queue the campaign's messages again, as on join."""
+    db.session.execute(OutboxMessage.__table__.delete())
+    db.session.commit()
+    queued = queue_campaign_join(campaign_id, job_id=JOB_ID)
+    db.session.commit()
+    assert queued == {"queued": messages, "suppressed": 0}, queued
+    db.session.remove()
+
+
+def sent_count() -> int:
+    """Messages in the outbox recorded as sent."""
+    db.session.remove()
+    return db.session.scalar(select(func.count()).where(OutboxMessage.state == OutboxState.SENT))
+
+
+def run_sender_process(url: str, smtp_port: int, ready, go, results) -> None:
+    """A second sender: build the app and warm up, wait for ``go``, send, report."""
+    app = make_app(url, smtp_port)
+    with app.app_context():
+        db.session.execute(select(1))  # connect now, not on the clock
+        db.session.remove()
+        ready.put(os.getpid())
+        go.wait()
+        began = time.perf_counter()
+        counts = send_outbox()
+        results.put((os.getpid(), time.perf_counter() - began, counts))
+
+
+def run_workers(ctx, url: str, smtp_port: int, workers: int) -> tuple[float, list]:
+    """``workers`` sender processes started together on the same outbox; seconds to
+    finish them all, and what each one reported."""
+    ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+    procs = [ctx.Process(target=run_sender_process, args=(url, smtp_port, ready, go, results))
+             for _ in range(workers)]  # fmt: skip
+    for proc in procs:
+        proc.start()
+    for _ in procs:
+        ready.get(timeout=120)
+    began = time.perf_counter()
+    go.set()
+    reports = [results.get(timeout=3600) for _ in procs]
+    seconds = time.perf_counter() - began
+    for proc in procs:
+        proc.join()
+        assert proc.exitcode == 0, f"sender process exited with {proc.exitcode}"
+    return seconds, reports
+
+
+FLOOR, ONE, TWO = ("floor: smtplib loop, 1 connection", "kohde: send_outbox, 1 worker",
+                   "kohde: send_outbox, 2 workers")  # fmt: skip
+WORKERS = {FLOOR: 1, ONE: 1, TWO: 2}
+
+
+def measure_round(ctx, url: str, port: int, counter, campaign_id: int, messages: int) -> dict:
+    """The three operations once, each checked to have delivered every message; seconds."""
+    seconds = {}
+    counter.value = 0
+    seconds[FLOOR] = run_floor(messages, port)
+    assert counter.value == messages, counter.value
+
+    fresh_outbox(campaign_id, messages)
+    counter.value = 0
+    began = time.perf_counter()
+    counts = send_outbox()
+    seconds[ONE] = time.perf_counter() - began
+    assert counts["sent"] == messages == counter.value == sent_count(), counts
+
+    fresh_outbox(campaign_id, messages)
+    counter.value = 0
+    seconds[TWO], reports = run_workers(ctx, url, port, 2)
+    assert counter.value == messages == sent_count(), counter.value
+    assert sum(r[2]["sent"] for r in reports) == messages, reports
+    shares = ", ".join(f"{r[2]['sent']:,} in {r[1]:.1f} s" for r in reports)
+    print(f"  round: floor {seconds[FLOOR]:.1f} s, 1 worker {seconds[ONE]:.1f} s, "
+          f"2 workers {seconds[TWO]:.1f} s ({shares})", flush=True)  # fmt: skip
+    return seconds
+
+
+def print_table(rounds: list[dict], messages: int) -> None:
+    """operation, messages, seconds, msgs/s, ratio to the floor and per worker (medians over
+    the rounds; each ratio is taken within its round, on the same machine state)."""
+    header = (f"{'operation':<34} {'messages':>9} {'seconds':>8} {'msgs/s':>8} "
+              f"{'to floor':>9} {'per worker':>11}")  # fmt: skip
+    print(header)
+    print("-" * len(header))
+    for name in (FLOOR, ONE, TWO):
+        seconds = statistics.median(r[name] for r in rounds)
+        ratio = statistics.median(r[FLOOR] / r[name] for r in rounds)
+        print(f"{name:<34} {messages:>9,} {seconds:>8.2f} {messages / seconds:>8,.0f} "
+              f"{ratio:>8.2f}× {ratio / WORKERS[name]:>10.2f}×")  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Sink up, fresh schema, the measurements, the table; then clean up."""
+    args = parse_args(argv)
+    temp_dir = None
+    if args.database_url:
+        url = database_url(args.database_url)
+    else:
+        temp_dir = tempfile.mkdtemp(prefix="kohde-bench-")
+        url = f"sqlite:///{temp_dir}/bench.db"
+    prepare(url, args.force)
+    # spawn, not fork: the sink and the senders start clean, without this process's
+    # connections and threads.
+    ctx = mp.get_context("spawn")
+    port = free_port()
+    counter, ready, stop = ctx.Value("q", 0), ctx.Event(), ctx.Event()
+    sink_proc = ctx.Process(target=run_sink, args=(port, counter, ready, stop), daemon=True)
+    sink_proc.start()
+    assert ready.wait(60), "the sink did not start"
+    app = make_app(url, port)
+    try:
+        with app.app_context():
+            dialect = db.engine.dialect.name
+            if dialect == "postgresql":
+                drop_schema()
+            flask_migrate.upgrade()
+            version = db.session.scalar(
+                text("SELECT version()" if dialect == "postgresql" else "SELECT sqlite_version()")
+            )
+            print(f"\n{make_url(url).render_as_string(hide_password=True)}: {version}")
+            print(f"sink: aiosmtpd on 127.0.0.1:{port} (pid {sink_proc.pid}); CPUs: "
+                  f"{os.cpu_count()}; load average: {os.getloadavg()[0]:.1f}")  # fmt: skip
+            campaign_id = create_audience(args.messages)
+            db.session.remove()
+            rounds = [measure_round(ctx, url, port, counter, campaign_id, args.messages)
+                      for _ in range(args.rounds)]  # fmt: skip
+            print(f"messages: {args.messages:,}; rounds: {args.rounds} (medians); load average "
+                  f"at the end: {os.getloadavg()[0]:.1f}\n")  # fmt: skip
+            print_table(rounds, args.messages)
+            if dialect == "postgresql":
+                drop_schema()
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        stop.set()
+        sink_proc.join(10)
+        if temp_dir:
+            shutil.rmtree(temp_dir, ignore_errors=True)
+        elif make_url(url).get_backend_name() == "sqlite" and sqlite_path(url):
+            remove_sqlite(sqlite_path(url))
+
+
+if __name__ == "__main__":
+    main()
