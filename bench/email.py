@@ -17,6 +17,9 @@ nothing):
 
 The messages are queued as the product queues them: N contacts join a
 campaign that has a template, and ``queue_campaign_join`` writes the outbox.
+"sink CPU" is the share of one CPU the sink used meanwhile: near 100 % the
+sink, not the sender, is the limit. ``--rounds R`` repeats all three and
+prints medians (on a busy machine single runs scatter).
 It wipes the database it runs on, so on PostgreSQL it only runs on a database
 named ``kohde_bench`` or with --force (see bench/seed.py and bench/README.md).
 """
@@ -125,13 +128,15 @@ class CountingHandler:
         return "250 OK"
 
 
-def run_sink(port: int, counter, ready, stop) -> None:
-    """The sink process: listen on 127.0.0.1:``port`` until ``stop`` is set."""
+def run_sink(port: int, counter, cpu, ready, stop) -> None:
+    """The sink process: listen on 127.0.0.1:``port`` until ``stop`` is set, publishing
+    its CPU seconds in ``cpu`` (is the sink, not the sender, the limit?)."""
     from jobs.mail import sink
 
     controller = sink.start(CountingHandler(counter), port)
     ready.set()
-    stop.wait()
+    while not stop.wait(0.05):
+        cpu.value = time.process_time()
     controller.stop()
 
 
@@ -247,9 +252,11 @@ def run_sender_process(url: str, smtp_port: int, ready, go, results) -> None:
         results.put((os.getpid(), time.perf_counter() - began, counts))
 
 
-def run_workers(ctx, url: str, smtp_port: int, workers: int) -> tuple[float, list]:
-    """``workers`` sender processes started together on the same outbox; seconds to
-    finish them all, and what each one reported."""
+def run_workers(ctx, url: str, smtp_port: int, workers: int,
+                clock: Stopwatch) -> tuple[list, tuple[float, float]]:  # fmt: skip
+    """``workers`` sender processes started together on the same outbox: what each one
+    reported, and the clock from the go (once each has its app up and connected) to the
+    last one's report (not to the processes' exit)."""
     ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
     procs = [ctx.Process(target=run_sender_process, args=(url, smtp_port, ready, go, results))
              for _ in range(workers)]  # fmt: skip
@@ -257,14 +264,14 @@ def run_workers(ctx, url: str, smtp_port: int, workers: int) -> tuple[float, lis
         proc.start()
     for _ in procs:
         ready.get(timeout=120)
-    began = time.perf_counter()
+    clock.start()
     go.set()
     reports = [results.get(timeout=3600) for _ in procs]
-    seconds = time.perf_counter() - began
+    timing = clock.stop()
     for proc in procs:
         proc.join()
         assert proc.exitcode == 0, f"sender process exited with {proc.exitcode}"
-    return seconds, reports
+    return reports, timing
 
 
 FLOOR, ONE, TWO = ("floor: smtplib loop, 1 connection", "kohde: send_outbox, 1 worker",
@@ -272,43 +279,66 @@ FLOOR, ONE, TWO = ("floor: smtplib loop, 1 connection", "kohde: send_outbox, 1 w
 WORKERS = {FLOOR: 1, ONE: 1, TWO: 2}
 
 
-def measure_round(ctx, url: str, port: int, counter, campaign_id: int, messages: int) -> dict:
-    """The three operations once, each checked to have delivered every message; seconds."""
-    seconds = {}
+class Stopwatch:
+    """Wall seconds of an operation, and the share of a CPU the sink used meanwhile."""
+
+    def __init__(self, sink_cpu):
+        self.sink_cpu = sink_cpu
+        self.began = self.sink_began = 0.0
+
+    def start(self) -> None:
+        """The clock starts now."""
+        self.sink_began, self.began = self.sink_cpu.value, time.perf_counter()
+
+    def stop(self) -> tuple[float, float]:
+        """Seconds since start, and the sink's CPU seconds per second meanwhile."""
+        seconds = time.perf_counter() - self.began
+        time.sleep(0.1)  # the sink publishes its CPU time every 50 ms
+        return seconds, (self.sink_cpu.value - self.sink_began) / seconds
+
+
+def measure_round(ctx, url: str, port: int, counter, cpu, campaign_id: int,
+                  messages: int) -> dict:  # fmt: skip
+    """The three operations once, each checked to have delivered every message."""
+    seconds, sink_cpu, clock = {}, {}, Stopwatch(cpu)
+
     counter.value = 0
-    seconds[FLOOR] = run_floor(messages, port)
+    clock.start()
+    run_floor(messages, port)
+    seconds[FLOOR], sink_cpu[FLOOR] = clock.stop()
     assert counter.value == messages, counter.value
 
     fresh_outbox(campaign_id, messages)
     counter.value = 0
-    began = time.perf_counter()
+    clock.start()
     counts = send_outbox()
-    seconds[ONE] = time.perf_counter() - began
+    seconds[ONE], sink_cpu[ONE] = clock.stop()
     assert counts["sent"] == messages == counter.value == sent_count(), counts
 
     fresh_outbox(campaign_id, messages)
     counter.value = 0
-    seconds[TWO], reports = run_workers(ctx, url, port, 2)
+    reports, (seconds[TWO], sink_cpu[TWO]) = run_workers(ctx, url, port, 2, clock)
     assert counter.value == messages == sent_count(), counter.value
     assert sum(r[2]["sent"] for r in reports) == messages, reports
     shares = ", ".join(f"{r[2]['sent']:,} in {r[1]:.1f} s" for r in reports)
     print(f"  round: floor {seconds[FLOOR]:.1f} s, 1 worker {seconds[ONE]:.1f} s, "
           f"2 workers {seconds[TWO]:.1f} s ({shares})", flush=True)  # fmt: skip
-    return seconds
+    return {"seconds": seconds, "sink_cpu": sink_cpu}
 
 
 def print_table(rounds: list[dict], messages: int) -> None:
-    """operation, messages, seconds, msgs/s, ratio to the floor and per worker (medians over
-    the rounds; each ratio is taken within its round, on the same machine state)."""
+    """operation, messages, seconds, msgs/s, ratio to the floor and per worker, and the
+    sink's CPU (medians over the rounds; each ratio is taken within its round)."""
     header = (f"{'operation':<34} {'messages':>9} {'seconds':>8} {'msgs/s':>8} "
-              f"{'to floor':>9} {'per worker':>11}")  # fmt: skip
+              f"{'to floor':>9} {'per worker':>11} {'sink CPU':>9}")  # fmt: skip
     print(header)
     print("-" * len(header))
     for name in (FLOOR, ONE, TWO):
-        seconds = statistics.median(r[name] for r in rounds)
-        ratio = statistics.median(r[FLOOR] / r[name] for r in rounds)
+        seconds = statistics.median(r["seconds"][name] for r in rounds)
+        ratio = statistics.median(r["seconds"][FLOOR] / r["seconds"][name] for r in rounds)
+        sink = statistics.median(r["sink_cpu"][name] for r in rounds)
         print(f"{name:<34} {messages:>9,} {seconds:>8.2f} {messages / seconds:>8,.0f} "
-              f"{ratio:>8.2f}× {ratio / WORKERS[name]:>10.2f}×")  # fmt: skip
+              f"{ratio:>8.2f}× {ratio / WORKERS[name]:>10.2f}× {sink:>8.0%}")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -325,8 +355,9 @@ def main(argv: list[str] | None = None) -> None:
     # connections and threads.
     ctx = mp.get_context("spawn")
     port = free_port()
-    counter, ready, stop = ctx.Value("q", 0), ctx.Event(), ctx.Event()
-    sink_proc = ctx.Process(target=run_sink, args=(port, counter, ready, stop), daemon=True)
+    counter, cpu, ready, stop = ctx.Value("q", 0), ctx.Value("d", 0.0), ctx.Event(), ctx.Event()
+    sink_proc = ctx.Process(target=run_sink, args=(port, counter, cpu, ready, stop),
+                            daemon=True)  # fmt: skip
     sink_proc.start()
     assert ready.wait(60), "the sink did not start"
     app = make_app(url, port)
@@ -344,7 +375,7 @@ def main(argv: list[str] | None = None) -> None:
                   f"{os.cpu_count()}; load average: {os.getloadavg()[0]:.1f}")  # fmt: skip
             campaign_id = create_audience(args.messages)
             db.session.remove()
-            rounds = [measure_round(ctx, url, port, counter, campaign_id, args.messages)
+            rounds = [measure_round(ctx, url, port, counter, cpu, campaign_id, args.messages)
                       for _ in range(args.rounds)]  # fmt: skip
             print(f"messages: {args.messages:,}; rounds: {args.rounds} (medians); load average "
                   f"at the end: {os.getloadavg()[0]:.1f}\n")  # fmt: skip

@@ -88,6 +88,7 @@ def test_a_syntax_error_is_refused_on_its_field_with_its_line(admin_client):
     assert re.search(r'id="body_html".*?HTML body, line 2: ', text, re.S)
     assert re.search(r'id="subject".*?subject, line 1: ', text, re.S)  # every part's error
     assert templates_count() == 0
+    assert "is-invalid" not in page_text(admin_client.get(NEW))  # the next form starts clean
 
 
 def test_a_syntax_error_on_edit_keeps_the_saved_template(admin_client, saved):
@@ -207,6 +208,8 @@ def test_preview_takes_the_typed_bodies_and_defaults_to_you(admin_client, saved)
     assert 'data-header="Subject">Moi Admin<' in text
     assert "<b>admin@example.com</b>" in text and "T: admin@example.com" in text
     assert "you, as a contact" in text and "made from the HTML" not in text
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(Contact)) == 1  # still just Aino
 
 
 @pytest.mark.parametrize("body", [

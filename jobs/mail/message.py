@@ -126,6 +126,8 @@ def draft(template: EmailTemplate, contact: Contact, campaign=None, *, to: Addre
 CRLF = "\r\n"
 # As SMTP.send_message flattens when an address needs SMTPUTF8: UTF-8 headers, CRLF.
 WIRE_UTF8 = policy.default.clone(linesep=CRLF, utf8=True)
+
+
 def _mailbox(addr: Address) -> str:
     # Display name quoted or RFC 2047-encoded as needed; the address was parsed already.
     return formataddr((_one_line(addr.display_name), addr.addr_spec), "utf-8")

@@ -74,18 +74,19 @@ class EmailTemplateView(SecureModelView):
         "sender_mode": enum_choices(SenderMode),
         "send_timing": enum_choices(SendTiming),
     }
+    # render_kw, not form_widget_args: Flask-Admin's render_field writes "is-invalid" into
+    # the widget-args dict it is given, so one refused save would mark these fields invalid
+    # on every later page until the process restarts.
     form_args = {
         "send_weekdays": {"description": "ISO weekdays, 1 = Monday … 7 = Sunday, e.g. 1,3,5"},
-        "folder": {"description": 'Only templates in "Campaign" attach to campaigns and groups.'},
-        "body_text": {"description": "Empty: made from the HTML body when a message is sent."},
+        "folder": {"description": 'Only templates in "Campaign" attach to campaigns and groups.',
+                   "render_kw": {"list": "email-template-folders", "autocomplete": "off"}},
+        "body_html": {"render_kw": {"rows": 14, "style": "font-family: monospace"}},
+        "body_text": {"description": "Empty: made from the HTML body when a message is sent.",
+                      "render_kw": {"rows": 8, "style": "font-family: monospace"}},
         "marketing": {"description": "Marketing email must contain {{ unsubscribe_url }} and "
                                      "is never sent to contacts who opted out."},
     }  # fmt: skip
-    form_widget_args = {
-        "folder": {"list": "email-template-folders", "autocomplete": "off"},
-        "body_html": {"rows": 14, "style": "font-family: monospace"},
-        "body_text": {"rows": 8, "style": "font-family: monospace"},
-    }
     form_ajax_refs = {"sender_user": {"fields": ["email", "name"], "page_size": 20}}
     create_template = "kohde/email/template_create.html"
     edit_template = "kohde/email/template_edit.html"
