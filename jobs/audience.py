@@ -8,7 +8,7 @@ added that are still there, and puts back exactly the ones it removed.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, literal, select, text, true
+from sqlalchemy import and_, delete, func, insert, literal, select, text, true
 
 from models import (
     Campaign,
@@ -32,6 +32,9 @@ members = CampaignMember.__table__
 removals = CampaignMemberRemoval.__table__
 MEMBER_COLUMNS = ["campaign_id", "contact_id", "added_at", "added_by_id", "source", "source_ref",
                   "job_id"]  # fmt: skip
+# A removal is the member row as it was, under the removing job's id (its own job_id
+# becomes added_by_job_id, so undo restores that too).
+REMOVAL_COLUMNS = ["job_id", *MEMBER_COLUMNS[:-1], "added_by_job_id"]
 
 
 def _count(table, **where) -> int:
@@ -75,6 +78,18 @@ def _keep_statistics_fresh(changed: int) -> None:
         db.session.execute(text("ANALYZE campaign_members"))
 
 
+def _delete_and_record(run_id: str, which) -> int:
+    """PostgreSQL: one statement deletes the members and records exactly the rows it
+    deleted (``DELETE … RETURNING`` feeding the INSERT), reading the campaign once."""
+    gone = delete(members).where(which).returning(*[members.c[c] for c in MEMBER_COLUMNS])
+    gone = gone.cte("gone")
+    rows = select(literal(run_id), *[gone.c[c] for c in MEMBER_COLUMNS])
+    # add_cte puts the WITH on the INSERT: PostgreSQL wants a DELETE in WITH at the top.
+    # SQLAlchemy keeps an INSERT's rowcount only when asked.
+    statement = insert(removals).add_cte(gone).from_select(REMOVAL_COLUMNS, rows)
+    return db.session.execute(statement.execution_options(preserve_rowcount=True)).rowcount
+
+
 def _add(ctx: JobContext, campaign_id: int, action, source_id, contact_ids) -> int:
     chosen = to_add(campaign_id, action, source_id, contact_ids).subquery("chosen")
     now = utcnow()
@@ -94,18 +109,17 @@ def _add(ctx: JobContext, campaign_id: int, action, source_id, contact_ids) -> i
 
 def _remove(ctx: JobContext, campaign_id: int, action, source_id, contact_ids) -> int:
     leaving = to_remove(campaign_id, action, source_id, contact_ids).subquery("leaving")
-    # Record first, then delete exactly what was recorded: undo needs the rows as they were.
+    which = and_(members.c.campaign_id == campaign_id,
+                 members.c.contact_id.in_(select(leaving.c.id)))  # fmt: skip
+    if db.engine.dialect.name == "postgresql":
+        return _delete_and_record(ctx.run_id, which)
+    # SQLite has no DELETE inside WITH. Record first, then delete exactly what was
+    # recorded: undo needs the rows as they were.
     db.session.execute(
         insert_ignoring_duplicates(removals).from_select(
-            ["job_id", "campaign_id", "contact_id", "added_at", "added_by_id", "source",
-             "source_ref", "added_by_job_id"],  # fmt: skip
-            select(
-                literal(ctx.run_id), members.c.campaign_id, members.c.contact_id,
-                members.c.added_at, members.c.added_by_id, members.c.source,
-                members.c.source_ref, members.c.job_id,
-            ).where(members.c.campaign_id == campaign_id,
-                    members.c.contact_id.in_(select(leaving.c.id))),
-        )  # fmt: skip
+            REMOVAL_COLUMNS,
+            select(literal(ctx.run_id), *[members.c[c] for c in MEMBER_COLUMNS]).where(which),
+        )
     )
     recorded = select(removals.c.contact_id).where(removals.c.job_id == ctx.run_id)
     return db.session.execute(
