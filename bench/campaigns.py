@@ -38,9 +38,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -51,19 +49,14 @@ ROOT = HERE.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(ROOT))
 
-import flask_migrate  # noqa: E402
 from sqlalchemy import bindparam, func, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
 from bench.seed import (  # noqa: E402
     BENCH_DATABASE,
     NAIVE_MAX,
     SEED,
     USERS,
-    drop_schema,
-    prepare,
-    remove_sqlite,
-    sqlite_path,
+    bench_database,
 )
 from jobs.groups import refresh  # noqa: E402
 from jobs.runs import dedupe_key, execute  # noqa: E402
@@ -82,8 +75,6 @@ from models import (  # noqa: E402
     utcnow,
 )
 from models.audience import Action, dry_run  # noqa: E402
-from webadmin import create_app  # noqa: E402
-from webadmin.config import database_url  # noqa: E402
 
 # Contacts created in the last year: the seed spreads creation over two years, so about half.
 HALF = {"all": [{"field": "created_at", "op": "within_last_days", "value": 365}]}
@@ -422,25 +413,9 @@ def run_steps(bench: Bench, naive_rows: int) -> list[dict]:
 def main(argv: list[str] | None = None) -> None:
     """Fresh schema, seed, a half group, the five steps, the table; clean up unless --keep."""
     args = parse_args(argv)
-    temp_dir = None
-    if args.database_url:
-        url = database_url(args.database_url)
-    else:
-        temp_dir = tempfile.mkdtemp(prefix="kohde-bench-")
-        url = f"sqlite:///{temp_dir}/bench.db"
-    prepare(url, args.force)
-    # No REDIS_URL: jobs run through jobs.runs.execute, as a worker would call it.
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench"})
     naive_rows = min(args.contacts, NAIVE_MAX)
-    with app.app_context():
+    with bench_database(args) as (app, url):
         dialect = db.engine.dialect.name
-        if dialect == "postgresql":
-            drop_schema()
-        flask_migrate.upgrade()
-        version = db.session.scalar(
-            text("SELECT version()" if dialect == "postgresql" else "SELECT sqlite_version()")
-        )
-        print(f"\n{make_url(url).render_as_string(hide_password=True)}: {version}")
 
         began = time.perf_counter()
         seed_demo(args.contacts, None, USERS, SEED)
@@ -458,18 +433,6 @@ def main(argv: list[str] | None = None) -> None:
         print(f"seeded {args.contacts:,} contacts, group of {members:,} "
               f"({members / args.contacts:.0%}) in {time.perf_counter() - began:.0f} s\n")
         print_table(run_steps(bench, naive_rows), args.contacts)
-
-        if args.keep:
-            print(f"\nkept the data in {make_url(url).render_as_string(hide_password=True)}")
-        elif dialect == "postgresql":
-            drop_schema()
-        db.session.remove()
-        db.engine.dispose()
-    if not args.keep and dialect == "sqlite":
-        if temp_dir:
-            shutil.rmtree(temp_dir, ignore_errors=True)
-        elif sqlite_path(url):
-            remove_sqlite(sqlite_path(url))
 
 
 if __name__ == "__main__":

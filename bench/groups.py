@@ -32,9 +32,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -45,27 +43,20 @@ ROOT = HERE.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(ROOT))
 
-import flask_migrate  # noqa: E402
 from sqlalchemy import bindparam, func, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
 from bench.seed import (  # noqa: E402
     BENCH_DATABASE,
     NAIVE_MAX,
     SEED,
     USERS,
+    bench_database,
     count_contacts,
-    drop_schema,
-    prepare,
-    remove_sqlite,
-    sqlite_path,
 )
 from jobs.groups import refresh  # noqa: E402
 from jobs.seed import seed_demo  # noqa: E402
 from models import Contact, TargetGroup, TargetGroupMember, UTCDateTime, db, utcnow  # noqa: E402
 from models.group_queries import count_matches  # noqa: E402
-from webadmin import create_app  # noqa: E402
-from webadmin.config import database_url  # noqa: E402
 
 NAIVE = "naive: session.add per member"
 LANGUAGE_FI = {"all": [{"field": "language", "op": "eq", "value": "fi"}]}
@@ -275,24 +266,8 @@ def print_table(lines: list[tuple]) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Fresh schema, seed, the group, the measurements, the table; clean up unless --keep."""
     args = parse_args(argv)
-    temp_dir = None
-    if args.database_url:
-        url = database_url(args.database_url)
-    else:
-        temp_dir = tempfile.mkdtemp(prefix="kohde-bench-")
-        url = f"sqlite:///{temp_dir}/bench.db"
-    prepare(url, args.force)
-    # No REDIS_URL: refresh is called directly, as the job calls it.
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench"})
-    with app.app_context():
+    with bench_database(args) as (app, url):
         dialect = db.engine.dialect.name
-        if dialect == "postgresql":
-            drop_schema()
-        flask_migrate.upgrade()
-        version = db.session.scalar(
-            text("SELECT version()" if dialect == "postgresql" else "SELECT sqlite_version()")
-        )
-        print(f"\n{make_url(url).render_as_string(hide_password=True)}: {version}")
 
         began = time.perf_counter()
         seed_demo(args.contacts, None, USERS, SEED)
@@ -319,18 +294,6 @@ def main(argv: list[str] | None = None) -> None:
               f"members: {members / naive:,.0f} s.\n'to floor': time per row ÷ the floor's "
               "(1.00× is as fast as hand-written SQL; lower is better). "
               "'vs naive': rows/s ÷ the naive loop's.")  # fmt: skip
-
-        if args.keep:
-            print(f"\nkept the data in {make_url(url).render_as_string(hide_password=True)}")
-        elif dialect == "postgresql":
-            drop_schema()
-        db.session.remove()
-        db.engine.dispose()
-    if not args.keep and dialect == "sqlite":
-        if temp_dir:
-            shutil.rmtree(temp_dir, ignore_errors=True)
-        elif sqlite_path(url):
-            remove_sqlite(sqlite_path(url))
 
 
 if __name__ == "__main__":

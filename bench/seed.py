@@ -25,6 +25,7 @@ import shutil
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -208,9 +209,14 @@ def print_table(results: list[tuple[str, int, float]], total: int) -> None:
     print(f"(naive loop extrapolated to {total:,} rows: {total / naive:,.0f} s)")
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Fresh schema, the three measurements, the table; then clean up unless --keep."""
-    args = parse_args(argv)
+@contextmanager
+def bench_database(args: argparse.Namespace):
+    """A fresh, migrated database for one bench run, yielding (app, url).
+
+    Prints what it runs on; afterwards drops the schema (PostgreSQL) or the file (SQLite)
+    unless ``--keep``. No REDIS_URL: nothing in a bench enqueues work. A fixed SECRET_KEY
+    keeps create_app from writing one into instance/.
+    """
     temp_dir = None
     if args.database_url:
         url = database_url(args.database_url)
@@ -218,10 +224,8 @@ def main(argv: list[str] | None = None) -> None:
         temp_dir = tempfile.mkdtemp(prefix="kohde-bench-")
         url = f"sqlite:///{temp_dir}/bench.db"
     prepare(url, args.force)
-    # No REDIS_URL: nothing here enqueues work. A fixed SECRET_KEY keeps
-    # create_app from writing one into instance/.
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench"})
-    naive_rows = min(args.contacts, NAIVE_MAX)
+    shown = make_url(url).render_as_string(hide_password=True)
     with app.app_context():
         dialect = db.engine.dialect.name
         if dialect == "postgresql":
@@ -230,8 +234,26 @@ def main(argv: list[str] | None = None) -> None:
         version = db.session.scalar(
             text("SELECT version()" if dialect == "postgresql" else "SELECT sqlite_version()")
         )
-        print(f"\n{make_url(url).render_as_string(hide_password=True)}: {version}")
+        print(f"\n{shown}: {version}")
+        yield app, url
+        if args.keep:
+            print(f"\nkept the data in {shown}")
+        elif dialect == "postgresql":
+            drop_schema()
+        db.session.remove()
+        db.engine.dispose()
+    if not args.keep and dialect == "sqlite":
+        if temp_dir:
+            shutil.rmtree(temp_dir, ignore_errors=True)
+        elif sqlite_path(url):
+            remove_sqlite(sqlite_path(url))
 
+
+def main(argv: list[str] | None = None) -> None:
+    """Fresh schema, the three measurements, the table; then clean up unless --keep."""
+    args = parse_args(argv)
+    naive_rows = min(args.contacts, NAIVE_MAX)
+    with bench_database(args):
         # Owners and companies first, so the floor and the naive loop point at
         # as many of them as the seed's contacts will.
         seed_demo(0, args.contacts // 20, USERS, SEED)
@@ -261,17 +283,6 @@ def main(argv: list[str] | None = None) -> None:
             ],
             args.contacts,
         )
-        if args.keep:
-            print(f"\nkept the seeded data in {make_url(url).render_as_string(hide_password=True)}")
-        elif dialect == "postgresql":
-            drop_schema()
-        db.session.remove()
-        db.engine.dispose()
-    if not args.keep and dialect == "sqlite":
-        if temp_dir:
-            shutil.rmtree(temp_dir, ignore_errors=True)
-        elif sqlite_path(url):
-            remove_sqlite(sqlite_path(url))
 
 
 if __name__ == "__main__":
