@@ -16,8 +16,7 @@ before the step:
 
 * floor — hand-written SQL that ends in the same rows, undo record included: an
   ``INSERT … SELECT … ON CONFLICT DO NOTHING`` for copies (with ``NOT EXISTS``
-  when the campaign has members already: each copy written for its case, where
-  the job has one statement for both); for removals, one
+  when the campaign has members already; the job chooses the same way); for removals, one
   ``DELETE … RETURNING`` feeding ``INSERT INTO campaign_member_removals`` on
   PostgreSQL, an ``INSERT … SELECT`` and a ``DELETE … IN`` on SQLite. A second
   line shows the bare ``DELETE`` without the undo record;

@@ -8,7 +8,7 @@ added that are still there, and puts back exactly the ones it removed.
 
 from __future__ import annotations
 
-from sqlalchemy import and_, delete, func, insert, literal, select, text, true
+from sqlalchemy import and_, delete, func, insert, literal, select, true
 
 from models import (
     Campaign,
@@ -20,7 +20,15 @@ from models import (
     db,
     utcnow,
 )
-from models.audience import ADDING, SOURCE_OF, AudienceError, check_request, to_add, to_remove
+from models.audience import (
+    ADDING,
+    SOURCE_OF,
+    AudienceError,
+    bulk_join_plans,
+    check_request,
+    to_add,
+    to_remove,
+)
 
 from .groups import refresh
 from .mail.outbox import queue_campaign_join
@@ -59,25 +67,6 @@ def _take_turn(campaign_id: int) -> None:
                        .with_for_update(key_share=True))  # fmt: skip
 
 
-def _keep_statistics_fresh(changed: int) -> None:
-    """After a big change, ANALYZE campaign_members now (PostgreSQL), not whenever
-    autovacuum gets to it (a minute or more later; never, where it is off).
-
-    The next audience job plans its joins from these statistics: a campaign filled since
-    the last ANALYZE is estimated at one row, and a plan made for one row (a nested loop
-    reading the campaign once per row of the other side) takes hours on 500,000 rows.
-    What is big is autovacuum's own rule: more than 50 rows + 10 % of the table. ANALYZE
-    reads a fixed sample, so it costs about the same at any size.
-    """
-    if db.engine.dialect.name != "postgresql":
-        return
-    known = db.session.scalar(
-        text("SELECT reltuples FROM pg_class WHERE oid = 'campaign_members'::regclass")
-    )
-    if changed > 50 + 0.1 * max(known or 0, 0):  # reltuples is -1 before the first ANALYZE
-        db.session.execute(text("ANALYZE campaign_members"))
-
-
 def _delete_and_record(run_id: str, which) -> int:
     """PostgreSQL: one statement deletes the members and records exactly the rows it
     deleted (``DELETE … RETURNING`` feeding the INSERT), reading the campaign once."""
@@ -102,9 +91,18 @@ def _add(ctx: JobContext, campaign_id: int, action, source_id, contact_ids) -> i
         literal(source_id, members.c.source_ref.type),
         literal(ctx.run_id),
     ).where(true())  # SQLite parses INSERT … SELECT … ON CONFLICT only after a WHERE
-    # ON CONFLICT: another job adding the same contact at the same moment is not an error.
-    db.session.execute(insert_ignoring_duplicates(members).from_select(MEMBER_COLUMNS, rows))
-    return _count(members, campaign_id=campaign_id, job_id=ctx.run_id)
+    return _insert_members(rows)
+
+
+def _insert_members(rows) -> int:
+    """INSERT the rows as members, skipping contacts already in; how many went in.
+
+    ON CONFLICT: another job adding the same contact at the same moment is not an
+    error, and the skipped rows are not counted. SQLAlchemy keeps an INSERT's rowcount
+    only when asked.
+    """
+    statement = insert_ignoring_duplicates(members).from_select(MEMBER_COLUMNS, rows)
+    return db.session.execute(statement.execution_options(preserve_rowcount=True)).rowcount
 
 
 def _remove(ctx: JobContext, campaign_id: int, action, source_id, contact_ids) -> int:
@@ -148,12 +146,13 @@ def change_audience(
         result["group_refresh"] = refresh(group)  # commits: take the turn after it
     _take_turn(campaign_id)
     if act in ADDING:
-        result["added"] = _add(ctx, campaign_id, act, source_id, contact_ids)
+        with bulk_join_plans(act):
+            result["added"] = _add(ctx, campaign_id, act, source_id, contact_ids)
         # Joining a campaign with a template means its email, in the same transaction.
         result["email"] = queue_campaign_join(campaign_id, job_id=ctx.run_id)
     else:
-        result["removed"] = _remove(ctx, campaign_id, act, source_id, contact_ids)
-    _keep_statistics_fresh(result.get("added", 0) + result.get("removed", 0))
+        with bulk_join_plans(act):
+            result["removed"] = _remove(ctx, campaign_id, act, source_id, contact_ids)
     result["members"] = _count(members, campaign_id=campaign_id)
     ctx.progress(1, 1)  # commits the whole change at once
     if result.get("email", {}).get("queued"):
@@ -178,10 +177,7 @@ def undo_audience(ctx: JobContext, run_id: str) -> dict:
         removals.c.added_by_id, removals.c.source, removals.c.source_ref,
         removals.c.added_by_job_id,
     ).where(removals.c.job_id == run_id)  # fmt: skip
-    before = _count(members, campaign_id=original.params["campaign_id"])
-    db.session.execute(insert_ignoring_duplicates(members).from_select(MEMBER_COLUMNS, put_back))
-    restored = _count(members, campaign_id=original.params["campaign_id"]) - before
-    _keep_statistics_fresh(removed + restored)
+    restored = _insert_members(put_back)
     original.result = {**original.result, "undone_by": ctx.run_id}
     ctx.progress(1, 1)
     return {"undid": run_id, "removed": removed, "restored": restored}
