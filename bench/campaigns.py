@@ -23,10 +23,11 @@ before the step:
 * job   — ``jobs.runs.execute`` of a ``campaign_audience`` run row, exactly what
   a worker does for it (status, checks, the SQL, counts, the commit), without Redis;
 * naive — the ORM loop a first attempt would write (``session.get`` +
-  ``session.add`` per member; loading every member and its contact and
-  ``session.delete`` per duplicate) on at most 20,000 members, taken in the
-  order the step groups them so the share of duplicates stays what it is in the
-  big campaign; its rows/s extrapolates.
+  ``session.add`` per member; loading every member and its contact, and per
+  member to go ``session.add`` of its removal record for undo and
+  ``session.delete``) on at most 20,000 members, taken in the order the step
+  groups them so the share of duplicates stays what it is in the big campaign;
+  its rows/s extrapolates.
 
 "rows" is what a step looks at: the group's members for copies, the campaign's
 members for removals. It wipes its database like bench/seed.py: PostgreSQL only
@@ -63,6 +64,7 @@ from jobs.seed import seed_demo  # noqa: E402
 from models import (  # noqa: E402
     Campaign,
     CampaignMember,
+    CampaignMemberRemoval,
     JobRun,
     JobStatus,
     MemberSource,
@@ -297,7 +299,8 @@ class Bench:
         )  # fmt: skip
 
     def naive_remove(self, action: Action) -> tuple[float, int]:
-        """Every member and its contact as objects, ``session.delete`` per one to go."""
+        """Every member and its contact as objects; per one to go, ``session.add`` of its
+        removal record (what undo puts back, as the job keeps it) and ``session.delete``."""
         session, removed, seen = db.session, 0, set()
         began = time.perf_counter()
         members = session.scalars(
@@ -312,7 +315,12 @@ class Bench:
                 key = NAIVE_KEY[action](contact)
                 gone = key is not None and key in seen
                 seen.add(key)
-            if gone:
+            if gone:  # recorded for undo, as the job does: the same work, done naively
+                session.add(CampaignMemberRemoval(
+                    job_id=f"naive-{action}", campaign_id=member.campaign_id,
+                    contact_id=member.contact_id, added_at=member.added_at,
+                    added_by_id=member.added_by_id, source=member.source,
+                    source_ref=member.source_ref, added_by_job_id=member.job_id))  # fmt: skip
                 session.delete(member)
                 removed += 1
         session.commit()
