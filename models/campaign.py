@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from enum import StrEnum
 
@@ -36,6 +37,11 @@ class Campaign(Timestamped, Base):
 
     def __str__(self) -> str:
         return f"{self.number} {self.name}" if self.number else self.name
+
+
+# The shape of generated numbers (year-id): typed numbers may not take it, or a later
+# campaign's generated number could collide with one typed before.
+GENERATED_NUMBER = re.compile(r"\d{4}-\d{5,}")
 
 
 @event.listens_for(Campaign, "after_insert")

@@ -157,3 +157,24 @@ def test_add_to_campaign_from_the_contact_list_and_the_contact_page(admin_client
     db.session.commit()
     assert "Spring" not in admin_client.get(
         f"/admin/audience/add-contacts?ids={people[0].id}").get_data(as_text=True)
+
+
+def test_a_typed_number_may_not_take_the_generated_form(admin_client, ctx):
+    """A hand-typed "2026-00042" would collide with campaign 42's generated number later."""
+    token = csrf_token(admin_client, "/admin/campaign/new/")
+    form = {"name": "Typed", "active": "y", "description": "", "csrf_token": token}
+    refused = admin_client.post("/admin/campaign/new/", data={**form, "number": "2026-00042"})
+    assert refused.status_code == 200
+    assert "given out automatically" in refused.get_data(as_text=True)
+    assert db.session.query(Campaign).count() == 0
+
+    kept = admin_client.post("/admin/campaign/new/", data={**form, "number": "K-42"})
+    assert kept.status_code == 302
+    generated = admin_client.post("/admin/campaign/new/", data={**form, "name": "Auto"})
+    assert generated.status_code == 302
+    auto = db.session.query(Campaign).filter_by(name="Auto").one()
+    # Its own generated number may be saved again unchanged.
+    edit = f"/admin/campaign/edit/?id={auto.id}"
+    again = admin_client.post(edit, data={**form, "name": "Auto", "number": auto.number})
+    assert again.status_code == 302
+    assert {c.number for c in db.session.query(Campaign)} == {"K-42", auto.number}

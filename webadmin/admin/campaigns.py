@@ -9,6 +9,7 @@ from wtforms.validators import ValidationError
 from jobs.mail.outbox import queue_campaign_join
 from jobs.mail.sender import start_senders
 from models import CAMPAIGN_FOLDER, EmailTemplate, MemberSource, User, db
+from models.campaign import GENERATED_NUMBER
 
 from .base import SecureModelView, enum_choices
 
@@ -31,6 +32,17 @@ def campaign_template_only(form, field):
     raw = (field.raw_data or [""])[0]
     if raw not in ("", "__None") and field.data is None:
         raise ValidationError(f"Only templates in the {CAMPAIGN_FOLDER!r} folder can be attached.")
+
+
+def typed_number_only(form, field):
+    """Refuse a typed number shaped like a generated one (year-id): a later campaign's
+    generated number could be that very one. A campaign's own number may stay."""
+    value = (field.data or "").strip()
+    if value and value != (field.object_data or "") and GENERATED_NUMBER.fullmatch(value):
+        raise ValidationError(
+            f"Numbers like {value} are given out automatically: leave the number empty to "
+            "get one, or choose another form (e.g. with letters)."
+        )
 
 
 def _audience_link(view, context, model, name):
@@ -57,6 +69,7 @@ class CampaignView(SecureModelView):
     form_args = {
         "email_template": {"query_factory": campaign_templates,
                            "validators": [campaign_template_only]},
+        "number": {"validators": [typed_number_only]},
     }  # fmt: skip
     form_ajax_refs = {"owner": {"fields": ["email", "name"], "page_size": 20}}
 
