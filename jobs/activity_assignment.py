@@ -17,15 +17,11 @@ from __future__ import annotations
 from sqlalchemy import func, literal, select
 from sqlalchemy.sql import Select
 
-from models import Contact, TargetGroupMember, User
+from models import Contact, User
+from models.group_queries import group_member_ids
 
-contacts, members, users = Contact.__table__, TargetGroupMember.__table__, User.__table__
-
-
-def group_member_ids(group_id: int) -> Select:
-    """``SELECT id`` of a target group's stored members (as of its last refresh)."""
-    return select(members.c.contact_id.label("id")).where(members.c.group_id == group_id)
-
+__all__ = ["assignees", "evenly", "group_member_ids", "to_owner", "to_user"]
+contacts, users = Contact.__table__, User.__table__
 
 def _row(owner):
     return (contacts.c.id.label("contact_id"), owner.label("owner_id"),
