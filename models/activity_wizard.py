@@ -11,11 +11,25 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, ForeignKey, Index, String, exists, select
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    Index,
+    String,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.sql import Select
 
-from .base import Base, Timestamped, utcnow
+from .base import Base, Timestamped, db, utcnow
+from .company import Company
+from .contact import Contact
 from .criteria import matching_ids
 from .group_queries import group_member_ids, installation_tz
 
@@ -107,3 +121,54 @@ def selected_ids(run: ActivityWizardRun, now: datetime | None = None) -> Select:
     """``SELECT id`` of the run's contacts: the chosen ones less the exclusions."""
     chosen = chosen_ids(run, now).subquery("chosen")
     return select(chosen.c.id).where(~is_excluded(run.id, chosen.c.id))
+
+
+def set_exclusions(run_id: int, shown: list[int], excluded: list[int]) -> None:
+    """Step 3 posted one page: of the ``shown`` contacts, exactly ``excluded`` are left out.
+
+    Two statements whatever the page size; only ids of existing contacts go in, so
+    a stale or forged id cannot break the foreign key.
+    """
+    table = ActivityWizardExclusion.__table__
+    db.session.execute(delete(table).where(table.c.run_id == run_id,
+                                           table.c.contact_id.in_(shown)))  # fmt: skip
+    wanted = set(excluded) & set(shown)
+    if wanted:
+        db.session.execute(insert(table).from_select(
+            ["run_id", "contact_id"],
+            select(literal(run_id), Contact.id).where(Contact.id.in_(wanted))))  # fmt: skip
+
+
+def clear_exclusions(run_id: int) -> None:
+    """Include every chosen contact again."""
+    table = ActivityWizardExclusion.__table__
+    db.session.execute(delete(table).where(table.c.run_id == run_id))
+
+
+def selection_counts(run: ActivityWizardRun) -> dict[str, int]:
+    """How many contacts step 2 chose, how many of them step 3 left out, how many remain."""
+    chosen = chosen_ids(run).subquery("chosen")
+    row = db.session.execute(
+        select(func.count(), func.count().filter(is_excluded(run.id, chosen.c.id)))
+        .select_from(chosen)
+    ).one()  # fmt: skip
+    return {"chosen": row[0], "excluded": row[1], "included": row[0] - row[1]}
+
+
+def contacts_page(run: ActivityWizardRun, offset: int, limit: int, search: str = "") -> list:
+    """A page of the chosen contacts (by id) with whether each is excluded; ``search``
+    narrows by name or email."""
+    chosen = chosen_ids(run).subquery("chosen")
+    query = (
+        select(Contact.id, Contact.first_name, Contact.last_name, Contact.email,
+               Company.name.label("company"), is_excluded(run.id, Contact.id).label("excluded"))
+        .select_from(chosen.join(Contact, Contact.id == chosen.c.id)
+                     .outerjoin(Company, Company.id == Contact.company_id))
+        .order_by(Contact.id).offset(offset).limit(limit)
+    )  # fmt: skip
+    if search:
+        pattern = f"%{search.lower()}%"
+        query = query.where(or_(func.lower(Contact.first_name).like(pattern),
+                                func.lower(Contact.last_name).like(pattern),
+                                Contact.email_key.like(pattern)))  # fmt: skip
+    return db.session.execute(query).all()
