@@ -1,7 +1,7 @@
 """The planner with any selection and assignment, and never into a slot that has begun."""
 
 from collections import Counter
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -10,9 +10,10 @@ from sqlalchemy import select
 from jobs.activities import dry_run, plan_for
 from jobs.activity_assignment import assignees, evenly, to_owner
 from jobs.groups import refresh
-from models import ActivityPlan, Contact, Role, Settings, TargetGroup, db, utcnow
+from models import ActivityPlan, Contact, Role, TargetGroup, db, utcnow
 
 from .conftest import make_user
+from .wizard_support import hourly_slots
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
 
@@ -20,12 +21,7 @@ HELSINKI = ZoneInfo("Europe/Helsinki")
 @pytest.fixture
 def people(ctx):
     """Ten contacts: four of Anna's, six without an owner; four users."""
-    settings = Settings.get()
-    settings.timezone = "Europe/Helsinki"
-    settings.activity_duration_minutes = 60
-    settings.activity_earliest_start = time(8, 0)
-    settings.activity_latest_end = time(16, 0)
-    settings.working_days = "1,2,3,4,5,6,7"
+    hourly_slots()
     users = [make_user(f"u{n}@example.fi", Role.USER) for n in range(4)]
     rows = [Contact(last_name=f"C{n}", owner=users[0] if n < 4 else None) for n in range(10)]
     db.session.add_all(rows)
