@@ -25,6 +25,8 @@ from models import (
     Campaign,
     Company,
     Contact,
+    JobRun,
+    JobStatus,
     Settings,
     TargetGroup,
     User,
@@ -174,6 +176,11 @@ def create_shared(run: ActivityWizardRun, job_id: str) -> tuple[Activity, int]:
     return activity, linked.rowcount
 
 
+def _failed(job_id: str) -> bool:
+    """A failed job made nothing (its transaction rolled back): a retry may take its place."""
+    return db.session.scalar(select(JobRun.status).where(JobRun.id == job_id)) == JobStatus.FAILED
+
+
 def _already_made(job_id: str) -> int:
     return db.session.scalar(select(func.count()).where(Activity.job_id == job_id))
 
@@ -184,7 +191,7 @@ def create_wizard_activities(ctx: JobContext, run_id: int) -> dict:
     run = db.session.get(ActivityWizardRun, run_id)
     if run is None:
         raise ActivityError(f"no wizard run {run_id}")
-    if run.job_id not in (None, ctx.run_id):
+    if run.job_id not in (None, ctx.run_id) and not _failed(run.job_id):
         raise ActivityError(f"wizard run {run_id} already made its activities (job {run.job_id})")
     if made := _already_made(ctx.run_id):  # a repeat after a crash past the commit
         return {"created": made}

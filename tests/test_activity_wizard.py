@@ -352,3 +352,27 @@ def test_the_menu_links_the_wizard(admin_client):
     page = admin_client.get("/admin/activity/").get_data(as_text=True)
     assert 'href="/admin/activity_wizard/"' in page and "Group activity wizard" in page
     assert datetime.now(UTC)  # the page rendered with the wizard in the CRM menu
+
+
+def test_a_failed_job_can_be_fixed_and_tried_again(admin_client, world, run_jobs):
+    anna, bert = world["anna"], world["bert"]
+    wizard = through_step_3(admin_client, "shared", {"source": "criteria",
+                                                     "criteria": criteria("Oulu")})  # fmt: skip
+    wizard.details(world["day"], user_id=anna.id, start="09:00", duration_minutes="30")
+    queued = admin_client.post(f"{wizard.url}/create", data={"csrf_token": wizard.token})
+    assert queued.status_code == 302
+    anna.active = False  # she leaves before the job runs: it fails and makes nothing
+    db.session.commit()
+    run_jobs()
+    failed = wizard.job_id()
+    assert db.session.get(JobRun, failed).status == JobStatus.FAILED
+    assert db.session.scalar(select(func.count()).select_from(Activity)) == 0
+    page = wizard.get(6).get_data(as_text=True)
+    assert 'data-status="failed"' in page and "choose the responsible user" in page
+    assert "Try again" not in page  # not before step 4 is mended
+    assert wizard.details(world["day"], user_id=bert.id, start="09:00",
+                          duration_minutes="30").status_code == 302  # fmt: skip
+    assert "Try again" in wizard.get(6).get_data(as_text=True)
+    retried = wizard.create(run_jobs)
+    assert retried != failed and db.session.get(JobRun, retried).status == JobStatus.DONE
+    assert [a.owner_id for a in made(retried)] == [bert.id]
