@@ -44,6 +44,7 @@ from .activity_assignment import evenly, to_owner, to_user
 from .runs import JobContext, job
 
 links, plans = ActivityContact.__table__, ActivityPlan.__table__
+MAX_MINUTES = 7 * 24 * 60  # a shared activity lasts at most a week
 
 
 def assigned(run: ActivityWizardRun) -> Select:
@@ -104,8 +105,9 @@ def details_problems(details: dict, mode: str) -> list[str]:
             time.fromisoformat(details.get("start") or "")
         except ValueError:
             problems.append("choose the start time")
-        if not isinstance(details.get("duration_minutes"), int) or details["duration_minutes"] < 1:
-            problems.append("the duration must be a whole number of minutes, at least 1")
+        duration = details.get("duration_minutes")
+        if not isinstance(duration, int) or not 1 <= duration <= MAX_MINUTES:
+            problems.append(f"the duration must be 1–{MAX_MINUTES} whole minutes")
     campaign_id = details.get("campaign_id")
     if campaign_id is not None and db.session.get(Campaign, campaign_id) is None:
         problems.append("the campaign does not exist (any more)")

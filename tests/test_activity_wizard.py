@@ -109,6 +109,8 @@ def test_per_contact_mode_makes_one_activity_per_contact(admin_client, world, ru
     run = db.session.get(JobRun, job_id)
     assert run.kind == "activity_wizard" and run.status == JobStatus.DONE
     assert run.progress_done == run.progress_total == 10  # shown in the job history
+    job_page = admin_client.get(f"/admin/jobrun/details/?id={job_id}").get_data(as_text=True)
+    assert f'href="/admin/activity_wizard/{wizard.id}/6"' in job_page
 
 
 def test_even_distribution_among_three_users(admin_client, world, run_jobs):
@@ -255,6 +257,20 @@ def test_bad_input_gets_a_clear_message_never_a_500(admin_client, world, run_job
     assert ghost.status_code == 400
     past = wizard.details(world["day"] - timedelta(days=60), user_id=world["anna"].id)
     assert past.status_code == 400 and "today or a later day" in past.get_data(as_text=True)
+    for user_field in ("user_id", "fallback_user_id"):  # never an id the database refuses
+        for ghost_id in ("99999", "123456789012345678901"):
+            unknown = wizard.details(world["day"], assignment="owner", **{user_field: ghost_id})
+            assert unknown.status_code == 400 and "no such" in unknown.get_data(as_text=True)
+    no_campaign = wizard.details(world["day"], user_id=world["anna"].id, campaign_id="4242")
+    assert no_campaign.status_code == 400 and "no such campaign" in no_campaign.get_data(
+        as_text=True)
+    wizard.post(1, mode="shared")
+    too_long = wizard.details(world["day"], user_id=world["anna"].id, start="10:00",
+                              duration_minutes="99999999999999999999")  # fmt: skip
+    assert too_long.status_code == 400 and "duration" in too_long.get_data(as_text=True)
+    assert wizard.get(5).status_code == 400  # the report refuses rather than overflow
+    wizard.post(1, mode="per_contact")
+    assert wizard.get(3, page="999999999999999999999999").status_code == 200
     no_subject = wizard.details(world["day"], user_id=world["anna"].id, subject=" ")
     assert no_subject.status_code == 400 and "subject" in no_subject.get_data(as_text=True)
 
@@ -314,6 +330,11 @@ def test_step_7_changes_exactly_the_activities_this_run_created(admin_client, wo
     assert nothing.status_code == 400 and "at least one field" in nothing.get_data(as_text=True)
     both = wizard.post(7, shift_days="1", new_day=day.isoformat(), new_time="09:00")
     assert both.status_code == 400 and "not both" in both.get_data(as_text=True)
+    for days, minutes in (("1000000000", "0"), ("x", "5"), ("0", "99999999999999")):
+        bad = wizard.post(7, shift_days=days, shift_minutes=minutes)
+        assert bad.status_code == 400, (days, minutes)
+    half = wizard.post(7, new_day=day.isoformat())
+    assert half.status_code == 400 and "both a day and a time" in half.get_data(as_text=True)
     changed = wizard.post(7, subject="Renamed", status="done", type="meeting", shift_days="1",
                           shift_minutes="30")  # fmt: skip
     assert changed.status_code == 302

@@ -46,6 +46,7 @@ from .criteria_builder import CriteriaField
 STEPS = ("Shared or per contact", "Contacts", "Exclusions", "Users and details", "Report",
          "Create", "Edit all")  # fmt: skip
 PAGE_SIZE = 50
+MAX_PAGE = 1_000_000  # far past any real list; keeps OFFSET inside the database's range
 SAVERS = {1: forms.save_mode, 2: forms.save_source, 4: forms.save_assignment}
 
 
@@ -183,7 +184,7 @@ class ActivityWizardView(SecureView):
     def _context_3(self, run) -> dict:
         if broken := source_problems(run):
             return {"broken": broken}
-        page = max(request.args.get("page", 1, type=int), 1)
+        page = min(max(request.args.get("page", 1, type=int), 1), MAX_PAGE)
         search = (request.args.get("q") or "").strip()
         # one row more than a page: whether there is a next page, without counting
         rows = contacts_page(run, (page - 1) * PAGE_SIZE, PAGE_SIZE + 1, search)
@@ -203,7 +204,7 @@ class ActivityWizardView(SecureView):
                 "earliest": settings.activity_earliest_start.strftime("%H:%M")}  # fmt: skip
 
     def _context_5(self, run) -> dict:
-        return {"tz": _tz(), "names": dict(db.session.execute(select(User.id, User.name)).all())}
+        return {"tz": _tz()}
 
     def _context_6(self, run) -> dict:
         return {**self._context_5(run), **(self._made(run) if _created(run) else {})}

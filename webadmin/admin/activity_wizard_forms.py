@@ -18,8 +18,10 @@ from models import (
     ActivityStatus,
     ActivityType,
     ActivityWizardRun,
+    Campaign,
     Settings,
     TargetGroup,
+    User,
     WizardAssignment,
     WizardMode,
     WizardSource,
@@ -27,15 +29,34 @@ from models import (
 )
 from models.criteria import validate
 
+MAX_ID = 2**31 - 1  # an integer column's range: a larger number cannot be anyone's id
+MAX_SHIFT_DAYS = 3650
+
+
+def _id_text(raw: str) -> int | None:
+    raw = raw.strip()
+    return int(raw) if raw.isdigit() and int(raw) <= MAX_ID else None
+
 
 def _int(name: str) -> int | None:
-    """A posted whole number, or None when empty or not a number."""
-    raw = (request.form.get(name) or "").strip()
-    return int(raw) if raw.isdigit() else None
+    """A posted whole number (at most an id's range), or None when empty or not one."""
+    return _id_text(request.form.get(name) or "")
 
 
 def _ints(name: str) -> list[int]:
-    return sorted({int(v) for v in request.form.getlist(name) if v.strip().isdigit()})
+    return sorted({i for v in request.form.getlist(name) if (i := _id_text(v)) is not None})
+
+
+def _existing(model, name: str, label: str, problems: list[str]) -> int | None:
+    """The id of an existing row posted as ``name``; a problem when it names none."""
+    raw = (request.form.get(name) or "").strip()
+    found = _id_text(raw)
+    if not raw:
+        return None
+    if found is None or db.session.get(model, found) is None:
+        problems.append(f"no such {label}: {raw!r}")
+        return None
+    return found
 
 
 def today() -> date:
@@ -59,8 +80,7 @@ def save_source(run: ActivityWizardRun) -> list[str]:
         return ["choose conditions or a target group"]
     run.source = source
     if source == WizardSource.GROUP:
-        group_id = _int("group_id")
-        run.group_id = group_id if group_id and db.session.get(TargetGroup, group_id) else None
+        run.group_id = _existing(TargetGroup, "group_id", "target group", [])
         return [] if run.group_id else ["choose an existing target group"]
     try:
         tree = json.loads(request.form.get("criteria") or "")
@@ -80,20 +100,22 @@ def save_assignment(run: ActivityWizardRun) -> list[str]:
     if assignment not in set(WizardAssignment):
         return ["choose how the activities are assigned"]
     run.assignment = assignment
-    run.user_id, run.fallback_user_id = _int("user_id"), _int("fallback_user_id")
+    unknown: list[str] = []  # only existing ids reach the run's foreign keys
+    run.user_id = _existing(User, "user_id", "user", unknown)
+    run.fallback_user_id = _existing(User, "fallback_user_id", "fallback user", unknown)
     run.user_ids = _ints("user_ids")
     details = {
         "activity_type": request.form.get("activity_type", ""),
         "subject": (request.form.get("subject") or "").strip(),
         "notes": request.form.get("notes") or "",
         "day": request.form.get("day", ""),
-        "campaign_id": _int("campaign_id"),
+        "campaign_id": _existing(Campaign, "campaign_id", "campaign", unknown),
     }
     if run.mode == WizardMode.SHARED:
         details["start"] = request.form.get("start", "")
         details["duration_minutes"] = _int("duration_minutes")
     run.details = details
-    problems = assignment_problems(run) + details_problems(details, run.mode)
+    problems = unknown + assignment_problems(run) + details_problems(details, run.mode)
     if "choose the day" not in problems and date.fromisoformat(details["day"]) < today():
         problems.append("choose today or a later day")
     return problems
@@ -122,7 +144,9 @@ def read_edit() -> tuple[dict, dict, list[str]]:
     except ValueError:
         problems.append("the shift must be whole days and minutes")
         days = minutes = 0
-    if days or minutes:
+    if abs(days) + abs(minutes) / 1440 > MAX_SHIFT_DAYS:
+        problems.append(f"shift by at most {MAX_SHIFT_DAYS} days")
+    elif days or minutes:
         timing["shift"] = timedelta(days=days, minutes=minutes)
     if form.get("new_day") or form.get("new_time"):
         try:
