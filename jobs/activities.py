@@ -1,4 +1,5 @@
-"""Mass-creating calendar activities for a target group's contacts, slotted set-based.
+"""Mass-creating calendar activities for a target group's (or any selection's) contacts,
+slotted set-based.
 
 Each contact gets one activity for its owner (or a chosen user) in the first
 free slot from the chosen day on: slots run back to back from the earliest
@@ -31,6 +32,7 @@ from sqlalchemy import (
     select,
     union_all,
 )
+from sqlalchemy.sql import Select
 
 from models import (
     Activity,
@@ -39,18 +41,16 @@ from models import (
     ActivitySlot,
     ActivityStatus,
     ActivityType,
-    Contact,
     Settings,
-    TargetGroupMember,
     db,
     utcnow,
 )
 
+from .activity_assignment import assignees, group_member_ids
 from .runs import JobContext, job
 
 activities, links = Activity.__table__, ActivityContact.__table__
 plans, slots = ActivityPlan.__table__, ActivitySlot.__table__
-contacts, members = Contact.__table__, TargetGroupMember.__table__
 EXTRA_DAYS = 5  # grid margin for slots taken by existing activities; grown if not enough
 
 
@@ -87,32 +87,31 @@ def slot_times(settings: Settings) -> list[tuple[time, time]]:
     return result
 
 
-def _write_grid(job_id: str, days: list[date], times, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    """Write the job's slot grid; return when its first slot starts and its last one ends."""
+def _write_grid(job_id: str, days: list[date], times, tz: ZoneInfo,
+                not_before: datetime | None = None) -> tuple[datetime, datetime] | None:
+    """Write the job's slot grid, less slots starting before ``not_before``; return when its
+    first slot starts and its last one ends (None: no slot left)."""
     db.session.execute(delete(slots).where(slots.c.job_id == job_id))
     rows, seq = [], 0
     for day in days:
         for begin, end in times:
+            # seq counts every grid slot, skipped or not: summary() finds a day's first by it
             seq += 1
-            rows.append({
-                "job_id": job_id, "seq": seq,
-                "start_at": datetime.combine(day, begin, tz).astimezone(ZoneInfo("UTC")),
-                "end_at": datetime.combine(day, end, tz).astimezone(ZoneInfo("UTC")),
-            })  # fmt: skip
+            start = datetime.combine(day, begin, tz).astimezone(ZoneInfo("UTC"))
+            if not_before is None or start >= not_before:
+                rows.append({
+                    "job_id": job_id, "seq": seq, "start_at": start,
+                    "end_at": datetime.combine(day, end, tz).astimezone(ZoneInfo("UTC")),
+                })  # fmt: skip
+    if not rows:
+        return None
     db.session.execute(insert(ActivitySlot), rows)
     return rows[0]["start_at"], rows[-1]["end_at"]
 
 
-def _assignees(group_id: int, user_id: int | None, fallback_id: int | None):
+def _assignees(group_id: int, user_id: int | None, fallback_id: int | None) -> Select:
     """Each member with the user who gets its activity (NULL: nobody to give it to)."""
-    owner = (literal(user_id) if user_id else func.coalesce(contacts.c.owner_id,
-                                                            literal(fallback_id)))  # fmt: skip
-    return (
-        select(contacts.c.id.label("contact_id"), owner.label("owner_id"),
-               contacts.c.company_id.label("company_id"))
-        .select_from(members.join(contacts, contacts.c.id == members.c.contact_id))
-        .where(members.c.group_id == group_id)
-    )  # fmt: skip
+    return assignees(group_member_ids(group_id), user_id=user_id, fallback_id=fallback_id)
 
 
 def _free_slots(job_id: str, users, window: tuple[datetime, datetime]):
@@ -151,10 +150,10 @@ def _free_slots(job_id: str, users, window: tuple[datetime, datetime]):
     )  # fmt: skip
 
 
-def _plan_once(job_id: str, group_id: int, user_id, fallback_id, window) -> int:
+def _plan_once(job_id: str, assigned: Select, window) -> int:
     """Write the plan for this grid; return how many contacts found no free slot in it."""
     db.session.execute(delete(plans).where(plans.c.job_id == job_id))
-    who = _assignees(group_id, user_id, fallback_id).subquery("who")
+    who = assigned.subquery("who")
     ranked = select(
         who.c.contact_id, who.c.owner_id, who.c.company_id,
         func.row_number().over(partition_by=who.c.owner_id, order_by=who.c.contact_id).label("n"),
@@ -194,30 +193,43 @@ def _plan_once(job_id: str, group_id: int, user_id, fallback_id, window) -> int:
     return wanted - planned
 
 
-def plan(job_id: str, group_id: int, day: date, user_id=None, fallback_id=None) -> dict:
+def plan(job_id: str, group_id: int, day: date, user_id=None, fallback_id=None,
+         now: datetime | None = None) -> dict:
     """Plan one activity per member into ``activity_plans``; return what it would create."""
+    return plan_for(job_id, _assignees(group_id, user_id, fallback_id), day, now)
+
+
+def plan_for(job_id: str, assigned: Select, day: date, now: datetime | None = None) -> dict:
+    """Plan one activity per row of ``assigned`` (contact_id, owner_id, company_id; see
+    jobs.activity_assignment) from ``day`` on; return what it would create.
+
+    From today on nothing is planned into a slot that has already started (``now``,
+    default the current time); a day in the past is planned as asked.
+    """
     settings = Settings.get()
     tz = ZoneInfo(settings.timezone)
     times = slot_times(settings)
     weekdays = {int(d) for d in settings.working_days.split(",") if d.strip()}
-    busiest = _busiest(group_id, user_id, fallback_id)
+    now = now or utcnow()
+    not_before = now if day >= now.astimezone(tz).date() else None
+    busiest = _busiest(assigned)
     days = math.ceil(busiest / len(times)) + EXTRA_DAYS
     while True:
-        window = _write_grid(job_id, working_days(day, days, weekdays), times, tz)
-        if _plan_once(job_id, group_id, user_id, fallback_id, window) == 0:
+        window = _write_grid(job_id, working_days(day, days, weekdays), times, tz, not_before)
+        if window and _plan_once(job_id, assigned, window) == 0:
             break
         days *= 2  # existing activities took more slots than the margin: widen the grid
-    return summary(job_id, group_id, user_id, fallback_id, tz)
+    return summary(job_id, assigned, tz)
 
 
-def _busiest(group_id, user_id, fallback_id) -> int:
-    who = _assignees(group_id, user_id, fallback_id).subquery()
+def _busiest(assigned: Select) -> int:
+    who = assigned.subquery()
     per_owner = (select(func.count().label("n")).where(who.c.owner_id.is_not(None))
                  .group_by(who.c.owner_id).subquery())  # fmt: skip
     return db.session.scalar(select(func.max(per_owner.c.n))) or 0
 
 
-def summary(job_id: str, group_id: int, user_id, fallback_id, tz: ZoneInfo) -> dict:
+def summary(job_id: str, assigned: Select, tz: ZoneInfo) -> dict:
     """Per user: how many activities on which days; and the members nobody can take.
 
     Counted in SQL, not row by row: each grid day's first slot is merged in with the
@@ -245,13 +257,14 @@ def summary(job_id: str, group_id: int, user_id, fallback_id, tz: ZoneInfo) -> d
     per_user: dict[str, dict[str, int]] = {}
     for owner_id, n, first_start in counted:  # one row per user and day
         per_user.setdefault(str(owner_id), {})[first_start.astimezone(tz).date().isoformat()] = n
-    who = _assignees(group_id, user_id, fallback_id).subquery()
+    who = assigned.subquery()
     unassigned = db.session.scalar(select(func.count()).where(who.c.owner_id.is_(None)))
     return {"planned": sum(n for _, n, _ in counted), "unassigned": unassigned,
             "per_user": per_user}  # fmt: skip
 
 
-def create_from_plan(job_id: str, subject: str, activity_type: str, campaign_id=None) -> int:
+def create_from_plan(job_id: str, subject: str, activity_type: str, campaign_id=None,
+                     notes: str = "") -> int:
     """Turn the plan into numbered activities and their contact links; clear the plan.
 
     Each plan row gets its activity id before the insert, so the number ("A-" + id)
@@ -260,7 +273,7 @@ def create_from_plan(job_id: str, subject: str, activity_type: str, campaign_id=
     inserts themselves. Handing out ids is the part that differs by dialect.
     """
     values = {"subject": subject, "activity_type": activity_type, "campaign_id": campaign_id,
-              "job_id": job_id, "now": utcnow()}  # fmt: skip
+              "job_id": job_id, "notes": notes, "now": utcnow()}  # fmt: skip
     # The grid goes first: a write, so on SQLite this transaction holds the write lock
     # before _create_sqlite reads the highest id.
     db.session.execute(delete(slots).where(slots.c.job_id == job_id))
@@ -280,7 +293,7 @@ def _new_activities(src, values: dict):
         ["id", "number", "type", "subject", "notes", "owner_id", "start_at", "end_at", "status",
          "company_id", "campaign_id", "job_id", "created_at", "updated_at"],
         select(src.c.id, literal("A-") + cast(src.c.id, String), literal(values["activity_type"]),
-               literal(values["subject"]), literal(""), src.c.owner_id, src.c.start_at,
+               literal(values["subject"]), literal(values["notes"]), src.c.owner_id, src.c.start_at,
                src.c.end_at, literal(ActivityStatus.PLANNED.value), src.c.company_id,
                literal(values["campaign_id"], activities.c.campaign_id.type),
                literal(values["job_id"]), now, now),
@@ -345,9 +358,10 @@ def create_group_activities(
     return result
 
 
-def dry_run(group_id: int, day: date, user_id=None, fallback_id=None) -> dict:
+def dry_run(group_id: int, day: date, user_id=None, fallback_id=None,
+            now: datetime | None = None) -> dict:
     """What a mass-creation would do, planned with the same SQL and then thrown away."""
     try:
-        return plan(f"dry-run-{uuid.uuid4().hex}", group_id, day, user_id, fallback_id)
+        return plan(f"dry-run-{uuid.uuid4().hex}", group_id, day, user_id, fallback_id, now)
     finally:
         db.session.rollback()

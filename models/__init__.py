@@ -12,6 +12,13 @@ from .activity import (
     ActivityStatus,
     ActivityType,
 )
+from .activity_wizard import (
+    ActivityWizardExclusion,
+    ActivityWizardRun,
+    WizardAssignment,
+    WizardMode,
+    WizardSource,
+)
 from .audit import AuditEntry
 from .base import Base, UTCDateTime, db, utcnow
 from .campaign import Campaign, CampaignMember, CampaignMemberRemoval, MemberSource
@@ -43,6 +50,8 @@ __all__ = [
     "ActivitySlot",
     "ActivityStatus",
     "ActivityType",
+    "ActivityWizardExclusion",
+    "ActivityWizardRun",
     "AuditEntry",
     "Base",
     "Campaign",
@@ -71,6 +80,9 @@ __all__ = [
     "TargetGroup",
     "TargetGroupMember",
     "UTCDateTime",
+    "WizardAssignment",
+    "WizardMode",
+    "WizardSource",
     "User",
     "db",
     "utcnow",

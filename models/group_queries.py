@@ -30,6 +30,13 @@ def group_selection(group: TargetGroup, now: datetime | None = None) -> Select:
     )
 
 
+def group_member_ids(group_id: int) -> Select:
+    """``SELECT id`` of a target group's stored members (as of its last refresh)."""
+    return select(TargetGroupMember.contact_id.label("id")).where(
+        TargetGroupMember.group_id == group_id
+    )
+
+
 def count_of(query: Select) -> int:
     """How many rows a ``SELECT id`` returns, counted by the database."""
     return db.session.scalar(select(func.count()).select_from(query.subquery()))

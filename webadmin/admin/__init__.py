@@ -27,6 +27,7 @@ from models import (
 )
 
 from .activities import ActivityView
+from .activity_wizard import ActivityWizardView
 from .audience import CampaignAudienceView
 from .calendar import CalendarView
 from .campaigns import CampaignMemberView, CampaignView
@@ -58,6 +59,8 @@ def init_admin(app: Flask) -> Admin:
     # Reached from a campaign's row, not from the menu.
     admin.add_view(CampaignAudienceView(name="Audience", endpoint="audience", category=crm))
     admin.add_view(ActivityView(Activity, db, name="Activities", category=crm))
+    admin.add_view(ActivityWizardView(name="Group activity wizard", endpoint="activity_wizard",
+                                      category=crm))  # fmt: skip
     admin.add_view(CalendarView(name="Calendar", endpoint="calendar", category=crm))
     # Reached from a target group's details page, not from the menu.
     admin.add_view(GroupActivitiesView(name="Group activities", endpoint="group_activities",

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from models import ActivityStatus, ActivityType
+from zoneinfo import ZoneInfo
+
+from models import ActivityStatus, ActivityType, Settings
 
 from .base import SecureModelView, enum_choices
+
+
+def local_time(view, context, model, name) -> str:
+    """A stored UTC timestamp as people read it: in the installation's time zone."""
+    value = getattr(model, name)
+    if value is None:
+        return ""
+    return value.astimezone(ZoneInfo(Settings.get().timezone)).strftime("%Y-%m-%d %H:%M")
 
 
 class ActivityView(SecureModelView):
@@ -21,6 +31,8 @@ class ActivityView(SecureModelView):
     named_filter_urls = True
     column_labels = {"start_at": "Start", "end_at": "End", "owner.email": "Owner",
                      "campaign.name": "Campaign", "company.name": "Company"}  # fmt: skip
+    # Shown in the installation's time zone (stored in UTC); the form still edits UTC.
+    column_formatters = {"start_at": local_time, "end_at": local_time}
     form_columns = [
         "type", "subject", "number", "owner", "start_at", "end_at", "status", "contacts",
         "company", "campaign", "notes",
