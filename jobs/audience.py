@@ -8,7 +8,7 @@ added that are still there, and puts back exactly the ones it removed.
 
 from __future__ import annotations
 
-from sqlalchemy import and_, delete, func, insert, literal, select, true
+from sqlalchemy import and_, delete, insert, literal, select, true
 
 from models import (
     Campaign,
@@ -43,13 +43,6 @@ MEMBER_COLUMNS = ["campaign_id", "contact_id", "added_at", "added_by_id", "sourc
 # A removal is the member row as it was, under the removing job's id (its own job_id
 # becomes added_by_job_id, so undo restores that too).
 REMOVAL_COLUMNS = ["job_id", *MEMBER_COLUMNS[:-1], "added_by_job_id"]
-
-
-def _count(table, **where) -> int:
-    query = select(func.count()).select_from(table)
-    for column, value in where.items():
-        query = query.where(table.c[column] == value)
-    return db.session.scalar(query)
 
 
 def _take_turn(campaign_id: int) -> None:
@@ -153,7 +146,6 @@ def change_audience(
     else:
         with bulk_join_plans(act):
             result["removed"] = _remove(ctx, campaign_id, act, source_id, contact_ids)
-    result["members"] = _count(members, campaign_id=campaign_id)
     ctx.progress(1, 1)  # commits the whole change at once
     if result.get("email", {}).get("queued"):
         start_senders()

@@ -108,6 +108,17 @@ def _saved_filter(filter_id: int | None) -> SavedFilter:
     return saved
 
 
+def is_empty(campaign_id: int) -> bool:
+    """Whether the campaign has no members.
+
+    As the lowest member id, not EXISTS: min() reads the first entry of the primary
+    key's index, where EXISTS may be planned as a sequential scan that stops at the
+    first member, and a campaign filled last has its rows at the end of the table.
+    """
+    first = select(func.min(members.c.contact_id)).where(members.c.campaign_id == campaign_id)
+    return db.session.scalar(first) is None
+
+
 def to_add(campaign_id: int, action: Action, source_id=None, contact_ids=None) -> Select:
     """``SELECT id`` of the contacts the action adds: its source, less current members.
 
@@ -117,7 +128,7 @@ def to_add(campaign_id: int, action: Action, source_id=None, contact_ids=None) -
     hash or merge join even where statistics are stale.
     """
     source = _source_ids(action, source_id, contact_ids)
-    if not db.session.scalar(select(exists().where(members.c.campaign_id == campaign_id))):
+    if is_empty(campaign_id):
         return source
     offered = source.subquery("offered")
     current = (select(members.c.contact_id)

@@ -163,7 +163,6 @@ def act(w, run_jobs, campaign, action: Action, source_id=None, contact_ids=None,
         assert run.result["added"] == preview["would_add"], (preview, run.result)
     else:
         assert run.result["removed"] == preview["would_remove"], (preview, run.result)
-    assert run.result["members"] == len(names_of(campaign.id))
     return run
 
 
@@ -181,8 +180,8 @@ def test_copy_group_adds_its_members_and_records_who_how_and_which_job(w, run_jo
     assert dry_run(w.campaign.id, Action.COPY_GROUP, finns.id) == {
         "action": "copy_group", "would_add": 5, "already_members": 0}  # fmt: skip
     run = act(w, run_jobs, w.campaign, Action.COPY_GROUP, finns.id)
-    assert {k: run.result[k] for k in ("campaign_id", "action", "added", "members")} == {
-        "campaign_id": w.campaign.id, "action": "copy_group", "added": 5, "members": 5}  # fmt: skip
+    assert {k: run.result[k] for k in ("campaign_id", "action", "added")} == {
+        "campaign_id": w.campaign.id, "action": "copy_group", "added": 5}  # fmt: skip
     assert names_of(w.campaign.id) == FINNS
     for row in db.session.scalars(select(CampaignMember)):
         assert (row.source, row.source_ref, row.added_by_id, row.job_id) == (

@@ -8,7 +8,7 @@ import sys
 
 import click
 from flask.cli import with_appcontext
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from jobs.runs import enqueue
 from models import Campaign, CampaignMember, Contact, EmailTemplate, SavedFilter, TargetGroup, db
@@ -80,7 +80,10 @@ def _run_action(campaign: Campaign, action: Action, source_id=None, contact_ids=
     if not as_json:
         r = run.result
         done = f"added {r['added']}" if "added" in r else f"removed {r['removed']}"
-        click.echo(f"{campaign.name}: {done}, {r['members']} members (undo: kohde campaigns "
+        # Counted here, not by the job: a count of a big campaign is no part of its work.
+        now = db.session.scalar(select(func.count()).select_from(CampaignMember)
+                                .where(CampaignMember.campaign_id == campaign.id))  # fmt: skip
+        click.echo(f"{campaign.name}: {done}, {now} members (undo: kohde campaigns "
                    f"undo {run.id})")  # fmt: skip
 
 
