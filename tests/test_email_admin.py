@@ -21,6 +21,7 @@ from models import (
     MailboxMessage,
     OutboxMessage,
     OutboxState,
+    TargetGroup,
     db,
 )
 
@@ -152,6 +153,19 @@ def test_folder_offers_campaign_and_folders_in_use_and_only_campaign_templates_a
     assert response.status_code == 200
     assert "Only templates in the 'Campaign' folder can be attached." in page_text(response)
     assert db.session.scalar(select(func.count()).select_from(Campaign)) == 0
+    # So does a target group (before, it saved the group without the template, silently).
+    def new_group(template_id: int):
+        return admin_client.post("/admin/targetgroup/new/", data={
+            "csrf_token": csrf_token(admin_client, "/admin/targetgroup/new/"), "name": "Turku",
+            "criteria": '{"all": []}', "sample_mode": "none", "email_template": template_id,
+        })  # fmt: skip
+
+    response = new_group(service.id)
+    assert response.status_code == 200
+    assert "Only templates in the 'Campaign' folder can be attached." in page_text(response)
+    assert db.session.scalar(select(func.count()).select_from(TargetGroup)) == 0
+    assert new_group(template.id).status_code == 302
+    assert db.session.scalar(select(TargetGroup.email_template_id)) == template.id
     # A template a campaign sends cannot leave the Campaign folder behind its back.
     db.session.add(Campaign(name="Kevät", email_template=template))
     db.session.commit()
