@@ -18,7 +18,7 @@ from flask import current_app
 from models import Contact, EmailTemplate, SenderMode, User, utcnow
 
 from .render import CompiledTemplate, Rendered
-from .unsubscribe import unsubscribe_url
+from .unsubscribe import unsubscribe_url, unsubscribe_url_for_tests
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
@@ -63,9 +63,12 @@ def sender_of(template: EmailTemplate, contact: Contact) -> Address:
                     current_app.config["KOHDE_MAIL_FROM"])  # fmt: skip
 
 
-def context_for(template: EmailTemplate, contact: Contact, campaign=None) -> dict:
-    """The placeholders a template may use, for one contact."""
+def context_for(template: EmailTemplate, contact: Contact, campaign=None, *,
+                test: bool = False) -> dict:  # fmt: skip
+    """The placeholders a template may use, for one contact. ``test``: a test send or a
+    preview, whose unsubscribe link must not opt the real contact out."""
     company, owner = contact.company, contact.owner
+    real = not test and contact.id is not None  # a contact not in the database names nobody
     return {
         "contact": {
             "first_name": contact.first_name, "last_name": contact.last_name,
@@ -77,7 +80,7 @@ def context_for(template: EmailTemplate, contact: Contact, campaign=None) -> dic
                     "industry": company.industry} if company else {},
         "owner": {"name": owner.name, "email": owner.email} if owner else {},
         "campaign": {"name": campaign.name, "number": campaign.number} if campaign else {},
-        "unsubscribe_url": unsubscribe_url(contact.id),
+        "unsubscribe_url": unsubscribe_url(contact.id) if real else unsubscribe_url_for_tests(),
         "registration_url": template.registration_url or "",
         "survey_url": template.survey_url or "",
     }  # fmt: skip
@@ -107,14 +110,16 @@ class Draft:
 
 
 def draft(template: EmailTemplate, contact: Contact, campaign=None, *, to: Address | None = None,
-          message_id: str | None = None, idstring: str | None = None) -> Draft:
+          message_id: str | None = None, idstring: str | None = None,
+          test: bool = False) -> Draft:  # fmt: skip
     """What a message to ``contact`` needs; AddressProblem when its From or To is unusable.
 
     ``to`` replaces the contact as the recipient (a test sent to oneself); the outbox
-    passes its row's id as ``idstring`` so Message-IDs name the row they came from.
+    passes its row's id as ``idstring`` so Message-IDs name the row they came from;
+    ``test`` gives it the test unsubscribe link (previews and test sends).
     """
     return Draft(
-        context=context_for(template, contact, campaign),
+        context=context_for(template, contact, campaign, test=test),
         sender=sender_of(template, contact),
         to=to or address(contact.full_name, contact.email),
         marketing=template.marketing,
