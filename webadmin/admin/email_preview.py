@@ -95,8 +95,8 @@ def send_test(template: EmailTemplate, contact: Contact, user: User) -> tuple[bo
     where = f"{settings.host}:{settings.port}"
     try:
         # The test unsubscribe link: the tester clicking it must not opt the contact out.
-        message = compose(template, contact, to=address(user.name, user.email),
-                          idstring="kohde.test", test=True)  # fmt: skip
+        to = address(user.name, user.email)
+        message = compose(template, contact, to=to, idstring="kohde.test", test=True)
     except (TemplateProblem, AddressProblem) as exc:
         return False, f"Nothing sent: {exc}"
     subject = message["Subject"]
@@ -105,7 +105,7 @@ def send_test(template: EmailTemplate, contact: Contact, user: User) -> tuple[bo
     try:
         client = smtp.connect(settings)
         try:
-            client.send_message(message, to_addrs=[user.email])
+            client.send_message(message, to_addrs=[to.addr_spec])  # the domain IDNA-encoded
         finally:
             try:
                 client.quit()
