@@ -128,7 +128,9 @@ class KohdeScheduler(Scheduler):
             moved = super().enqueue_jobs()
             with self.app.app_context():
                 self.last_tick = tick()
-            log.info("tick: %s", self.last_tick)
+            # Quiet when there was nothing to do: a line a minute would drown the dev log.
+            log.log(logging.INFO if any(self.last_tick.values()) else logging.DEBUG,
+                    "tick: %s", self.last_tick)  # fmt: skip
             return moved
         finally:
             self._in_pass = False

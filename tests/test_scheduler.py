@@ -1,6 +1,7 @@
 """The scheduler's tick (requeue stuck messages and lost runs, start a sender when mail is
 due), two ticks or two schedulers at once, and the real process stopping on SIGTERM."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -8,11 +9,12 @@ import threading
 import time
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from jobs.queue import get_queue, get_redis
 from jobs.runs import enqueue
-from jobs.scheduler import KohdeScheduler, tick
+from jobs.scheduler import PERIODIC, KohdeScheduler, periodic, tick
 from models import Contact, EmailTemplate, JobRun, OutboxMessage, OutboxState, db, utcnow
 
 from .conftest import process_env
@@ -126,6 +128,29 @@ def test_two_schedulers_one_lock(app):
     first.remove_lock()
     assert second.acquire_lock()
     second.remove_lock()
+
+
+def test_sigterm_during_a_tick_lets_the_tick_finish_then_stops(app):
+    finished = []
+
+    @periodic("test_sigterm")
+    def interrupted(now):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.2)  # the handler has run by now; the tick carries on
+        finished.append(now)
+
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    scheduler = KohdeScheduler(app, interval=60)
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            scheduler.run()
+    finally:
+        PERIODIC.pop("test_sigterm")
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert stopped.value.code == 0
+    assert finished and list(scheduler.last_tick)[-1] == "test_sigterm"
+    assert not get_redis(app).exists(scheduler.scheduler_lock_key)
 
 
 def test_scheduler_process_ticks_and_stops_cleanly_on_sigterm(app, ctx):
