@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import secrets
 from dataclasses import dataclass
@@ -158,11 +159,27 @@ def _mailbox(addr: Address) -> str:
     return formataddr((_one_line(addr.display_name), addr.addr_spec), "utf-8")
 
 
+def _encoded_words(value: str) -> str:
+    # RFC 2047 "B" encoded words of 39 UTF-8 bytes (52 base64 characters, a line of at most
+    # 73 with "Subject: "), never splitting a character, folded one word a line. The email
+    # package's Header does the same ~15× slower: it measures every candidate split.
+    data = value.encode("utf-8")
+    words, start = [], 0
+    while start < len(data):
+        end = min(start + 39, len(data))
+        while end < len(data) and data[end] & 0xC0 == 0x80:  # a continuation byte
+            end -= 1
+        words.append(f"=?utf-8?b?{base64.b64encode(data[start:end]).decode('ascii')}?=")
+        start = end
+    return f"{CRLF} ".join(words)
+
+
 def _unstructured(name: str, value: str) -> str:
     # Encoded words only when needed (non-ASCII, or text that would read as one), folded.
     value = _one_line(value)
-    charset = "us-ascii" if value.isascii() and "=?" not in value else "utf-8"
-    return f"{name}: " + Header(value, charset, header_name=name).encode(linesep=CRLF)
+    if value.isascii() and "=?" not in value:
+        return f"{name}: " + Header(value, "us-ascii", header_name=name).encode(linesep=CRLF)
+    return f"{name}: " + _encoded_words(value)
 
 
 def _text_part(subtype: str, body: str) -> str:
