@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-## make run: migrate, first-run admin + demo data, then web + worker (+ embedded Redis)
+## make run: migrate, first-run admin + demo data, then web + worker + scheduler (+ embedded Redis, mail sink)
 run: install
 	$(KOHDE) db upgrade
 	$(KOHDE) bootstrap

@@ -14,6 +14,7 @@ from flask import has_app_context
 from sqlalchemy import text
 
 from jobs import embedded_redis
+from jobs.mail import sink
 from jobs.queue import get_redis
 from jobs.worker import make_worker
 from models import Role, User, db
@@ -163,6 +164,18 @@ def process_env(app) -> dict[str, str]:
         "KOHDE_INSTANCE_PATH": app.instance_path,
         "SECRET_KEY": app.config["SECRET_KEY"],
     }
+
+
+@pytest.fixture
+def mailbox(app):
+    """A real aiosmtpd sink on loopback that keeps what it receives; SMTP_URL points at it."""
+    memory = sink.MemorySink()
+    port = embedded_redis.free_port()
+    controller = sink.start(memory, port)
+    app.config["SMTP_URL"] = f"smtp://127.0.0.1:{port}"
+    yield memory
+    controller.stop()
+    app.config["SMTP_URL"] = None
 
 
 @pytest.fixture

@@ -182,6 +182,38 @@ def test_sandbox_refuses_escapes_with_a_clear_message(source):
         render("s", source, "", {"contact": {"first_name": "A"}})
 
 
+@pytest.mark.parametrize("source", [
+    "{{ 'x' * 10**9 }}",
+    "{{ [0] * 10**9 }}",
+    "{{ 'x'|center(10**9) }}",
+    "{{ '%1000000000s' % 'x' }}",
+    "{{ '%*s'|format(10**9, 'x') }}",
+    "{{ ('x' * 100000)|replace('x', 'x' * 100) }}",
+    "{{ ('x' ~ '\n' * 99999)|indent(100) }}",
+    "{{ range(100000)|join('-' * 100) }}",
+    "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
+    # Doubling a string in a macro (thirty calls make a gigabyte), with ~ and with +.
+    "{% macro f(s, n) %}{{ f(s ~ s, n - 1) if n else s|length }}{% endmacro %}{{ f('x', 40) }}",
+    "{% macro f(s, n) %}{{ f(s + s, n - 1) if n else s|length }}{% endmacro %}{{ f('x', 40) }}",
+    "{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}"
+    "{% endfor %}{{ ns.s|length }}",
+])  # fmt: skip
+def test_sandbox_refuses_output_past_the_cap_before_it_is_made(source):
+    with pytest.raises(TemplateProblem, match=r"not allowed in a template: the output would be "
+                                              r"larger than 1,000,000 characters"):  # fmt: skip
+        render("s", source, "", {})
+    with pytest.raises(TemplateProblem, match="a number would have more than 4,096 bits"):
+        render("s", "{{ 7 ** 1000000 }}", "", {})  # Jinja's ** is left-associative
+
+
+def test_sandbox_output_up_to_the_cap_renders():
+    ok = render("Hei {{ contact.first_name ~ '!' * 3 }}", "{{ 'x' * 999000 }}{{ '%05d' % 7 }}",
+                "{{ 'a'|center(9) }}|{{ 2 ** 64 }}", {"contact": {"first_name": "Aino"}})
+    assert ok.subject == "Hei Aino!!!"
+    assert len(ok.html) == 999005 and ok.html.endswith("00007")
+    assert ok.text == "    a    |18446744073709551616"
+
+
 def test_template_checks_on_save():
     with pytest.raises(TemplateProblem, match=r"HTML body, line 2: .*"):
         check_template("s", "<p>ok</p>\n{% if %}", "", marketing=True)

@@ -5,6 +5,7 @@ import re
 import smtplib
 from email.message import EmailMessage
 from html import unescape
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import func, select
@@ -12,6 +13,7 @@ from sqlalchemy import func, select
 from jobs.embedded_redis import free_port
 from jobs.mail import sink
 from jobs.mail.outbox import queue_campaign_join
+from jobs.mail.unsubscribe import unsubscribe_url
 from models import (
     Campaign,
     CampaignMember,
@@ -21,6 +23,7 @@ from models import (
     MailboxMessage,
     OutboxMessage,
     OutboxState,
+    TargetGroup,
     db,
 )
 
@@ -152,6 +155,19 @@ def test_folder_offers_campaign_and_folders_in_use_and_only_campaign_templates_a
     assert response.status_code == 200
     assert "Only templates in the 'Campaign' folder can be attached." in page_text(response)
     assert db.session.scalar(select(func.count()).select_from(Campaign)) == 0
+    # So does a target group (before, it saved the group without the template, silently).
+    def new_group(template_id: int):
+        return admin_client.post("/admin/targetgroup/new/", data={
+            "csrf_token": csrf_token(admin_client, "/admin/targetgroup/new/"), "name": "Turku",
+            "criteria": '{"all": []}', "sample_mode": "none", "email_template": template_id,
+        })  # fmt: skip
+
+    response = new_group(service.id)
+    assert response.status_code == 200
+    assert "Only templates in the 'Campaign' folder can be attached." in page_text(response)
+    assert db.session.scalar(select(func.count()).select_from(TargetGroup)) == 0
+    assert new_group(template.id).status_code == 302
+    assert db.session.scalar(select(TargetGroup.email_template_id)) == template.id
     # A template a campaign sends cannot leave the Campaign folder behind its back.
     db.session.add(Campaign(name="Kevät", email_template=template))
     db.session.commit()
@@ -191,6 +207,7 @@ def test_preview_renders_for_a_chosen_contact_with_headers(admin_client, saved, 
         assert 'data-header="To">Aino Äijälä &lt;aino@example.fi&gt;<' in html
         assert 'data-header="From">Kohde Kampanjat &lt;kampanjat@example.fi&gt;<' in html
         assert 'data-header="List-Unsubscribe">&lt;https://crm.example.fi/unsubscribe/' in html
+        assert unsubscribe_url(aino.id) not in text  # a test link: clicking it opts nobody out
         assert "List-Unsubscribe=One-Click" in text
         # The HTML sits in a sandboxed iframe: escaped into srcdoc, never into the page.
         frame = re.search(r'<iframe sandbox="" [^>]*srcdoc="([^"]*)"', html, re.S)
@@ -263,6 +280,22 @@ def test_send_a_test_to_me_delivers_one_message_to_the_admin(admin_client, saved
     assert "Hei Aino / Äijälä Oy" in message.get_body(("html",)).get_content()
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 0  # not queued
+    # Its unsubscribe link is a test link: not Aino's, and following it (GET, then the
+    # one-click POST a mail client would make) answers as usual and opts nobody out.
+    link = str(message["List-Unsubscribe"]).strip().strip("<>")
+    assert link != unsubscribe_url(aino.id) and link in message.get_body(("html",)).get_content()
+    path = urlsplit(link).path
+    public = admin_client.application.test_client()  # no login, no cookie, no CSRF token
+    assert "a test message" in page_text(public.get(path))
+    done = public.post(path, data="List-Unsubscribe=One-Click",
+                       content_type="application/x-www-form-urlencoded")  # fmt: skip
+    assert done.status_code == 200 and "nobody was unsubscribed" in page_text(done)
+    db.session.refresh(aino)
+    assert aino.email_opt_out is False
+    # A real link of Aino's still works.
+    assert public.post(urlsplit(unsubscribe_url(aino.id)).path).status_code == 200
+    db.session.refresh(aino)
+    assert aino.email_opt_out is True
 
 
 def mailbox_port(client) -> int:

@@ -11,8 +11,6 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, insert, select
 
-from jobs.embedded_redis import free_port
-from jobs.mail import sink
 from jobs.mail.outbox import queue_campaign_join
 from jobs.queue import get_redis
 from jobs.runs import enqueue, requeue_lost
@@ -30,17 +28,6 @@ from models import (
 from .conftest import process_env
 
 MESSAGES = 2000
-
-
-@pytest.fixture
-def mailbox(app):
-    memory = sink.MemorySink()
-    port = free_port()
-    controller = sink.start(memory, port)
-    app.config["SMTP_URL"] = f"smtp://127.0.0.1:{port}"
-    yield memory
-    controller.stop()
-    app.config["SMTP_URL"] = None
 
 
 @pytest.fixture

@@ -35,6 +35,10 @@ class Config:
     KOHDE_BASE_URL = os.environ.get("KOHDE_BASE_URL", "http://127.0.0.1:5000")
     KOHDE_MAIL_FROM = os.environ.get("KOHDE_MAIL_FROM", "noreply@kohde.invalid")
     KOHDE_MAIL_FROM_NAME = os.environ.get("KOHDE_MAIL_FROM_NAME", "Kohde")
+    # `kohde scheduler`: seconds between ticks, and how long a message may stay in "sending"
+    # before the tick (or a starting sender) takes it for a crashed sender's and requeues it.
+    KOHDE_SCHEDULER_INTERVAL = float(os.environ.get("KOHDE_SCHEDULER_INTERVAL", "60"))
+    KOHDE_OUTBOX_STUCK_SECONDS = int(os.environ.get("KOHDE_OUTBOX_STUCK_SECONDS", "600"))
     # Where uploaded CSV files and import reports are kept (default: instance/).
     KOHDE_DATA_DIR = os.environ.get("KOHDE_DATA_DIR")
     MAX_CONTENT_LENGTH = 200 * 1024 * 1024  # CSV uploads

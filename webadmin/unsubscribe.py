@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask, render_template
 from sqlalchemy import update
 
-from jobs.mail.unsubscribe import contact_id_from
+from jobs.mail.unsubscribe import contact_id_from, is_test_token
 from models import Contact, db
 
 from .extensions import csrf
@@ -26,6 +26,8 @@ def _contact(token: str) -> Contact | None:
 @bp.get("/unsubscribe/<token>")
 def confirm(token: str):
     """Ask before unsubscribing: a GET must not change anything."""
+    if is_test_token(token):
+        return render_template("unsubscribe/confirm.html", contact=None, token=token)
     contact = _contact(token)
     if contact is None:
         return render_template("unsubscribe/invalid.html"), 404
@@ -36,6 +38,8 @@ def confirm(token: str):
 @csrf.exempt  # mail clients post here without any token of ours (RFC 8058)
 def unsubscribe(token: str):
     """Opt the contact out of marketing email, at once; answers 200, never a redirect."""
+    if is_test_token(token):  # a test message's link: answered as usual, nobody opted out
+        return render_template("unsubscribe/done.html", test=True), 200
     contact_id = contact_id_from(token)
     if contact_id is None or db.session.get(Contact, contact_id) is None:
         return render_template("unsubscribe/invalid.html"), 404

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import case, exists, func, literal, or_, select, true
 from sqlalchemy.sql import ColumnElement
 
@@ -145,8 +146,13 @@ def campaign_email_counts(campaign_id: int) -> dict[str, int]:
     return counts
 
 
-def requeue_stuck(older_than: timedelta = timedelta(minutes=10)) -> int:
-    """Put messages left in ``sending`` by a crashed worker back in the queue."""
+def requeue_stuck(older_than: timedelta | None = None) -> int:
+    """Put messages left in ``sending`` by a crashed worker back in the queue: those claimed
+    longer ago than ``older_than`` (default: the KOHDE_OUTBOX_STUCK_SECONDS config)."""
+    if older_than is None:
+        # Far longer than a batch takes (200 messages at the slowest pace of 1/s), so a live
+        # sender's batch is never taken from under it.
+        older_than = timedelta(seconds=current_app.config["KOHDE_OUTBOX_STUCK_SECONDS"])
     cutoff = utcnow() - older_than
     result = db.session.execute(
         outbox.update()

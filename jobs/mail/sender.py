@@ -47,7 +47,6 @@ outbox = OutboxMessage.__table__
 BATCH = 200
 MAX_ATTEMPTS = 5
 BACKOFF_MINUTES = (1, 5, 30, 120, 480)
-NO_SMTPUTF8 = "the address needs SMTPUTF8, which the SMTP server does not offer"
 MARK_SENT = (
     update(outbox)
     .where(outbox.c.id == bindparam("b_id"))
@@ -107,7 +106,6 @@ class Outgoing:
     # Filled by _build: the wire bytes, or why there are none.
     payload: bytes | None = None
     message_id: str | None = None
-    international: bool = False
     problem: str | None = None
 
 
@@ -161,8 +159,6 @@ def _build(item: Outgoing) -> None:
         item.payload, item.message_id = wire(item.draft, item.template)
     except TemplateProblem as exc:
         item.problem = str(exc)
-        return
-    item.international = not (item.draft.sender.addr_spec.isascii() and item.to.isascii())
 
 
 class Recorder:
@@ -256,18 +252,11 @@ def _send(ready: list[Outgoing], record: Recorder, counts: dict, pace: float) ->
                 continue
             if client is None:
                 client = smtp.connect()
-                client.ehlo_or_helo_if_needed()  # has_extn knows nothing before EHLO
-            if item.international and not client.has_extn("smtputf8"):
-                record(item.id, state=OutboxState.FAILED, last_error=NO_SMTPUTF8)
-                counts["failed"] += 1
-                pending.discard(item.id)
-                continue
-            options = ["SMTPUTF8", "BODY=8BITMIME"] if item.international else []
             build_next = partial(_build, following) if following else None
             try:
                 # The previous message's commit overlaps this one's envelope and data; its
                 # final "." waits for that commit (record.settled).
-                smtp.deliver(client, item.draft.sender.addr_spec, item.to, item.payload, options,
+                smtp.deliver(client, item.draft.sender.addr_spec, item.to, item.payload,
                              before_end=record.settled, meanwhile=build_next)  # fmt: skip
             except smtplib.SMTPRecipientsRefused as exc:
                 code, detail = next(iter(exc.recipients.values()))

@@ -28,7 +28,7 @@ def campaign_templates():
 
 def campaign_template_only(form, field):
     """Refuse a posted template the list does not offer (another folder, or deleted):
-    QuerySelectField alone would drop it and save the campaign without a template."""
+    QuerySelectField alone would drop it and save the campaign or group without one."""
     raw = (field.raw_data or [""])[0]
     if raw not in ("", "__None") and field.data is None:
         raise ValidationError(f"Only templates in the {CAMPAIGN_FOLDER!r} folder can be attached.")

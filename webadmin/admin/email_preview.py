@@ -45,7 +45,7 @@ def you_as_contact() -> Contact:
     """The logged-in user dressed as a contact they own; never added to the session."""
     user = db.session.get(User, current_user.id)
     first, _, last = (user.name or "").partition(" ")
-    # No id: its unsubscribe link names nobody, so clicking it changes nothing.
+    # No id: it gets the test unsubscribe link, so clicking it changes nothing.
     return Contact(first_name=first, last_name=last, email=user.email, owner=user)
 
 
@@ -71,8 +71,9 @@ def preview_message(template: EmailTemplate, contact: Contact, parts: dict[str, 
     subject = parts.get("subject", template.subject)
     body_html = parts.get("body_html", template.body_html)
     body_text = parts.get("body_text", template.body_text)
-    message = compose(template, contact, compiled_template=CompiledTemplate(subject, body_html,
-                                                                            body_text))  # fmt: skip
+    # The test unsubscribe link: clicking it in the preview must not opt the contact out.
+    message = compose(template, contact, test=True,
+                      compiled_template=CompiledTemplate(subject, body_html, body_text))
     return Preview(
         contact=contact,
         headers=_headers(message),
@@ -93,8 +94,9 @@ def send_test(template: EmailTemplate, contact: Contact, user: User) -> tuple[bo
     settings = smtp.parse_smtp_url(current_app.config.get("SMTP_URL"))
     where = f"{settings.host}:{settings.port}"
     try:
-        message = compose(template, contact, to=address(user.name, user.email),
-                          idstring="kohde.test")  # fmt: skip
+        # The test unsubscribe link: the tester clicking it must not opt the contact out.
+        to = address(user.name, user.email)
+        message = compose(template, contact, to=to, idstring="kohde.test", test=True)
     except (TemplateProblem, AddressProblem) as exc:
         return False, f"Nothing sent: {exc}"
     subject = message["Subject"]
@@ -103,7 +105,7 @@ def send_test(template: EmailTemplate, contact: Contact, user: User) -> tuple[bo
     try:
         client = smtp.connect(settings)
         try:
-            client.send_message(message, to_addrs=[user.email])
+            client.send_message(message, to_addrs=[to.addr_spec])  # the domain IDNA-encoded
         finally:
             try:
                 client.quit()

@@ -16,7 +16,7 @@ from models import FilterModule, SampleMode, TargetGroup, db
 from models.criteria import validate
 
 from .base import ReadOnlyModelView, SecureModelView, enum_choices
-from .campaigns import campaign_templates
+from .campaigns import campaign_template_only, campaign_templates
 from .criteria_builder import CriteriaField
 
 SAMPLE_CHOICES = enum_choices(SampleMode)
@@ -82,7 +82,8 @@ class TargetGroupView(SecureModelView):
     form_choices = {"sample_mode": SAMPLE_CHOICES}
     form_args = {
         "criteria": {"label": "Conditions", "validators": [criteria_is_a_tree]},
-        "email_template": {"query_factory": campaign_templates},
+        "email_template": {"query_factory": campaign_templates,
+                           "validators": [campaign_template_only]},
     }
     form_ajax_refs = {"owner": {"fields": ["email", "name"], "page_size": 20}}
     edit_template = "kohde/target_group_edit.html"

@@ -14,7 +14,7 @@ from .campaigns import campaigns_group
 from .dev import bootstrap_command, dev_command
 from .groups import groups_group
 from .imports import import_group
-from .jobs import jobs_group, worker_command
+from .jobs import jobs_group, scheduler_command, worker_command
 from .mail import mailsink_command, outbox_group, set_campaign_template, templates_group
 from .seed import seed_command
 from .users import users_group
@@ -29,6 +29,7 @@ COMMANDS = (
     jobs_group,
     mailsink_command,
     outbox_group,
+    scheduler_command,
     seed_command,
     templates_group,
     users_group,

@@ -63,8 +63,8 @@ def _banner(url: str, login: str) -> None:
 @click.option("--workers", default=1, show_default=True, help="RQ workers to start.")
 @with_appcontext
 def dev_command(host: str, port: int, workers: int):
-    """Run web + worker (+ an embedded Redis when REDIS_URL is unset, + a mail sink when
-    SMTP_URL is unset) until Ctrl-C."""
+    """Run web + worker + scheduler (+ an embedded Redis when REDIS_URL is unset, + a mail
+    sink when SMTP_URL is unset) until Ctrl-C."""
     env = dict(os.environ)
     manager = Manager()
     if not current_app.config.get("REDIS_URL"):
@@ -89,6 +89,8 @@ def dev_command(host: str, port: int, workers: int):
                             cwd=root)  # fmt: skip
     for n in range(workers):
         manager.add_process(f"worker.{n + 1}", f"{kohde} worker", env=env, cwd=root)
+    # Requeues what crashes and Redis flushes leave behind, restarts deferred email.
+    manager.add_process("scheduler", f"{kohde} scheduler", env=env, cwd=root)
     login_file = _login_file()
     if login_file.exists():
         email, password = login_file.read_text().split()[:2]

@@ -14,6 +14,7 @@ from jobs import embedded_redis
 from jobs.mail.outbox import requeue_stuck
 from jobs.queue import redis_url
 from jobs.runs import requeue_lost
+from jobs.scheduler import KohdeScheduler
 from jobs.worker import make_worker
 from models import JobRun, db
 
@@ -75,6 +76,20 @@ def requeue_jobs():
     click.echo(f"requeued {len(lost)} job(s)" + (": " + ", ".join(lost) if lost else ""))
 
 
+def _log_setup(quiet: bool) -> None:
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")  # fmt: skip
+
+
+def _wait_for_redis(burst: bool) -> None:
+    # With REDIS_URL (or in `kohde dev`, where the embedded server is starting next to us)
+    # wait for it; alone, start the embedded one.
+    if current_app.config.get("REDIS_URL") or burst:
+        embedded_redis.wait_until_up(redis_url(), seconds=20)
+    else:
+        ensure_redis()
+
+
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 @click.option("--simple", is_flag=True, help="Run jobs in this process instead of a fork.")
@@ -82,12 +97,8 @@ def requeue_jobs():
 @with_appcontext
 def worker_command(burst: bool, simple: bool, quiet: bool):
     """Start an RQ worker for Kohde's queue with this installation's config."""
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")  # fmt: skip
-    if current_app.config.get("REDIS_URL") or burst:
-        embedded_redis.wait_until_up(redis_url(), seconds=20)
-    else:
-        ensure_redis()
+    _log_setup(quiet)
+    _wait_for_redis(burst)
     # Queued runs whose Redis entries were lost would otherwise wait forever.
     lost = requeue_lost()
     if lost:
@@ -97,3 +108,23 @@ def worker_command(burst: bool, simple: bool, quiet: bool):
         logging.getLogger(__name__).warning("requeued %d message(s) left in sending", stuck)
     worker = make_worker(current_app._get_current_object(), simple=simple or burst)
     worker.work(burst=burst, logging_level="WARNING" if quiet else "INFO")
+
+
+@click.command("scheduler")
+@click.option("--interval", type=float,
+              help="Seconds between ticks (default: KOHDE_SCHEDULER_INTERVAL, 60).")  # fmt: skip
+@click.option("--burst", is_flag=True, help="Run one tick and stop.")
+@click.option("--quiet", is_flag=True, help="Only warnings and errors.")
+@with_appcontext
+def scheduler_command(interval: float | None, burst: bool, quiet: bool):
+    """Run the scheduler: every interval, requeue lost job runs and messages stuck in
+    'sending', and start a send job when messages are due. Stops on SIGTERM / Ctrl-C
+    (a tick in progress finishes first). Several schedulers may run; one ticks at a time."""
+    _log_setup(quiet)
+    logging.getLogger("rq_scheduler").setLevel(logging.WARNING if quiet else logging.INFO)
+    _wait_for_redis(burst)
+    scheduler = KohdeScheduler(current_app._get_current_object(), interval)
+    click.echo(f"scheduler ticking every {scheduler.interval:g} s", err=True)
+    scheduler.run(burst=burst)
+    if burst:
+        click.echo(json.dumps(scheduler.last_tick, default=str))

@@ -141,13 +141,8 @@
       if (builder) { changed(builder); }
     }
   });
-  // A 400 with the tree's problems is an answer to show, not a failure to drop.
-  document.addEventListener('htmx:beforeSwap', function (evt) {
-    if (evt.detail.xhr.status === 400 && builderOf(evt.detail.target)) {
-      evt.detail.shouldSwap = true;
-      evt.detail.isError = false;
-    }
-  });
+  // A 400 with the tree's problems is swapped in like any answer: the layout's
+  // htmx.config.responseHandling shows 4xx partials.
   document.addEventListener('htmx:afterSwap', function (evt) {
     const builder = builderOf(evt.detail.target);
     if (builder && evt.detail.target.matches('.cb-count')) {

@@ -1,0 +1,151 @@
+"""The scheduler process: every interval, one *tick* runs Kohde's periodic checks.
+
+A check is a plain function registered with ``@periodic("name")``; it takes the
+tick's time (UTC), does its work in the database, commits, and returns what it
+did. The built-in checks put back what a crash or a Redis flush left behind
+and keep the outbox moving; scheduled actions (SPEC §5) register theirs the
+same way. Every check is idempotent (conditional UPDATEs, deterministic job ids),
+so two ticks at once change nothing twice; the process lock below only keeps
+two schedulers from doing the same work side by side.
+
+The process is rq-scheduler's (its loop, its lock with expiry, its heartbeat,
+and any job put in Redis with ``enqueue_at``/``schedule``), with the tick added
+to each pass and a gentler SIGTERM: a pass that has started finishes.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Callable
+from datetime import datetime
+
+from flask import Flask
+from rq_scheduler import Scheduler
+from sqlalchemy import exists, or_, select
+
+from models import ACTIVE_STATUSES, JobRun, OutboxMessage, OutboxState, db, utcnow
+
+from .mail.outbox import requeue_stuck
+from .mail.sender import start_senders
+from .queue import get_queue, get_redis
+from .runs import requeue_lost
+
+log = logging.getLogger(__name__)
+
+PERIODIC: dict[str, Callable[[datetime], object]] = {}
+
+
+def periodic(name: str) -> Callable[[Callable], Callable]:
+    """Register ``func(now)`` to run on every tick (in registration order)."""
+
+    def register(func: Callable[[datetime], object]) -> Callable[[datetime], object]:
+        PERIODIC[name] = func
+        return func
+
+    return register
+
+
+def tick(now: datetime | None = None) -> dict[str, object]:
+    """Run every periodic check once (inside an app context) and return what each did.
+
+    A check that fails is logged and rolled back; the others still run, and the next
+    tick tries it again (a database or Redis outage must not stop the scheduler).
+    """
+    now = now or utcnow()
+    done: dict[str, object] = {}
+    for name, check in PERIODIC.items():
+        try:
+            done[name] = check(now)
+        except Exception as exc:  # reported as failed, never as done; the next tick retries
+            db.session.rollback()
+            log.exception("periodic check %s failed", name)
+            done[name] = f"failed: {type(exc).__name__}: {exc}"
+    return done
+
+
+@periodic("lost_job_runs")
+def requeue_lost_runs(now: datetime) -> int:
+    """Queued runs that Redis no longer knows (flushed, restarted) go back on the queue."""
+    return len(requeue_lost())
+
+
+@periodic("stuck_messages")
+def requeue_stuck_messages(now: datetime) -> int:
+    """Messages a crashed sender left in ``sending`` go back to ``queued``."""
+    return requeue_stuck()
+
+
+def messages_due(now: datetime) -> bool:
+    """Whether some message waits to be sent now (queued, or deferred and due again)."""
+    outbox = OutboxMessage.__table__
+    return bool(db.session.scalar(select(exists().where(
+        outbox.c.state.in_((OutboxState.QUEUED, OutboxState.DEFERRED)),
+        or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now),
+    ))))  # fmt: skip
+
+
+def sender_active() -> bool:
+    """Whether a send job is queued or running already."""
+    return bool(db.session.scalar(select(exists().where(
+        JobRun.kind == "send_outbox", JobRun.status.in_(ACTIVE_STATUSES)))))  # fmt: skip
+
+
+@periodic("outbox_send")
+def start_sender_when_due(now: datetime) -> bool:
+    """Start a send job when messages are due and none is on its way: deferred messages
+    come due again later, and a join whose send job was lost still gets sent."""
+    due = messages_due(now)
+    active = sender_active()
+    db.session.rollback()  # end the read; enqueue() writes in a transaction of its own
+    if not due or active:
+        return False
+    # The deterministic job id makes a racing second tick get the same run back.
+    start_senders()
+    return True
+
+
+class KohdeScheduler(Scheduler):
+    """rq-scheduler's process running Kohde's tick on each pass, inside ``app``."""
+
+    def __init__(self, app: Flask, interval: float | None = None):
+        interval = interval or app.config["KOHDE_SCHEDULER_INTERVAL"]
+        with app.app_context():
+            queue = get_queue(app)
+            super().__init__(queue=queue, connection=get_redis(app), interval=interval)
+        self.app = app
+        self.interval = interval
+        # rq-scheduler's lock is one key for every app on the Redis server; ours is per queue.
+        self.scheduler_lock_key = f"kohde:{queue.name}:scheduler_lock"
+        self.last_tick: dict[str, object] = {}
+        self._in_pass = False
+        self._stop_after_pass = False
+
+    def enqueue_jobs(self):
+        """One pass (under the lock): rq-scheduler's due Redis jobs, then Kohde's tick."""
+        self._in_pass = True
+        try:
+            moved = super().enqueue_jobs()
+            with self.app.app_context():
+                self.last_tick = tick()
+            # Quiet when there was nothing to do: a line a minute would drown the dev log.
+            log.log(logging.INFO if any(self.last_tick.values()) else logging.DEBUG,
+                    "tick: %s", self.last_tick)  # fmt: skip
+            return moved
+        finally:
+            self._in_pass = False
+            if self._stop_after_pass:
+                raise SystemExit(0)  # run()'s finally releases the lock and registers death
+
+    def _install_signal_handlers(self):
+        # rq-scheduler raises SystemExit wherever the signal lands, a database transaction
+        # included; here a pass in progress finishes first, a sleep ends at once.
+        def stop(signum, frame):
+            log.info("scheduler stopping (signal %s)", signum)
+            if self._in_pass:
+                self._stop_after_pass = True
+                return
+            raise SystemExit(0)
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
