@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -209,6 +210,13 @@ def settle() -> None:
     db.session.commit()
 
 
+def run_like_id() -> str:
+    """A job id shaped like a real run's (``kind-16 hex digits-n``) for the rows the floor
+    and the naive loop write: every member and removal row carries its job's id, and a
+    shorter one would make their rows, and the job_id index, smaller than the job's."""
+    return f"campaign_audience-{secrets.token_hex(8)}-1"
+
+
 def member_count(campaign_id: int) -> int:
     return db.session.scalar(select(func.count()).select_from(CampaignMember)
                              .where(CampaignMember.campaign_id == campaign_id))  # fmt: skip
@@ -241,7 +249,7 @@ class Bench:
     def copy_floor(self, campaign: int, empty: bool) -> tuple[float, int]:
         """The hand-written copy; seconds and rows added."""
         params = {"campaign": campaign, "now": utcnow(), "user": self.user_id,
-                  "source": self.group_id, "job": f"floor-copy-{campaign}-{self.runs}"}  # fmt: skip
+                  "source": self.group_id, "job": run_like_id()}  # fmt: skip
         statement = COPY_INTO_EMPTY_SQL if empty else COPY_SQL
         settle()
         began = time.perf_counter()
@@ -252,7 +260,7 @@ class Bench:
     def remove_floor(self, action: Action, campaign: int, record: bool = True) -> float:
         """The hand-written removal, with or without the undo record; seconds."""
         leaving = LEAVING[action]
-        params = {"campaign": campaign, "job": f"floor-{action}-{campaign}"}
+        params = {"campaign": campaign, "job": run_like_id()}
         if not record:
             return run_sql((DELETE_SQL.format(leaving=leaving), params))
         if self.dialect == "postgresql":
@@ -288,14 +296,14 @@ class Bench:
         ids = list(db.session.scalars(text(
             "SELECT contact_id FROM target_group_members WHERE group_id = :g "
             "ORDER BY contact_id LIMIT :n"), {"g": self.group_id, "n": rows}))  # fmt: skip
-        session, added = db.session, 0
+        session, added, job_id = db.session, 0, run_like_id()
         began = time.perf_counter()
         for contact_id in ids:
             if session.get(CampaignMember, (self.naive, contact_id)) is None:
                 session.add(CampaignMember(campaign_id=self.naive, contact_id=contact_id,
                                            added_at=utcnow(), added_by_id=self.user_id,
                                            source=MemberSource.GROUP,
-                                           source_ref=self.group_id))  # fmt: skip
+                                           source_ref=self.group_id, job_id=job_id))  # fmt: skip
                 added += 1
         session.commit()
         seconds = time.perf_counter() - began
@@ -316,7 +324,7 @@ class Bench:
     def naive_remove(self, action: Action) -> tuple[float, int]:
         """Every member and its contact as objects; per one to go, ``session.add`` of its
         removal record (what undo puts back, as the job keeps it) and ``session.delete``."""
-        session, removed, seen = db.session, 0, set()
+        session, removed, seen, job_id = db.session, 0, set(), run_like_id()
         began = time.perf_counter()
         members = session.scalars(
             select(CampaignMember).where(CampaignMember.campaign_id == self.naive)
@@ -332,7 +340,7 @@ class Bench:
                 seen.add(key)
             if gone:  # recorded for undo, as the job does: the same work, done naively
                 session.add(CampaignMemberRemoval(
-                    job_id=f"naive-{action}", campaign_id=member.campaign_id,
+                    job_id=job_id, campaign_id=member.campaign_id,
                     contact_id=member.contact_id, added_at=member.added_at,
                     added_by_id=member.added_by_id, source=member.source,
                     source_ref=member.source_ref, added_by_job_id=member.job_id))  # fmt: skip
