@@ -162,8 +162,11 @@ def undo_audience(ctx: JobContext, run_id: str) -> dict:
         raise AudienceError(f"job {run_id} is {original.status}; only a finished job can be undone")
     if original.result.get("undone_by"):
         raise AudienceError(f"job {run_id} was already undone by {original.result['undone_by']}")
-    _take_turn(original.params["campaign_id"])
-    removed = db.session.execute(delete(members).where(members.c.job_id == run_id)).rowcount
+    campaign_id = original.params["campaign_id"]
+    _take_turn(campaign_id)
+    removed = db.session.execute(
+        delete(members).where(members.c.campaign_id == campaign_id, members.c.job_id == run_id)
+    ).rowcount
     put_back = select(
         removals.c.campaign_id, removals.c.contact_id, removals.c.added_at,
         removals.c.added_by_id, removals.c.source, removals.c.source_ref,
