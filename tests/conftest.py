@@ -168,14 +168,16 @@ def process_env(app) -> dict[str, str]:
 
 @pytest.fixture
 def mailbox(app):
-    """A real aiosmtpd sink on loopback that keeps what it receives; SMTP_URL points at it."""
+    """A real aiosmtpd sink on loopback that keeps what it receives; SMTP_URL points at it,
+    and links in messages point at an https address (as RFC 8058 unsubscribe links must)."""
     memory = sink.MemorySink()
     port = embedded_redis.free_port()
     controller = sink.start(memory, port)
-    app.config["SMTP_URL"] = f"smtp://127.0.0.1:{port}"
+    base_url = app.config.get("KOHDE_BASE_URL")
+    app.config.update(SMTP_URL=f"smtp://127.0.0.1:{port}", KOHDE_BASE_URL="https://crm.example.fi")
     yield memory
     controller.stop()
-    app.config["SMTP_URL"] = None
+    app.config.update(SMTP_URL=None, KOHDE_BASE_URL=base_url)
 
 
 @pytest.fixture

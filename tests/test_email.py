@@ -4,8 +4,6 @@ waiting period, 4xx/5xx, templates in the sandbox, unsubscribe."""
 import pytest
 from sqlalchemy import select
 
-from jobs.embedded_redis import free_port
-from jobs.mail import sink
 from jobs.mail.outbox import queue_campaign_join
 from jobs.mail.render import TemplateProblem, check_template, render
 from jobs.mail.sender import send_outbox
@@ -29,17 +27,6 @@ from .conftest import csrf_token
 BODY = ('<p>Hei {{ contact.first_name }} from {{ company.name }}!</p>'
         '<p><a href="{{ unsubscribe_url }}">Unsubscribe</a></p>')  # fmt: skip
 
-
-@pytest.fixture
-def mailbox(app):
-    """A real SMTP server on loopback; the app sends to it for the test's duration."""
-    memory = sink.MemorySink()
-    port = free_port()
-    controller = sink.start(memory, port)
-    app.config.update(SMTP_URL=f"smtp://127.0.0.1:{port}", KOHDE_BASE_URL="https://crm.example.fi")
-    yield memory
-    controller.stop()
-    app.config["SMTP_URL"] = None
 
 
 @pytest.fixture

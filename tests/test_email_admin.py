@@ -34,17 +34,6 @@ BODY = ('<p>Hei {{ contact.first_name }} / {{ company.name }}</p>'
 NEW = "/admin/emailtemplate/new/"
 
 
-@pytest.fixture
-def mailbox(app):
-    """A real SMTP server on loopback; the app sends to it for the test's duration."""
-    memory = sink.MemorySink()
-    port = free_port()
-    controller = sink.start(memory, port)
-    app.config.update(SMTP_URL=f"smtp://127.0.0.1:{port}", KOHDE_BASE_URL="https://crm.example.fi")
-    yield memory
-    controller.stop()
-    app.config["SMTP_URL"] = None
-
 
 def form(token: str, **fields) -> dict:
     """A complete template form as the browser posts it."""
