@@ -20,18 +20,15 @@ activities, each starting from an empty activities table:
 A last line runs the job once more for the same group: now every slot of the
 first round is taken, so it shows the planner's cost with N activities in the way.
 
-It wipes its database like bench/seed.py: PostgreSQL only in a database named
-``kohde_bench`` or ``kohde_bench2``, or any with --force. See bench/README.md.
+It wipes its database like bench/seed.py: PostgreSQL only in a database
+whose name starts with ``kohde_bench``, or any with --force. See bench/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import bisect
-import os
-import shutil
 import sys
-import tempfile
 import time
 from datetime import date, datetime
 from pathlib import Path
@@ -44,19 +41,16 @@ ROOT = HERE.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(ROOT))
 
-import flask_migrate  # noqa: E402
 from sqlalchemy import func, insert, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
 from bench.seed import (  # noqa: E402
     SEED,
-    drop_schema,
+    bench_database,
+    database_arguments,
+    print_table,
     references,
-    remove_sqlite,
     run_floor,
-    sqlite_path,
 )
-from bench.seed import prepare as prepare_database  # noqa: E402
 from jobs.activities import create_from_plan, plan, slot_times, working_days  # noqa: E402
 from jobs.groups import refresh  # noqa: E402
 from jobs.seed import seed_demo  # noqa: E402
@@ -70,10 +64,7 @@ from models import (  # noqa: E402
     TargetGroupMember,
     db,
 )
-from webadmin import create_app  # noqa: E402
-from webadmin.config import database_url  # noqa: E402
 
-BENCH_DATABASES = ("kohde_bench", "kohde_bench2")
 OWNERS = 50
 NAIVE_MAX = 5_000
 DAY = date(2027, 1, 4)  # a Monday
@@ -106,24 +97,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--contacts", type=int, default=100_000, help="group members (N)")
     parser.add_argument("--owners", type=int, default=OWNERS, help="users owning the contacts")
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("DATABASE_URL"),
-        help="database to wipe and fill [default: DATABASE_URL, else a temporary SQLite file]",
-    )
-    parser.add_argument(
-        "--force",
-        action="store_true",
-        help="wipe a PostgreSQL database with another name, or an existing SQLite file",
-    )
-    return parser.parse_args(argv)
-
-
-def prepare(url: str, force: bool) -> None:
-    """bench/seed.py's rule, with both bench database names allowed."""
-    parsed = make_url(url)
-    named = parsed.get_backend_name() == "postgresql" and parsed.database in BENCH_DATABASES
-    prepare_database(url, force or named)
+    return database_arguments(parser).parse_args(argv)
 
 
 def seed(contacts: int, owners: int) -> int:
@@ -223,43 +197,12 @@ def run_naive(rows: int, slots: list[tuple[datetime, datetime]]) -> float:
     return time.perf_counter() - began
 
 
-def print_table(results: list[tuple[str, int, float]], total: int) -> None:
-    """operation, rows, seconds, rows/s and the ratios to the floor and to the naive loop."""
-    rates = {name: rows / seconds for name, rows, seconds in results}
-    floor = next(rate for name, rate in rates.items() if name.startswith("floor"))
-    naive = next(rate for name, rate in rates.items() if name.startswith("naive"))
-    header = (f"{'operation':<36} {'rows':>10} {'seconds':>9} {'rows/s':>11} "
-              f"{'to floor':>9} {'vs naive':>9}")  # fmt: skip
-    print(header)
-    print("-" * len(header))
-    for name, rows, seconds in results:
-        rate = rates[name]
-        print(f"{name:<36} {rows:>10,} {seconds:>9.2f} {rate:>11,.0f} "
-              f"{rate / floor:>8.2f}× {rate / naive:>8.1f}×")  # fmt: skip
-    print(f"(naive loop extrapolated to {total:,} rows: {total / naive:,.0f} s)")
-
-
 def main(argv: list[str] | None = None) -> None:
-    """Fresh schema, seed, the three measurements, the table; then clean up."""
+    """Fresh schema, seed, the three measurements, the table; then clean up unless --keep."""
     args = parse_args(argv)
-    temp_dir = None
-    if args.database_url:
-        url = database_url(args.database_url)
-    else:
-        temp_dir = tempfile.mkdtemp(prefix="kohde-bench-")
-        url = f"sqlite:///{temp_dir}/bench.db"
-    prepare(url, args.force)
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench"})
     naive_rows = min(args.contacts, NAIVE_MAX)
-    with app.app_context():
+    with bench_database(args):
         dialect = db.engine.dialect.name
-        if dialect == "postgresql":
-            drop_schema()
-        flask_migrate.upgrade()
-        version = db.session.scalar(
-            text("SELECT version()" if dialect == "postgresql" else "SELECT sqlite_version()")
-        )
-        print(f"\n{make_url(url).render_as_string(hide_password=True)}: {version}")
         group_id = seed(args.contacts, args.owners)
         settings = Settings.get()
         db.session.commit()
@@ -294,15 +237,6 @@ def main(argv: list[str] | None = None) -> None:
         ], args.contacts)  # fmt: skip
         print(f"(job: {plan_seconds:.2f} s planning, {job_seconds - plan_seconds:.2f} s "
               f"creating and committing; again: {again_plan:.2f} s planning)")  # fmt: skip
-        if dialect == "postgresql":
-            drop_schema()
-        db.session.remove()
-        db.engine.dispose()
-    if dialect == "sqlite":
-        if temp_dir:
-            shutil.rmtree(temp_dir, ignore_errors=True)
-        elif sqlite_path(url):
-            remove_sqlite(sqlite_path(url))
 
 
 if __name__ == "__main__":

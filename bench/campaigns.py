@@ -31,13 +31,12 @@ before the step:
 
 "rows" is what a step looks at: the group's members for copies, the campaign's
 members for removals. It wipes its database like bench/seed.py: PostgreSQL only
-in a database named ``kohde_bench`` or with --force. See bench/README.md.
+in a database named ``kohde_bench…`` or with --force. See bench/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import sys
 import time
@@ -53,11 +52,11 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import bindparam, func, select, text  # noqa: E402
 
 from bench.seed import (  # noqa: E402
-    BENCH_DATABASE,
     NAIVE_MAX,
     SEED,
     USERS,
     bench_database,
+    database_arguments,
 )
 from jobs.groups import refresh  # noqa: E402
 from jobs.runs import dedupe_key, execute  # noqa: E402
@@ -166,18 +165,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line: size, database and what may be wiped."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--contacts", type=int, default=100_000, help="contacts to seed (N)")
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("DATABASE_URL"),
-        help="database to wipe and fill [default: DATABASE_URL, else a temporary SQLite file]",
-    )
-    parser.add_argument("--keep", action="store_true", help="leave the data in place")
-    parser.add_argument(
-        "--force",
-        action="store_true",
-        help=f"wipe a PostgreSQL database not named {BENCH_DATABASE}, or an existing SQLite file",
-    )
-    return parser.parse_args(argv)
+    return database_arguments(parser).parse_args(argv)
 
 
 def sql(statement: str):

@@ -25,13 +25,12 @@ Before each "no change" run the members table is vacuumed and analysed (on
 PostgreSQL) as autovacuum would have done by the time anyone refreshes again.
 
 It wipes its database like bench/seed.py: PostgreSQL only in a database named
-``kohde_bench`` or with --force. See bench/README.md.
+``kohde_bench…`` or with --force. See bench/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -46,12 +45,12 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import bindparam, func, select, text  # noqa: E402
 
 from bench.seed import (  # noqa: E402
-    BENCH_DATABASE,
     NAIVE_MAX,
     SEED,
     USERS,
     bench_database,
     count_contacts,
+    database_arguments,
 )
 from jobs.groups import refresh  # noqa: E402
 from jobs.seed import seed_demo  # noqa: E402
@@ -98,20 +97,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--contacts", type=int, default=100_000, help="contacts to seed (N)")
     parser.add_argument(
-        "--database-url",
-        default=os.environ.get("DATABASE_URL"),
-        help="database to wipe and fill [default: DATABASE_URL, else a temporary SQLite file]",
-    )
-    parser.add_argument(
         "--rounds", type=int, default=3, help="runs of each measurement; the fastest counts"
     )
-    parser.add_argument("--keep", action="store_true", help="leave the data in place")
-    parser.add_argument(
-        "--force",
-        action="store_true",
-        help=f"wipe a PostgreSQL database not named {BENCH_DATABASE}, or an existing SQLite file",
-    )
-    return parser.parse_args(argv)
+    return database_arguments(parser).parse_args(argv)
 
 
 def run_sql(*statements: str, **params) -> tuple[float, list[int]]:

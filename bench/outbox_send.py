@@ -21,7 +21,7 @@ campaign that has a template, and ``queue_campaign_join`` writes the outbox.
 sink, not the sender, is the limit. ``--rounds R`` repeats all three and
 prints medians (on a busy machine single runs scatter).
 It wipes the database it runs on, so on PostgreSQL it only runs on a database
-named ``kohde_bench`` or with --force (see bench/seed.py and bench/README.md).
+named ``kohde_bench…`` or with --force (see bench/seed.py and bench/README.md).
 """
 
 from __future__ import annotations
@@ -39,20 +39,16 @@ sys.path.insert(0, str(ROOT))
 import argparse  # noqa: E402
 import multiprocessing as mp  # noqa: E402
 import os  # noqa: E402
-import shutil  # noqa: E402
 import smtplib  # noqa: E402
 import statistics  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 from email.headerregistry import Address  # noqa: E402
 from email.message import EmailMessage  # noqa: E402
 from email.utils import format_datetime, make_msgid  # noqa: E402
 
-import flask_migrate  # noqa: E402
-from sqlalchemy import func, insert, literal, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import func, insert, literal, select  # noqa: E402
 
-from bench.seed import drop_schema, prepare, remove_sqlite, sqlite_path  # noqa: E402
+from bench.seed import bench_database, database_arguments  # noqa: E402
 from jobs.embedded_redis import free_port  # noqa: E402
 from jobs.mail.outbox import queue_campaign_join  # noqa: E402
 from jobs.mail.sender import send_outbox  # noqa: E402
@@ -71,7 +67,6 @@ from models import (  # noqa: E402
     utcnow,
 )
 from webadmin import create_app  # noqa: E402
-from webadmin.config import database_url  # noqa: E402
 
 OWNERS = 10
 JOB_ID = "bench-email"  # the members' job id: queue_campaign_join picks exactly them
@@ -99,16 +94,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--messages", type=int, default=20_000, help="messages per run (N)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="repeat the three measurements; the table shows medians")  # fmt: skip
-    parser.add_argument(
-        "--database-url",
-        help="database to wipe and fill [default: a temporary SQLite file]",
-    )
-    parser.add_argument(
-        "--force",
-        action="store_true",
-        help="wipe a PostgreSQL database not named kohde_bench, or an existing SQLite file",
-    )
-    return parser.parse_args(argv)
+    return database_arguments(parser).parse_args(argv)
 
 
 # --- the sink: its own process ----------------------------------------------------------
@@ -177,14 +163,15 @@ def run_floor(messages: int, port: int) -> float:
 # --- Kohde's sender ----------------------------------------------------------------------
 
 
+def sender_config(smtp_port: int) -> dict:
+    """What the app needs to send to the sink (besides the database)."""
+    return {"SMTP_URL": f"smtp://127.0.0.1:{smtp_port}", "KOHDE_BASE_URL": "https://crm.example.fi"}
+
+
 def make_app(url: str, smtp_port: int):
     """The app as a sender process sees it (no Redis: nothing here enqueues work)."""
-    return create_app({
-        "SQLALCHEMY_DATABASE_URI": url,
-        "SECRET_KEY": "bench",
-        "SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
-        "KOHDE_BASE_URL": "https://crm.example.fi",
-    })  # fmt: skip
+    return create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench",
+                       **sender_config(smtp_port)})  # fmt: skip
 
 
 def create_audience(messages: int) -> int:
@@ -342,15 +329,8 @@ def print_table(rounds: list[dict], messages: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Sink up, fresh schema, the measurements, the table; then clean up."""
+    """Sink up, fresh schema, the measurements, the table; then clean up unless --keep."""
     args = parse_args(argv)
-    temp_dir = None
-    if args.database_url:
-        url = database_url(args.database_url)
-    else:
-        temp_dir = tempfile.mkdtemp(prefix="kohde-bench-")
-        url = f"sqlite:///{temp_dir}/bench.db"
-    prepare(url, args.force)
     # spawn, not fork: the sink and the senders start clean, without this process's
     # connections and threads.
     ctx = mp.get_context("spawn")
@@ -360,17 +340,8 @@ def main(argv: list[str] | None = None) -> None:
                             daemon=True)  # fmt: skip
     sink_proc.start()
     assert ready.wait(60), "the sink did not start"
-    app = make_app(url, port)
     try:
-        with app.app_context():
-            dialect = db.engine.dialect.name
-            if dialect == "postgresql":
-                drop_schema()
-            flask_migrate.upgrade()
-            version = db.session.scalar(
-                text("SELECT version()" if dialect == "postgresql" else "SELECT sqlite_version()")
-            )
-            print(f"\n{make_url(url).render_as_string(hide_password=True)}: {version}")
+        with bench_database(args, **sender_config(port)) as (_app, url):
             print(f"sink: aiosmtpd on 127.0.0.1:{port} (pid {sink_proc.pid}); CPUs: "
                   f"{os.cpu_count()}; load average: {os.getloadavg()[0]:.1f}")  # fmt: skip
             campaign_id = create_audience(args.messages)
@@ -380,18 +351,9 @@ def main(argv: list[str] | None = None) -> None:
             print(f"messages: {args.messages:,}; rounds: {args.rounds} (medians); load average "
                   f"at the end: {os.getloadavg()[0]:.1f}\n")  # fmt: skip
             print_table(rounds, args.messages)
-            if dialect == "postgresql":
-                drop_schema()
-            db.session.remove()
-            db.engine.dispose()
     finally:
         stop.set()
         sink_proc.join(10)
-        if temp_dir:
-            shutil.rmtree(temp_dir, ignore_errors=True)
-        elif make_url(url).get_backend_name() == "sqlite" and sqlite_path(url):
-            remove_sqlite(sqlite_path(url))
-
 
 if __name__ == "__main__":
     main()
