@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, String, Text, event, update
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
-from sqlalchemy.orm.attributes import set_committed_value
 
-from .base import Base, Timestamped, UTCDateTime
+from .base import Base, Timestamped, UTCDateTime, numbered_from_id
 
 
 class ActivityType(StrEnum):
@@ -68,22 +67,9 @@ class Activity(Timestamped, Base):
         return f"{self.number} {self.subject}" if self.number else self.subject
 
 
-@event.listens_for(Activity, "before_insert")
-def _blank_number_is_none(mapper, connection, target: Activity) -> None:
-    """An empty number from a form means "generate one" (and "" twice would clash)."""
-    if not target.number:
-        target.number = None
-
-
-@event.listens_for(Activity, "after_insert")
-def _number_new_activity(mapper, connection, target: Activity) -> None:
-    """Every activity gets a number, "A-<id>" like the mass-created ones, whatever path
-    made it (admin form, calendar, code): the id exists only after the insert."""
-    if target.number is None:
-        number = f"A-{target.id}"
-        table = Activity.__table__
-        connection.execute(update(table).where(table.c.id == target.id).values(number=number))
-        set_committed_value(target, "number", number)
+# Every activity gets a number, "A-<id>" like the mass-created ones, whatever path made
+# it (admin form, calendar, code).
+numbered_from_id(Activity, lambda activity: f"A-{activity.id}")
 
 
 class ActivityContact(Base):

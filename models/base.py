@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy import DateTime, MetaData, event, func, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.types import TypeDecorator
 
 # Named constraints: SQLite batch migrations cannot alter unnamed ones.
@@ -70,3 +71,22 @@ class Timestamped:
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=utcnow, onupdate=utcnow, server_default=func.current_timestamp()
     )
+
+
+def numbered_from_id(model, make_number) -> None:
+    """Give every ``model`` row saved without a number ``make_number(row)``, made from its
+    id once the INSERT has given it one: unique by construction, even when two rows are
+    saved at the same moment. An empty number (a blank form field) counts as none."""
+    table = model.__table__
+
+    @event.listens_for(model, "before_insert")
+    def _blank_is_none(_mapper, _connection, target) -> None:
+        if not target.number:
+            target.number = None  # "" twice would clash on the unique column
+
+    @event.listens_for(model, "after_insert")
+    def _number(_mapper, connection, target) -> None:
+        if target.number is None:
+            number = make_number(target)
+            connection.execute(update(table).where(table.c.id == target.id).values(number=number))
+            set_committed_value(target, "number", number)

@@ -6,11 +6,10 @@ import re
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, String, Text, event, inspect, update
+from sqlalchemy import ForeignKey, Index, String, Text, event, inspect
 from sqlalchemy.orm import Mapped, Session, backref, mapped_column, relationship
-from sqlalchemy.orm.attributes import set_committed_value
 
-from .base import Base, Timestamped, UTCDateTime, utcnow
+from .base import Base, Timestamped, UTCDateTime, numbered_from_id, utcnow
 
 
 class Campaign(Timestamped, Base):
@@ -44,15 +43,8 @@ class Campaign(Timestamped, Base):
 GENERATED_NUMBER = re.compile(r"\d{4}-\d{5,}")
 
 
-@event.listens_for(Campaign, "after_insert")
-def _number_new_campaign(_mapper, connection, campaign: Campaign) -> None:
-    """Give a campaign saved without a number one made from its id: unique by construction,
-    even when two campaigns are saved at the same moment."""
-    if not campaign.number:
-        number = f"{utcnow().year}-{campaign.id:05d}"
-        table = Campaign.__table__
-        connection.execute(update(table).where(table.c.id == campaign.id).values(number=number))
-        set_committed_value(campaign, "number", number)
+# A campaign saved without a number gets "<year>-<id>".
+numbered_from_id(Campaign, lambda campaign: f"{utcnow().year}-{campaign.id:05d}")
 
 
 @event.listens_for(Session, "before_flush")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, abort, flash, redirect, request, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_admin import expose
 from flask_login import current_user
 from sqlalchemy import select
@@ -12,7 +12,7 @@ from jobs.runs import enqueue
 from models import Campaign, Contact, SavedFilter, TargetGroup, db
 from models.audience import Action, AudienceError, check_request, dry_run, summary
 
-from .base import SecureView
+from .base import SecureView, go_to
 
 # (action, what the button says, which kind of source it needs)
 ACTIONS = [
@@ -76,12 +76,6 @@ def _request_args() -> tuple[dict, bool]:
     return request_args, bool(request.form.get("refresh_group"))
 
 
-def _go(url: str):
-    """Redirect; for htmx, tell it to navigate the whole page (HX-Redirect)."""
-    if request.headers.get("HX-Request"):
-        return Response(status=204, headers={"HX-Redirect": url})
-    return redirect(url)
-
 
 class CampaignAudienceView(SecureView):
     """/admin/audience/<campaign id>: who is in the campaign, and the bulk actions on it."""
@@ -135,11 +129,11 @@ class CampaignAudienceView(SecureView):
             check_request(campaign.id, **args)
         except AudienceError as exc:
             flash(str(exc), "error")
-            return _go(url_for(".campaign", campaign_id=campaign.id))
+            return go_to(url_for(".campaign", campaign_id=campaign.id))
         params = {"campaign_id": campaign.id, **args, "refresh_group": refresh}
         job_run = enqueue("campaign_audience", params, user_id=current_user.id)
         flash(f"{LABELS.get(args['action'], args['action'])}: job {job_run.id} started.", "info")
-        return _go(url_for("jobrun.details_view", id=job_run.id))
+        return go_to(url_for("jobrun.details_view", id=job_run.id))
 
     @expose("/add-contacts")
     def add_contacts(self):
@@ -174,12 +168,12 @@ class CampaignAudienceView(SecureView):
             check_request(campaign_id, Action.ADD_CONTACTS, contact_ids=ids)
         except AudienceError as exc:
             flash(str(exc), "error")
-            return _go(url_for("contact.index_view"))
+            return go_to(url_for("contact.index_view"))
         params = {"campaign_id": campaign_id, "action": Action.ADD_CONTACTS.value,
                   "source_id": None, "contact_ids": ids, "refresh_group": False}  # fmt: skip
         job_run = enqueue("campaign_audience", params, user_id=current_user.id)
         flash(f"Adding {len(ids)} contact(s) to the campaign: job {job_run.id} started.", "info")
-        return _go(url_for("jobrun.details_view", id=job_run.id))
+        return go_to(url_for("jobrun.details_view", id=job_run.id))
 
 
 def _id_list(raw: str) -> list[int]:

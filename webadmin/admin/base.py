@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from flask import abort, redirect, request, url_for
+from flask import Response, abort, redirect, request, url_for
 from flask_admin import BaseView
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.filters import FilterConverter
@@ -19,6 +19,13 @@ from wtforms import fields
 def enum_choices(enum: type[StrEnum]) -> list[tuple[str, str]]:
     """Select choices for a StrEnum: the stored value and a readable label."""
     return [(member.value, member.value.replace("_", " ").capitalize()) for member in enum]
+
+
+def go_to(url: str):
+    """Redirect; for htmx, tell it to navigate the whole page (HX-Redirect)."""
+    if request.headers.get("HX-Request"):
+        return Response(status=204, headers={"HX-Redirect": url})
+    return redirect(url)
 
 
 class KohdeModelConverter(AdminModelConverter):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from flask import Response, abort, flash, redirect, request, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_admin import expose
 from flask_login import current_user
 from sqlalchemy import func, select
@@ -20,14 +20,7 @@ from jobs.activities import ActivityError, dry_run
 from jobs.runs import enqueue
 from models import ActivityType, Campaign, Settings, TargetGroup, User, db
 
-from .base import SecureView, enum_choices
-
-
-def _go(url: str):
-    """Redirect; for htmx, tell it to navigate the whole page (HX-Redirect)."""
-    if request.headers.get("HX-Request"):
-        return Response(status=204, headers={"HX-Redirect": url})
-    return redirect(url)
+from .base import SecureView, enum_choices, go_to
 
 
 def _optional_id(name: str, model, label: str) -> int | None:
@@ -128,7 +121,7 @@ class GroupActivitiesView(SecureView):
             params = job_params(group.id)
         except ActivityError as exc:
             flash(f"No activities created: {exc}", "error")
-            return _go(url_for("targetgroup.details_view", id=group.id))
+            return go_to(url_for("targetgroup.details_view", id=group.id))
         run = enqueue("group_activities", params, user_id=current_user.id)
         flash(f"Creating activities for {group.name}: job {run.id}.", "info")
-        return _go(url_for("jobrun.details_view", id=run.id))
+        return go_to(url_for("jobrun.details_view", id=run.id))
