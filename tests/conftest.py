@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import time
 from pathlib import Path
 
 import flask_migrate
@@ -17,7 +18,7 @@ from jobs import embedded_redis
 from jobs.mail import sink
 from jobs.queue import get_redis
 from jobs.worker import make_worker
-from models import Role, User, db
+from models import Role, Settings, User, db
 from webadmin import create_app
 from webadmin.config import database_url
 
@@ -109,6 +110,18 @@ def make_user(email: str, role: str, password: str = PASSWORD) -> User:
     db.session.add(user)
     db.session.commit()
     return user
+
+
+def activity_slots(minutes: int, latest: time, working_days: str = "1,2,3,4,5") -> Settings:
+    """Helsinki time, ``minutes``-long activity slots from 08:00 to ``latest``; committed."""
+    settings = Settings.get()
+    settings.timezone = "Europe/Helsinki"
+    settings.activity_duration_minutes = minutes
+    settings.activity_earliest_start = time(8, 0)
+    settings.activity_latest_end = latest
+    settings.working_days = working_days
+    db.session.commit()
+    return settings
 
 
 @pytest.fixture

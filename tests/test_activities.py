@@ -16,12 +16,11 @@ from models import (
     JobRun,
     JobStatus,
     Role,
-    Settings,
     TargetGroup,
     db,
 )
 
-from .conftest import make_user
+from .conftest import activity_slots, make_user
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
 FRIDAY = "2026-11-27"
@@ -34,12 +33,7 @@ def at(day: str, hour: int, minute: int = 0) -> datetime:
 @pytest.fixture
 def world(ctx):
     """Hour-long slots 08–11:30 (so three a day: the last half hour is not a slot)."""
-    settings = Settings.get()
-    settings.timezone = "Europe/Helsinki"
-    settings.activity_duration_minutes = 60
-    settings.activity_earliest_start = time(8, 0)
-    settings.activity_latest_end = time(11, 30)
-    settings.working_days = "1,2,3,4,5"
+    activity_slots(60, time(11, 30))
     anna, bert = make_user("anna@example.fi", Role.USER), make_user("bert@example.fi", Role.USER)
     acme = Company(name="Acme Oy")
     people = [Contact(last_name=f"A{n}", email=f"a{n}@example.fi", owner=anna, company=acme)

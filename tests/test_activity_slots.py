@@ -25,12 +25,11 @@ from models import (
     JobRun,
     JobStatus,
     Role,
-    Settings,
     TargetGroup,
     db,
 )
 
-from .conftest import make_user
+from .conftest import activity_slots, make_user
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
 UTC = ZoneInfo("UTC")
@@ -62,14 +61,7 @@ def reference_plan(settings, existing, people, fallback_id):
 @pytest.fixture
 def calendar_settings(ctx):
     """45-minute slots from 08:00; the last ends 11:45 (12:00 is not a multiple of 45)."""
-    settings = Settings.get()
-    settings.timezone = "Europe/Helsinki"
-    settings.activity_duration_minutes = 45
-    settings.activity_earliest_start = time(8, 0)
-    settings.activity_latest_end = time(12, 0)
-    settings.working_days = "1,2,3,4,5"
-    db.session.commit()
-    return settings
+    return activity_slots(45, time(12, 0))
 
 
 def random_world(rng: random.Random):

@@ -19,12 +19,11 @@ from models import (
     JobRun,
     JobStatus,
     Role,
-    Settings,
     TargetGroup,
     db,
 )
 
-from .conftest import csrf_token, make_user
+from .conftest import activity_slots, csrf_token, make_user
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
 WEDNESDAY, FRIDAY, NEXT_MONDAY = "2026-11-25", "2026-11-27", "2026-11-30"
@@ -80,13 +79,7 @@ def href(response, rel: str) -> str:
 @pytest.fixture
 def helsinki(ctx):
     """Helsinki time, half-hour slots 08–16, Monday to Friday."""
-    settings = Settings.get()
-    settings.timezone = "Europe/Helsinki"
-    settings.activity_duration_minutes = 30
-    settings.activity_earliest_start = time(8, 0)
-    settings.activity_latest_end = time(16, 0)
-    settings.working_days = "1,2,3,4,5"
-    db.session.commit()
+    activity_slots(30, time(16, 0))
 
 
 def activity(owner, start: datetime, minutes: int = 30, **values) -> Activity:

@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from models import Activity, ActivityWizardRun, Settings, db
+from models import Activity, ActivityWizardRun, db
 
-from .conftest import csrf_token
+from .conftest import activity_slots, csrf_token
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
 BASE = "/admin/activity_wizard"
@@ -28,13 +28,7 @@ def at(day: date, hour: int, minute: int = 0) -> datetime:
 
 def hourly_slots() -> None:
     """Hour-long slots 08–16 (eight a day), every day a working day, Helsinki time."""
-    settings = Settings.get()
-    settings.timezone = "Europe/Helsinki"
-    settings.activity_duration_minutes = 60
-    settings.activity_earliest_start = time(8, 0)
-    settings.activity_latest_end = time(16, 0)
-    settings.working_days = "1,2,3,4,5,6,7"
-    db.session.commit()
+    activity_slots(60, time(16, 0), working_days="1,2,3,4,5,6,7")
 
 
 def criteria(city: str) -> str:
