@@ -11,12 +11,11 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from jobs.activities import ActivityError, dry_run
-from jobs.runs import enqueue
 from models import Activity, ActivityType, Campaign, Settings, TargetGroup, User, db
 
 from ..auth import find_user
 from .lookup import by_id_or_name
-from .waiting import ensure_redis, wait_for
+from .waiting import run_job
 
 
 def _user(email: str | None) -> User | None:
@@ -62,16 +61,12 @@ def create_for_group(group, day, user_email, fallback_email, subject, activity_t
             raise click.ClickException(str(exc)) from None
         _print_plan(result, as_json)
         return
-    ensure_redis()
-    run = enqueue("group_activities", {
+    run = run_job("group_activities", {
         "group_id": found.id, "day": day.date().isoformat(), "subject": subject,
         "activity_type": activity_type, "user_id": user and user.id,
-        "fallback_user_id": fallback and fallback.id, "campaign_id": campaign_id})  # fmt: skip
-    if no_wait:
-        click.echo(json.dumps({"id": run.id}) if as_json else run.id)
-        return
-    run = wait_for(run, as_json=as_json)
-    if not as_json:
+        "fallback_user_id": fallback and fallback.id, "campaign_id": campaign_id,
+    }, no_wait=no_wait, as_json=as_json)  # fmt: skip
+    if run and not as_json:
         _print_plan(run.result, False)
         click.echo(f"created {run.result['created']} activities")
 

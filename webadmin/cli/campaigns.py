@@ -10,13 +10,12 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
-from jobs.runs import enqueue
 from models import Campaign, CampaignMember, Contact, EmailTemplate, SavedFilter, TargetGroup, db
 from models.audience import Action, AudienceError, check_request, dry_run, summary
 
 from ..auth import find_user
 from .lookup import by_id_or_name, contact_by_id_or_email
-from .waiting import ensure_redis, wait_for
+from .waiting import run_job
 
 SOURCES = {  # what the second argument of a bulk command names
     "group": (TargetGroup, TargetGroup.name, "target group"),
@@ -69,15 +68,10 @@ def _run_action(campaign: Campaign, action: Action, source_id=None, contact_ids=
             return
     except AudienceError as exc:
         raise click.ClickException(str(exc)) from None
-    ensure_redis()
     params = {"campaign_id": campaign.id, "action": action.value, "source_id": source_id,
               "contact_ids": contact_ids, "refresh_group": refresh_group}  # fmt: skip
-    run = enqueue("campaign_audience", params)
-    if no_wait:
-        click.echo(json.dumps({"id": run.id}) if as_json else run.id)
-        return
-    run = wait_for(run, as_json=as_json)
-    if not as_json:
+    run = run_job("campaign_audience", params, no_wait=no_wait, as_json=as_json)
+    if run and not as_json:
         r = run.result
         done = f"added {r['added']}" if "added" in r else f"removed {r['removed']}"
         # Counted here, not by the job: a count of a big campaign is no part of its work.
@@ -141,30 +135,24 @@ def dedupe(campaign, by, dry, no_wait, as_json):
     _run_action(_campaign(campaign), action, dry=dry, no_wait=no_wait, as_json=as_json)
 
 
-@campaigns_group.command("add")
-@click.argument("campaign")
-@click.argument("contacts", nargs=-1, required=True)
-@click.option("--dry-run", "dry", is_flag=True)
-@click.option("--json", "as_json", is_flag=True)
-@with_appcontext
-def add_contacts(campaign, contacts, dry, as_json):
-    """Add single contacts (ids or emails)."""
-    ids = [contact_by_id_or_email(c).id for c in contacts]
-    _run_action(_campaign(campaign), Action.ADD_CONTACTS, contact_ids=ids, dry=dry,
-                as_json=as_json)  # fmt: skip
+def _single_command(name: str, action: Action, help_text: str):
+    """``add`` / ``remove``: single contacts (ids or emails), with --dry-run and --json."""
+
+    @click.argument("campaign")
+    @click.argument("contacts", nargs=-1, required=True)
+    @click.option("--dry-run", "dry", is_flag=True)
+    @click.option("--json", "as_json", is_flag=True)
+    @with_appcontext
+    def command(campaign, contacts, dry, as_json):
+        ids = [contact_by_id_or_email(c).id for c in contacts]
+        _run_action(_campaign(campaign), action, contact_ids=ids, dry=dry, as_json=as_json)
+
+    command.__doc__ = help_text
+    campaigns_group.command(name)(command)
 
 
-@campaigns_group.command("remove")
-@click.argument("campaign")
-@click.argument("contacts", nargs=-1, required=True)
-@click.option("--dry-run", "dry", is_flag=True)
-@click.option("--json", "as_json", is_flag=True)
-@with_appcontext
-def remove_contacts(campaign, contacts, dry, as_json):
-    """Remove single contacts (ids or emails)."""
-    ids = [contact_by_id_or_email(c).id for c in contacts]
-    _run_action(_campaign(campaign), Action.REMOVE_CONTACTS, contact_ids=ids, dry=dry,
-                as_json=as_json)  # fmt: skip
+_single_command("add", Action.ADD_CONTACTS, "Add single contacts (ids or emails).")
+_single_command("remove", Action.REMOVE_CONTACTS, "Remove single contacts (ids or emails).")
 
 
 @campaigns_group.command("undo")
@@ -174,13 +162,8 @@ def remove_contacts(campaign, contacts, dry, as_json):
 @with_appcontext
 def undo(run_id, no_wait, as_json):
     """Revert exactly what one finished audience job added and removed."""
-    ensure_redis()
-    run = enqueue("undo_audience", {"run_id": run_id})
-    if no_wait:
-        click.echo(json.dumps({"id": run.id}) if as_json else run.id)
-        return
-    run = wait_for(run, as_json=as_json)
-    if not as_json:
+    run = run_job("undo_audience", {"run_id": run_id}, no_wait=no_wait, as_json=as_json)
+    if run and not as_json:
         r = run.result
         click.echo(f"undid {r['undid']}: removed {r['removed']}, restored {r['restored']}")
 

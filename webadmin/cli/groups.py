@@ -10,13 +10,12 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from jobs.runs import enqueue
 from models import SampleMode, TargetGroup, db
 from models.criteria import validate
 from models.group_queries import count_matches, count_of, explain_membership, group_selection
 
 from .lookup import by_id_or_name, contact_by_id_or_email
-from .waiting import ensure_redis, wait_for
+from .waiting import run_job
 
 
 def _group(ident: str) -> TargetGroup:
@@ -133,13 +132,8 @@ def refresh_group(group: str, no_wait: bool, as_json: bool):
     """Store the group's current selection as its members (a job)."""
     found = _group(group)
     _fail_on_problems(validate(found.criteria, found.id))
-    ensure_redis()
-    run = enqueue("refresh_group", {"group_id": found.id})
-    if no_wait:
-        click.echo(json.dumps({"id": run.id}) if as_json else run.id)
-        return
-    run = wait_for(run, as_json=as_json)
-    if not as_json:
+    run = run_job("refresh_group", {"group_id": found.id}, no_wait=no_wait, as_json=as_json)
+    if run and not as_json:
         r = run.result
         click.echo(f"{r['group']}: added {r['added']}, removed {r['removed']}, "
                    f"{r['members']} members")  # fmt: skip

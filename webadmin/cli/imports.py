@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 from flask.cli import with_appcontext
 
 from jobs.imports import ImportFileError, check_file
-from jobs.runs import enqueue
 
-from .waiting import ensure_redis, wait_for
+from .waiting import run_job
 
 
 @click.group("import")
@@ -30,14 +28,9 @@ def import_contacts(file: Path, no_wait: bool, as_json: bool):
         check_file(file)
     except ImportFileError as exc:
         raise click.ClickException(str(exc)) from None
-    ensure_redis()
-    path = file.resolve()
-    run = enqueue("import_contacts", {"path": str(path), "filename": file.name})
-    if no_wait:
-        click.echo(json.dumps({"id": run.id}) if as_json else run.id)
-        return
-    run = wait_for(run, as_json=as_json)
-    if not as_json:
+    params = {"path": str(file.resolve()), "filename": file.name}
+    run = run_job("import_contacts", params, no_wait=no_wait, as_json=as_json)
+    if run and not as_json:
         r = run.result
         click.echo(f"imported {r['imported']}, updated {r['updated']}, rejected {r['rejected']}")
         click.echo(f"report: {r['report_path']}")

@@ -16,6 +16,7 @@ from rq import Worker
 
 from jobs import embedded_redis
 from jobs.queue import get_queue, redis_url
+from jobs.runs import enqueue
 from models import JobRun, JobStatus, db
 
 
@@ -46,6 +47,18 @@ def _start_burst_worker() -> subprocess.Popen | None:
 def _load(run_id: str) -> JobRun:
     db.session.rollback()  # end the read transaction so the next read sees the worker's commits
     return db.session.get(JobRun, run_id, populate_existing=True)
+
+
+def run_job(kind: str, params: dict, *, no_wait: bool = False,
+            as_json: bool = False) -> JobRun | None:  # fmt: skip
+    """Enqueue a job (Redis made sure of first) and wait for it: the finished run; with
+    ``no_wait``, print its id and answer None."""
+    ensure_redis()
+    run = enqueue(kind, params)
+    if no_wait:
+        click.echo(json.dumps({"id": run.id}) if as_json else run.id)
+        return None
+    return wait_for(run, as_json=as_json)
 
 
 def wait_for(run: JobRun, as_json: bool = False) -> JobRun:
