@@ -110,26 +110,22 @@ def queue_campaign_join(campaign_id: int, job_id: str | None = None,
             true(),
         )
     )
-    before = _counts(campaign.id)
-    db.session.execute(
+    made = db.session.execute(
         insert_ignoring_duplicates(outbox).from_select(
             ["template_id", "contact_id", "campaign_id", "send_key", "reason", "state",
              "suppressed_reason", "to_email", "created_at"],  # fmt: skip
             rows,
-        )
-    )
-    after = _counts(campaign.id)
-    return {key: after[key] - before[key] for key in after}
-
-
-def _counts(campaign_id: int) -> dict:
-    row = db.session.execute(
-        select(
-            func.count().filter(outbox.c.state == OutboxState.QUEUED),
-            func.count().filter(outbox.c.state == OutboxState.SUPPRESSED),
-        ).where(outbox.c.campaign_id == campaign_id)
-    ).one()
-    return {"queued": row[0], "suppressed": row[1]}
+        ).execution_options(preserve_rowcount=True)
+    ).rowcount
+    # The rows just made carry this call's timestamp, and no one else sees them before the
+    # commit: counting them, not the campaign's whole outbox before and after (twice the
+    # reads, and wrong when a sender moves messages on in between).
+    suppressed = db.session.scalar(
+        select(func.count()).where(outbox.c.campaign_id == campaign.id,
+                                   outbox.c.created_at == literal(now, outbox.c.created_at.type),
+                                   outbox.c.state == OutboxState.SUPPRESSED)
+    )  # fmt: skip
+    return {"queued": made - suppressed, "suppressed": suppressed}
 
 
 def campaign_email_counts(campaign_id: int) -> dict[str, int]:
