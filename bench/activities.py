@@ -51,9 +51,7 @@ from bench.seed import (  # noqa: E402
     references,
     run_floor,
 )
-from jobs.activities import create_from_plan, plan, slot_times, working_days  # noqa: E402
 from jobs.groups import refresh  # noqa: E402
-from jobs.seed import seed_demo  # noqa: E402
 from models import (  # noqa: E402
     Activity,
     ActivityContact,
@@ -64,6 +62,8 @@ from models import (  # noqa: E402
     TargetGroupMember,
     db,
 )
+from models.activities.slots import create_from_plan, plan, slot_times, working_days  # noqa: E402
+from models.seed import seed_demo  # noqa: E402
 
 OWNERS = 50
 NAIVE_MAX = 5_000

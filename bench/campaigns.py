@@ -60,7 +60,6 @@ from bench.seed import (  # noqa: E402
 )
 from jobs.groups import refresh  # noqa: E402
 from jobs.runs import dedupe_key, execute  # noqa: E402
-from jobs.seed import seed_demo  # noqa: E402
 from models import (  # noqa: E402
     Campaign,
     CampaignMember,
@@ -75,7 +74,8 @@ from models import (  # noqa: E402
     db,
     utcnow,
 )
-from models.audience import Action, dry_run  # noqa: E402
+from models.campaigns.audience import Action, dry_run  # noqa: E402
+from models.seed import seed_demo  # noqa: E402
 
 # Contacts created in the last year: the seed spreads creation over two years, so about half.
 HALF = {"all": [{"field": "created_at", "op": "within_last_days", "value": 365}]}

@@ -53,9 +53,9 @@ from bench.seed import (  # noqa: E402
     database_arguments,
 )
 from jobs.groups import refresh  # noqa: E402
-from jobs.seed import seed_demo  # noqa: E402
 from models import Contact, TargetGroup, TargetGroupMember, UTCDateTime, db, utcnow  # noqa: E402
-from models.group_queries import count_matches  # noqa: E402
+from models.groups.queries import count_matches  # noqa: E402
+from models.seed import seed_demo  # noqa: E402
 
 NAIVE = "naive: session.add per member"
 LANGUAGE_FI = {"all": [{"field": "language", "op": "eq", "value": "fi"}]}

@@ -49,9 +49,8 @@ from email.utils import format_datetime, make_msgid  # noqa: E402
 from sqlalchemy import func, insert, literal, select  # noqa: E402
 
 from bench.seed import bench_database, database_arguments  # noqa: E402
+from jobs.email.sender import send_outbox  # noqa: E402
 from jobs.embedded_redis import free_port  # noqa: E402
-from jobs.mail.outbox import queue_campaign_join  # noqa: E402
-from jobs.mail.sender import send_outbox  # noqa: E402
 from models import (  # noqa: E402
     Campaign,
     CampaignMember,
@@ -66,6 +65,7 @@ from models import (  # noqa: E402
     db,
     utcnow,
 )
+from models.email.outbox import queue_campaign_join  # noqa: E402
 from webadmin import create_app  # noqa: E402
 
 OWNERS = 10
@@ -117,7 +117,7 @@ class CountingHandler:
 def run_sink(port: int, counter, cpu, ready, stop) -> None:
     """The sink process: listen on 127.0.0.1:``port`` until ``stop`` is set, publishing
     its CPU seconds in ``cpu`` (is the sink, not the sender, the limit?)."""
-    from jobs.mail import sink
+    from jobs.email import sink
 
     controller = sink.start(CountingHandler(counter), port)
     ready.set()

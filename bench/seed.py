@@ -36,8 +36,8 @@ import flask_migrate  # noqa: E402
 from sqlalchemy import func, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from jobs.seed import seed_demo  # noqa: E402
 from models import Company, Contact, User, db  # noqa: E402
+from models.seed import seed_demo  # noqa: E402
 from webadmin import create_app  # noqa: E402
 from webadmin.config import database_url  # noqa: E402
 

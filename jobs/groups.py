@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import delete, exists, func, insert, literal, select, update
 
 from models import TargetGroup, TargetGroupMember, db, utcnow
-from models.group_queries import group_selection
+from models.groups.queries import group_selection
 
 from .runs import JobContext, job
 

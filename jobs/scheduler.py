@@ -25,9 +25,9 @@ from rq_scheduler import Scheduler
 from sqlalchemy import exists, or_, select
 
 from models import ACTIVE_STATUSES, JobRun, OutboxMessage, OutboxState, db, utcnow
+from models.email.outbox import requeue_stuck
 
-from .mail.outbox import requeue_stuck
-from .mail.sender import start_senders
+from .email.sender import start_senders
 from .queue import get_queue, get_redis
 from .runs import requeue_lost
 

@@ -4,7 +4,7 @@ Importing this package registers every table on ``db.metadata`` (Alembic and
 the app factory rely on that).
 """
 
-from .activity import (
+from .activities import (
     Activity,
     ActivityContact,
     ActivityPlan,
@@ -12,7 +12,7 @@ from .activity import (
     ActivityStatus,
     ActivityType,
 )
-from .activity_wizard import (
+from .activities.wizard import (
     ActivityWizardExclusion,
     ActivityWizardRun,
     WizardAssignment,
@@ -21,9 +21,9 @@ from .activity_wizard import (
 )
 from .audit import AuditEntry
 from .base import Base, UTCDateTime, db, utcnow
-from .campaign import Campaign, CampaignMember, CampaignMemberRemoval, MemberSource
-from .company import Company
-from .contact import Contact, ContactKind
+from .campaigns import Campaign, CampaignMember, CampaignMemberRemoval, MemberSource
+from .companies import Company
+from .contacts import Contact, ContactKind
 from .email import (
     CAMPAIGN_FOLDER,
     EmailTemplate,
@@ -34,11 +34,11 @@ from .email import (
     SendTiming,
     SuppressedAddress,
 )
-from .job_run import ACTIVE_STATUSES, JobRun, JobStatus
+from .groups import FilterModule, SampleMode, SavedFilter, TargetGroup, TargetGroupMember
+from .jobs import ACTIVE_STATUSES, JobRun, JobStatus
 from .scheduled_action import ActionKind, Frequency, ScheduledAction
 from .settings import Settings
-from .target_group import FilterModule, SampleMode, SavedFilter, TargetGroup, TargetGroupMember
-from .user import Role, User
+from .users import Role, User
 
 __all__ = [
     "ACTIVE_STATUSES",

@@ -15,7 +15,7 @@ from flask import has_app_context
 from sqlalchemy import text
 
 from jobs import embedded_redis
-from jobs.mail import sink
+from jobs.email import sink
 from jobs.queue import get_redis
 from jobs.worker import make_worker
 from models import Role, Settings, User, db

@@ -6,7 +6,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from jobs.activities import dry_run
 from jobs.groups import refresh
 from jobs.runs import enqueue
 from models import (
@@ -19,6 +18,7 @@ from models import (
     TargetGroup,
     db,
 )
+from models.activities.slots import dry_run
 
 from .conftest import activity_slots, make_user
 

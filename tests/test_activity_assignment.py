@@ -7,10 +7,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from jobs.activities import dry_run, plan_for
-from jobs.activity_assignment import assignees, evenly, to_owner
 from jobs.groups import refresh
 from models import ActivityPlan, Contact, Role, TargetGroup, db, utcnow
+from models.activities.assignment import assignees, evenly, to_owner
+from models.activities.slots import dry_run, plan_for
 
 from .conftest import make_user
 from .wizard_support import hourly_slots

@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from jobs.activities import dry_run, slot_times, working_days
 from jobs.groups import refresh
 from jobs.runs import enqueue
 from models import (
@@ -28,6 +27,7 @@ from models import (
     TargetGroup,
     db,
 )
+from models.activities.slots import dry_run, slot_times, working_days
 
 from .conftest import activity_slots, make_user
 

@@ -39,7 +39,7 @@ from models import (
     TargetGroupMember,
     db,
 )
-from models.audience import Action, AudienceError, dry_run, summary
+from models.campaigns.audience import Action, AudienceError, dry_run, summary
 
 from .conftest import make_user, process_env
 

@@ -4,7 +4,7 @@ import pytest
 
 from jobs.groups import refresh
 from models import Campaign, CampaignMember, Contact, JobRun, JobStatus, TargetGroup, db
-from models.audience import Action
+from models.campaigns.audience import Action
 
 from .conftest import csrf_token
 

@@ -4,10 +4,7 @@ waiting period, 4xx/5xx, templates in the sandbox, unsubscribe."""
 import pytest
 from sqlalchemy import select
 
-from jobs.mail.outbox import queue_campaign_join
-from jobs.mail.render import TemplateProblem, check_template, render
-from jobs.mail.sender import send_outbox
-from jobs.mail.unsubscribe import token_for
+from jobs.email.sender import send_outbox
 from jobs.runs import enqueue
 from models import (
     Campaign,
@@ -21,6 +18,9 @@ from models import (
     User,
     db,
 )
+from models.email.outbox import queue_campaign_join
+from models.email.render import TemplateProblem, check_template, render
+from models.email.unsubscribe import token_for
 
 from .conftest import csrf_token
 

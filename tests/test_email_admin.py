@@ -10,10 +10,8 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import func, select
 
+from jobs.email import sink
 from jobs.embedded_redis import free_port
-from jobs.mail import sink
-from jobs.mail.outbox import queue_campaign_join
-from jobs.mail.unsubscribe import unsubscribe_url
 from models import (
     Campaign,
     CampaignMember,
@@ -26,6 +24,8 @@ from models import (
     TargetGroup,
     db,
 )
+from models.email.outbox import queue_campaign_join
+from models.email.unsubscribe import unsubscribe_url
 
 from .conftest import csrf_token
 

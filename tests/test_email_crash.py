@@ -11,7 +11,6 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, insert, select
 
-from jobs.mail.outbox import queue_campaign_join
 from jobs.queue import get_redis
 from jobs.runs import enqueue, requeue_lost
 from models import (
@@ -24,6 +23,7 @@ from models import (
     Settings,
     db,
 )
+from models.email.outbox import queue_campaign_join
 
 from .conftest import process_env
 

@@ -10,13 +10,13 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
+from jobs.email import sink
+from jobs.email.sender import send_outbox
 from jobs.embedded_redis import free_port
-from jobs.mail import sink
-from jobs.mail.message import Draft, address, wire
-from jobs.mail.outbox import queue_campaign_join
-from jobs.mail.render import CompiledTemplate
-from jobs.mail.sender import send_outbox
 from models import Campaign, CampaignMember, Contact, EmailTemplate, OutboxMessage, Settings, db
+from models.email.message import Draft, address, wire
+from models.email.outbox import queue_campaign_join
+from models.email.render import CompiledTemplate
 
 BODY = '<p>Hei {{ contact.first_name }}</p><a href="{{ unsubscribe_url }}">pois</a>'
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from jobs.seed import seed_demo
 from models import Company, Contact, User, db
+from models.seed import seed_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTACTS = 3000

@@ -10,8 +10,8 @@ from __future__ import annotations
 from flask import Blueprint, Flask, render_template
 from sqlalchemy import update
 
-from jobs.mail.unsubscribe import contact_id_from, is_test_token
 from models import Contact, db
+from models.email.unsubscribe import contact_id_from, is_test_token
 
 from .extensions import csrf
 
@@ -27,11 +27,11 @@ def _contact(token: str) -> Contact | None:
 def confirm(token: str):
     """Ask before unsubscribing: a GET must not change anything."""
     if is_test_token(token):
-        return render_template("unsubscribe/confirm.html", contact=None, token=token)
+        return render_template("kohde/email/unsubscribe/confirm.html", contact=None, token=token)
     contact = _contact(token)
     if contact is None:
-        return render_template("unsubscribe/invalid.html"), 404
-    return render_template("unsubscribe/confirm.html", contact=contact, token=token)
+        return render_template("kohde/email/unsubscribe/invalid.html"), 404
+    return render_template("kohde/email/unsubscribe/confirm.html", contact=contact, token=token)
 
 
 @bp.post("/unsubscribe/<token>")
@@ -39,13 +39,13 @@ def confirm(token: str):
 def unsubscribe(token: str):
     """Opt the contact out of marketing email, at once; answers 200, never a redirect."""
     if is_test_token(token):  # a test message's link: answered as usual, nobody opted out
-        return render_template("unsubscribe/done.html", test=True), 200
+        return render_template("kohde/email/unsubscribe/done.html", test=True), 200
     contact_id = contact_id_from(token)
     if contact_id is None or db.session.get(Contact, contact_id) is None:
-        return render_template("unsubscribe/invalid.html"), 404
+        return render_template("kohde/email/unsubscribe/invalid.html"), 404
     db.session.execute(update(Contact).where(Contact.id == contact_id).values(email_opt_out=True))
     db.session.commit()
-    return render_template("unsubscribe/done.html"), 200
+    return render_template("kohde/email/unsubscribe/done.html"), 200
 
 
 def init_app(app: Flask) -> None:

@@ -18,12 +18,12 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.functions import FunctionElement
 
-from ..activity import Activity, ActivityContact, ActivityStatus
+from ..activities import Activity, ActivityContact, ActivityStatus
 from ..base import utcnow
-from ..campaign import CampaignMember
-from ..company import Company
-from ..contact import Contact
-from ..target_group import TargetGroupMember
+from ..campaigns import CampaignMember
+from ..companies import Company
+from ..contacts import Contact
+from ..groups import TargetGroupMember
 from .fields import FIELDS, FieldType
 from .validation import check
 

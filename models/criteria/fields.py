@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from ..activity import ActivityType
-from ..contact import ContactKind
+from ..activities import ActivityType
+from ..contacts import ContactKind
 
 
 class FieldType(StrEnum):

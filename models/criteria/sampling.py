@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, case, cast, func, literal, select
 from sqlalchemy.sql import Select
 
-from ..target_group import SampleMode
+from ..groups import SampleMode
 
 # An integer hash of (id, seed): a reproducible shuffle computed in SQL.
 # h = (id * MULTIPLIER + seed * SEED_MULTIPLIER) mod P, key = h * h mod P.

@@ -27,19 +27,19 @@ from models import (
 )
 
 from .activities import ActivityView
-from .activity_wizard import ActivityWizardView
-from .audience import CampaignAudienceView
-from .calendar import CalendarView
+from .activities.calendar import CalendarView
+from .activities.group_form import GroupActivitiesView
+from .activities.wizard import ActivityWizardView
 from .campaigns import CampaignMemberView, CampaignView
+from .campaigns.audience import CampaignAudienceView
 from .contacts import CompanyView, ContactView
-from .criteria_builder import CriteriaBuilderView
+from .criteria.builder import CriteriaBuilderView
 from .dashboard import DashboardView
 from .email import EmailTemplateView, MailboxView, OutboxView
-from .group_activities import GroupActivitiesView
+from .groups import SavedFilterView, TargetGroupMemberView, TargetGroupView
 from .jobs import ImportContactsView, JobRunView
 from .scheduling import ScheduledActionView
-from .system import AuditView, SettingsView
-from .targeting import SavedFilterView, TargetGroupMemberView, TargetGroupView
+from .settings import AuditView, SettingsView
 from .users import UserView
 
 

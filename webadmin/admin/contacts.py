@@ -12,7 +12,7 @@ from sqlalchemy import false, or_, select
 
 from models import Contact, ContactKind, FilterModule, SavedFilter, db, utcnow
 from models.criteria import matching_ids, validate
-from models.group_queries import installation_tz
+from models.groups.queries import installation_tz
 
 from .base import SecureModelView, enum_choices
 
@@ -107,8 +107,8 @@ class ContactView(SecureModelView):
         "company": {"fields": ["name"], "page_size": 20},
         "owner": {"fields": ["email", "name"], "page_size": 20},
     }
-    list_template = "kohde/contact_list.html"
-    details_template = "kohde/contact_details.html"
+    list_template = "kohde/contacts/list.html"
+    details_template = "kohde/contacts/details.html"
 
     @action("add_to_campaign", "Add to campaign")
     def add_to_campaign(self, ids):

@@ -60,7 +60,7 @@ class JobRunView(ReadOnlyModelView):
         "duration": lambda v, c, m, n: f"{m.duration_seconds:.1f} s" if m.started_at else "",
         "error": _error_head,
     }
-    details_template = "kohde/job_details.html"
+    details_template = "kohde/jobs/details.html"
 
     def render(self, template, **kwargs):  # noqa: D102 (the details page offers undo)
         kwargs.setdefault("undoable", undoable)
@@ -71,7 +71,7 @@ class JobRunView(ReadOnlyModelView):
     @expose("/progress/<run_id>")
     def progress(self, run_id: str):
         """The progress partial htmx polls while a job runs (it stops polling when done)."""
-        return self.render("kohde/_job_progress.html", run=self._run(run_id))
+        return self.render("kohde/jobs/_progress.html", run=self._run(run_id))
 
     @expose("/report/<run_id>")
     def report(self, run_id: str):
@@ -130,6 +130,6 @@ class ImportContactsView(SecureView):
                 flash(f"Importing {upload.filename}: job {run.id} started.", "info")
                 return redirect(url_for("jobrun.details_view", id=run.id))
         return self.render(
-            "kohde/import_contacts.html", form=form, columns=imports.COLUMNS,
+            "kohde/imports/contacts.html", form=form, columns=imports.COLUMNS,
             required=imports.REQUIRED,
         )  # fmt: skip

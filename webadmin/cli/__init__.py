@@ -12,10 +12,10 @@ from flask.cli import FlaskGroup
 from .activities import activities_group
 from .campaigns import campaigns_group
 from .dev import bootstrap_command, dev_command
+from .email import mailsink_command, outbox_group, set_campaign_template, templates_group
 from .groups import groups_group
 from .imports import import_group
 from .jobs import jobs_group, scheduler_command, worker_command
-from .mail import mailsink_command, outbox_group, set_campaign_template, templates_group
 from .seed import seed_command
 from .users import users_group
 

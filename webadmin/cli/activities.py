@@ -10,8 +10,8 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from jobs.activities import ActivityError, dry_run
 from models import Activity, ActivityType, Campaign, Settings, TargetGroup, User, db
+from models.activities.slots import ActivityError, dry_run
 
 from ..auth import find_user
 from .lookup import by_id_or_name

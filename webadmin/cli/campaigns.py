@@ -11,7 +11,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
 from models import Campaign, CampaignMember, Contact, EmailTemplate, SavedFilter, TargetGroup, db
-from models.audience import Action, AudienceError, check_request, dry_run, summary
+from models.campaigns.audience import Action, AudienceError, check_request, dry_run, summary
 
 from ..auth import find_user
 from .lookup import by_id_or_name, contact_by_id_or_email

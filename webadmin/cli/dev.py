@@ -16,9 +16,9 @@ from honcho.manager import Manager
 from sqlalchemy import func, select
 
 from jobs import embedded_redis
-from jobs.mail.smtp import DEV_SINK_PORT
-from jobs.seed import seed_demo
+from jobs.email.smtp import DEV_SINK_PORT
 from models import Contact, Role, Settings, User, db
+from models.seed import seed_demo
 
 ADMIN_EMAIL = "admin@example.com"
 

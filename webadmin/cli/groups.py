@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from models import SampleMode, TargetGroup, db
 from models.criteria import validate
-from models.group_queries import count_matches, count_of, explain_membership, group_selection
+from models.groups.queries import count_matches, count_of, explain_membership, group_selection
 
 from .lookup import by_id_or_name, contact_by_id_or_email
 from .waiting import run_job

@@ -11,12 +11,12 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from jobs import embedded_redis
-from jobs.mail.outbox import requeue_stuck
 from jobs.queue import redis_url
 from jobs.runs import requeue_lost
 from jobs.scheduler import KohdeScheduler
 from jobs.worker import make_worker
 from models import JobRun, db
+from models.email.outbox import requeue_stuck
 
 from .waiting import ensure_redis, run_as_dict
 

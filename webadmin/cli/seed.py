@@ -8,7 +8,7 @@ import sys
 import click
 from flask.cli import with_appcontext
 
-from jobs.seed import seed_demo
+from models.seed import seed_demo
 
 
 @click.command("seed")

@@ -1,0 +1,325 @@
+"""Sending the outbox: claim a batch, send over one connection, record each message at once.
+
+A message moves queued → sending (claimed) → sent / deferred / failed /
+suppressed. Claims are ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so any
+number of workers take disjoint batches; SQLite has one writer anyway.
+
+Each message is committed as sent right after the server's 250. That commit
+runs on the recorder's own connection while the next message's envelope and
+data go out, but the next message's final "." waits for it: at any moment at
+most one message is delivered and not yet on record. A crash there is the only
+way to send one twice (the sweep puts the row back to queued and it goes
+again) — at most one message per crash. The next message is rendered while
+the server digests the current one.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+
+from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy.orm import selectinload
+
+from models import (
+    Contact,
+    EmailTemplate,
+    OutboxMessage,
+    OutboxState,
+    Settings,
+    SuppressedAddress,
+    db,
+    utcnow,
+)
+from models.dialect import insert_ignoring_duplicates
+from models.email.message import AddressProblem, Draft, address, compiled, draft, wire
+from models.email.outbox import Suppression, requeue_stuck, suppression_reason
+from models.email.render import CompiledTemplate, TemplateProblem
+
+from ..runs import JobContext, enqueue, job
+from . import smtp
+
+outbox = OutboxMessage.__table__
+BATCH = 200
+MAX_ATTEMPTS = 5
+BACKOFF_MINUTES = (1, 5, 30, 120, 480)
+MARK_SENT = (
+    update(outbox)
+    .where(outbox.c.id == bindparam("b_id"))
+    .values(state=OutboxState.SENT, sent_at=bindparam("b_sent_at"), last_error=None,
+            message_id=bindparam("b_message_id"))
+)  # fmt: skip
+
+
+def claim(limit: int) -> list[int]:
+    """Mark up to ``limit`` due messages as sending and return their ids (committed)."""
+    now = utcnow()
+    due = (
+        select(outbox.c.id)
+        .where(outbox.c.state.in_((OutboxState.QUEUED, OutboxState.DEFERRED)),
+               or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now))
+        .order_by(outbox.c.id)
+        .limit(limit)
+        # PostgreSQL: concurrent senders skip each other's rows; SQLite ignores it
+        # (its single writer already makes the claim atomic).
+        .with_for_update(skip_locked=True)
+    )  # fmt: skip
+    ids = db.session.execute(
+        update(outbox)
+        .where(outbox.c.id.in_(due.scalar_subquery()))
+        .values(state=OutboxState.SENDING, claimed_at=now, attempts=outbox.c.attempts + 1)
+        .returning(outbox.c.id)
+    ).scalars().all()
+    db.session.commit()
+    return sorted(ids)
+
+
+def suppressed_now(ids: list[int], waiting_days: int) -> dict[int, str]:
+    """Claimed messages that must not go after all (checked again at send time: the contact
+    may have opted out or bounced since), in one query for the batch."""
+    contacts = Contact.__table__
+    reason = suppression_reason(outbox.c.template_id, utcnow(), waiting_days,
+                                older_than_id=outbox.c.id)  # fmt: skip
+    rows = db.session.execute(
+        select(outbox.c.id, reason)
+        .select_from(outbox.join(contacts, contacts.c.id == outbox.c.contact_id))
+        .where(outbox.c.id.in_(ids))
+    ).all()
+    return {row_id: why for row_id, why in rows if why}
+
+
+@dataclass
+class Outgoing:
+    """One claimed message and what recording its outcome needs (plain values: the session
+    is closed while sending)."""
+
+    id: int
+    to: str
+    email_key: str
+    attempts: int
+    draft: Draft
+    template: CompiledTemplate
+    # Filled by _build: the wire bytes, or why there are none.
+    payload: bytes | None = None
+    message_id: str | None = None
+    problem: str | None = None
+
+
+def _prepare(ids: list[int], record: Recorder, counts: dict) -> list[Outgoing]:
+    """Load the batch, hold back what is suppressed now, and take from the ORM what each
+    message needs (each template compiled once per batch)."""
+    held_back = suppressed_now(ids, Settings.get().email_waiting_period_days)
+    rows = db.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id)
+        .options(selectinload(OutboxMessage.contact).selectinload(Contact.owner),
+                 selectinload(OutboxMessage.contact).selectinload(Contact.company),
+                 selectinload(OutboxMessage.template).selectinload(EmailTemplate.sender_user),
+                 selectinload(OutboxMessage.campaign))
+    ).all()  # fmt: skip
+    templates: dict[int, CompiledTemplate] = {}
+    ready = []
+    for row in rows:
+        if row.id in held_back:
+            record(row.id, state=OutboxState.SUPPRESSED, suppressed_reason=held_back[row.id])
+            counts["suppressed"] += 1
+            continue
+        contact = row.contact
+        try:
+            # The SQL check is coarse; what the email package refuses is invalid too.
+            to = address(contact.full_name, row.to_email or contact.email)
+        except AddressProblem as exc:
+            record(row.id, state=OutboxState.SUPPRESSED,
+                   suppressed_reason=Suppression.INVALID_EMAIL, last_error=str(exc))  # fmt: skip
+            counts["suppressed"] += 1
+            continue
+        try:
+            if row.template_id not in templates:
+                templates[row.template_id] = compiled(row.template)
+            message_draft = draft(row.template, contact, row.campaign, to=to,
+                                  message_id=row.message_id,
+                                  idstring=f"kohde.{row.id}")  # fmt: skip
+        except (TemplateProblem, AddressProblem) as exc:  # a broken template or its From
+            record(row.id, state=OutboxState.FAILED, last_error=str(exc))
+            counts["failed"] += 1
+            continue
+        ready.append(Outgoing(row.id, to.addr_spec, contact.email_key, row.attempts,
+                              message_draft, templates[row.template_id]))  # fmt: skip
+    return ready
+
+
+def _build(item: Outgoing) -> None:
+    """Render and write one message (once)."""
+    if item.payload is not None or item.problem is not None:
+        return
+    try:
+        item.payload, item.message_id = wire(item.draft, item.template)
+    except TemplateProblem as exc:
+        item.problem = str(exc)
+
+
+class Recorder:
+    """Writes the batch's outcomes, in order, on one connection in a thread of its own,
+    each statement committed on its own (autocommit: one round trip on PostgreSQL).
+
+    ``sent`` returns before its commit is done, so the next message's envelope and data go
+    to the SMTP server meanwhile; ``settled`` waits for that commit, and the sender calls
+    it before the next message's final "." — so never more than one message is delivered
+    but not yet on record (the documented window a crash can repeat).
+    """
+
+    def __init__(self):
+        self.engine = db.engine  # the thread has no app context
+        self.conn = None
+        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kohde-outbox")
+        self.pending: Future | None = None
+
+    def _execute(self, *statements) -> None:
+        if self.conn is None:
+            self.conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        for statement, params in statements:
+            self.conn.execute(statement, params)
+
+    def __call__(self, row_id: int, **values) -> None:
+        """Record an outcome and wait for it."""
+        statement = update(outbox).where(outbox.c.id == row_id).values(**values)
+        self.thread.submit(self._execute, (statement, None)).result()
+
+    def sent(self, row_id: int, message_id: str | None) -> None:
+        """The server said 250: commit that now, without waiting for it here."""
+        self.settled()
+        params = {"b_id": row_id, "b_sent_at": utcnow(), "b_message_id": message_id}
+        self.pending = self.thread.submit(self._execute, (MARK_SENT, params))
+
+    def settled(self) -> None:
+        """Wait until the last message sent is on record (raises if it could not be)."""
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            pending.result()
+
+    def bounced(self, row_id: int, email_key: str, error: str) -> None:
+        """5xx: the address goes on the suppression list, then the row is marked failed."""
+        suppress = insert_ignoring_duplicates(SuppressedAddress.__table__).values(
+            email_key=email_key, reason="bounced", detail=error, created_at=utcnow())
+        failed = update(outbox).where(outbox.c.id == row_id).values(
+            state=OutboxState.FAILED, last_error=error)  # fmt: skip
+        self.thread.submit(self._execute, (suppress, None), (failed, None)).result()
+
+    def close(self) -> None:
+        """Wait for the last commit, give the connection back, end the thread."""
+        try:
+            self.settled()
+        finally:
+            if self.conn is not None:
+                self.thread.submit(self.conn.close).result()
+            self.thread.shutdown()
+
+
+def _deferred_or_failed(item: Outgoing, error: str) -> dict:
+    if item.attempts >= MAX_ATTEMPTS:
+        return {"state": OutboxState.FAILED, "last_error": error}
+    delay = BACKOFF_MINUTES[min(item.attempts, len(BACKOFF_MINUTES)) - 1]
+    return {"state": OutboxState.DEFERRED, "last_error": error,
+            "next_attempt_at": utcnow() + timedelta(minutes=delay)}  # fmt: skip
+
+
+def send_batch(ids: list[int], counts: dict, pace: float) -> None:
+    """Send claimed messages over one SMTP connection, recording each outcome at once."""
+    record = Recorder()
+    try:
+        ready = _prepare(ids, record, counts)
+        db.session.commit()  # end the read transaction: the writes use their own connection
+        _send(ready, record, counts, pace)
+    finally:
+        record.close()
+
+
+def _send(ready: list[Outgoing], record: Recorder, counts: dict, pace: float) -> None:
+    client = None
+    pending = {item.id for item in ready}  # no outcome recorded yet
+    try:
+        for index, item in enumerate(ready):
+            started = time.monotonic()
+            _build(item)  # usually done already, while the previous one was being digested
+            following = ready[index + 1] if index + 1 < len(ready) else None
+            if item.problem:
+                record(item.id, state=OutboxState.FAILED, last_error=item.problem)
+                counts["failed"] += 1
+                pending.discard(item.id)
+                continue
+            if client is None:
+                client = smtp.connect()
+            build_next = partial(_build, following) if following else None
+            try:
+                # The previous message's commit overlaps this one's envelope and data; its
+                # final "." waits for that commit (record.settled).
+                smtp.deliver(client, item.draft.sender.addr_spec, item.to, item.payload,
+                             before_end=record.settled, meanwhile=build_next)  # fmt: skip
+            except smtplib.SMTPRecipientsRefused as exc:
+                code, detail = next(iter(exc.recipients.values()))
+                _smtp_refused(item, code, detail, record, counts)
+            except smtplib.SMTPResponseException as exc:
+                _smtp_refused(item, exc.smtp_code, exc.smtp_error, record, counts)
+            else:
+                record.sent(item.id, item.message_id)
+                counts["sent"] += 1
+            pending.discard(item.id)
+            wait = pace - (time.monotonic() - started)
+            if wait > 0:  # sleep(0) still gives the CPU away: only when the pace asks
+                time.sleep(wait)
+    except (OSError, smtplib.SMTPException) as exc:
+        # The server went away: what was not sent waits for a later attempt.
+        error = f"{type(exc).__name__}: {exc}"
+        for item in ready:
+            if item.id in pending:
+                record(item.id, **_deferred_or_failed(item, error))
+                counts["deferred"] += 1
+    finally:
+        if client is not None:
+            try:
+                client.quit()
+            except (OSError, smtplib.SMTPException):
+                client.close()
+
+
+def _smtp_refused(item: Outgoing, code: int, detail, record: Recorder, counts: dict) -> None:
+    error = f"{code} {detail.decode(errors='replace') if isinstance(detail, bytes) else detail}"
+    if 400 <= code < 500:
+        record(item.id, **_deferred_or_failed(item, error))
+        counts["deferred"] += 1
+        return
+    # 5xx: the address does not work; never try it again for anyone's campaign.
+    record.bounced(item.id, item.email_key, error)
+    counts["failed"] += 1
+
+
+def send_outbox(limit: int | None = None, ctx: JobContext | None = None) -> dict:
+    """Send due messages batch by batch until none are due (or ``limit`` were handled)."""
+    requeue_stuck()
+    per_second = max(Settings.get().email_messages_per_second, 1)
+    counts = {"sent": 0, "deferred": 0, "failed": 0, "suppressed": 0}
+    handled = 0
+    while limit is None or handled < limit:
+        ids = claim(min(BATCH, limit - handled) if limit else BATCH)
+        if not ids:
+            break
+        send_batch(ids, counts, pace=1.0 / per_second)
+        handled += len(ids)
+        if ctx:
+            ctx.progress(handled)
+    return counts
+
+
+@job("send_outbox")
+def send_outbox_job(ctx: JobContext, slot: int = 0, limit: int | None = None) -> dict:
+    """The sender job; ``slot`` lets several senders run side by side."""
+    return send_outbox(limit, ctx)
+
+
+def start_senders(count: int = 1) -> None:
+    """Make sure sender jobs are on their way (a running one is not started twice)."""
+    for slot in range(count):
+        enqueue("send_outbox", {"slot": slot})

@@ -1,0 +1,162 @@
+"""The outbox: one row per message, created set-based with suppression decided in SQL.
+
+A row is unique per (template, contact, send key), so repeating the statement
+that creates messages can never create a second message. Rows that must not
+be sent are still written, as ``suppressed`` with the reason, so a campaign
+can show how many were held back and why.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import case, exists, func, literal, or_, select, true
+from sqlalchemy.sql import ColumnElement
+
+from models import (
+    Campaign,
+    CampaignMember,
+    Contact,
+    OutboxMessage,
+    OutboxState,
+    Settings,
+    SuppressedAddress,
+    db,
+    utcnow,
+)
+
+from ..dialect import insert_ignoring_duplicates
+
+outbox = OutboxMessage.__table__
+contacts = Contact.__table__
+PENDING_OR_SENT = (OutboxState.QUEUED, OutboxState.SENDING, OutboxState.DEFERRED, OutboxState.SENT)
+
+
+class Suppression:
+    """Why a message to a contact must not go out (NULL: it may)."""
+
+    OPTED_OUT = "opted_out"
+    NO_EMAIL = "no_email"
+    INVALID_EMAIL = "invalid_email"
+    BOUNCED = "bounced"
+    WAITING_PERIOD = "waiting_period"
+
+
+def waiting_period_clause(template_id, contact_id, since: datetime, older_than_id=None):
+    """An earlier message of the same template to the same contact within the waiting period
+    (any campaign, any group). ``older_than_id``: at send time only older rows count, so of
+    two such messages the first one goes."""
+    earlier = outbox.alias("earlier")
+    conditions = [
+        earlier.c.template_id == template_id,
+        earlier.c.contact_id == contact_id,
+        earlier.c.state.in_(PENDING_OR_SENT),
+        func.coalesce(earlier.c.sent_at, earlier.c.created_at) >= since,
+    ]
+    if older_than_id is not None:
+        conditions.append(earlier.c.id < older_than_id)
+    return exists().where(*conditions)
+
+
+def suppression_reason(template_id, now: datetime, waiting_days: int,
+                       older_than_id=None) -> ColumnElement:  # fmt: skip
+    """A CASE over ``contacts``: the first reason not to send, or NULL."""
+    email = contacts.c.email_key
+    return case(
+        (contacts.c.email_opt_out.is_(True), Suppression.OPTED_OUT),
+        (or_(email.is_(None), email == ""), Suppression.NO_EMAIL),
+        (or_(~email.like("%_@_%._%"), email.like("% %")), Suppression.INVALID_EMAIL),
+        (exists().where(SuppressedAddress.__table__.c.email_key == email), Suppression.BOUNCED),
+        (waiting_period_clause(template_id, contacts.c.id, now - timedelta(days=waiting_days),
+                               older_than_id), Suppression.WAITING_PERIOD),
+        else_=None,
+    )  # fmt: skip
+
+
+def queue_campaign_join(campaign_id: int, job_id: str | None = None,
+                        contact_ids: list[int] | None = None) -> dict:  # fmt: skip
+    """Messages for members who just joined a campaign that has a template.
+
+    ``job_id``: the members one audience job added; ``contact_ids``: single joins.
+    Members who joined before the template was attached get nothing.
+    """
+    campaign = db.session.get(Campaign, campaign_id)
+    if campaign is None or campaign.email_template_id is None:
+        return {"queued": 0, "suppressed": 0}
+    members = CampaignMember.__table__
+    now = utcnow()
+    which = members.c.job_id == job_id if job_id else members.c.contact_id.in_(contact_ids or [])
+    reason = suppression_reason(
+        campaign.email_template_id, now, Settings.get().email_waiting_period_days
+    )
+    rows = (
+        select(
+            literal(campaign.email_template_id),
+            contacts.c.id,
+            literal(campaign.id),
+            literal(f"campaign:{campaign.id}"),
+            literal("campaign_join"),
+            case((reason.is_(None), OutboxState.QUEUED), else_=OutboxState.SUPPRESSED),
+            reason,
+            contacts.c.email,
+            literal(now, outbox.c.created_at.type),
+        )
+        .select_from(members.join(contacts, contacts.c.id == members.c.contact_id))
+        .where(
+            members.c.campaign_id == campaign.id,
+            which,
+            members.c.added_at >= (campaign.email_template_set_at or campaign.created_at),
+            true(),
+        )
+    )
+    made = db.session.execute(
+        insert_ignoring_duplicates(outbox).from_select(
+            ["template_id", "contact_id", "campaign_id", "send_key", "reason", "state",
+             "suppressed_reason", "to_email", "created_at"],  # fmt: skip
+            rows,
+        ).execution_options(preserve_rowcount=True)
+    ).rowcount
+    # The rows just made carry this call's timestamp, and no one else sees them before the
+    # commit: counting them, not the campaign's whole outbox before and after (twice the
+    # reads, and wrong when a sender moves messages on in between).
+    suppressed = db.session.scalar(
+        select(func.count()).where(outbox.c.campaign_id == campaign.id,
+                                   outbox.c.created_at == literal(now, outbox.c.created_at.type),
+                                   outbox.c.state == OutboxState.SUPPRESSED)
+    )  # fmt: skip
+    return {"queued": made - suppressed, "suppressed": suppressed}
+
+
+def campaign_email_counts(campaign_id: int) -> dict[str, int]:
+    """Messages of a campaign by state, and the suppressed ones by reason."""
+    rows = db.session.execute(
+        select(outbox.c.state, outbox.c.suppressed_reason, func.count())
+        .where(outbox.c.campaign_id == campaign_id)
+        .group_by(outbox.c.state, outbox.c.suppressed_reason)
+    ).all()
+    counts: dict[str, int] = {}
+    for state, reason, n in rows:
+        key = f"suppressed_{reason}" if state == OutboxState.SUPPRESSED else state
+        counts[key] = counts.get(key, 0) + n
+    return counts
+
+
+def requeue_stuck(older_than: timedelta | None = None) -> int:
+    """Put messages left in ``sending`` by a crashed worker back in the queue: those claimed
+    longer ago than ``older_than`` (default: the KOHDE_OUTBOX_STUCK_SECONDS config)."""
+    if older_than is None:
+        # Far longer than a batch takes (200 messages at the slowest pace of 1/s), so a live
+        # sender's batch is never taken from under it.
+        older_than = timedelta(seconds=current_app.config["KOHDE_OUTBOX_STUCK_SECONDS"])
+    cutoff = utcnow() - older_than
+    result = db.session.execute(
+        outbox.update()
+        .where(outbox.c.state == OutboxState.SENDING,
+               or_(outbox.c.claimed_at.is_(None), outbox.c.claimed_at < cutoff))
+        .values(state=OutboxState.QUEUED)
+    )  # fmt: skip
+    db.session.commit()
+    return result.rowcount
+
+

@@ -1,0 +1,51 @@
+"""Calendar activities."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from models import ActivityStatus, ActivityType, Settings
+
+from ..base import SecureModelView, enum_choices
+
+
+def local_time(view, context, model, name) -> str:
+    """A stored UTC timestamp as people read it: in the installation's time zone."""
+    value = getattr(model, name)
+    if value is None:
+        return ""
+    return value.astimezone(ZoneInfo(Settings.get().timezone)).strftime("%Y-%m-%d %H:%M")
+
+
+class ActivityView(SecureModelView):
+    """Calls, meetings, tasks and emails of users, linked to contacts."""
+
+    column_list = [
+        "id", "number", "type", "subject", "owner", "start_at", "end_at", "status", "company",
+        "campaign",
+    ]  # fmt: skip
+    column_default_sort = ("start_at", True)
+    column_searchable_list = ["subject", "number"]
+    column_filters = ["type", "status", "start_at", "owner.email", "campaign.name", "company.name"]
+    # Readable filter URLs (?flt0_owner_equals=…) that stay valid when filters are added.
+    named_filter_urls = True
+    column_labels = {"start_at": "Start", "end_at": "End", "owner.email": "Owner",
+                     "campaign.name": "Campaign", "company.name": "Company"}  # fmt: skip
+    # Shown in the installation's time zone (stored in UTC); the form still edits UTC.
+    column_formatters = {"start_at": local_time, "end_at": local_time}
+    form_columns = [
+        "type", "subject", "number", "owner", "start_at", "end_at", "status", "contacts",
+        "company", "campaign", "notes",
+    ]  # fmt: skip
+    form_choices = {
+        "type": enum_choices(ActivityType),
+        "status": enum_choices(ActivityStatus),
+    }
+    # Also makes the type and status filters drop-downs instead of free text.
+    column_choices = form_choices
+    form_ajax_refs = {
+        "owner": {"fields": ["email", "name"], "page_size": 20},
+        "contacts": {"fields": ["email", "last_name"], "page_size": 20},
+        "company": {"fields": ["name"], "page_size": 20},
+        "campaign": {"fields": ["name", "number"], "page_size": 20},
+    }

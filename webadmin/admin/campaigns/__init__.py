@@ -1,0 +1,107 @@
+"""Campaigns and their members."""
+
+from __future__ import annotations
+
+from flask_login import current_user
+from markupsafe import Markup
+from wtforms.validators import ValidationError
+
+from jobs.email.sender import start_senders
+from models import CAMPAIGN_FOLDER, EmailTemplate, MemberSource, User, db
+from models.campaigns import GENERATED_NUMBER
+from models.email.outbox import queue_campaign_join
+
+from ..base import SecureModelView, enum_choices
+
+SOURCE_CHOICES = enum_choices(MemberSource)
+
+
+def campaign_templates():
+    """Only templates in the "Campaign" folder can be attached to campaigns."""
+    # Our models derive from a plain DeclarativeBase, so they have no ``Model.query``.
+    return (
+        db.session.query(EmailTemplate)
+        .filter(EmailTemplate.folder == CAMPAIGN_FOLDER)
+        .order_by(EmailTemplate.name)
+    )
+
+
+def campaign_template_only(form, field):
+    """Refuse a posted template the list does not offer (another folder, or deleted):
+    QuerySelectField alone would drop it and save the campaign or group without one."""
+    raw = (field.raw_data or [""])[0]
+    if raw not in ("", "__None") and field.data is None:
+        raise ValidationError(f"Only templates in the {CAMPAIGN_FOLDER!r} folder can be attached.")
+
+
+def typed_number_only(form, field):
+    """Refuse a typed number shaped like a generated one (year-id): a later campaign's
+    generated number could be that very one. A campaign's own number may stay."""
+    value = (field.data or "").strip()
+    if value and value != (field.object_data or "") and GENERATED_NUMBER.fullmatch(value):
+        raise ValidationError(
+            f"Numbers like {value} are given out automatically: leave the number empty to "
+            "get one, or choose another form (e.g. with letters)."
+        )
+
+
+def _audience_link(view, context, model, name):
+    url = view.get_url("audience.campaign", campaign_id=model.id)
+    return Markup(f'<a class="btn btn-sm btn-outline-secondary" href="{url}">Audience</a>')
+
+
+class CampaignView(SecureModelView):
+    """Campaigns: dates, owner, template; only active ones are used in actions."""
+
+    column_list = [
+        "id", "number", "name", "active", "start_date", "end_date", "email_template", "owner",
+        "audience",
+    ]  # fmt: skip
+    column_formatters = {"audience": _audience_link}
+    column_searchable_list = ["name", "number"]
+    column_filters = ["active", "start_date", "end_date", "owner.email", "email_template.name"]
+    column_labels = {"end_date": "Estimated end", "owner.email": "Owner",
+                     "email_template.name": "Template"}  # fmt: skip
+    form_columns = [
+        "name", "number", "active", "start_date", "end_date", "email_template", "owner",
+        "description",
+    ]  # fmt: skip
+    form_args = {
+        "email_template": {"query_factory": campaign_templates,
+                           "validators": [campaign_template_only]},
+        "number": {"validators": [typed_number_only]},
+    }  # fmt: skip
+    form_ajax_refs = {"owner": {"fields": ["email", "name"], "page_size": 20}}
+
+
+class CampaignMemberView(SecureModelView):
+    """Who is in which campaign, who added them, when and from where."""
+
+    column_list = ["campaign", "contact", "source", "source_ref", "added_by", "added_at", "job_id"]
+    column_default_sort = ("added_at", True)
+    column_filters = ["campaign.name", "source", "added_at", "contact.email"]
+    column_labels = {"campaign.name": "Campaign", "contact.email": "Contact email",
+                     "source_ref": "Source id"}  # fmt: skip
+    column_searchable_list = ["contact.email"]
+    form_columns = ["campaign", "contact", "source", "added_by"]
+    form_choices = {"source": SOURCE_CHOICES}
+    form_ajax_refs = {
+        "contact": {"fields": ["email", "last_name"], "page_size": 20},
+        "campaign": {"fields": ["name", "number"], "page_size": 20},
+        "added_by": {"fields": ["email", "name"], "page_size": 20},
+    }
+
+    def on_model_change(self, form, model, is_created):
+        """A member added here is added by the logged-in user, by hand."""
+        if is_created:
+            # The relationship, not the id: the form's empty added_by would win at flush.
+            model.added_by = model.added_by or db.session.get(User, current_user.id)
+            model.source = model.source or MemberSource.MANUAL
+
+    def after_model_change(self, form, model, is_created):
+        """Joining a campaign that has a template sends its email, whichever way one joins."""
+        if is_created:
+            queued = queue_campaign_join(model.campaign_id, contact_ids=[model.contact_id])
+            db.session.commit()
+            if queued["queued"]:
+                start_senders()

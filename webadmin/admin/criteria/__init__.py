@@ -1,0 +1,1 @@
+"""The criteria builder: the tree model of its rows and the htmx endpoints it talks to."""

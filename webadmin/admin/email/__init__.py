@@ -1,0 +1,241 @@
+"""Email templates (admins), the outbox (everyone may look) and the dev mailbox (admins)."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, request, url_for
+from flask_admin import expose
+from flask_admin.helpers import is_form_submitted
+from flask_login import current_user
+from sqlalchemy import delete, func, select
+
+from models import (
+    CAMPAIGN_FOLDER,
+    Campaign,
+    EmailTemplate,
+    MailboxMessage,
+    OutboxState,
+    SenderMode,
+    SendTiming,
+    TargetGroup,
+    User,
+    db,
+)
+from models.email.message import AddressProblem, address
+from models.email.render import TemplateProblem, check_template
+
+from ..base import ReadOnlyModelView, SecureModelView, enum_choices
+from .preview import (
+    ContactNotFound,
+    parse_mail,
+    preview_message,
+    sample_contact,
+    send_test,
+)
+
+# The template's parts: check_template's arguments and the form's fields alike.
+PARTS = ("subject", "body_html", "body_text")
+
+
+def _check_parts(form) -> bool:
+    """Each part on its own first, so every part's syntax error shows on its field."""
+    ok = True
+    for name in PARTS:
+        sources = {part: (form[part].data or "") if part == name else "" for part in PARTS}
+        try:
+            check_template(**sources, marketing=False)
+        except TemplateProblem as exc:
+            form[name].errors = [*form[name].errors, str(exc)]
+            ok = False
+    return ok
+
+
+def _attached_to(template_id: int) -> int:
+    """Campaigns and target groups that send this template."""
+    return sum(
+        db.session.scalar(select(func.count()).where(model.email_template_id == template_id))
+        for model in (Campaign, TargetGroup)
+    )
+
+
+class EmailTemplateView(SecureModelView):
+    """Sender, subject, bodies with placeholders, and when to send; checked on save,
+    previewed for a sample contact, sent to oneself as a test."""
+
+    admin_only = True
+    column_list = ["id", "name", "folder", "subject", "sender_mode", "send_timing", "marketing"]
+    column_searchable_list = ["name", "subject"]
+    column_filters = ["folder", "sender_mode", "send_timing", "marketing"]
+    form_columns = [
+        "name", "folder", "sender_mode", "sender_name", "sender_email", "sender_user",
+        "subject", "body_html", "body_text", "marketing", "send_timing", "send_weekdays",
+        "send_time", "registration_url", "survey_url",
+    ]  # fmt: skip
+    form_choices = {
+        "sender_mode": enum_choices(SenderMode),
+        "send_timing": enum_choices(SendTiming),
+    }
+    # render_kw, not form_widget_args: Flask-Admin's render_field writes "is-invalid" into
+    # the widget-args dict it is given, so one refused save would mark these fields invalid
+    # on every later page until the process restarts.
+    form_args = {
+        "send_weekdays": {"description": "ISO weekdays, 1 = Monday … 7 = Sunday, e.g. 1,3,5"},
+        "folder": {"description": 'Only templates in "Campaign" attach to campaigns and groups.',
+                   "render_kw": {"list": "email-template-folders", "autocomplete": "off"}},
+        "body_html": {"render_kw": {"rows": 14, "style": "font-family: monospace"}},
+        "body_text": {"description": "Empty: made from the HTML body when a message is sent.",
+                      "render_kw": {"rows": 8, "style": "font-family: monospace"}},
+        "marketing": {"description": "Marketing email must contain {{ unsubscribe_url }} and "
+                                     "is never sent to contacts who opted out."},
+    }  # fmt: skip
+    form_ajax_refs = {"sender_user": {"fields": ["email", "name"], "page_size": 20}}
+    create_template = "kohde/email/template_create.html"
+    edit_template = "kohde/email/template_edit.html"
+    details_template = "kohde/email/template_details.html"
+
+    def render(self, template, **kwargs):  # noqa: D102 (the form offers the known folders)
+        if template in (self.create_template, self.edit_template):
+            kwargs.setdefault("folders", self._folders())
+        return super().render(template, **kwargs)
+
+    @staticmethod
+    def _folders() -> list[str]:
+        used = db.session.scalars(select(EmailTemplate.folder).distinct()).all()
+        return [CAMPAIGN_FOLDER, *sorted({f for f in used if f and f != CAMPAIGN_FOLDER})]
+
+    def validate_form(self, form) -> bool:
+        """Flask-Admin's checks, then the template's own: syntax errors (with their line) and
+        a marketing email without an unsubscribe link are refused on their field."""
+        valid = super().validate_form(form)
+        if not hasattr(form, "body_html") or not is_form_submitted():
+            return valid  # the delete form, or a GET
+        checked = _check_parts(form) and self._check_whole(form)
+        return self._check_sender(form) & self._check_folder(form) & checked & valid
+
+    @staticmethod
+    def _check_whole(form) -> bool:
+        try:
+            result = check_template(
+                form.subject.data or "",
+                form.body_html.data or "",
+                form.body_text.data or "",
+                bool(form.marketing.data),
+            )
+        except TemplateProblem as exc:  # only the unsubscribe rule is left to fail here
+            form.body_html.errors = [*form.body_html.errors, str(exc)]
+            return False
+        form.template_warnings = result.warnings  # flashed once the template is saved
+        return True
+
+    @staticmethod
+    def _check_sender(form) -> bool:
+        # Refused here, not in the sender job: a bad From would fail every message.
+        mode, email = form.sender_mode.data, (form.sender_email.data or "").strip()
+        if mode == SenderMode.USER and not form.sender_user.data:
+            form.sender_user.errors = [*form.sender_user.errors, "Choose the user to send as."]
+            return False
+        if email:
+            try:
+                address("", email)
+            except AddressProblem as exc:
+                form.sender_email.errors = [*form.sender_email.errors, str(exc)]
+                return False
+        return True
+
+    @staticmethod
+    def _check_folder(form) -> bool:
+        # Campaigns and groups accept only Campaign templates; a template they already send
+        # may not leave the folder behind their back.
+        folder = (form.folder.data or "").strip()
+        if folder.lower() == CAMPAIGN_FOLDER.lower():
+            form.folder.data = CAMPAIGN_FOLDER  # one spelling, or it would not attach
+            return True
+        model = getattr(form, "_obj", None)
+        if model is not None and model.folder == CAMPAIGN_FOLDER and _attached_to(model.id):
+            problem = (f"Campaigns or target groups send this template; detach it there "
+                       f"before moving it out of {CAMPAIGN_FOLDER!r}.")  # fmt: skip
+            form.folder.errors = [*form.folder.errors, problem]
+            return False
+        return True
+
+    def after_model_change(self, form, model, is_created):
+        """Saved with unknown placeholders: say so (they render empty)."""
+        for warning in getattr(form, "template_warnings", []):
+            flash(f"Saved, but {warning} — it renders empty.", "warning")
+
+    def _template(self, template_id: int) -> EmailTemplate:
+        template = db.session.get(EmailTemplate, template_id)
+        if template is None:
+            abort(404)
+        return template
+
+    @expose("/preview/<int:template_id>", methods=["POST"])
+    def preview(self, template_id: int):
+        """htmx: the template rendered for a sample contact (by default: you), with the
+        headers; the edit page sends its unsaved subject and bodies along."""
+        template = self._template(template_id)
+        parts = {name: request.form[name] for name in PARTS if name in request.form}
+        try:
+            contact = sample_contact(request.form.get("contact", ""))
+            preview = preview_message(template, contact, parts)
+        except (ContactNotFound, TemplateProblem, AddressProblem) as exc:
+            return self.render("kohde/email/_preview.html", error=str(exc))
+        return self.render("kohde/email/_preview.html", preview=preview)
+
+    @expose("/send-test/<int:template_id>", methods=["POST"])
+    def send_test(self, template_id: int):
+        """Send the saved template, rendered for the sample contact, to yourself at once
+        (not through the outbox); the flash says where it went or what the server said."""
+        template = self._template(template_id)
+        page = ".edit_view" if request.form.get("back") == "edit" else ".details_view"
+        user = db.session.get(User, current_user.id)
+        try:
+            contact = sample_contact(request.form.get("contact", ""))
+        except ContactNotFound as exc:
+            flash(f"Nothing sent: {exc}", "error")
+        else:
+            ok, said = send_test(template, contact, user)
+            flash(said, "success" if ok else "error")
+        return redirect(url_for(page, id=template.id))
+
+
+class OutboxView(ReadOnlyModelView):
+    """One row per message and its state; written by the email jobs only."""
+
+    column_list = [
+        "id", "state", "suppressed_reason", "to_email", "template", "campaign", "attempts",
+        "created_at", "sent_at", "last_error",
+    ]  # fmt: skip
+    column_filters = ["state", "suppressed_reason", "created_at", "sent_at", "template.name",
+                      "campaign.name"]  # fmt: skip
+    column_labels = {"template.name": "Template", "campaign.name": "Campaign"}
+    column_searchable_list = ["to_email"]
+    column_choices = {"state": enum_choices(OutboxState)}
+
+
+class MailboxView(ReadOnlyModelView):
+    """What the development mail sink received (`kohde mailsink`, `make run` without
+    SMTP_URL): nothing here left the machine."""
+
+    admin_only = True
+    can_export = False
+    column_list = ["received_at", "mail_from", "recipients", "subject"]
+    column_labels = {"mail_from": "From", "received_at": "Received (UTC)"}
+    column_default_sort = [("received_at", True), ("id", True)]
+    column_searchable_list = ["subject", "recipients", "mail_from"]
+    column_details_list = ["id", "received_at", "mail_from", "recipients", "subject",
+                           "message_id"]  # fmt: skip
+    list_template = "kohde/email/mailbox_list.html"
+    details_template = "kohde/email/mailbox_details.html"
+
+    def render(self, template, **kwargs):  # noqa: D102 (the details page shows the parts)
+        if template == self.details_template and kwargs.get("model") is not None:
+            kwargs["mail"] = parse_mail(kwargs["model"].raw)
+        return super().render(template, **kwargs)
+
+    @expose("/clear", methods=["POST"])
+    def clear(self):
+        """Empty the mailbox."""
+        removed = db.session.execute(delete(MailboxMessage)).rowcount
+        db.session.commit()
+        flash(f"Mailbox cleared: {removed} message(s) removed.", "success")
+        return redirect(url_for(".index_view"))

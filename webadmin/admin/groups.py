@@ -1,0 +1,135 @@
+"""Target groups, their materialised members and saved filters."""
+
+from __future__ import annotations
+
+import json
+
+from flask import flash, get_template_attribute, redirect, request, url_for
+from flask_admin import expose
+from flask_admin.model.template import BaseListRowAction
+from flask_login import current_user
+from markupsafe import Markup
+from wtforms import ValidationError
+
+from jobs.runs import enqueue
+from models import FilterModule, SampleMode, TargetGroup, db
+from models.criteria import validate
+
+from .base import ReadOnlyModelView, SecureModelView, enum_choices
+from .campaigns import campaign_template_only, campaign_templates
+from .criteria.builder import CriteriaField
+
+SAMPLE_CHOICES = enum_choices(SampleMode)
+MODULE_CHOICES = enum_choices(FilterModule)
+
+
+def criteria_is_a_tree(form, field):
+    """A criteria value must be a tree the compiler accepts: every problem, by path.
+
+    On a target group's edit page the group's own id goes along, so its
+    conditions cannot select on its own members.
+    """
+    data = field.data
+    if isinstance(data, str):
+        try:
+            data = json.loads(data or "{}")
+        except ValueError as exc:
+            raise ValidationError(f"not valid JSON: {exc}") from exc
+    edited = getattr(form, "_obj", None)
+    problems = validate(data, edited.id if isinstance(edited, TargetGroup) else None)
+    if problems:
+        # One raise carries one message; the rest go in directly so the page lists them all.
+        field.errors.extend(problems[:-1])
+        raise ValidationError(problems[-1])
+
+
+def refresh_form(group_id: int, label: str = "") -> Markup:
+    """A POST form (CSRF token included) that starts a refresh of the group."""
+    return get_template_attribute("kohde/groups/_refresh.html", "refresh_form")(group_id, label)
+
+
+class RefreshRowAction(BaseListRowAction):
+    """The list's "Refresh now" icon: a small POST form, like Flask-Admin's delete."""
+
+    def __init__(self) -> None:
+        super().__init__(title="Refresh now")
+
+    def render(self, context, row_id, row):  # noqa: D102
+        return refresh_form(row.id)
+
+
+def _refreshed_at(view, context, model, name):
+    if model.refreshed_at is None:
+        return Markup('<span class="text-muted">never</span>')
+    return model.refreshed_at.strftime("%Y-%m-%d %H:%M UTC")
+
+
+class TargetGroupView(SecureModelView):
+    """Named conditions over contacts; refresh stores the members."""
+
+    column_list = ["id", "name", "member_count", "refreshed_at", "sample_mode", "owner"]
+    column_searchable_list = ["name"]
+    column_filters = ["sample_mode", "refreshed_at", "owner.email"]
+    column_labels = {"member_count": "Members", "owner.email": "Owner",
+                     "refreshed_at": "Refreshed"}  # fmt: skip
+    column_formatters = {"refreshed_at": _refreshed_at}
+    column_extra_row_actions = [RefreshRowAction()]
+    form_columns = [
+        "name", "description", "criteria", "sample_mode", "sample_size", "sample_percent",
+        "sample_seed", "email_template", "automatic_email", "owner",
+    ]  # fmt: skip
+    form_overrides = {"criteria": CriteriaField}
+    form_choices = {"sample_mode": SAMPLE_CHOICES}
+    form_args = {
+        "criteria": {"label": "Conditions", "validators": [criteria_is_a_tree]},
+        "email_template": {"query_factory": campaign_templates,
+                           "validators": [campaign_template_only]},
+    }
+    form_ajax_refs = {"owner": {"fields": ["email", "name"], "page_size": 20}}
+    edit_template = "kohde/groups/edit.html"
+    details_template = "kohde/groups/details.html"
+
+    def edit_form(self, obj=None):
+        """The edit form; the builder's live count knows which group it edits."""
+        form = super().edit_form(obj)
+        form.criteria.group_id = obj.id if obj is not None else None
+        return form
+
+    @expose("/refresh/", methods=["POST"])
+    def refresh(self):
+        """Start a refresh of one group (POST ``id``) and show the job's progress."""
+        group = db.session.get(TargetGroup, request.form.get("id", type=int) or 0)
+        if group is None:
+            flash("That target group does not exist (any more).", "error")
+            return redirect(url_for(".index_view"))
+        problems = validate(group.criteria, group.id)
+        if problems:
+            flash(f"{group.name} cannot be refreshed: {'; '.join(problems)}", "error")
+            return redirect(url_for(".edit_view", id=group.id))
+        run = enqueue("refresh_group", {"group_id": group.id}, user_id=current_user.id)
+        flash(f"Refreshing {group.name}: job {run.id}.", "info")
+        return redirect(url_for("jobrun.details_view", id=run.id))
+
+
+class TargetGroupMemberView(ReadOnlyModelView):
+    """Members as of each group's last refresh (written by the refresh job only)."""
+
+    column_list = ["group", "contact", "added_at"]
+    column_default_sort = ("added_at", True)
+    column_filters = ["group.name", "added_at", "contact.email"]
+    column_labels = {"group.name": "Group", "contact.email": "Contact email"}
+    column_searchable_list = ["contact.email"]
+
+
+class SavedFilterView(SecureModelView):
+    """Named conditions used ad hoc: list views, loads into campaigns, automations."""
+
+    column_list = ["id", "name", "module", "shared", "owner", "updated_at"]
+    column_searchable_list = ["name"]
+    column_filters = ["module", "shared", "owner.email"]
+    column_labels = {"owner.email": "Owner"}
+    form_columns = ["name", "module", "criteria", "shared", "owner"]
+    form_overrides = {"criteria": CriteriaField}
+    form_choices = {"module": MODULE_CHOICES}
+    form_args = {"criteria": {"label": "Conditions", "validators": [criteria_is_a_tree]}}
+    form_ajax_refs = {"owner": {"fields": ["email", "name"], "page_size": 20}}
