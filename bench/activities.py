@@ -132,7 +132,7 @@ def counts() -> tuple[int, int]:
 
 def grid(settings: Settings, contacts: int, owners: int) -> list[tuple[datetime, datetime]]:
     """The slot grid (UTC) long enough for the busiest owner, as the job would lay it out."""
-    tz = ZoneInfo(settings.timezone)
+    tz = settings.zone
     times = slot_times(settings)
     per_owner = -(-contacts // owners)
     days = working_days(DAY, -(-per_owner // len(times)),

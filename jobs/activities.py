@@ -24,18 +24,22 @@ def start_group_activities(
     *,
     subject: str = "Call",
     activity_type: str = ActivityType.CALL.value,
-    assignee_id: int | None = None,
+    user_id: int | None = None,
     fallback_user_id: int | None = None,
     campaign_id: int | None = None,
     started_by: int | None = None,
 ) -> JobRun:
-    """Queue the mass creation of one activity per member of a target group."""
+    """Queue the mass creation of one activity per member of a target group.
+
+    ``user_id`` is whom the activities are for (None: each contact's owner, with
+    ``fallback_user_id`` for contacts without one); ``started_by`` is who asked.
+    """
     params = {
         "group_id": group_id,
         "day": day if isinstance(day, str) else day.isoformat(),
         "subject": subject,
         "activity_type": activity_type,
-        "user_id": assignee_id,
+        "user_id": user_id,
         "fallback_user_id": fallback_user_id,
         "campaign_id": campaign_id,
     }

@@ -1,72 +1,11 @@
-"""Refreshing a target group: its stored members become what its conditions select now.
-
-Set-based statements in one transaction: count, delete the members that no
-longer match, insert the new matches (those that stay keep their added_at).
-Refreshing twice in a row changes nothing the second time.
-"""
+"""Target group jobs: refresh a group's stored members (the SQL is models.groups.refresh)."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, exists, func, insert, literal, select, update
+from models import JobRun, TargetGroup, db
+from models.groups.refresh import refresh
 
-from models import TargetGroup, TargetGroupMember, db, utcnow
-from models.groups.queries import group_selection
-
-from .runs import JobContext, job
-
-members = TargetGroupMember.__table__
-
-
-def _member_count(group_id: int) -> int:
-    return db.session.scalar(
-        select(func.count()).select_from(members).where(members.c.group_id == group_id)
-    )
-
-
-def refresh(group: TargetGroup, ctx: JobContext | None = None) -> dict:
-    """Replace the group's members with its current selection; return the counts."""
-    now = utcnow()
-    selection = group_selection(group, now).subquery("selection")
-    before = _member_count(group.id)
-    new_rows = select(literal(group.id), selection.c.id, literal(now, members.c.added_at.type))
-    if before:
-        removed = db.session.execute(
-            delete(members).where(
-                members.c.group_id == group.id,
-                ~exists().where(selection.c.id == members.c.contact_id),
-            )
-        ).rowcount
-        already = exists().where(
-            members.c.group_id == group.id, members.c.contact_id == selection.c.id
-        )
-        new_rows = new_rows.where(~already)
-    else:
-        # An empty group (first fill) has nothing to remove and no member to skip: without
-        # the anti-join the insert is the plain INSERT … SELECT (on SQLite probing the index
-        # being filled made the first fill ~1.4× the floor; see bench/groups.py).
-        removed = 0
-    # preserve_rowcount: otherwise SQLAlchemy closes psycopg's cursor first and the
-    # INSERT … SELECT reports -1 on PostgreSQL (SQLite's is right either way).
-    added = db.session.execute(
-        insert(members)
-        .from_select(["group_id", "contact_id", "added_at"], new_rows)
-        .execution_options(preserve_rowcount=True)
-    ).rowcount
-    # Arithmetic instead of a second count of the members (a tenth of a no-change
-    # refresh at 600,000 members); a driver that cannot tell gets the count.
-    count = before - removed + added if added >= 0 else _member_count(group.id)
-    db.session.execute(
-        update(TargetGroup)
-        .where(TargetGroup.id == group.id)
-        .values(refreshed_at=now, member_count=count)
-    )
-    # One transaction (so no progress in between: SQLite would block a second writer):
-    # a failed refresh leaves the old members in place.
-    if ctx:
-        ctx.progress(count, count)  # commits
-    else:
-        db.session.commit()
-    return {"added": count - (before - removed), "removed": removed, "members": count}
+from .runs import JobContext, enqueue, job
 
 
 @job("refresh_group")
@@ -75,4 +14,9 @@ def refresh_group(ctx: JobContext, group_id: int) -> dict:
     group = db.session.get(TargetGroup, group_id)
     if group is None:
         raise LookupError(f"target group {group_id} does not exist")
-    return {"group": group.name, **refresh(group, ctx)}
+    return {"group": group.name, **refresh(group, ctx.progress)}
+
+
+def start_refresh_group(group_id: int, started_by: int | None = None) -> JobRun:
+    """Queue a refresh of one target group's stored members."""
+    return enqueue("refresh_group", {"group_id": group_id}, user_id=started_by)

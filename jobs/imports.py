@@ -19,9 +19,9 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from sqlalchemy import bindparam, func, insert, select, update
 
-from models import Company, Contact, ContactKind, User, db, utcnow
+from models import Company, Contact, ContactKind, JobRun, User, db, utcnow
 
-from .runs import JobContext, job
+from .runs import JobContext, enqueue, job
 
 COLUMNS = (
     "first_name", "last_name", "email", "company", "owner_email", "status", "email_opt_out",
@@ -371,3 +371,10 @@ def read_report(path: str | Path) -> list[dict]:
     """The rejected rows of a finished import, as dicts (line, reason, original columns)."""
     with Path(path).open(encoding="utf-8", newline="") as fh:
         return list(csv.DictReader(fh))
+
+
+def start_import_contacts(path: str | Path, filename: str | None = None,
+                          started_by: int | None = None) -> JobRun:
+    """Queue the import of a stored CSV file of contacts."""
+    return enqueue("import_contacts", {"path": str(path), "filename": filename},
+                   user_id=started_by)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sqlalchemy import Computed, ForeignKey, Index, String
+from sqlalchemy import Computed, ForeignKey, Index, String, select
 from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
-from .base import Base, Timestamped
+from .base import Base, Timestamped, db
 
 
 class ContactKind(StrEnum):
@@ -63,3 +63,16 @@ class Contact(Timestamped, Base):
 
     def __str__(self) -> str:
         return self.full_name or self.email or f"#{self.id}"
+
+
+def find_contact(ident: str) -> Contact | None:
+    """The contact a person typed: an id, or an email address (any case; the lowest id wins
+    when several contacts share it). None when there is no such contact."""
+    ident = ident.strip()
+    if not ident:
+        return None
+    if ident.isdigit():
+        return db.session.get(Contact, int(ident))
+    return db.session.scalars(
+        select(Contact).where(Contact.email_key == ident.lower()).order_by(Contact.id).limit(1)
+    ).first()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import time
+from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import String
@@ -37,5 +38,15 @@ class Settings(Timestamped, Base):
             db.session.flush()
         return row
 
+    @property
+    def zone(self) -> ZoneInfo:
+        """The installation's time zone as a ``ZoneInfo``."""
+        return ZoneInfo(self.timezone)
+
     def __str__(self) -> str:
         return "Settings"
+
+
+def installation_tz() -> ZoneInfo:
+    """The time zone people schedule and read dates in (Admin → Settings)."""
+    return Settings.get().zone

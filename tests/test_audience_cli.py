@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from jobs.groups import refresh
 from models import (
     Campaign,
     CampaignMember,
@@ -26,6 +25,7 @@ from models import (
     TargetGroup,
     db,
 )
+from models.groups.refresh import refresh
 
 from .conftest import make_user, process_env
 

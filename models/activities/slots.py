@@ -205,7 +205,7 @@ def plan_for(job_id: str, assigned: Select, day: date, now: datetime | None = No
     default the current time); a day in the past is planned as asked.
     """
     settings = Settings.get()
-    tz = ZoneInfo(settings.timezone)
+    tz = settings.zone
     times = slot_times(settings)
     weekdays = {int(d) for d in settings.working_days.split(",") if d.strip()}
     now = now or utcnow()

@@ -31,7 +31,8 @@ from ..base import Base, Timestamped, db, utcnow
 from ..companies import Company
 from ..contacts import Contact
 from ..criteria import matching_ids
-from ..groups.queries import group_member_ids, installation_tz
+from ..groups.queries import group_member_ids
+from ..settings import installation_tz
 
 
 class WizardMode(StrEnum):

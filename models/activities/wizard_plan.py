@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, literal, select
 from sqlalchemy.sql import Select
@@ -25,7 +24,6 @@ from models import (
     Campaign,
     Company,
     Contact,
-    Settings,
     TargetGroup,
     User,
     WizardAssignment,
@@ -36,6 +34,7 @@ from models import (
 from models.activities.wizard import selected_ids
 from models.criteria import validate
 from models.groups.queries import count_of
+from models.settings import installation_tz
 
 from .assignment import evenly, to_owner, to_user
 from .slots import plan_for
@@ -121,7 +120,7 @@ def run_problems(run: ActivityWizardRun) -> list[str]:
 
 def shared_times(run: ActivityWizardRun) -> tuple[datetime, datetime]:
     """A shared activity's start and end: the chosen day and time in the installation's zone."""
-    tz = ZoneInfo(Settings.get().timezone)
+    tz = installation_tz()
     start = datetime.combine(date.fromisoformat(run.details["day"]),
                              time.fromisoformat(run.details["start"]), tz)  # fmt: skip
     return start, start + timedelta(minutes=run.details["duration_minutes"])

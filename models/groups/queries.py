@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.sql import Select
@@ -12,13 +11,8 @@ from ..base import db, utcnow
 from ..contacts import Contact
 from ..criteria import check, matching_ids, sample
 from ..criteria.explain import explain
-from ..settings import Settings
+from ..settings import installation_tz
 from . import TargetGroup, TargetGroupMember
-
-
-def installation_tz() -> ZoneInfo:
-    """The time zone people schedule and read dates in (Admin → Settings)."""
-    return ZoneInfo(Settings.get().timezone)
 
 
 def group_selection(group: TargetGroup, now: datetime | None = None) -> Select:

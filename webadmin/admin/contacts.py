@@ -12,7 +12,7 @@ from sqlalchemy import false, or_, select
 
 from models import Contact, ContactKind, FilterModule, SavedFilter, db, utcnow
 from models.criteria import matching_ids, validate
-from models.groups.queries import installation_tz
+from models.settings import installation_tz
 
 from .base import SecureModelView, enum_choices
 

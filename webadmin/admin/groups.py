@@ -11,7 +11,7 @@ from flask_login import current_user
 from markupsafe import Markup
 from wtforms import ValidationError
 
-from jobs.runs import enqueue
+from jobs.groups import start_refresh_group
 from models import FilterModule, SampleMode, TargetGroup, db
 from models.criteria import validate
 
@@ -106,7 +106,7 @@ class TargetGroupView(SecureModelView):
         if problems:
             flash(f"{group.name} cannot be refreshed: {'; '.join(problems)}", "error")
             return redirect(url_for(".edit_view", id=group.id))
-        run = enqueue("refresh_group", {"group_id": group.id}, user_id=current_user.id)
+        run = start_refresh_group(group.id, started_by=current_user.id)
         flash(f"Refreshing {group.name}: job {run.id}.", "info")
         return redirect(url_for("jobrun.details_view", id=run.id))
 

@@ -12,7 +12,7 @@ from flask_wtf.file import FileField, FileRequired
 from markupsafe import Markup, escape
 
 from jobs import imports
-from jobs.runs import enqueue
+from jobs.campaigns import start_undo_audience
 from models import JobRun, JobStatus, db
 
 from .base import ReadOnlyModelView, SecureView
@@ -90,7 +90,7 @@ class JobRunView(ReadOnlyModelView):
         if not undoable(run):
             flash(f"Job {run.id} cannot be undone.", "error")
             return redirect(url_for(".details_view", id=run.id))
-        undo_run = enqueue("undo_audience", {"run_id": run.id}, user_id=current_user.id)
+        undo_run = start_undo_audience(run.id, started_by=current_user.id)
         flash(f"Undoing {run.id}: job {undo_run.id} started.", "info")
         return redirect(url_for(".details_view", id=undo_run.id))
 
@@ -122,11 +122,8 @@ class ImportContactsView(SecureView):
             except imports.ImportFileError as exc:
                 flash(str(exc), "error")
             else:
-                run = enqueue(
-                    "import_contacts",
-                    {"path": str(path), "filename": upload.filename},
-                    user_id=current_user.id,
-                )
+                run = imports.start_import_contacts(path, upload.filename,
+                                                    started_by=current_user.id)
                 flash(f"Importing {upload.filename}: job {run.id} started.", "info")
                 return redirect(url_for("jobrun.details_view", id=run.id))
         return self.render(

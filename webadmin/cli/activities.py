@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import click
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from models import Activity, ActivityType, Campaign, Settings, TargetGroup, User, db
+from jobs.activities import start_group_activities
+from models import Activity, ActivityType, Campaign, TargetGroup, User, db
 from models.activities.slots import ActivityError, dry_run
+from models.settings import installation_tz
 
 from ..auth import find_user
 from .lookup import by_id_or_name
@@ -61,11 +62,10 @@ def create_for_group(group, day, user_email, fallback_email, subject, activity_t
             raise click.ClickException(str(exc)) from None
         _print_plan(result, as_json)
         return
-    run = run_job("group_activities", {
-        "group_id": found.id, "day": day.date().isoformat(), "subject": subject,
-        "activity_type": activity_type, "user_id": user and user.id,
-        "fallback_user_id": fallback and fallback.id, "campaign_id": campaign_id,
-    }, no_wait=no_wait, as_json=as_json)  # fmt: skip
+    run = run_job(lambda: start_group_activities(
+        found.id, day.date(), subject=subject, activity_type=activity_type,
+        user_id=user and user.id, fallback_user_id=fallback and fallback.id,
+        campaign_id=campaign_id), no_wait=no_wait, as_json=as_json)
     if run and not as_json:
         _print_plan(run.result, False)
         click.echo(f"created {run.result['created']} activities")
@@ -91,7 +91,7 @@ def _print_plan(result: dict, as_json: bool) -> None:
 @with_appcontext
 def list_activities(user_email, day, limit, as_json):
     """Activities by start time, in the installation's time zone."""
-    tz = ZoneInfo(Settings.get().timezone)
+    tz = installation_tz()
     query = select(Activity).order_by(Activity.start_at, Activity.id).limit(limit)
     if user_email:
         query = query.where(Activity.owner_id == _user(user_email).id)

@@ -10,6 +10,7 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
+from jobs.campaigns import start_audience_change, start_undo_audience
 from models import Campaign, CampaignMember, Contact, EmailTemplate, SavedFilter, TargetGroup, db
 from models.campaigns.audience import Action, AudienceError, check_request, dry_run, summary
 
@@ -68,9 +69,9 @@ def _run_action(campaign: Campaign, action: Action, source_id=None, contact_ids=
             return
     except AudienceError as exc:
         raise click.ClickException(str(exc)) from None
-    params = {"campaign_id": campaign.id, "action": action.value, "source_id": source_id,
-              "contact_ids": contact_ids, "refresh_group": refresh_group}  # fmt: skip
-    run = run_job("campaign_audience", params, no_wait=no_wait, as_json=as_json)
+    run = run_job(lambda: start_audience_change(campaign.id, action, source_id, contact_ids,
+                                                refresh_group=refresh_group),
+                  no_wait=no_wait, as_json=as_json)
     if run and not as_json:
         r = run.result
         done = f"added {r['added']}" if "added" in r else f"removed {r['removed']}"
@@ -162,7 +163,7 @@ _single_command("remove", Action.REMOVE_CONTACTS, "Remove single contacts (ids o
 @with_appcontext
 def undo(run_id, no_wait, as_json):
     """Revert exactly what one finished audience job added and removed."""
-    run = run_job("undo_audience", {"run_id": run_id}, no_wait=no_wait, as_json=as_json)
+    run = run_job(lambda: start_undo_audience(run_id), no_wait=no_wait, as_json=as_json)
     if run and not as_json:
         r = run.result
         click.echo(f"undid {r['undid']}: removed {r['removed']}, restored {r['restored']}")

@@ -10,6 +10,7 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
+from jobs.groups import start_refresh_group
 from models import SampleMode, TargetGroup, db
 from models.criteria import validate
 from models.groups.queries import count_matches, count_of, explain_membership, group_selection
@@ -132,7 +133,7 @@ def refresh_group(group: str, no_wait: bool, as_json: bool):
     """Store the group's current selection as its members (a job)."""
     found = _group(group)
     _fail_on_problems(validate(found.criteria, found.id))
-    run = run_job("refresh_group", {"group_id": found.id}, no_wait=no_wait, as_json=as_json)
+    run = run_job(lambda: start_refresh_group(found.id), no_wait=no_wait, as_json=as_json)
     if run and not as_json:
         r = run.result
         click.echo(f"{r['group']}: added {r['added']}, removed {r['removed']}, "

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
-from jobs.imports import ImportFileError, check_file
+from jobs.imports import ImportFileError, check_file, start_import_contacts
 
 from .waiting import run_job
 
@@ -28,8 +28,8 @@ def import_contacts(file: Path, no_wait: bool, as_json: bool):
         check_file(file)
     except ImportFileError as exc:
         raise click.ClickException(str(exc)) from None
-    params = {"path": str(file.resolve()), "filename": file.name}
-    run = run_job("import_contacts", params, no_wait=no_wait, as_json=as_json)
+    run = run_job(lambda: start_import_contacts(file.resolve(), file.name),
+                  no_wait=no_wait, as_json=as_json)
     if run and not as_json:
         r = run.result
         click.echo(f"imported {r['imported']}, updated {r['updated']}, rejected {r['rejected']}")

@@ -6,6 +6,7 @@ import click
 from sqlalchemy import func, select
 
 from models import Contact, db
+from models.contacts import find_contact
 
 
 def by_id_or_name(model, ident: str, name_column, label: str):
@@ -26,12 +27,7 @@ def by_id_or_name(model, ident: str, name_column, label: str):
 
 def contact_by_id_or_email(ident: str) -> Contact:
     """The contact with this id, or the first (lowest id) with this email."""
-    if ident.isdigit():
-        contact = db.session.get(Contact, int(ident))
-    else:
-        contact = db.session.scalars(
-            select(Contact).where(Contact.email_key == ident.strip().lower()).order_by(Contact.id)
-        ).first()
+    contact = find_contact(ident)
     if contact is None:
         raise click.ClickException(f"no contact {ident!r}")
     return contact

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -16,7 +17,6 @@ from rq import Worker
 
 from jobs import embedded_redis
 from jobs.queue import get_queue, redis_url
-from jobs.runs import enqueue
 from models import JobRun, JobStatus, db
 
 
@@ -49,12 +49,12 @@ def _load(run_id: str) -> JobRun:
     return db.session.get(JobRun, run_id, populate_existing=True)
 
 
-def run_job(kind: str, params: dict, *, no_wait: bool = False,
+def run_job(start: Callable[[], JobRun], *, no_wait: bool = False,
             as_json: bool = False) -> JobRun | None:  # fmt: skip
-    """Enqueue a job (Redis made sure of first) and wait for it: the finished run; with
-    ``no_wait``, print its id and answer None."""
+    """Start a job with ``start`` (a typed starter; Redis made sure of first) and wait for
+    it: the finished run; with ``no_wait``, print its id and answer None."""
     ensure_redis()
-    run = enqueue(kind, params)
+    run = start()
     if no_wait:
         click.echo(json.dumps({"id": run.id}) if as_json else run.id)
         return None

@@ -128,7 +128,7 @@ class CalendarView(SecureView):
     def index(self):
         """The grid for ``view`` (week or day) around ``day`` for ``user`` (default: me)."""
         settings = Settings.get()
-        tz = ZoneInfo(settings.timezone)
+        tz = settings.zone
         today = datetime.now(tz).date()
         mode = "day" if request.args.get("view") == "day" else "week"
         day = _day_arg(today)

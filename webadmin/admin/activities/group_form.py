@@ -2,23 +2,23 @@
 
 The form is loaded into the group's details page by htmx, so the target
 group screen itself stays as it is. "Preview" plans with the job's own SQL
-(jobs.activities.dry_run) and throws the plan away; "Create" enqueues the
+(models.activities.slots.dry_run) and throws the plan away; "Create" enqueues the
 ``group_activities`` job and goes to its progress page.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from flask import abort, flash, redirect, request, url_for
 from flask_admin import expose
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from jobs.runs import enqueue
-from models import ActivityType, Campaign, Settings, TargetGroup, User, db
+from jobs.activities import start_group_activities
+from models import ActivityType, Campaign, TargetGroup, User, db
 from models.activities.slots import ActivityError, dry_run
+from models.settings import installation_tz
 
 from ..base import SecureView, enum_choices, go_to
 
@@ -92,7 +92,7 @@ class GroupActivitiesView(SecureView):
             select(Campaign.id, Campaign.number, Campaign.name)
             .where(Campaign.active.is_(True)).order_by(Campaign.name)
         ).all()  # fmt: skip
-        today = datetime.now(ZoneInfo(Settings.get().timezone)).date()
+        today = datetime.now(installation_tz()).date()
         return self.render("kohde/activities/group_form/_form.html", group=group, users=users,
                            campaigns=campaigns, types=enum_choices(ActivityType),
                            today=today)  # fmt: skip
@@ -122,6 +122,6 @@ class GroupActivitiesView(SecureView):
         except ActivityError as exc:
             flash(f"No activities created: {exc}", "error")
             return go_to(url_for("targetgroup.details_view", id=group.id))
-        run = enqueue("group_activities", params, user_id=current_user.id)
+        run = start_group_activities(**params, started_by=current_user.id)
         flash(f"Creating activities for {group.name}: job {run.id}.", "info")
         return go_to(url_for("jobrun.details_view", id=run.id))

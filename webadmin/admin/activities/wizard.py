@@ -19,7 +19,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 
-from jobs.runs import enqueue
+from jobs.activities import start_wizard_activities
 from models import (
     Activity,
     ActivityContact,
@@ -43,6 +43,7 @@ from models.activities.wizard import (
     set_exclusions,
 )
 from models.activities.wizard_plan import report_rows, run_problems, source_problems
+from models.settings import installation_tz
 
 from ..base import SecureView, enum_choices
 from ..criteria.builder import CriteriaField
@@ -72,7 +73,7 @@ def _users():
 
 
 def _tz() -> ZoneInfo:
-    return ZoneInfo(Settings.get().timezone)
+    return installation_tz()
 
 
 def _job(run: ActivityWizardRun) -> JobRun | None:
@@ -267,7 +268,7 @@ class ActivityWizardView(SecureView):
         problems = run_problems(run)
         if problems:
             return self._show(run, 6, status=400, problems=problems)
-        job = enqueue("activity_wizard", {"run_id": run.id}, user_id=current_user.id)
+        job = start_wizard_activities(run.id, started_by=current_user.id)
         run.job_id = job.id
         db.session.commit()
         flash(f"Creating the activities: job {job.id}.", "info")

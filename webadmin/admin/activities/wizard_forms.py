@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from flask import request
 
@@ -18,7 +17,6 @@ from models import (
     ActivityType,
     ActivityWizardRun,
     Campaign,
-    Settings,
     TargetGroup,
     User,
     WizardAssignment,
@@ -28,6 +26,7 @@ from models import (
 )
 from models.activities.wizard_plan import assignment_problems, details_problems
 from models.criteria import validate
+from models.settings import installation_tz
 
 MAX_ID = 2**31 - 1  # an integer column's range: a larger number cannot be anyone's id
 MAX_SHIFT_DAYS = 3650
@@ -61,7 +60,7 @@ def _existing(model, name: str, label: str, problems: list[str]) -> int | None:
 
 def today() -> date:
     """Today in the installation's time zone."""
-    return datetime.now(ZoneInfo(Settings.get().timezone)).date()
+    return datetime.now(installation_tz()).date()
 
 
 def save_mode(run: ActivityWizardRun) -> list[str]:
@@ -152,7 +151,7 @@ def read_edit() -> tuple[dict, dict, list[str]]:
         try:
             new_start = datetime.combine(date.fromisoformat(form.get("new_day", "")),
                                          time.fromisoformat(form.get("new_time", "")),
-                                         ZoneInfo(Settings.get().timezone))  # fmt: skip
+                                         installation_tz())  # fmt: skip
         except ValueError:
             problems.append("a new start needs both a day and a time")
         else:

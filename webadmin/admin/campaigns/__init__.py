@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from flask import flash
 from flask_login import current_user
 from markupsafe import Markup
 from wtforms.validators import ValidationError
 
 from jobs.email.sender import start_senders
-from models import CAMPAIGN_FOLDER, EmailTemplate, MemberSource, User, db
+from models import CAMPAIGN_FOLDER, CampaignMember, EmailTemplate, MemberSource, User, db
 from models.campaigns import GENERATED_NUMBER
-from models.email.outbox import queue_campaign_join
+from models.campaigns.audience import Action, AudienceError
+from models.campaigns.membership import add_members
 
 from ..base import SecureModelView, enum_choices
 
@@ -91,17 +93,27 @@ class CampaignMemberView(SecureModelView):
         "added_by": {"fields": ["email", "name"], "page_size": 20},
     }
 
-    def on_model_change(self, form, model, is_created):
-        """A member added here is added by the logged-in user, by hand."""
-        if is_created:
-            # The relationship, not the id: the form's empty added_by would win at flush.
-            model.added_by = model.added_by or db.session.get(User, current_user.id)
-            model.source = model.source or MemberSource.MANUAL
-
-    def after_model_change(self, form, model, is_created):
-        """Joining a campaign that has a template sends its email, whichever way one joins."""
-        if is_created:
-            queued = queue_campaign_join(model.campaign_id, contact_ids=[model.contact_id])
-            db.session.commit()
-            if queued["queued"]:
-                start_senders()
+    def create_model(self, form):
+        """Add the member the way every join happens (``add_members``): by the logged-in
+        user, with the campaign's email queued for it when the campaign has a template."""
+        campaign, contact = form.campaign.data, form.contact.data
+        if campaign is None or contact is None:
+            flash("Choose a campaign and a contact.", "error")
+            return False
+        added_by = form.added_by.data or db.session.get(User, current_user.id)
+        try:
+            result = add_members(campaign.id, Action.ADD_CONTACTS, contact_ids=[contact.id],
+                                 added_by=added_by.id,
+                                 source=form.source.data or MemberSource.MANUAL.value)
+        except AudienceError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            return False
+        if not result["added"]:
+            db.session.rollback()
+            flash(f"{contact} is already a member of {campaign}.", "error")
+            return False
+        db.session.commit()
+        if result["email"]["queued"]:
+            start_senders()
+        return db.session.get(CampaignMember, (campaign.id, contact.id))

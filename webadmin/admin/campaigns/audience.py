@@ -7,9 +7,10 @@ from flask_admin import expose
 from flask_login import current_user
 from sqlalchemy import select
 
-from jobs.runs import enqueue
-from models import Campaign, Contact, SavedFilter, TargetGroup, db
+from jobs.campaigns import start_audience_change
+from models import Campaign, SavedFilter, TargetGroup, db
 from models.campaigns.audience import Action, AudienceError, check_request, dry_run, summary
+from models.contacts import find_contact
 from models.email.outbox import campaign_email_counts
 
 from ..base import SecureView, go_to
@@ -55,14 +56,10 @@ def _contact_ids(ident: str) -> list[int] | None:
     ident = ident.strip()
     if not ident:
         return None
-    query = select(Contact.id).order_by(Contact.id).limit(1)
-    query = query.where(Contact.id == int(ident)) if ident.isdigit() else query.where(
-        Contact.email_key == ident.lower()
-    )
-    found = db.session.scalar(query)
+    found = find_contact(ident)
     if found is None:
         raise AudienceError(f"no contact {ident!r}")
-    return [found]
+    return [found.id]
 
 
 def _request_args() -> tuple[dict, bool]:
@@ -117,8 +114,8 @@ class CampaignAudienceView(SecureView):
             counts = dry_run(campaign.id, **args)
         except AudienceError as exc:
             return self.render("kohde/campaigns/_audience_preview.html", error=str(exc)), 400
-        return self.render("kohde/campaigns/_audience_preview.html", campaign=campaign, counts=counts,
-                           action=args["action"], refresh=refresh)  # fmt: skip
+        return self.render("kohde/campaigns/_audience_preview.html", campaign=campaign,
+                           counts=counts, action=args["action"], refresh=refresh)
 
     @expose("/<int:campaign_id>/run", methods=["POST"])
     def run(self, campaign_id: int):
@@ -130,8 +127,8 @@ class CampaignAudienceView(SecureView):
         except AudienceError as exc:
             flash(str(exc), "error")
             return go_to(url_for(".campaign", campaign_id=campaign.id))
-        params = {"campaign_id": campaign.id, **args, "refresh_group": refresh}
-        job_run = enqueue("campaign_audience", params, user_id=current_user.id)
+        job_run = start_audience_change(campaign.id, **args, refresh_group=refresh,
+                                        started_by=current_user.id)
         flash(f"{LABELS.get(args['action'], args['action'])}: job {job_run.id} started.", "info")
         return go_to(url_for("jobrun.details_view", id=job_run.id))
 
@@ -169,9 +166,8 @@ class CampaignAudienceView(SecureView):
         except AudienceError as exc:
             flash(str(exc), "error")
             return go_to(url_for("contact.index_view"))
-        params = {"campaign_id": campaign_id, "action": Action.ADD_CONTACTS.value,
-                  "source_id": None, "contact_ids": ids, "refresh_group": False}  # fmt: skip
-        job_run = enqueue("campaign_audience", params, user_id=current_user.id)
+        job_run = start_audience_change(campaign_id, Action.ADD_CONTACTS, contact_ids=ids,
+                                        started_by=current_user.id)
         flash(f"Adding {len(ids)} contact(s) to the campaign: job {job_run.id} started.", "info")
         return go_to(url_for("jobrun.details_view", id=job_run.id))
 

@@ -26,7 +26,8 @@ from sqlalchemy import func, select
 
 from models import Contact, TargetGroup, db, utcnow
 from models.criteria import matching_ids, validate
-from models.groups.queries import count_matches, explain_membership, installation_tz, preview
+from models.groups.queries import count_matches, explain_membership, preview
+from models.settings import installation_tz
 
 from ..base import SecureView
 from .rows import PERIODS, Group, field_sections, new_row, root_from_tree

@@ -10,10 +10,10 @@ from email.message import EmailMessage
 
 from flask import current_app
 from flask_login import current_user
-from sqlalchemy import select
 
 from jobs.email import smtp
 from models import Contact, EmailTemplate, User, db
+from models.contacts import find_contact
 from models.email.message import AddressProblem, address, compose
 from models.email.render import CompiledTemplate, TemplateProblem
 
@@ -30,12 +30,7 @@ def sample_contact(ident: str) -> Contact:
     ident = ident.strip()
     if not ident:
         return you_as_contact()
-    query = select(Contact).order_by(Contact.id).limit(1)
-    if ident.isdigit():
-        query = query.where(Contact.id == int(ident))
-    else:
-        query = query.where(Contact.email_key == ident.lower())
-    contact = db.session.scalar(query)
+    contact = find_contact(ident)
     if contact is None:
         raise ContactNotFound(f"No contact {ident!r} (type a contact's id or email address).")
     return contact
