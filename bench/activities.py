@@ -10,7 +10,7 @@ activities, each starting from an empty activities table:
   (``row_number``) joined to a precomputed slot grid (the n-th contact takes the
   n-th slot), ids and activity numbers computed in the same statement; then the
   contact links. No check for slots already taken (the table is empty), no plan;
-* job   — ``jobs.activities.plan`` + ``create_from_plan`` in one transaction,
+* job   — ``models.activities.slots.plan`` + ``create_from_plan`` in one transaction,
   timed through the commit: what the ``group_activities`` job does (busy-slot
   check, plan table, numbers, links, clean-up, the per-user report);
 * naive — per contact, one query for the owner's next free slot, then
@@ -51,7 +51,7 @@ from bench.seed import (  # noqa: E402
     references,
     run_floor,
 )
-from jobs.groups import refresh  # noqa: E402
+from models.groups.refresh import refresh  # noqa: E402
 from models import (  # noqa: E402
     Activity,
     ActivityContact,

@@ -58,7 +58,7 @@ from bench.seed import (  # noqa: E402
     bench_database,
     database_arguments,
 )
-from jobs.groups import refresh  # noqa: E402
+from models.groups.refresh import refresh  # noqa: E402
 from jobs.runs import dedupe_key, execute  # noqa: E402
 from models import (  # noqa: E402
     Campaign,

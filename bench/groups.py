@@ -9,7 +9,7 @@ One run, one fresh schema, N seeded contacts (`kohde seed`'s data) and one group
 * floor, no change — the cheapest SQL that proves nothing changed: the anti-join
   ``DELETE`` (members that no longer match) and the anti-join ``INSERT`` (matches
   not yet members) as hand-written text, both touching no row;
-* refresh, first fill / no change — ``jobs.groups.refresh(group)`` into an empty
+* refresh, first fill / no change — ``models.groups.refresh.refresh(group)`` into an empty
   table, then again on unchanged data: compiled conditions, the two anti-joins,
   the counts, the group's row, the commit;
 * naive — the loop a first attempt would write: load the matching contacts as
@@ -52,7 +52,7 @@ from bench.seed import (  # noqa: E402
     count_contacts,
     database_arguments,
 )
-from jobs.groups import refresh  # noqa: E402
+from models.groups.refresh import refresh  # noqa: E402
 from models import Contact, TargetGroup, TargetGroupMember, UTCDateTime, db, utcnow  # noqa: E402
 from models.groups.queries import count_matches  # noqa: E402
 from models.seed import seed_demo  # noqa: E402
@@ -143,7 +143,7 @@ def settle() -> None:
 
 
 def timed_refresh(group_id: int) -> tuple[float, dict]:
-    """jobs.groups.refresh as the job calls it (minus Redis and the run row); seconds, result."""
+    """models.groups.refresh.refresh as the job calls it (minus Redis and the run row); seconds, result."""
     db.session.remove()
     group = db.session.get(TargetGroup, group_id)
     began = time.perf_counter()

@@ -6,10 +6,10 @@ import re
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, String, Text, event, inspect
+from sqlalchemy import ForeignKey, Index, String, Text, event, inspect, select
 from sqlalchemy.orm import Mapped, Session, backref, mapped_column, relationship
 
-from ..base import Base, Timestamped, UTCDateTime, numbered_from_id, utcnow
+from ..base import Base, Timestamped, UTCDateTime, db, numbered_from_id, utcnow
 
 
 class Campaign(Timestamped, Base):
@@ -127,3 +127,12 @@ class CampaignMemberRemoval(Base):
     source_ref: Mapped[int | None]
     # The job that had added the member, so undo restores that too.
     added_by_job_id: Mapped[str | None] = mapped_column(String(80))
+
+
+def active_campaigns(exclude_id: int | None = None) -> list:
+    """(id, number, name) of every active campaign (only those can be used in actions),
+    by name; ``exclude_id`` leaves one out (a campaign is no source for itself)."""
+    query = select(Campaign.id, Campaign.number, Campaign.name).where(Campaign.active.is_(True))
+    if exclude_id is not None:
+        query = query.where(Campaign.id != exclude_id)
+    return db.session.execute(query.order_by(Campaign.name)).all()

@@ -17,6 +17,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from models import Activity, ActivityContact, Contact, Settings, User, db
+from models.users import active_users
 
 from ..base import SecureView
 
@@ -142,10 +143,7 @@ class CalendarView(SecureView):
             args = {"view": mode, "day": first.isoformat(), "user": user.id, **changes}
             return url_for(".index", **{k: v for k, v in args.items() if v is not None})
 
-        users = db.session.execute(
-            select(User.id, User.name, User.email).where(User.active.is_(True))
-            .order_by(func.lower(User.name), User.email)
-        ).all()  # fmt: skip
+        users = active_users()
         own = user.id == current_user.id
         return self.render(
             "kohde/activities/calendar/calendar.html",

@@ -13,12 +13,14 @@ from datetime import date, datetime
 from flask import abort, flash, redirect, request, url_for
 from flask_admin import expose
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from jobs.activities import start_group_activities
 from models import ActivityType, Campaign, TargetGroup, User, db
 from models.activities.slots import ActivityError, dry_run
+from models.campaigns import active_campaigns
 from models.settings import installation_tz
+from models.users import active_users
 
 from ..base import SecureView, enum_choices, go_to
 
@@ -84,14 +86,8 @@ class GroupActivitiesView(SecureView):
     def form(self, group_id: int):
         """htmx partial for the group's details page: day, subject, type, who, campaign."""
         group = self._group(group_id)
-        users = db.session.execute(
-            select(User.id, User.name, User.email).where(User.active.is_(True))
-            .order_by(func.lower(User.name), User.email)
-        ).all()  # fmt: skip
-        campaigns = db.session.execute(
-            select(Campaign.id, Campaign.number, Campaign.name)
-            .where(Campaign.active.is_(True)).order_by(Campaign.name)
-        ).all()  # fmt: skip
+        users = active_users()
+        campaigns = active_campaigns()
         today = datetime.now(installation_tz()).date()
         return self.render("kohde/activities/group_form/_form.html", group=group, users=users,
                            campaigns=campaigns, types=enum_choices(ActivityType),

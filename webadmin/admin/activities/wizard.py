@@ -26,7 +26,6 @@ from models import (
     ActivityStatus,
     ActivityType,
     ActivityWizardRun,
-    Campaign,
     Contact,
     JobRun,
     JobStatus,
@@ -43,7 +42,9 @@ from models.activities.wizard import (
     set_exclusions,
 )
 from models.activities.wizard_plan import report_rows, run_problems, source_problems
+from models.campaigns import active_campaigns
 from models.settings import installation_tz
+from models.users import active_users
 
 from ..base import SecureView, enum_choices
 from ..criteria.builder import CriteriaField
@@ -66,10 +67,7 @@ class SourceForm(FlaskForm):
 
 
 def _users():
-    return db.session.execute(
-        select(User.id, User.name, User.email).where(User.active.is_(True))
-        .order_by(func.lower(User.name), User.email)
-    ).all()  # fmt: skip
+    return active_users()
 
 
 def _tz() -> ZoneInfo:
@@ -200,10 +198,7 @@ class ActivityWizardView(SecureView):
                 "pages": max(1, -(-counts["chosen"] // PAGE_SIZE))}  # fmt: skip
 
     def _context_4(self, run) -> dict:
-        campaigns = db.session.execute(
-            select(Campaign.id, Campaign.number, Campaign.name)
-            .where(Campaign.active.is_(True)).order_by(Campaign.name)
-        ).all()  # fmt: skip
+        campaigns = active_campaigns()
         settings = Settings.get()
         return {"users": _users(), "campaigns": campaigns, "types": enum_choices(ActivityType),
                 "today": forms.today(), "duration": settings.activity_duration_minutes,

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from jobs.campaigns import start_audience_change
 from models import Campaign, SavedFilter, TargetGroup, db
+from models.campaigns import active_campaigns
 from models.campaigns.audience import Action, AudienceError, check_request, dry_run, summary
 from models.contacts import find_contact
 from models.email.outbox import campaign_email_counts
@@ -36,11 +37,7 @@ LABELS = {action.value: label for action, label, _ in ACTIONS}
 
 def _sources(campaign: Campaign) -> dict[str, list[tuple[int, str]]]:
     groups = db.session.execute(select(TargetGroup.id, TargetGroup.name).order_by(TargetGroup.name))
-    campaigns = db.session.execute(
-        select(Campaign.id, Campaign.name)
-        .where(Campaign.id != campaign.id, Campaign.active.is_(True))
-        .order_by(Campaign.name)
-    )
+    campaigns = [(row.id, row.name) for row in active_campaigns(exclude_id=campaign.id)]
     filters = db.session.execute(
         select(SavedFilter.id, SavedFilter.name, SavedFilter.module).order_by(SavedFilter.name)
     )
@@ -137,10 +134,7 @@ class CampaignAudienceView(SecureView):
         """Pick an active campaign for the chosen contacts (the contact page's dialog and the
         contact list's bulk action both come here)."""
         ids = _id_list(request.args.get("ids", ""))
-        campaigns = db.session.execute(
-            select(Campaign.id, Campaign.number, Campaign.name)
-            .where(Campaign.active.is_(True)).order_by(Campaign.name)
-        ).all()  # fmt: skip
+        campaigns = active_campaigns()
         template = ("kohde/campaigns/_add_to_campaign.html" if request.headers.get("HX-Request")
                     else "kohde/campaigns/add_to_campaign.html")  # fmt: skip
         return self.render(template, ids=ids, campaigns=campaigns)
