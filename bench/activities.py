@@ -51,7 +51,6 @@ from bench.seed import (  # noqa: E402
     references,
     run_floor,
 )
-from models.groups.refresh import refresh  # noqa: E402
 from models import (  # noqa: E402
     Activity,
     ActivityContact,
@@ -63,6 +62,7 @@ from models import (  # noqa: E402
     db,
 )
 from models.activities.slots import create_from_plan, plan, slot_times, working_days  # noqa: E402
+from models.groups.refresh import refresh  # noqa: E402
 from models.seed import seed_demo  # noqa: E402
 
 OWNERS = 50

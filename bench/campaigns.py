@@ -58,7 +58,6 @@ from bench.seed import (  # noqa: E402
     bench_database,
     database_arguments,
 )
-from models.groups.refresh import refresh  # noqa: E402
 from jobs.runs import dedupe_key, execute  # noqa: E402
 from models import (  # noqa: E402
     Campaign,
@@ -75,6 +74,7 @@ from models import (  # noqa: E402
     utcnow,
 )
 from models.campaigns.audience import Action, dry_run  # noqa: E402
+from models.groups.refresh import refresh  # noqa: E402
 from models.seed import seed_demo  # noqa: E402
 
 # Contacts created in the last year: the seed spreads creation over two years, so about half.

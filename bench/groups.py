@@ -52,9 +52,9 @@ from bench.seed import (  # noqa: E402
     count_contacts,
     database_arguments,
 )
-from models.groups.refresh import refresh  # noqa: E402
 from models import Contact, TargetGroup, TargetGroupMember, UTCDateTime, db, utcnow  # noqa: E402
 from models.groups.queries import count_matches  # noqa: E402
+from models.groups.refresh import refresh  # noqa: E402
 from models.seed import seed_demo  # noqa: E402
 
 NAIVE = "naive: session.add per member"
