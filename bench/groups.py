@@ -143,7 +143,7 @@ def settle() -> None:
 
 
 def timed_refresh(group_id: int) -> tuple[float, dict]:
-    """models.groups.refresh.refresh as the job calls it (minus Redis and the run row); seconds, result."""
+    """``refresh`` as the job calls it (minus Redis and the run row); seconds, result."""
     db.session.remove()
     group = db.session.get(TargetGroup, group_id)
     began = time.perf_counter()
