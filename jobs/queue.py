@@ -10,9 +10,11 @@ from . import embedded_redis
 
 
 def redis_url(app: Flask | None = None) -> str:
-    """REDIS_URL, or the embedded server's URL when it is not set."""
+    """REDIS_URL, or the embedded server's: the one ``kohde dev`` noted in the instance
+    folder, else the usual port."""
     app = app or current_app
-    return app.config.get("REDIS_URL") or embedded_redis.url(embedded_redis.DEFAULT_PORT)
+    return (app.config.get("REDIS_URL") or embedded_redis.remembered(app.instance_path)
+            or embedded_redis.url(embedded_redis.DEFAULT_PORT))
 
 
 def get_redis(app: Flask | None = None) -> Redis:

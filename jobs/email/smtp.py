@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import smtplib
 import socket
@@ -12,7 +13,13 @@ from urllib.parse import unquote, urlsplit
 
 from flask import current_app
 
-DEV_SINK_PORT = 8025  # `kohde dev` runs the development mail sink here
+DEV_SINK_PORT = 8025  # the development mail sink's usual port
+
+
+def sink_port() -> int:
+    """Where the development mail sink listens: KOHDE_MAIL_SINK_PORT (``kohde dev`` sets it
+    to a free port when 8025 is taken), else 8025."""
+    return int(os.environ.get("KOHDE_MAIL_SINK_PORT") or DEV_SINK_PORT)
 TIMEOUT_SECONDS = 30
 
 
@@ -30,7 +37,7 @@ class SmtpSettings:
 def parse_smtp_url(url: str | None) -> SmtpSettings:
     """Settings from SMTP_URL; unset means the development sink on 127.0.0.1."""
     if not url:
-        return SmtpSettings("127.0.0.1", DEV_SINK_PORT, "none")
+        return SmtpSettings("127.0.0.1", sink_port(), "none")
     parts = urlsplit(url)
     schemes = {"smtp": ("none", 25), "smtp+starttls": ("starttls", 587), "smtps": ("implicit", 465)}
     if parts.scheme not in schemes:

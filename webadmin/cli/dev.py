@@ -59,7 +59,7 @@ def _banner(url: str, login: str) -> None:
 
 @click.command("dev")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True)
+@click.option("--port", type=int, default=5000, show_default=True, envvar="PORT")
 @click.option("--workers", default=1, show_default=True, help="RQ workers to start.")
 @with_appcontext
 def dev_command(host: str, port: int, workers: int):
@@ -67,16 +67,19 @@ def dev_command(host: str, port: int, workers: int):
     sink when SMTP_URL is unset) until Ctrl-C."""
     env = dict(os.environ)
     manager = Manager()
+    if not embedded_redis.port_is_free(port):
+        raise click.ClickException(f"port {port} is taken; choose another: make run PORT=5001")
+    # Unsubscribe links point at this server unless the installation says otherwise.
+    env.setdefault("KOHDE_BASE_URL", f"http://{host}:{port}")
     if not current_app.config.get("REDIS_URL"):
-        redis_port = embedded_redis.DEFAULT_PORT
-        if embedded_redis.is_up(embedded_redis.url(redis_port)):
-            raise click.ClickException(
-                f"something already answers on 127.0.0.1:{redis_port}; stop it or set REDIS_URL"
-            )
+        # The usual port when free, else any free one: two people on one machine don't meet.
+        redis_port = int(os.environ.get("KOHDE_REDIS_PORT") or
+                         embedded_redis.pick_port(embedded_redis.DEFAULT_PORT))
         workdir = Path(current_app.instance_path)
         manager.add_process("redis", shlex.join(embedded_redis.command(redis_port, workdir)),
                             env=env)  # fmt: skip
         env["REDIS_URL"] = embedded_redis.url(redis_port)
+        embedded_redis.remember(workdir, env["REDIS_URL"])
     kohde = shlex.join([sys.executable, "-m", "webadmin.cli"])
     gunicorn = shlex.join([sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}",
                            "--workers", "2", "--threads", "4", "--access-logfile", "-",
@@ -85,8 +88,11 @@ def dev_command(host: str, port: int, workers: int):
     manager.add_process("web", gunicorn, env=env, cwd=root)
     if not current_app.config.get("SMTP_URL"):
         # Nothing leaves the machine: the dev sink keeps every message for Email → Mailbox.
-        manager.add_process("mail", f"{kohde} mailsink --port {DEV_SINK_PORT}", env=env,
-                            cwd=root)  # fmt: skip
+        # Workers find it through KOHDE_MAIL_SINK_PORT (jobs.email.smtp.sink_port).
+        env["KOHDE_MAIL_SINK_PORT"] = str(
+            os.environ.get("KOHDE_MAIL_SINK_PORT") or embedded_redis.pick_port(DEV_SINK_PORT))
+        manager.add_process("mail", f"{kohde} mailsink --port {env['KOHDE_MAIL_SINK_PORT']}",
+                            env=env, cwd=root)
     for n in range(workers):
         manager.add_process(f"worker.{n + 1}", f"{kohde} worker", env=env, cwd=root)
     # Requeues what crashes and Redis flushes leave behind, restarts deferred email.

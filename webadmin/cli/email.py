@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from jobs.email import sink
 from jobs.email.sender import send_outbox
-from jobs.email.smtp import DEV_SINK_PORT
+from jobs.email.smtp import sink_port
 from models import CAMPAIGN_FOLDER, Campaign, EmailTemplate, OutboxMessage, SenderMode, db
 from models.email.message import render_for
 from models.email.outbox import requeue_stuck
@@ -26,7 +26,7 @@ from .lookup import by_id_or_name, contact_by_id_or_email
 
 
 @click.command("mailsink")
-@click.option("--port", default=DEV_SINK_PORT, show_default=True)
+@click.option("--port", type=int, default=sink_port, show_default="KOHDE_MAIL_SINK_PORT or 8025")
 @with_appcontext
 def mailsink_command(port: int):
     """Run the development mail sink: every message lands on the Mailbox screen."""
