@@ -10,9 +10,14 @@ from models.contacts import find_contact
 
 
 def by_id_or_name(model, ident: str, name_column, label: str):
-    """The record whose id is ``ident`` or whose name equals it (any case)."""
+    """The record whose id is ``ident`` or whose name equals it (any case); a model with a
+    ``number`` (campaigns: 2026-00001) is also found by that number."""
+    number = getattr(model, "number", None)
     if ident.isdigit():
         found = db.session.get(model, int(ident))
+    elif number is not None and (found := db.session.scalar(
+            select(model).where(number == ident.strip()).limit(1))) is not None:
+        pass
     else:
         matches = db.session.scalars(
             select(model).where(func.lower(name_column) == ident.strip().lower()).limit(2)

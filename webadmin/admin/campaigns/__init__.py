@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import flash
+from flask import flash, request
 from flask_login import current_user
 from markupsafe import Markup
+from sqlalchemy import func, select
 from wtforms.validators import ValidationError
 
 from jobs.email.sender import start_senders
@@ -47,6 +48,15 @@ def typed_number_only(form, field):
         )
 
 
+def _member_count(view, context, model, name):
+    # The campaign's members, counted on its primary key's prefix, linked to the list of them.
+    count = db.session.scalar(
+        select(func.count()).select_from(CampaignMember)
+        .where(CampaignMember.campaign_id == model.id))
+    url = view.get_url("campaignmember.index_view", campaign_id=model.id)
+    return Markup(f'<a href="{url}">{count:,}</a>')
+
+
 def _audience_link(view, context, model, name):
     url = view.get_url("audience.campaign", campaign_id=model.id)
     return Markup(f'<a class="btn btn-sm btn-outline-secondary" href="{url}">Audience</a>')
@@ -57,9 +67,14 @@ class CampaignView(SecureModelView):
 
     column_list = [
         "id", "number", "name", "active", "start_date", "end_date", "email_template", "owner",
-        "audience",
+        "members", "audience",
     ]  # fmt: skip
-    column_formatters = {"audience": _audience_link}
+    column_details_list = [
+        "id", "number", "name", "active", "start_date", "end_date", "email_template", "owner",
+        "description", "members", "audience",
+    ]  # fmt: skip
+    column_formatters = {"audience": _audience_link, "members": _member_count}
+    column_formatters_detail = column_formatters
     column_searchable_list = ["name", "number"]
     column_filters = ["active", "start_date", "end_date", "owner.email", "email_template.name"]
     column_labels = {"end_date": "Estimated end", "owner.email": "Owner",
@@ -92,6 +107,21 @@ class CampaignMemberView(SecureModelView):
         "campaign": {"fields": ["name", "number"], "page_size": 20},
         "added_by": {"fields": ["email", "name"], "page_size": 20},
     }
+
+    def get_query(self):
+        """``?campaign_id=N`` (the campaign list's and Audience screen's member links) lists
+        one campaign's members."""
+        return self._one_campaign(super().get_query())
+
+    def get_count_query(self):  # noqa: D102 (the same restriction as the list)
+        return self._one_campaign(super().get_count_query())
+
+    @staticmethod
+    def _one_campaign(query):
+        campaign_id = request.args.get("campaign_id", type=int)
+        if campaign_id is None:
+            return query
+        return query.filter(CampaignMember.campaign_id == campaign_id)
 
     def create_model(self, form):
         """Add the member the way every join happens (``add_members``): by the logged-in
