@@ -11,7 +11,8 @@ from models import Campaign, CampaignMember, Contact, MemberSource, db
 def _campaigns_with_members():
     spring = Campaign(name="Spring")
     autumn = Campaign(name="Autumn")
-    people = [Contact(first_name=f"Member{i}", last_name="Zed", email=f"p{i}@example.fi") for i in range(5)]
+    people = [Contact(first_name=f"Member{i}", last_name="Zed", email=f"p{i}@example.fi")
+              for i in range(5)]
     db.session.add_all([spring, autumn, *people])
     db.session.flush()
     for person in people[:3]:
