@@ -37,7 +37,7 @@ from .dashboard import DashboardView
 from .email import EmailTemplateView, MailboxView, OutboxView
 from .group_activities import GroupActivitiesView
 from .jobs import ImportContactsView, JobRunView
-from .scheduling import ScheduledActionView
+from .schedules import ScheduledActionView
 from .system import AuditView, SettingsView
 from .targeting import SavedFilterView, TargetGroupMemberView, TargetGroupView
 from .users import UserView

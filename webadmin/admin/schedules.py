@@ -28,7 +28,7 @@ class ScheduledActionView(SecureModelView):
     column_searchable_list = ["name"]
     form_columns = [
         "name", "kind", "target_group", "campaign", "frequency", "cron", "time_of_day",
-        "weekdays", "day_of_month", "timezone", "active", "params",
+        "weekdays", "day_of_month", "timezone", "active",
     ]  # fmt: skip
     form_choices = {
         "kind": enum_choices(ActionKind),
