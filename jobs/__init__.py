@@ -1,6 +1,14 @@
 """RQ jobs, one module per family; importing this package registers them all."""
 
-from . import activities, activity_wizard, audience, groups, imports, runs  # noqa: F401  (registers)
+from . import (  # noqa: F401  (registers)
+    activities,
+    activity_wizard,
+    audience,
+    groups,
+    imports,
+    runs,
+    schedules,
+)
 from .mail import sender  # noqa: F401
 from .runs import JobContext, enqueue, execute, job
 

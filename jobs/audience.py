@@ -162,7 +162,15 @@ def undo_audience(ctx: JobContext, run_id: str) -> dict:
         raise AudienceError(f"job {run_id} is {original.status}; only a finished job can be undone")
     if original.result.get("undone_by"):
         raise AudienceError(f"job {run_id} was already undone by {original.result['undone_by']}")
-    campaign_id = original.params["campaign_id"]
+    removed, restored = revert(run_id, original.params["campaign_id"])
+    original.result = {**original.result, "undone_by": ctx.run_id}
+    ctx.progress(1, 1)
+    return {"undid": run_id, "removed": removed, "restored": restored}
+
+
+def revert(run_id: str, campaign_id: int) -> tuple[int, int]:
+    """Remove the members job ``run_id`` added to the campaign and put back the ones it
+    removed (not committed); how many went and came back. Also undoes scheduled runs."""
     _take_turn(campaign_id)
     removed = db.session.execute(
         delete(members).where(members.c.campaign_id == campaign_id, members.c.job_id == run_id)
@@ -172,7 +180,4 @@ def undo_audience(ctx: JobContext, run_id: str) -> dict:
         removals.c.added_by_id, removals.c.source, removals.c.source_ref,
         removals.c.added_by_job_id,
     ).where(removals.c.job_id == run_id)  # fmt: skip
-    restored = _insert_members(put_back)
-    original.result = {**original.result, "undone_by": ctx.run_id}
-    ctx.progress(1, 1)
-    return {"undid": run_id, "removed": removed, "restored": restored}
+    return removed, _insert_members(put_back)

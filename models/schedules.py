@@ -10,7 +10,7 @@ one run per due time (ENGINEERING.md rule 10).
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
 from sqlalchemy import (
@@ -312,3 +312,127 @@ def _refuse_deleting_what_actions_use(session, _context, _instances) -> None:
                 actions = [a for a in actions_using(session, obj) if a not in session.deleted]
             if actions:
                 raise ActionInUse(in_use_message(obj, actions))
+
+
+# --- the target group's automatic email (seed 004, option 1) ----------------------------------
+
+GROUP_EMAIL_FIELDS = ("automatic_email", "email_template_id", "email_template",
+                      "automatic_email_refresh_minutes", "name", "owner_id")  # fmt: skip
+TEMPLATE_TIMING_FIELDS = ("send_timing", "send_weekdays", "send_time")
+
+
+def timing_problem(template) -> str | None:
+    """Why a template cannot drive a group's automatic email (None: it can)."""
+    from .email import CAMPAIGN_FOLDER, SendTiming
+
+    if template is None:
+        return "the group has no email template: choose one (Campaign folder)"
+    if template.folder != CAMPAIGN_FOLDER:
+        return f"template '{template.name}' is not in the {CAMPAIGN_FOLDER!r} folder"
+    if template.send_timing != SendTiming.SCHEDULED or not template.send_time:
+        return (f"template '{template.name}' sends immediately: an automatic group email needs "
+                "a template with send timing 'scheduled' (weekdays and a time)")  # fmt: skip
+    try:
+        if not parse_weekdays(template.send_weekdays):
+            return f"template '{template.name}' has no send weekdays"
+    except ValueError:
+        return f"template '{template.name}' has invalid send weekdays {template.send_weekdays!r}"
+    return None
+
+
+def _shifted(weekdays: tuple[int, ...], at: time, minutes: int) -> tuple[str, time]:
+    """Weekdays and time ``minutes`` earlier (a refresh before 00:15 is the day before)."""
+    # 2024-01-01 was a Monday: day d of that week is ISO weekday d.
+    moved = [datetime.combine(date(2024, 1, d), at) - timedelta(minutes=minutes)
+             for d in weekdays]  # fmt: skip
+    return ",".join(str(d) for d in sorted({m.isoweekday() for m in moved})), moved[0].time()
+
+
+def sync_group_email(session: Session, group) -> list[ScheduledAction]:
+    """Make the group's automatic-email actions match the group and its template: a weekly
+    "send group email" action on the template's weekdays and time (and a "refresh N minutes
+    before" action), paused with the reason when the switch is off or the template cannot
+    drive it. Returns the group's automatic actions (added to the session)."""
+    from flask import current_app
+
+    from .clock import now as clock_now
+    from .settings import Settings
+
+    found = {a.origin: a for a in (session.scalars(select(ScheduledAction).where(
+        ScheduledAction.target_group_id == group.id,
+        ScheduledAction.origin.in_((Origin.GROUP_EMAIL, Origin.GROUP_REFRESH))))
+        if group.id is not None else [])}  # fmt: skip
+    template = group.email_template
+    if template is None and group.email_template_id is not None:
+        from .email import EmailTemplate
+
+        template = session.get(EmailTemplate, group.email_template_id)
+    if not group.automatic_email:
+        for action in found.values():
+            action.active, action.next_run_at = False, None
+            action.paused_reason = "automatic email campaigns are switched off on the group"
+        return list(found.values())
+    problem = timing_problem(template)
+    minutes = group.automatic_email_refresh_minutes
+    # Not Settings.get(): this runs inside a flush, where it must not flush a new row.
+    tz = session.scalar(select(Settings.timezone).where(Settings.id == 1)) \
+        or current_app.config["KOHDE_TIMEZONE"]  # fmt: skip
+    email = found.get(Origin.GROUP_EMAIL) or ScheduledAction(
+        origin=Origin.GROUP_EMAIL, kind=ActionKind.GROUP_EMAIL, target_group=group,
+        timezone=tz, frequency=Frequency.WEEKLY)  # fmt: skip
+    wanted = [email]
+    email.name = f"{group.name}: automatic email"[:200]
+    email.owner_id = group.owner_id
+    email.template_id = None  # the group's template, whichever it is at each run
+    email.refresh_first = minutes == 0
+    if minutes:
+        refresh_action = found.get(Origin.GROUP_REFRESH) or ScheduledAction(
+            origin=Origin.GROUP_REFRESH, kind=ActionKind.REFRESH_GROUP, target_group=group,
+            timezone=tz, frequency=Frequency.WEEKLY)  # fmt: skip
+        refresh_action.name = f"{group.name}: refresh {minutes} min before the email"[:200]
+        refresh_action.owner_id = group.owner_id
+        wanted.append(refresh_action)
+    elif Origin.GROUP_REFRESH in found:
+        stale = found[Origin.GROUP_REFRESH]
+        stale.active, stale.next_run_at = False, None
+        stale.paused_reason = "no refresh before the automatic email any more"
+    for action in wanted:
+        session.add(action)
+        action.frequency = Frequency.WEEKLY
+        if problem:
+            action.active, action.next_run_at, action.paused_reason = False, None, problem
+            continue
+        weekdays, at = template.send_weekdays, template.send_time
+        if action.origin == Origin.GROUP_REFRESH:
+            weekdays, at = _shifted(parse_weekdays(weekdays), at, minutes)
+        action.weekdays, action.time_of_day = ",".join(map(str, parse_weekdays(weekdays))), at
+        action.active, action.paused_reason = True, None
+        action.compute_next_run(clock_now())
+    return wanted
+
+
+@event.listens_for(Session, "before_flush")
+def _keep_group_emails_in_step(session, _context, _instances) -> None:
+    """Saving a group (its switch, template, refresh minutes) or a template's timing
+    creates, updates or pauses the group's automatic-email actions in the same flush."""
+    from .email import EmailTemplate
+    from .target_group import TargetGroup
+
+    groups = []
+    for obj in list(session.new) + list(session.dirty):
+        state = inspect(obj)
+        if isinstance(obj, TargetGroup):
+            if obj in session.new and not obj.automatic_email:
+                continue
+            if obj in session.new or any(state.attrs[f].history.has_changes()
+                                         for f in GROUP_EMAIL_FIELDS):  # fmt: skip
+                groups.append(obj)
+        elif isinstance(obj, EmailTemplate) and obj not in session.new and any(
+                state.attrs[f].history.has_changes() for f in TEMPLATE_TIMING_FIELDS):
+            with session.no_autoflush:
+                groups.extend(session.scalars(select(TargetGroup).where(
+                    TargetGroup.email_template_id == obj.id,
+                    TargetGroup.automatic_email.is_(True))))  # fmt: skip
+    with session.no_autoflush:
+        for group in dict.fromkeys(groups):
+            sync_group_email(session, group)
