@@ -194,6 +194,55 @@ class ScheduledAction(Timestamped, Base):
         self.next_run_at = None if rec.problems() else rec.next_after(after)
         return self.next_run_at
 
+    def problems(self) -> dict[str, str]:
+        """What keeps the action from running, by form field (empty: it can run)."""
+        from .activity import ActivityType
+        from .email import CAMPAIGN_FOLDER
+
+        found = {f: m for f, m in self.recurrence.problems().items()}
+        if not (self.name or "").strip():
+            found["name"] = "give the action a name"
+        if self.kind not in set(ActionKind):
+            found["kind"] = f"choose what the action does ({', '.join(ActionKind)})"
+            return found
+        if self.target_group is None and self.target_group_id is None:
+            found["target_group"] = "choose the target group"
+        if self.kind == ActionKind.COPY_GROUP:
+            if self.campaign is None:
+                found["campaign"] = "choose the campaign to copy the group into"
+            elif not self.campaign.active:
+                found["campaign"] = f"campaign '{self.campaign.name}' is not active"
+        if self.kind == ActionKind.GROUP_EMAIL:
+            template = self.template or (self.target_group.email_template
+                                         if self.target_group else None)  # fmt: skip
+            if template is None:
+                found["template"] = ("choose a template, or give the target group an email "
+                                     "template")  # fmt: skip
+            elif template.folder != CAMPAIGN_FOLDER:
+                found["template"] = f"template '{template.name}' is not in the Campaign folder"
+        if self.kind == ActionKind.GROUP_ACTIVITIES:
+            if not (self.activity_subject or "").strip():
+                found["activity_subject"] = "give the activities a subject"
+            if self.activity_type not in set(ActivityType):
+                found["activity_type"] = f"choose an activity type ({', '.join(ActivityType)})"
+            if self.activity_assignee not in set(ActivityAssignee):
+                found["activity_assignee"] = "choose whose calendar gets the activities"
+            elif self.activity_assignee != ActivityAssignee.OWNER and self.user is None \
+                    and self.user_id is None:  # fmt: skip
+                found["user"] = "choose the user who gets the activities (or the fallback user)"
+            if self.activity_day not in set(ActivityDay):
+                found["activity_day"] = "choose the day the activities are planned from"
+            elif self.activity_day == ActivityDay.PLUS_DAYS and not (
+                    0 <= (self.activity_day_offset or 0) <= 365):
+                found["activity_day_offset"] = "days ahead: 0 … 365"
+        if self.catch_up not in set(CatchUp):
+            found["catch_up"] = "choose latest or skip"
+        if self.overlap not in set(Overlap):
+            found["overlap"] = "choose skip or queue"
+        if not self.max_failures or self.max_failures < 1:
+            found["max_failures"] = "pause after at least 1 failure"
+        return found
+
     @property
     def kind_label(self) -> str:
         """The kind in words."""
@@ -382,7 +431,9 @@ def sync_group_email(session: Session, group) -> list[ScheduledAction]:
         timezone=tz, frequency=Frequency.WEEKLY)  # fmt: skip
     wanted = [email]
     email.name = f"{group.name}: automatic email"[:200]
-    email.owner_id = group.owner_id
+    # The relationship first: on a new group only it is set before the flush.
+    owner_id = group.owner.id if group.owner is not None else group.owner_id
+    email.owner_id = owner_id
     email.template_id = None  # the group's template, whichever it is at each run
     email.refresh_first = minutes == 0
     if minutes:
@@ -390,7 +441,7 @@ def sync_group_email(session: Session, group) -> list[ScheduledAction]:
             origin=Origin.GROUP_REFRESH, kind=ActionKind.REFRESH_GROUP, target_group=group,
             timezone=tz, frequency=Frequency.WEEKLY)  # fmt: skip
         refresh_action.name = f"{group.name}: refresh {minutes} min before the email"[:200]
-        refresh_action.owner_id = group.owner_id
+        refresh_action.owner_id = owner_id
         wanted.append(refresh_action)
     elif Origin.GROUP_REFRESH in found:
         stale = found[Origin.GROUP_REFRESH]
