@@ -355,10 +355,15 @@ def in_use_message(obj, actions: list[ScheduledAction]) -> str:
 def _refuse_deleting_what_actions_use(session, _context, _instances) -> None:
     """Deleting a group, campaign, template or user an action uses: refused with the actions'
     names (the RESTRICT foreign keys are the database's own guard behind this)."""
-    for obj in session.deleted:
+    for obj in list(session.deleted):
         if type(obj).__name__ in USED_BY and not inspect(obj).was_deleted:
             with session.no_autoflush:
                 actions = [a for a in actions_using(session, obj) if a not in session.deleted]
+            if type(obj).__name__ == "TargetGroup" and not obj.automatic_email:
+                # The group's own automatic-email actions, switched off: they go with it.
+                for own in [a for a in actions if a.origin != Origin.MANUAL]:
+                    session.delete(own)
+                    actions.remove(own)
             if actions:
                 raise ActionInUse(in_use_message(obj, actions))
 
