@@ -193,6 +193,7 @@ class ScheduledActionView(SecureModelView):
         "catch_up": {"label": "Missed runs"},
         "overlap": {"label": "When the previous run is still running"},
         "max_failures": {"label": "Pause after N failures in a row"},
+        "active": {"label": "Active"},
     }  # fmt: skip
 
     def _with_zones(self, form):
