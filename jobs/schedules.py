@@ -123,7 +123,7 @@ def start_due(action_id: int, now: datetime) -> str:
     """Take one due action: move its next run on, write the ledger row, enqueue its job.
 
     Returns what happened: "started", "waiting", "skipped", "taken" (another scheduler or a
-    Run now had it) or "not due".
+    Run now had it), "paused" (its schedule cannot be computed) or "not due".
     """
     action = db.session.get(ScheduledAction, action_id, populate_existing=True)
     if action is None or not action.active or action.next_run_at is None \
@@ -132,6 +132,13 @@ def start_due(action_id: int, now: datetime) -> str:
         return "not due"
     first_due = action.next_run_at
     rec = action.recurrence
+    problems = rec.problems()
+    if problems:  # e.g. a time zone this machine no longer knows: say so, do not spin
+        action.active, action.next_run_at = False, None
+        action.paused_reason = "paused: its schedule is incomplete: " + "; ".join(
+            f"{k}: {v}" for k, v in problems.items())  # fmt: skip
+        db.session.commit()
+        return "paused"
     latest, count = rec.latest_due(first_due, now)
     late = now - latest > MISSED_AFTER
     trigger = "catch_up" if (count > 1 or late) else "schedule"
