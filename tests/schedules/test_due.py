@@ -182,3 +182,32 @@ def test_run_now_and_the_scheduler_share_the_due_minute(app, ctx, run_jobs):
         run_now(db.session.get(ScheduledAction, a.id))
     db.session.refresh(a)
     assert a.next_run_at == local(2027, 5, 4, 9, 0)
+
+
+def test_overlap_queue_waits_and_starts_after_the_previous_run(app, ctx, run_jobs):
+    a = action(local(2027, 5, 1, 12), frequency="hourly", interval_hours=1, overlap="queue",
+               start_at=datetime(2027, 5, 2, 9, 0))
+    tick_at(local(2027, 5, 2, 9, 0))
+    tick_at(local(2027, 5, 2, 10, 0))  # the 09:00 run is still queued
+    assert [r.status for r in ledger(a.id)] == ["queued", "waiting"]
+    run_jobs()
+    assert [r.status for r in ledger(a.id)] == ["done", "waiting"]
+    assert tick_at(local(2027, 5, 2, 10, 1)).get("released") == 1
+    run_jobs()
+    assert [r.status for r in ledger(a.id)] == ["done", "done"]
+
+
+def test_a_run_whose_job_failed_elsewhere_is_settled_by_the_next_tick(app, ctx):
+    from models import JobRun
+
+    a = action(local(2027, 5, 1, 12), frequency="daily", time_of_day=time(9, 0))
+    tick_at(local(2027, 5, 2, 9, 0))
+    (run,) = ledger(a.id)
+    job = db.session.get(JobRun, run.job_run_id)
+    job.status, job.error = "failed", "LeaseExpired: the worker died"  # what a reaper writes
+    db.session.commit()
+    assert tick_at(local(2027, 5, 2, 9, 1)).get("settled") == 1
+    (run,) = ledger(a.id)
+    assert run.status == "failed" and "worker died" in run.error
+    db.session.refresh(a)
+    assert a.failure_streak == 1 and a.last_status == "failed"
