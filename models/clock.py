@@ -32,7 +32,11 @@ def set_now(moment: datetime | None) -> None:
 
 @contextmanager
 def frozen(moment: datetime) -> Iterator[None]:
-    """Within the block, :func:`now` answers ``moment`` (the previous setting comes back)."""
+    """Within the block, :func:`now` answers ``moment`` (the previous setting comes back).
+
+    The setting is one per process (a test's live server thread sees it too), so do not
+    freeze it from several threads at once: freeze once around them.
+    """
     before = _fixed
     set_now(moment)
     try:
