@@ -250,13 +250,13 @@ def test_cli_create_list_show_run_now_pause_resume_delete(app, ctx, run_jobs):
     run = run_now(a)  # through the function, then the CLI's own below
     run_jobs()
     assert ledger(a.id)[0].status == "done"
-    kohde("schedules", "pause", "Weekly refresh")
+    assert json.loads(kohde("schedules", "pause", "Weekly refresh", "--json"))["active"] is False
     assert json.loads(kohde("schedules", "show", "Weekly refresh", "--json"))["active"] is False
     kohde("schedules", "resume", "Weekly refresh")
     shown = json.loads(kohde("schedules", "show", str(a.id), "--json"))
     assert shown["active"] is True and len(shown["next_runs"]) == 10
     assert shown["runs"][0]["summary"].startswith("'Kaikki' group refreshed: 1 members")
     assert run.id == shown["runs"][0]["id"]
-    kohde("schedules", "delete", "Weekly refresh")
+    assert json.loads(kohde("schedules", "delete", "Weekly refresh", "--json"))["deleted"] == a.id
     db.session.rollback()
     assert db.session.scalars(select(ScheduledAction)).all() == []

@@ -269,34 +269,40 @@ def run_now_command(action: str, no_wait: bool, as_json: bool):
 @schedules_group.command("pause")
 @click.argument("action")
 @click.option("--reason", default="paused by hand", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @with_appcontext
-def pause_command(action: str, reason: str):
+def pause_command(action: str, reason: str, as_json: bool):
     """Stop an action from running until it is resumed."""
     a = _action(action)
     pause(a, reason)
-    click.echo(f"paused '{a.name}'")
+    click.echo(json.dumps(action_as_dict(a), indent=2, default=str) if as_json
+               else f"paused '{a.name}'")  # fmt: skip
 
 
 @schedules_group.command("resume")
 @click.argument("action")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @with_appcontext
-def resume_command(action: str):
+def resume_command(action: str, as_json: bool):
     """Run an action again from its next due time (missed ones are not made up)."""
     a = _action(action)
     try:
         resume(a)
     except ScheduleError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"resumed '{a.name}': next run {_local(a.next_run_at, a.timezone)}")
+    click.echo(json.dumps(action_as_dict(a), indent=2, default=str) if as_json
+               else f"resumed '{a.name}': next run {_local(a.next_run_at, a.timezone)}")
 
 
 @schedules_group.command("delete")
 @click.argument("action")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @with_appcontext
-def delete_command(action: str):
+def delete_command(action: str, as_json: bool):
     """Delete an action and its run history (the jobs and what they did stay)."""
     a = _action(action)
-    name = a.name
+    name, action_id = a.name, a.id
     db.session.delete(a)
     db.session.commit()
-    click.echo(f"deleted '{name}'")
+    click.echo(json.dumps({"deleted": action_id, "name": name}) if as_json
+               else f"deleted '{name}'")
