@@ -371,7 +371,7 @@ def _refuse_deleting_what_actions_use(session, _context, _instances) -> None:
 # --- the target group's automatic email (seed 004, option 1) ----------------------------------
 
 GROUP_EMAIL_FIELDS = ("automatic_email", "email_template_id", "email_template",
-                      "automatic_email_refresh_minutes", "name", "owner_id")  # fmt: skip
+                      "automatic_email_refresh_minutes", "name", "owner", "owner_id")  # fmt: skip
 TEMPLATE_TIMING_FIELDS = ("send_timing", "send_weekdays", "send_time")
 
 
