@@ -8,8 +8,6 @@ added that are still there, and puts back exactly the ones it removed.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
-
 from models import (
     JobRun,
     JobStatus,
@@ -21,14 +19,7 @@ from models.campaigns.audience import (
     AudienceError,
     check_request,
 )
-from models.campaigns.membership import (
-    add_members,
-    insert_members,
-    members,
-    removals,
-    remove_members,
-    take_turn,
-)
+from models.campaigns.membership import add_members, remove_members, revert, take_turn
 from models.groups.refresh import refresh
 
 from .email.sender import start_senders
@@ -74,17 +65,7 @@ def undo_audience(ctx: JobContext, run_id: str) -> dict:
         raise AudienceError(f"job {run_id} is {original.status}; only a finished job can be undone")
     if original.result.get("undone_by"):
         raise AudienceError(f"job {run_id} was already undone by {original.result['undone_by']}")
-    campaign_id = original.params["campaign_id"]
-    take_turn(campaign_id)
-    removed = db.session.execute(
-        delete(members).where(members.c.campaign_id == campaign_id, members.c.job_id == run_id)
-    ).rowcount
-    put_back = select(
-        removals.c.campaign_id, removals.c.contact_id, removals.c.added_at,
-        removals.c.added_by_id, removals.c.source, removals.c.source_ref,
-        removals.c.added_by_job_id,
-    ).where(removals.c.job_id == run_id)  # fmt: skip
-    restored = insert_members(put_back)
+    removed, restored = revert(run_id, original.params["campaign_id"])
     original.result = {**original.result, "undone_by": ctx.run_id}
     ctx.progress(1, 1)
     return {"undid": run_id, "removed": removed, "restored": restored}

@@ -24,7 +24,7 @@ from flask import Flask
 from rq_scheduler import Scheduler
 from sqlalchemy import exists, or_, select
 
-from models import ACTIVE_STATUSES, JobRun, OutboxMessage, OutboxState, db, utcnow
+from models import ACTIVE_STATUSES, JobRun, OutboxMessage, OutboxState, clock, db
 from models.email.outbox import requeue_stuck
 
 from .email.sender import start_senders
@@ -52,7 +52,7 @@ def tick(now: datetime | None = None) -> dict[str, object]:
     A check that fails is logged and rolled back; the others still run, and the next
     tick tries it again (a database or Redis outage must not stop the scheduler).
     """
-    now = now or utcnow()
+    now = now or clock.now()  # the one clock: `kohde scheduler --burst --now` sets it
     done: dict[str, object] = {}
     for name, check in PERIODIC.items():
         try:

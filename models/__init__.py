@@ -36,16 +36,32 @@ from .email import (
 )
 from .groups import FilterModule, SampleMode, SavedFilter, TargetGroup, TargetGroupMember
 from .jobs import ACTIVE_STATUSES, JobRun, JobStatus
-from .scheduled_action import ActionKind, Frequency, ScheduledAction
+from .schedules import (
+    ActionInUse,
+    ActionKind,
+    ActivityAssignee,
+    ActivityDay,
+    CatchUp,
+    Frequency,
+    Origin,
+    Overlap,
+    RunStatus,
+    ScheduledAction,
+    ScheduledActionRun,
+    SchedulerTick,
+)
 from .settings import Settings
 from .users import Role, User
 
 __all__ = [
     "ACTIVE_STATUSES",
     "CAMPAIGN_FOLDER",
+    "ActionInUse",
     "ActionKind",
     "Activity",
+    "ActivityAssignee",
     "ActivityContact",
+    "ActivityDay",
     "ActivityPlan",
     "ActivitySlot",
     "ActivityStatus",
@@ -57,6 +73,7 @@ __all__ = [
     "Campaign",
     "CampaignMember",
     "CampaignMemberRemoval",
+    "CatchUp",
     "Company",
     "Contact",
     "ContactKind",
@@ -69,10 +86,15 @@ __all__ = [
     "MemberSource",
     "OutboxMessage",
     "OutboxState",
+    "Origin",
+    "Overlap",
     "Role",
+    "RunStatus",
     "SampleMode",
     "SavedFilter",
     "ScheduledAction",
+    "ScheduledActionRun",
+    "SchedulerTick",
     "SendTiming",
     "SenderMode",
     "Settings",

@@ -116,3 +116,19 @@ def remove_members(job_id: str, campaign_id: int, action: Action, source_id=None
             members.c.campaign_id == campaign_id, members.c.contact_id.in_(recorded)
         )
     ).rowcount
+
+
+def revert(run_id: str, campaign_id: int) -> tuple[int, int]:
+    """Remove the members job ``run_id`` added to the campaign and put back the ones it
+    removed (not committed); how many went and came back. Audience undo and the undo of a
+    scheduled run both come here."""
+    take_turn(campaign_id)
+    removed = db.session.execute(
+        delete(members).where(members.c.campaign_id == campaign_id, members.c.job_id == run_id)
+    ).rowcount
+    put_back = select(
+        removals.c.campaign_id, removals.c.contact_id, removals.c.added_at,
+        removals.c.added_by_id, removals.c.source, removals.c.source_ref,
+        removals.c.added_by_job_id,
+    ).where(removals.c.job_id == run_id)
+    return removed, insert_members(put_back)

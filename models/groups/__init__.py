@@ -38,6 +38,8 @@ class TargetGroup(Timestamped, Base):
     )
     # Legacy "automatic email campaigns": a new campaign at each template due time.
     automatic_email: Mapped[bool] = mapped_column(default=False)
+    # Refresh the group this many minutes before each automatic send (None: at the send).
+    automatic_email_refresh_minutes: Mapped[int | None]
     refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     member_count: Mapped[int] = mapped_column(default=0)
 

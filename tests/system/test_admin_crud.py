@@ -116,7 +116,8 @@ def refs(admin_user):
     ada = Contact(first_name="Ada", last_name="Lovelace", email="ada@example.com", company=acme)
     alan = Contact(first_name="Alan", last_name="Turing", email="alan@example.com", company=beta)
     welcome = EmailTemplate(name="Welcome", folder="Campaign", subject="Welcome")
-    followup = EmailTemplate(name="Follow-up", folder="Campaign", subject="Still there?")
+    followup = EmailTemplate(name="Follow-up", folder="Campaign", subject="Still there?",
+                             send_timing="scheduled", send_weekdays="1", send_time=time(9, 0))
     spring = Campaign(name="Spring push", number="C-1")
     group = TargetGroup(name="Everyone", criteria={"all": []})
     db.session.add_all([acme, beta, ada, alan, welcome, followup, spring, group])
@@ -228,14 +229,14 @@ CASES = [
         form=lambda r: {
             "name": "Helsinki leads", "description": "City filter", "criteria": CRITERIA,
             "sample_mode": "random", "sample_size": 10, "sample_percent": "12.5",
-            "sample_seed": 7, "email_template": r.welcome, "automatic_email": "y",
+            "sample_seed": 7, "email_template": r.followup, "automatic_email": "y",
             "owner": r.admin,
         },
         find=lambda r: {"name": "Helsinki leads"},
         created=lambda r: {
             "criteria": {"all": [{"field": "city", "op": "eq", "value": "Helsinki"}]},
             "sample_mode": "random", "sample_size": 10, "sample_percent": 12.5,
-            "sample_seed": 7, "email_template_id": r.welcome, "automatic_email": True,
+            "sample_seed": 7, "email_template_id": r.followup, "automatic_email": True,
         },
         changes=lambda r: {"criteria": CRITERIA_2, "sample_percent": "25",
                            "automatic_email": None},
@@ -282,19 +283,19 @@ CASES = [
         "scheduledaction", ScheduledAction,
         form=lambda r: {
             "name": "Nightly refresh", "kind": "refresh_group", "target_group": r.group,
-            "campaign": r.spring, "frequency": "cron", "cron": "0 3 * * *",
-            "time_of_day": "03:00", "weekdays": "1,2", "day_of_month": 5,
-            "timezone": "Europe/Helsinki", "active": "y", "params": '{"limit": 100}',
+            "frequency": "cron", "cron": "0 3 * * *", "timezone": "Europe/Helsinki",
+            "activity_type": "call", "activity_assignee": "owner", "activity_day": "today",
+            "activity_day_offset": 0, "catch_up": "latest", "overlap": "skip",
+            "max_failures": 3, "active": "y",
         },
         find=lambda r: {"name": "Nightly refresh"},
         created=lambda r: {"kind": "refresh_group", "target_group_id": r.group,
-                           "campaign_id": r.spring, "frequency": "cron", "cron": "0 3 * * *",
-                           "time_of_day": time(3, 0), "day_of_month": 5, "active": True,
-                           "params": {"limit": 100}},
-        changes=lambda r: {"frequency": "daily", "cron": "", "active": None,
-                           "params": '{"limit": 200}'},
-        edited=lambda r: {"frequency": "daily", "cron": None, "active": False,
-                          "params": {"limit": 200}},
+                           "frequency": "cron", "cron": "0 3 * * *", "active": True,
+                           "owner_id": r.admin},
+        changes=lambda r: {"frequency": "daily", "cron": "", "time_of_day": "03:00",
+                           "active": None},
+        edited=lambda r: {"frequency": "daily", "cron": None, "time_of_day": time(3, 0),
+                          "active": False, "next_run_at": None},
     ),
     Case(
         "user", User,

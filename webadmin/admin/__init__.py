@@ -38,7 +38,7 @@ from .dashboard import DashboardView
 from .email import EmailTemplateView, MailboxView, OutboxView
 from .groups import SavedFilterView, TargetGroupMemberView, TargetGroupView
 from .jobs import ImportContactsView, JobRunView
-from .scheduling import ScheduledActionView
+from .schedules import ScheduledActionView
 from .settings import AuditView, SettingsView
 from .users import UserView
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from flask import Response, abort, redirect, request, url_for
+from flask import Response, abort, flash, redirect, request, url_for
 from flask_admin import BaseView
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.filters import FilterConverter
@@ -14,6 +14,8 @@ from flask_admin.model.form import converts
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import fields
+
+from models import ActionInUse
 
 
 def enum_choices(enum: type[StrEnum]) -> list[tuple[str, str]]:
@@ -105,6 +107,14 @@ class SecureModelView(AccessMixin, ModelView):
     column_default_sort = ("id", True)
     # Never offer these in forms: the database or the code keeps them.
     form_excluded_columns = ["created_at", "updated_at"]
+
+    def handle_view_exception(self, exc: Exception) -> bool:
+        """Deleting a group, campaign, template or user a scheduled action uses is refused
+        with the actions' names (models/schedules.py), not as a generic failure."""
+        if isinstance(exc, ActionInUse):
+            flash(str(exc), "error")
+            return True
+        return super().handle_view_exception(exc)
 
 
 class ReadOnlyModelView(SecureModelView):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import redirect, request, url_for
 from flask_admin import AdminIndexView, expose
 from flask_login import current_user
 from sqlalchemy import func, select
 
+from jobs.schedules import last_tick, overdue_actions
 from models import (
     ACTIVE_STATUSES,
     Activity,
@@ -17,6 +20,7 @@ from models import (
     ContactKind,
     JobRun,
     TargetGroup,
+    clock,
     db,
     utcnow,
 )
@@ -51,6 +55,14 @@ def dashboard_counts() -> dict[str, int]:
     }
 
 
+def scheduler_status() -> dict:
+    """The scheduler's last tick and the scheduled actions that are overdue."""
+    tick = last_tick()
+    now = clock.now()
+    return {"last_tick": tick, "overdue": overdue_actions(now),
+            "stale": tick is None or now - tick.ticked_at > timedelta(minutes=5)}  # fmt: skip
+
+
 class DashboardView(AdminIndexView):
     """The back office's home page; needs a login like every other screen."""
 
@@ -64,4 +76,5 @@ class DashboardView(AdminIndexView):
     def index(self):
         """Counts and the ten most recent jobs."""
         recent = db.session.scalars(select(JobRun).order_by(JobRun.enqueued_at.desc()).limit(10))
-        return self.render("kohde/dashboard.html", counts=dashboard_counts(), recent_jobs=recent)
+        return self.render("kohde/dashboard.html", counts=dashboard_counts(), recent_jobs=recent,
+                           scheduler=scheduler_status())  # fmt: skip

@@ -18,6 +18,7 @@ from models.criteria import validate
 from .base import ReadOnlyModelView, SecureModelView, enum_choices
 from .campaigns import campaign_template_only, campaign_templates
 from .criteria.builder import CriteriaField
+from .schedules import automatic_email_needs_timing
 
 SAMPLE_CHOICES = enum_choices(SampleMode)
 MODULE_CHOICES = enum_choices(FilterModule)
@@ -76,7 +77,8 @@ class TargetGroupView(SecureModelView):
     column_extra_row_actions = [RefreshRowAction()]
     form_columns = [
         "name", "description", "criteria", "sample_mode", "sample_size", "sample_percent",
-        "sample_seed", "email_template", "automatic_email", "owner",
+        "sample_seed", "email_template", "automatic_email", "automatic_email_refresh_minutes",
+        "owner",
     ]  # fmt: skip
     form_overrides = {"criteria": CriteriaField}
     form_choices = {"sample_mode": SAMPLE_CHOICES}
@@ -84,6 +86,12 @@ class TargetGroupView(SecureModelView):
         "criteria": {"label": "Conditions", "validators": [criteria_is_a_tree]},
         "email_template": {"query_factory": campaign_templates,
                            "validators": [campaign_template_only]},
+        # On: a weekly "send group email" scheduled action at the template's send timing.
+        "automatic_email": {"label": "Automatic email campaigns",
+                            "validators": [automatic_email_needs_timing]},
+        "automatic_email_refresh_minutes": {
+            "label": "Refresh the group N minutes before the automatic email",
+            "description": "Empty: no refresh; 0: right before sending; e.g. 15."},
     }
     form_ajax_refs = {"owner": {"fields": ["email", "name"], "page_size": 20}}
     edit_template = "kohde/groups/edit.html"

@@ -16,6 +16,7 @@ from .email import mailsink_command, outbox_group, set_campaign_template, templa
 from .groups import groups_group
 from .imports import import_group
 from .jobs import jobs_group, scheduler_command, worker_command
+from .schedules import schedules_group
 from .seed import seed_command
 from .users import users_group
 
@@ -30,6 +31,7 @@ COMMANDS = (
     mailsink_command,
     outbox_group,
     scheduler_command,
+    schedules_group,
     seed_command,
     templates_group,
     users_group,

@@ -15,7 +15,7 @@ from jobs.queue import redis_url
 from jobs.runs import requeue_lost
 from jobs.scheduler import KohdeScheduler
 from jobs.worker import make_worker
-from models import JobRun, db
+from models import JobRun, clock, db
 from models.email.outbox import requeue_stuck
 
 from .waiting import ensure_redis, run_as_dict
@@ -114,12 +114,22 @@ def worker_command(burst: bool, simple: bool, quiet: bool):
 @click.option("--interval", type=float,
               help="Seconds between ticks (default: KOHDE_SCHEDULER_INTERVAL, 60).")  # fmt: skip
 @click.option("--burst", is_flag=True, help="Run one tick and stop.")
+@click.option("--now", "as_of", metavar="ISO-DATETIME",
+              help="With --burst: tick as if it were this moment (UTC unless an offset is "
+                   "given), e.g. to check what a set-up would run.")  # fmt: skip
 @click.option("--quiet", is_flag=True, help="Only warnings and errors.")
 @with_appcontext
-def scheduler_command(interval: float | None, burst: bool, quiet: bool):
+def scheduler_command(interval: float | None, burst: bool, as_of: str | None, quiet: bool):
     """Run the scheduler: every interval, requeue lost job runs and messages stuck in
     'sending', and start a send job when messages are due. Stops on SIGTERM / Ctrl-C
     (a tick in progress finishes first). Several schedulers may run; one ticks at a time."""
+    if as_of:
+        if not burst:
+            raise click.UsageError("--now needs --burst (one tick as of that moment)")
+        try:
+            clock.set_now(clock.parse_moment(as_of))
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--now") from None
     _log_setup(quiet)
     logging.getLogger("rq_scheduler").setLevel(logging.WARNING if quiet else logging.INFO)
     _wait_for_redis(burst)

@@ -1,0 +1,368 @@
+"""Scheduled actions (admins only): the list, a form with proper fields and a live preview of
+the next 10 runs, the run history, Run now / Pause / Resume and undo of a run."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
+
+from flask import abort, flash, redirect, request, url_for
+from flask_admin import expose
+from flask_login import current_user
+from markupsafe import Markup, escape
+from sqlalchemy import select
+from wtforms import SelectField, SelectMultipleField, ValidationError, widgets
+
+from jobs.schedules import ScheduleError, pause, resume, run_now, start_undo_run
+from models import (
+    ActionKind,
+    ActivityAssignee,
+    ActivityDay,
+    ActivityType,
+    Campaign,
+    CatchUp,
+    Overlap,
+    ScheduledAction,
+    ScheduledActionRun,
+    Settings,
+    TargetGroup,
+    User,
+    clock,
+    db,
+)
+from models.recurrence import WEEKDAY_NAMES, Recurrence, time_zones
+from models.schedules import KIND_LABELS, timing_problem
+
+from .base import SecureModelView, enum_choices
+from .campaigns import campaign_template_only, campaign_templates
+
+FREQUENCY_LABELS = [("once", "Once"), ("hourly", "Every N hours"), ("daily", "Daily"),
+                    ("weekly", "Weekly"), ("monthly", "Monthly"), ("cron", "Cron expression")]
+
+
+class WeekdaysField(SelectMultipleField):
+    """ISO weekdays as checkboxes, stored as "1,3,5"."""
+
+    widget = widgets.ListWidget(prefix_label=False)
+    option_widget = widgets.CheckboxInput()
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("choices", [(str(n), WEEKDAY_NAMES[n - 1]) for n in range(1, 8)])
+        super().__init__(*args, **kwargs)
+
+    def process_data(self, value):  # noqa: D102 (the stored "1,3" → ["1", "3"])
+        if isinstance(value, str):
+            value = [part for part in value.split(",") if part.strip()]
+        super().process_data(value)
+
+    def populate_obj(self, obj, name):  # noqa: D102
+        setattr(obj, name, ",".join(sorted(self.data or [], key=int)))
+
+
+def automatic_email_needs_timing(form, field):
+    """A group's automatic email needs a template whose timing is weekdays + a time."""
+    if field.data:
+        problem = timing_problem(form.email_template.data)
+        if problem:
+            raise ValidationError(f"Cannot switch on automatic email: {problem}.")
+
+
+def _local(model: ScheduledAction, moment: datetime | None) -> str:
+    if moment is None:
+        return ""
+    try:
+        zone = ZoneInfo(model.timezone)
+    except Exception:  # noqa: BLE001 (a broken zone shows UTC)
+        zone = ZoneInfo("UTC")
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+
+def _next_run(view, context, model, name):
+    if not model.active:
+        return Markup('<span class="text-muted">paused</span>')
+    return _local(model, model.next_run_at) or Markup('<span class="text-muted">none</span>')
+
+
+def _last_run(view, context, model, name):
+    if model.last_run_at is None:
+        return Markup('<span class="text-muted">never</span>')
+    badge = "success" if model.last_status == "done" else "danger"
+    return Markup(f'{_local(model, model.last_run_at)} '
+                  f'<span class="badge badge-{badge}">{escape(model.last_status)}</span>')
+
+
+def _state(view, context, model, name):
+    if model.active:
+        return Markup('<span class="badge badge-success">active</span>')
+    reason = escape(model.paused_reason or "")
+    return Markup(f'<span class="badge badge-secondary" title="{reason}">paused</span>')
+
+
+def _schedule(view, context, model, name):
+    return model.recurrence.describe()
+
+
+def _streak(view, context, model, name):
+    if not model.failure_streak:
+        return "0"
+    return Markup(f'<span class="text-danger">{model.failure_streak} / {model.max_failures}</span>')
+
+
+def active_campaigns():
+    """Only active campaigns can be used in actions."""
+    return db.session.query(Campaign).filter(Campaign.active.is_(True)).order_by(Campaign.name)
+
+
+def active_users():
+    """Users who can own an action or get its activities."""
+    return db.session.query(User).filter(User.active.is_(True)).order_by(User.email)
+
+
+def groups_by_name():
+    """Target groups, by name."""
+    return db.session.query(TargetGroup).order_by(TargetGroup.name)
+
+
+class ScheduledActionView(SecureModelView):
+    """What runs when: type, target, frequency (in a time zone), and how each run went."""
+
+    admin_only = True
+    column_list = ["id", "name", "kind", "target_group", "schedule", "next_run_at", "last_run_at",
+                   "active", "failure_streak"]  # fmt: skip
+    column_labels = {"kind": "Type", "next_run_at": "Next run (local)",
+                     "last_run_at": "Last run (local)", "failure_streak": "Failures in a row",
+                     "active": "State"}  # fmt: skip
+    column_formatters = {"next_run_at": _next_run, "last_run_at": _last_run, "active": _state,
+                         "schedule": _schedule, "failure_streak": _streak,
+                         "kind": lambda v, c, m, n: KIND_LABELS.get(m.kind, m.kind)}  # fmt: skip
+    column_filters = ["kind", "frequency", "active", "origin", "next_run_at"]
+    column_searchable_list = ["name"]
+    column_default_sort = ("id", False)
+    can_view_details = True
+    details_template = "kohde/schedules/details.html"
+    create_template = "kohde/schedules/create.html"
+    edit_template = "kohde/schedules/edit.html"
+    form_columns = [
+        "name", "kind", "target_group", "campaign", "template", "owner", "refresh_first",
+        "activity_subject", "activity_type", "activity_assignee", "user", "activity_day",
+        "activity_day_offset", "frequency", "start_at", "interval_hours", "time_of_day",
+        "weekdays", "day_of_month", "cron", "timezone", "catch_up", "overlap", "max_failures",
+        "active",
+    ]  # fmt: skip
+    form_overrides = {"weekdays": WeekdaysField, "timezone": SelectField}
+    form_choices = {
+        "kind": [(k.value, KIND_LABELS[k]) for k in ActionKind],
+        "frequency": FREQUENCY_LABELS,
+        "activity_type": enum_choices(ActivityType),
+        "activity_assignee": [(ActivityAssignee.OWNER.value, "Each contact's owner"),
+                              (ActivityAssignee.USER.value, "The chosen user"),
+                              (ActivityAssignee.OWNER_OR_USER.value,
+                               "The owner; the chosen user takes contacts without one")],
+        "activity_day": [(ActivityDay.TODAY.value, "The run's day"),
+                         (ActivityDay.NEXT_WORKING_DAY.value, "The next working day"),
+                         (ActivityDay.PLUS_DAYS.value, "N days after the run")],
+        "catch_up": [(CatchUp.LATEST.value, "Run the latest missed time once"),
+                     (CatchUp.SKIP.value, "Skip missed times")],
+        "overlap": [(Overlap.SKIP.value, "Skip while the previous run is still running"),
+                    (Overlap.QUEUE.value, "Queue after the previous run")],
+    }  # fmt: skip
+    form_args = {
+        "kind": {"label": "Type"},
+        "target_group": {"label": "Target group", "query_factory": groups_by_name},
+        "campaign": {"label": "Campaign (copy a group into it; optional for activities)",
+                     "query_factory": active_campaigns},
+        "template": {"label": "Template (group email; empty: the group's own)",
+                     "query_factory": campaign_templates, "validators": [campaign_template_only]},
+        "owner": {"label": "Owner (owns the campaigns it creates)", "query_factory": active_users},
+        "user": {"label": "User (activities: the chosen or fallback user)",
+                 "query_factory": active_users},
+        "refresh_first": {"label": "Refresh the group first"},
+        "activity_subject": {"label": "Activity subject"},
+        "activity_type": {"label": "Activity type"},
+        "activity_assignee": {"label": "Activities for"},
+        "activity_day": {"label": "Activities on"},
+        "activity_day_offset": {"label": "N days after the run"},
+        "start_at": {"label": "Date and time (once; the first of every N hours), local"},
+        "interval_hours": {"label": "Every N hours"},
+        "time_of_day": {"label": "Time of day (local)", "default_format": "%H:%M"},
+        "weekdays": {"label": "Weekdays"},
+        "day_of_month": {"label": "Day of the month (31: the last day of short months)"},
+        "cron": {"label": "Cron expression (local time)",
+                 "description": "minute hour day month weekday, e.g. 0 7 * * 1-5"},
+        "timezone": {"label": "Time zone"},
+        "catch_up": {"label": "Missed runs"},
+        "overlap": {"label": "When the previous run is still running"},
+        "max_failures": {"label": "Pause after N failures in a row"},
+        "active": {"label": "Active"},
+    }  # fmt: skip
+
+    def _with_zones(self, form):
+        form.timezone.choices = [(z, z) for z in time_zones()]
+        return form
+
+    def create_form(self, obj=None):
+        """The form; a new action's time zone is the installation's and its owner is you."""
+        form = self._with_zones(super().create_form(obj))
+        if request.method == "GET":
+            form.timezone.data = Settings.get().timezone
+            form.owner.data = db.session.get(User, current_user.id)
+            form.activity_subject.data = form.activity_subject.data or "Call"
+            form.max_failures.data = form.max_failures.data or 3
+            form.active.data = True
+        return form
+
+    def edit_form(self, obj=None):  # noqa: D102
+        return self._with_zones(super().edit_form(obj))
+
+    def validate_form(self, form) -> bool:
+        """The fields, then the action as a whole: each problem under the field it is about."""
+        ok = super().validate_form(form)
+        # Flask-Admin validates its delete and action forms here too: only the action's form.
+        if not ok or request.method != "POST" or not hasattr(form, "frequency"):
+            return ok
+        draft = ScheduledAction(frequency="daily", kind="refresh_group", activity_type="call",
+                                activity_assignee="owner", activity_day="today",
+                                catch_up="latest", overlap="skip", max_failures=3)  # fmt: skip
+        form.populate_obj(draft)
+        problems = draft.problems()
+        db.session.expunge(draft) if draft in db.session else None
+        for name, message in problems.items():
+            field = getattr(form, name, None)
+            if field is not None:
+                field.errors = [*field.errors, message]
+            else:
+                flash(f"{name}: {message}", "error")
+        return not problems
+
+    def on_model_change(self, form, model, is_created):
+        """Who made it; its next run from now in its own zone (paused: none)."""
+        if is_created:
+            model.created_by_id = current_user.id
+            if model.owner is None:
+                model.owner = db.session.get(User, current_user.id)
+        if model.active:
+            model.paused_reason = None
+            model.compute_next_run(clock.now())
+        else:
+            model.next_run_at = None
+            model.paused_reason = model.paused_reason or "paused by hand"
+
+    # --- the live preview ---------------------------------------------------------------------
+
+    @expose("/preview", methods=["POST"])
+    def preview(self):
+        """htmx: the next 10 runs in local time for the posted fields, DST moves marked."""
+        form = request.form
+
+        def number(name):
+            raw = (form.get(name) or "").strip()
+            return int(raw) if raw.isdigit() else None
+
+        def moment(name, kind):
+            raw = (form.get(name) or "").strip()
+            try:
+                return kind(raw) if raw else None
+            except ValueError:
+                return None
+
+        rec = Recurrence(
+            frequency=form.get("frequency", ""), timezone=form.get("timezone", ""),
+            start_at=moment("start_at", lambda s: datetime.fromisoformat(s.replace("T", " "))),
+            interval_hours=number("interval_hours"),
+            time_of_day=moment("time_of_day", time.fromisoformat),
+            weekdays=tuple(sorted(int(d) for d in form.getlist("weekdays") if d.isdigit())),
+            day_of_month=number("day_of_month"), cron=(form.get("cron") or "").strip() or None,
+        )  # fmt: skip
+        problems = rec.problems()
+        runs = [] if problems else rec.preview(clock.now())
+        return self.render("kohde/schedules/_preview.html", problems=problems, runs=runs,
+                           rule=None if problems else rec.describe())  # fmt: skip
+
+    # --- Run now, Pause, Resume, Undo -----------------------------------------------------------
+
+    def _posted_action(self) -> ScheduledAction:
+        action = db.session.get(ScheduledAction, request.form.get("id", type=int) or 0)
+        if action is None:
+            abort(404)
+        return action
+
+    def _back(self, action_id: int):
+        return redirect(url_for(".details_view", id=action_id))
+
+    @expose("/run-now/", methods=["POST"])
+    def run_now_view(self):
+        """Run the action at once (its due time is this minute)."""
+        action = self._posted_action()
+        try:
+            run = run_now(action, user_id=current_user.id)
+        except ScheduleError as exc:
+            flash(str(exc), "error")
+            return self._back(action.id)
+        if run.job_run_id:
+            flash(f"'{action.name}' is running: job {run.job_run_id}.", "info")
+        else:
+            flash(f"'{action.name}' will run when its previous run has finished.", "info")
+        return self._back(action.id)
+
+    @expose("/pause/", methods=["POST"])
+    def pause_view(self):
+        """Stop the action until it is resumed."""
+        action = self._posted_action()
+        pause(action, f"paused by {current_user.email}")
+        flash(f"'{action.name}' is paused.", "info")
+        return self._back(action.id)
+
+    @expose("/resume/", methods=["POST"])
+    def resume_view(self):
+        """Run the action again from its next due time."""
+        action = self._posted_action()
+        try:
+            resume(action)
+        except ScheduleError as exc:
+            flash(f"'{action.name}' cannot run: {exc}", "error")
+            return self._back(action.id)
+        flash(f"'{action.name}' runs again: next {_local(action, action.next_run_at)}.", "info")
+        return self._back(action.id)
+
+    @expose("/undo/", methods=["POST"])
+    def undo_view(self):
+        """Undo one run that created or filled a campaign (a job; its page shows progress)."""
+        run = db.session.get(ScheduledActionRun, request.form.get("run_id", type=int) or 0)
+        if run is None:
+            abort(404)
+        try:
+            job_run = start_undo_run(run, user_id=current_user.id)
+        except ScheduleError as exc:
+            flash(str(exc), "error")
+            return self._back(run.action_id)
+        flash(f"Undoing the run due {run.due_at:%Y-%m-%d %H:%M} UTC: job {job_run.id}.", "info")
+        return redirect(url_for("jobrun.details_view", id=job_run.id))
+
+    @expose("/group/<int:group_id>")
+    def for_group(self, group_id: int):
+        """htmx partial for a target group's page: the actions that use the group."""
+        group = db.session.get(TargetGroup, group_id)
+        if group is None:
+            abort(404)
+        rows = db.session.scalars(select(ScheduledAction)
+                                  .where(ScheduledAction.target_group_id == group_id)
+                                  .order_by(ScheduledAction.name)).all()  # fmt: skip
+        return self.render("kohde/schedules/_group.html", group=group, actions=rows,
+                           local=_local)  # fmt: skip
+
+    @expose("/details/")
+    def details_view(self):
+        """The action, its next runs and its run history."""
+        action = db.session.get(ScheduledAction, request.args.get("id", type=int) or 0)
+        if action is None:
+            flash("That scheduled action does not exist (any more).", "error")
+            return redirect(url_for(".index_view"))
+        rec = action.recurrence
+        upcoming = [] if rec.problems() else rec.preview(clock.now())
+        history = db.session.scalars(
+            select(ScheduledActionRun).where(ScheduledActionRun.action_id == action.id)
+            .order_by(ScheduledActionRun.due_at.desc()).limit(100)
+        ).all()  # fmt: skip
+        return self.render(self.details_template, model=action, upcoming=upcoming,
+                           history=history, local=_local, return_url=url_for(".index_view"),
+                           problems=action.problems())  # fmt: skip
