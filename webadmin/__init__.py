@@ -39,7 +39,7 @@ def create_app(config: dict | None = None) -> Flask:
     with app.app_context():
         _tune_sqlite(db.engine)
 
-    from . import audit, auth, calendar_feed, unsubscribe, views
+    from . import audit, auth, calendar_feed, errors, unsubscribe, views
     from .admin import init_admin
     from .cli import register_commands
 
@@ -48,6 +48,7 @@ def create_app(config: dict | None = None) -> Flask:
     calendar_feed.init_app(app)
     audit.init_app(app)
     views.init_app(app)
+    errors.init_app(app)
     init_admin(app)
     register_commands(app)
     return app

@@ -9,7 +9,6 @@ target group, 3 exclusions, 4 users and details, 5 report (print, CSV),
 
 from __future__ import annotations
 
-import csv
 import io
 from zoneinfo import ZoneInfo
 
@@ -19,6 +18,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 
+from jobs import csv_cells
 from jobs.activity_edits import apply_to_all, shift_to
 from jobs.activity_wizard import report_rows, run_problems, source_problems
 from jobs.runs import enqueue
@@ -243,7 +243,7 @@ class ActivityWizardView(SecureView):
         if problems:
             return Response("; ".join(problems), status=400, mimetype="text/plain")
         tz, out = _tz(), io.StringIO()
-        writer = csv.writer(out)
+        writer = csv_cells.writer(out)
         writer.writerow(["contact", "company", "email", "phone", "assigned user", "planned start"])
         for r in report_rows(run):
             writer.writerow([f"{r.first_name} {r.last_name}".strip(), r.company or "",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 
@@ -10,6 +9,7 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
+from jobs import csv_cells
 from models import Campaign, CampaignMember, Contact, EmailTemplate, SavedFilter, TargetGroup, db
 from models.audience import Action, AudienceError, check_request, dry_run, summary
 
@@ -188,7 +188,7 @@ def show_summary(campaign, as_json):
 def list_members(campaign):
     """The members as CSV on standard output."""
     found = _campaign(campaign)
-    out = csv.writer(sys.stdout)
+    out = csv_cells.writer(sys.stdout)
     out.writerow(["contact_id", "first_name", "last_name", "email", "kind", "source",
                   "source_ref", "added_at", "job_id"])  # fmt: skip
     rows = db.session.execute(
