@@ -43,3 +43,15 @@ def unstorable(text: str) -> str | None:
     except UnicodeEncodeError:
         return "contains bytes that are not UTF-8 text"
     return None
+
+
+def like_pattern(term: str) -> str:
+    """``%term%`` for LIKE with ``escape="\\"``: the term's own ``%`` and ``_`` match
+    themselves."""
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def search_terms(search: str) -> list[str]:
+    """The folded words of a search box, each to be found somewhere in the search text."""
+    return [word for word in fold(search).split(" ") if word][:10]
