@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, literal, select
 from sqlalchemy.sql import Select
@@ -124,7 +123,7 @@ def run_problems(run: ActivityWizardRun) -> list[str]:
 
 def shared_times(run: ActivityWizardRun) -> tuple[datetime, datetime]:
     """A shared activity's start and end: the chosen day and time in the installation's zone."""
-    tz = ZoneInfo(Settings.get().timezone)
+    tz = Settings.current().tz
     start = datetime.combine(date.fromisoformat(run.details["day"]),
                              time.fromisoformat(run.details["start"]), tz)  # fmt: skip
     return start, start + timedelta(minutes=run.details["duration_minutes"])

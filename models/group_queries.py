@@ -18,7 +18,7 @@ from .target_group import TargetGroup, TargetGroupMember
 
 def installation_tz() -> ZoneInfo:
     """The time zone people schedule and read dates in (Admin → Settings)."""
-    return ZoneInfo(Settings.get().timezone)
+    return Settings.current().tz
 
 
 def group_selection(group: TargetGroup, now: datetime | None = None) -> Select:

@@ -91,8 +91,24 @@ def handle_exception(error: Exception):
     return render_error(500, SENTENCES[500])
 
 
+def settings_problems() -> list[str]:
+    """For the layout's banner: the stored settings that cannot be used (their defaults are
+    in effect instead); nothing for visitors, and nothing if the settings cannot be read."""
+    from flask_login import current_user
+
+    from models import Settings
+
+    try:
+        row = db.session.get(Settings, 1) if current_user.is_authenticated else None
+        return row.values().problems if row is not None else []
+    except Exception:  # noqa: BLE001 - a banner must never break the page it is on
+        log.exception("the settings could not be checked")
+        return []
+
+
 def init_app(app: Flask) -> None:
-    """Register the handlers."""
+    """Register the handlers and the layout's settings banner."""
+    app.jinja_env.globals["settings_problems"] = settings_problems
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(InternalServerError, handle_http_error)
     app.register_error_handler(Exception, handle_exception)

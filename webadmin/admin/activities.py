@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
 from models import ActivityStatus, ActivityType, Settings
 
 from .base import SecureModelView, enum_choices
@@ -14,7 +12,7 @@ def local_time(view, context, model, name) -> str:
     value = getattr(model, name)
     if value is None:
         return ""
-    return value.astimezone(ZoneInfo(Settings.get().timezone)).strftime("%Y-%m-%d %H:%M")
+    return value.astimezone(Settings.current().tz).strftime("%Y-%m-%d %H:%M")
 
 
 class ActivityView(SecureModelView):

@@ -67,7 +67,7 @@ def _users():
 
 
 def _tz() -> ZoneInfo:
-    return ZoneInfo(Settings.get().timezone)
+    return Settings.current().tz
 
 
 def _job(run: ActivityWizardRun) -> JobRun | None:
@@ -198,7 +198,7 @@ class ActivityWizardView(SecureView):
             select(Campaign.id, Campaign.number, Campaign.name)
             .where(Campaign.active.is_(True)).order_by(Campaign.name)
         ).all()  # fmt: skip
-        settings = Settings.get()
+        settings = Settings.current()
         return {"users": _users(), "campaigns": campaigns, "types": enum_choices(ActivityType),
                 "today": forms.today(), "duration": settings.activity_duration_minutes,
                 "earliest": settings.activity_earliest_start.strftime("%H:%M")}  # fmt: skip

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from flask import request
 
@@ -61,7 +60,7 @@ def _existing(model, name: str, label: str, problems: list[str]) -> int | None:
 
 def today() -> date:
     """Today in the installation's time zone."""
-    return datetime.now(ZoneInfo(Settings.get().timezone)).date()
+    return datetime.now(Settings.current().tz).date()
 
 
 def save_mode(run: ActivityWizardRun) -> list[str]:
@@ -152,7 +151,7 @@ def read_edit() -> tuple[dict, dict, list[str]]:
         try:
             new_start = datetime.combine(date.fromisoformat(form.get("new_day", "")),
                                          time.fromisoformat(form.get("new_time", "")),
-                                         ZoneInfo(Settings.get().timezone))  # fmt: skip
+                                         Settings.current().tz)  # fmt: skip
         except ValueError:
             problems.append("a new start needs both a day and a time")
         else:

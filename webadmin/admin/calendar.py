@@ -127,8 +127,8 @@ class CalendarView(SecureView):
     @expose("/")
     def index(self):
         """The grid for ``view`` (week or day) around ``day`` for ``user`` (default: me)."""
-        settings = Settings.get()
-        tz = ZoneInfo(settings.timezone)
+        settings = Settings.current()  # a bad stored value falls back (the banner says so)
+        tz = settings.tz
         today = datetime.now(tz).date()
         mode = "day" if request.args.get("view") == "day" else "week"
         day = _day_arg(today)

@@ -9,7 +9,6 @@ group screen itself stays as it is. "Preview" plans with the job's own SQL
 from __future__ import annotations
 
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from flask import abort, flash, redirect, request, url_for
 from flask_admin import expose
@@ -92,7 +91,7 @@ class GroupActivitiesView(SecureView):
             select(Campaign.id, Campaign.number, Campaign.name)
             .where(Campaign.active.is_(True)).order_by(Campaign.name)
         ).all()  # fmt: skip
-        today = datetime.now(ZoneInfo(Settings.get().timezone)).date()
+        today = datetime.now(Settings.current().tz).date()
         return self.render("kohde/group_activities/_form.html", group=group, users=users,
                            campaigns=campaigns, types=enum_choices(ActivityType),
                            today=today)  # fmt: skip

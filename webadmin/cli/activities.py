@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import click
 from flask.cli import with_appcontext
@@ -91,7 +90,7 @@ def _print_plan(result: dict, as_json: bool) -> None:
 @with_appcontext
 def list_activities(user_email, day, limit, as_json):
     """Activities by start time, in the installation's time zone."""
-    tz = ZoneInfo(Settings.get().timezone)
+    tz = Settings.current().tz
     query = select(Activity).order_by(Activity.start_at, Activity.id).limit(limit)
     if user_email:
         query = query.where(Activity.owner_id == _user(user_email).id)
