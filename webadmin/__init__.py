@@ -11,6 +11,7 @@ from sqlalchemy import event
 
 from .config import Config
 from .extensions import csrf, db, login_manager, migrate
+from .requests import KohdeRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,6 +25,7 @@ def create_app(config: dict | None = None) -> Flask:
         or os.environ.get("KOHDE_INSTANCE_PATH")
         or str(ROOT / "instance"),
     )
+    app.request_class = KohdeRequest
     app.config.from_object(Config)
     if config:
         app.config.update(config)

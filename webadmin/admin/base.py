@@ -24,6 +24,8 @@ from models import db
 # The largest ids the database's INTEGER and BIGINT columns hold: a larger number in a URL
 # is "no such record", not an out-of-range error from PostgreSQL.
 INT_MAX, BIGINT_MAX = 2**31 - 1, 2**63 - 1
+MAX_PAGE = 100_000  # far past any list a person pages through
+MAX_SEARCH = 200  # characters of a list's search box
 
 
 def enum_choices(enum: type[StrEnum]) -> list[tuple[str, str]]:
@@ -178,6 +180,15 @@ class SecureModelView(AccessMixin, ModelView):
             flash("Some of the selected rows do not exist; nothing was done.", "error")
             return redirect(get_redirect_target() or self.get_url(".index_view"))
         return super().action_view()
+
+    def _get_list_extra_args(self):
+        """The list's URL arguments, with the page kept where the database can reach it
+        (``?page=99999999999999999999`` would overflow OFFSET) and search text bounded."""
+        args = super()._get_list_extra_args()
+        args.page = min(max(args.page or 0, 0), MAX_PAGE)
+        if args.search:
+            args.search = args.search.replace("\x00", "")[:MAX_SEARCH]
+        return args
 
     def get_export_value(self, model, name):
         """CSV export cells, with formula-looking text neutralised (jobs.csv_cells)."""
