@@ -31,8 +31,8 @@ def sample_contact(ident: str) -> Contact:
     if not ident:
         return you_as_contact()
     query = select(Contact).order_by(Contact.id).limit(1)
-    if ident.isdigit():
-        query = query.where(Contact.id == int(ident))
+    if ident.isascii() and ident.isdigit():
+        query = query.where(Contact.id == (int(ident) if len(ident) < 10 else 0))
     else:
         query = query.where(Contact.email_key == ident.lower())
     contact = db.session.scalar(query)
