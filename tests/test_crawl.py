@@ -169,3 +169,38 @@ def test_settings_with_bad_values_do_not_break_the_crawl(app, world, no_propagat
     urls = [u for u in _urls(app) if "?" not in u]
     bad = _crawl(client, urls)
     assert not bad, "\n".join(bad + no_propagation[:20])
+
+
+POST_NOISE = [
+    {},
+    {"id": "abc", "rowid": ["abc", "1,2"], "action": "delete", "url": "//evil.example"},
+    {"id": "99999999999999999999", "contact_id": "abc", "contact": "²", "go": "page:abc",
+     "criteria": "[" * 5000, "group_id": "1e9", "campaign_id": "-1", "run_id": "x"},
+    {"name": "\x00", "email": "a\x00@b", "day": "9999-99-99", "start": "25:99",
+     "shown": ["a", "1"], "exclude": ["99999999999999"], "source": "criteria",
+     "criteria": '{"all": [{"field": "city", "op": "eq", "value": "\\ud800"}]}'},
+]
+
+
+def test_no_post_route_answers_500(app, world, no_propagation):
+    client = app.test_client()
+    assert login(client, "admin@example.com").status_code == 302
+    from .conftest import csrf_token
+
+    token = csrf_token(client, "/admin/contact/")
+    bad = []
+    for url in _urls(app):
+        rule_urls = url.split("?")[0]
+        adapter = app.url_map.bind("localhost")
+        try:
+            endpoint, _ = adapter.match(rule_urls, method="POST")
+        except Exception:  # noqa: BLE001 - GET-only or no such route
+            continue
+        if endpoint in ("auth.logout",):
+            continue
+        for data in POST_NOISE:
+            response = client.post(url, data={**data, "csrf_token": token},
+                                   headers={"X-CSRFToken": token})  # fmt: skip
+            if response.status_code >= 500:
+                bad.append(f"{response.status_code} POST {url} {sorted(data)}")
+    assert not bad, "\n".join(bad[:40] + no_propagation[:20])

@@ -28,6 +28,7 @@ from models import Contact, TargetGroup, db, utcnow
 from models.criteria import matching_ids, validate
 from models.criteria.validation import loads
 from models.group_queries import count_matches, explain_membership, installation_tz, preview
+from models.text import unstorable
 
 from .base import SecureView
 from .criteria_rows import PERIODS, Group, field_sections, new_row, root_from_tree
@@ -66,6 +67,8 @@ def _tree_and_text(field) -> tuple[object, str]:
     if field.raw_data and field.raw_data[0]:
         text = field.raw_data[0]
         tree, problems = loads(text)
+        if not problems and unstorable(json.dumps(tree, ensure_ascii=False)):
+            problems = ["lone surrogates"]  # not shown as rows (a page cannot hold them)
         return ({"all": []} if problems else tree), text
     tree = field.data if isinstance(field.data, dict) and field.data else {"all": []}
     return tree, json.dumps(tree, ensure_ascii=False)
