@@ -204,3 +204,15 @@ def test_no_post_route_answers_500(app, world, no_propagation):
             if response.status_code >= 500:
                 bad.append(f"{response.status_code} POST {url} {sorted(data)}")
     assert not bad, "\n".join(bad[:40] + no_propagation[:20])
+
+
+def test_details_and_edit_still_open_for_real_ids(app, world, admin_client):
+    member = db.session.query(CampaignMember).one()
+    group_member = db.session.query(TargetGroupMember).one()
+    for url in [f"/admin/campaignmember/details/?id={member.campaign_id},{member.contact_id}",
+                f"/admin/campaignmember/edit/?id={member.campaign_id},{member.contact_id}",
+                f"/admin/targetgroupmember/details/?id={group_member.group_id},"
+                f"{group_member.contact_id}",
+                "/admin/contact/details/?id=1", "/admin/contact/edit/?id=1",
+                "/admin/jobrun/details/?id=job-1", "/admin/company/edit/?id=1"]:  # fmt: skip
+        assert admin_client.get(url).status_code == 200, url
