@@ -18,8 +18,11 @@ from pathlib import Path
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.exc import DataError, IntegrityError
 
-from models import Company, Contact, ContactKind, JobRun, User, db, utcnow
+from models import Company, Contact, ContactKind, JobRun, User, csv_cells, db, utcnow
+from models.contacts import search_text
+from models.text import name_key
 
 from .runs import JobContext, enqueue, job
 
@@ -76,18 +79,31 @@ def data_dir(sub: str) -> Path:
     return path
 
 
+NOT_CSV = "save it from your spreadsheet as CSV UTF-8"
+# Zip (xlsx, ods), OLE (xls), PDF, PNG, JPEG, GIF: files people pick by mistake.
+BINARY_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"%PDF", b"\x89PNG", b"\xff\xd8\xff", b"GIF8")
+
+
 def check_file(path: Path) -> None:
-    """Refuse a missing, empty or binary file with a message a person understands."""
+    """Refuse a missing, empty or binary file with a message a person understands.
+
+    Only the first line decides: a NUL or bad bytes further down are that row's problem
+    (the row is rejected with its line), not the file's.
+    """
     if not path.is_file():
-        raise ImportFileError(f"{path}: no such file")
+        raise ImportFileError(f"{path.name}: no such file")
     with path.open("rb") as fh:
         head = fh.read(SNIFF_BYTES)
     if not head.strip():
         raise ImportFileError(f"{path.name}: the file is empty")
-    if b"\x00" in head:
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ImportFileError(f"{path.name}: this file is UTF-16 text, not UTF-8; {NOT_CSV}")
+    first_line = head.split(b"\n", 1)[0]
+    binary = b"\x00" in first_line or head.count(b"\x00") > max(len(head) // 100, 1)
+    if binary or head.startswith(BINARY_MAGIC):
         raise ImportFileError(
-            f"{path.name}: this is not a CSV file (it contains binary data); "
-            "save it from your spreadsheet as CSV UTF-8"
+            f"{path.name}: this is not a CSV file (it contains binary data, e.g. a "
+            f"spreadsheet); {NOT_CSV}"
         )
 
 
@@ -108,8 +124,13 @@ def store_upload(stream, filename: str | None) -> Path:
     return path
 
 
+def _readable(value: str) -> str:
+    """A field as a person can read it: bytes that were not UTF-8 shown as \ufffd."""
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace").replace("\x00", "")
+
+
 def _normalise_header(name: str) -> str:
-    return name.strip().strip("\ufeff").lower().replace(" ", "_").replace("-", "_")
+    return _readable(name).strip().strip("\ufeff").lower().replace(" ", "_").replace("-", "_")
 
 
 def _open_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
@@ -126,9 +147,14 @@ def _open_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
     reader = csv.reader(fh, dialect)
     try:
         header = next(reader)
-    except (StopIteration, csv.Error) as exc:
+    except StopIteration:
         fh.close()
-        raise ImportFileError(f"{path.name}: no header row ({exc})") from None
+        raise ImportFileError(f"{path.name}: no header row") from None
+    except csv.Error as exc:
+        fh.close()
+        raise ImportFileError(
+            f"{path.name}: the header row is not CSV ({exc}); {NOT_CSV}"
+        ) from None
 
     def records():
         with fh:
@@ -149,6 +175,18 @@ def _open_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
 
 def _bad_bytes(value: str) -> bool:
     return any("\udc80" <= ch <= "\udcff" for ch in value)
+
+
+def _unreadable_cell(header: list[str], fields: list[str]) -> str | None:
+    """Why the record cannot be read as text (None when it can): a cell with bytes that
+    are not UTF-8, or with a NUL character (PostgreSQL stores neither)."""
+    for i, value in enumerate(fields):
+        column = header[i] if i < len(header) else f"column {i + 1}"
+        if _bad_bytes(value):
+            return f"{column}: not valid UTF-8 text; save the file as CSV UTF-8"
+        if "\x00" in value:
+            return f"{column}: contains a NUL character (binary data), which cannot be stored"
+    return None
 
 
 def _parse_bool(raw: str) -> bool:
@@ -172,10 +210,9 @@ class RowValidator:
         """Validate one record; the error message names the column and the problem."""
         if len(fields) > len(self.header):
             raise ValueError(f"{len(fields)} fields, but the header has {len(self.header)}")
+        if problem := _unreadable_cell(self.header, fields):
+            raise ValueError(problem)
         raw = dict(zip(self.header, fields + [""] * (len(self.header) - len(fields)), strict=True))
-        for column, value in raw.items():
-            if column in COLUMNS and _bad_bytes(value):
-                raise ValueError(f"{column}: not valid UTF-8 text; save the file as CSV UTF-8")
         email = raw.get("email", "").strip()
         if not email:
             raise ValueError("email: required, but empty")
@@ -221,33 +258,36 @@ class RowValidator:
         return ParsedRow(line=line, email_key=key, values=values)
 
 
-def _company_ids(names: set[str]) -> tuple[dict[str, int], int]:
-    """Ids by lower-case name for ``names``, creating the missing companies set-based."""
+def _company_ids(names: list[str]) -> tuple[dict[str, int], int]:
+    """Ids by name key (models.text.name_key) for ``names``, creating the missing companies
+    set-based. The one place the import matches companies: the key is computed in Python
+    for the file and stored for the table, so "Ääni Oy" and "ÄÄNI  OY" are one company."""
     if not names:
         return {}, 0
-    lowered = {n.lower(): n for n in names}
+    by_key: dict[str, str] = {}
+    for name in names:  # in file order: the first spelling of a new company is kept
+        by_key.setdefault(name_key(name), " ".join(name.split()))
 
     def lookup() -> dict[str, int]:
         rows = db.session.execute(
-            select(func.lower(Company.name), func.min(Company.id))
-            .where(func.lower(Company.name).in_(list(lowered)))
-            .group_by(func.lower(Company.name))
+            select(Company.name_key, func.min(Company.id))
+            .where(Company.name_key.in_(list(by_key)))
+            .group_by(Company.name_key)
         )
         return dict(rows.all())
 
     found = lookup()
-    missing = [{"name": lowered[k]} for k in lowered if k not in found]
+    missing = [{"name": by_key[k]} for k in by_key if k not in found]
     if missing:
-        db.session.execute(insert(Company), missing)
+        db.session.execute(insert(Company), missing)  # name_key: the column's default
         found = lookup()
     return found, len(missing)
 
 
 def _write_chunk(rows: list[ParsedRow], outcome: Outcome) -> None:
     """Insert the new contacts and update the known ones, a few statements per chunk."""
-    names = {r.values["company"] for r in rows if r.values.get("company")}
+    names = list(dict.fromkeys(r.values["company"] for r in rows if r.values.get("company")))
     companies, created = _company_ids(names)
-    outcome.companies_created += created
     existing = set(
         db.session.scalars(
             select(Contact.email_key)
@@ -261,7 +301,7 @@ def _write_chunk(rows: list[ParsedRow], outcome: Outcome) -> None:
         values = dict(row.values)
         if "company" in values:
             name = values.pop("company")
-            values["company_id"] = companies[name.lower()] if name else None
+            values["company_id"] = companies[name_key(name)] if name else None
         if row.email_key in existing:
             updates.append({"key": row.email_key, **values})
         else:
@@ -288,8 +328,45 @@ def _write_chunk(rows: list[ParsedRow], outcome: Outcome) -> None:
             )
         )
         db.session.connection().execute(stmt, updates)
+        _refresh_search_text([u["key"] for u in updates])
+    outcome.companies_created += created
     outcome.imported += len(inserts)
     outcome.updated += len(updates)
+
+
+def _refresh_search_text(keys: list[str]) -> None:
+    """Recompute the search column of updated contacts from what they hold now (an empty
+    cell kept the stored name, so only the database knows the final one)."""
+    table = Contact.__table__
+    rows = db.session.execute(
+        select(table.c.id, table.c.first_name, table.c.last_name, table.c.email)
+        .where(table.c.email_key.in_(keys))
+    ).all()  # fmt: skip
+    if rows:
+        db.session.connection().execute(
+            update(table).where(table.c.id == bindparam("key"))
+            .values(search_text=bindparam("text")),
+            [{"key": r.id, "text": search_text(r.first_name, r.last_name, r.email)} for r in rows],
+        )  # fmt: skip
+
+
+def _write_or_isolate(rows: list[ParsedRow], outcome: Outcome, report) -> None:
+    """Write a chunk; if the database refuses it, write its rows one by one so that only
+    the refused rows are lost (each reported with its line and the database's reason)."""
+    try:
+        _write_chunk(rows, outcome)
+        return
+    except (DataError, IntegrityError):
+        db.session.rollback()  # the chunk before this one is committed: nothing else is lost
+    for row in rows:
+        try:
+            _write_chunk([row], outcome)
+            db.session.commit()
+        except (DataError, IntegrityError) as exc:
+            db.session.rollback()
+            reason = str(exc.orig).strip().splitlines()[0][:200] if exc.orig else "refused"
+            report.writerow([row.line, f"the database refused this row: {reason}"])
+            outcome.rejected += 1
 
 
 def _count_lines(path: Path) -> int:
@@ -313,7 +390,7 @@ def run_import(path: Path, ctx: JobContext | None = None, report_path: Path | No
     validator = RowValidator(header, owners)
     report_path = report_path or data_dir("reports") / f"import-{uuid.uuid4().hex[:12]}.csv"
     with report_path.open("w", encoding="utf-8", errors="replace", newline="") as report_fh:
-        report = csv.writer(report_fh)
+        report = csv_cells.writer(report_fh)
         report.writerow(["line", "reason", *header])
         chunk: list[ParsedRow] = []
         last_line = 1
@@ -329,15 +406,14 @@ def run_import(path: Path, ctx: JobContext | None = None, report_path: Path | No
             try:
                 chunk.append(validator.parse(line, fields))
             except ValueError as exc:
-                report.writerow([line, str(exc), *(f.encode("utf-8", "surrogateescape")
-                                 .decode("utf-8", "replace") for f in fields)])  # fmt: skip
+                report.writerow([line, _readable(str(exc)), *map(_readable, fields)])
                 outcome.rejected += 1
             if len(chunk) >= CHUNK_ROWS:
-                _write_chunk(chunk, outcome)
+                _write_or_isolate(chunk, outcome, report)
                 chunk = []
                 _commit(ctx, last_line, total)
         if chunk:
-            _write_chunk(chunk, outcome)
+            _write_or_isolate(chunk, outcome, report)
         _commit(ctx, total, total)
     result = {
         "imported": outcome.imported,

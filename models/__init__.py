@@ -4,6 +4,7 @@ Importing this package registers every table on ``db.metadata`` (Alembic and
 the app factory rely on that).
 """
 
+from . import sqlite_unicode  # noqa: F401 (ILIKE folds every script on SQLite too)
 from .activities import (
     Activity,
     ActivityContact,

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, Index, String, func
+from sqlalchemy import ForeignKey, Index, String, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, Timestamped
+from .text import name_key
+
+
+def _name_key_default(context) -> str | None:
+    # Core inserts (the import's, the seed's) fill the key from the row's name like the ORM.
+    return name_key(context.get_current_parameters().get("name"))
 
 
 class Company(Timestamped, Base):
@@ -15,6 +21,8 @@ class Company(Timestamped, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    # models.text.name_key(name): what the CSV import matches companies on (any script).
+    name_key: Mapped[str | None] = mapped_column(String(200), default=_name_key_default)
     business_id: Mapped[str | None] = mapped_column(String(40))
     city: Mapped[str | None] = mapped_column(String(100))
     country: Mapped[str | None] = mapped_column(String(2))
@@ -25,10 +33,15 @@ class Company(Timestamped, Base):
     owner = relationship("User")
 
     __table_args__ = (
-        # CSV import matches companies by name, case-insensitively.
-        Index("ix_companies_lower_name", func.lower(name)),
+        # CSV import matches companies by name_key.
+        Index("ix_companies_name_key", "name_key"),
         Index("ix_companies_owner_id", "owner_id"),
     )
 
     def __str__(self) -> str:
         return self.name
+
+
+@event.listens_for(Company.name, "set")
+def _keep_name_key(company: Company, value, _old, _initiator) -> None:
+    company.name_key = name_key(value)

@@ -4,10 +4,25 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sqlalchemy import Computed, ForeignKey, Index, String, select
+from sqlalchemy import Computed, ForeignKey, Index, String, event, select
 from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
 from .base import Base, Timestamped, db
+from .text import fold
+
+SEARCHED = ("first_name", "last_name", "email")
+SEARCH_TEXT_LENGTH = 500
+
+
+def search_text(first_name: str | None, last_name: str | None, email: str | None) -> str:
+    """The contact list's search column: names and email folded (models.text.fold)."""
+    return fold(" ".join(v for v in (first_name, last_name, email) if v))[:SEARCH_TEXT_LENGTH]
+
+
+def _search_text_default(context) -> str:
+    # Core inserts (the import's, the seed's) get the column like ORM inserts do.
+    params = context.get_current_parameters()
+    return search_text(*(params.get(name) for name in SEARCHED))
 
 
 class ContactKind(StrEnum):
@@ -31,6 +46,11 @@ class Contact(Timestamped, Base):
     # bulk SQL, imports and dedupe never disagree on what "the same email" is.
     email_key: Mapped[str | None] = mapped_column(
         String(254), Computed("lower(trim(email))", persisted=True)
+    )
+    # Names and email case-folded without accents (models.text.fold), kept on every write:
+    # the list's search reads it, so "ohman" finds "Öhman" on SQLite as on PostgreSQL.
+    search_text: Mapped[str] = mapped_column(
+        String(SEARCH_TEXT_LENGTH), default=_search_text_default, server_default=""
     )
     phone: Mapped[str | None] = mapped_column(String(40))
     language: Mapped[str | None] = mapped_column(String(10))
@@ -71,8 +91,17 @@ def find_contact(ident: str) -> Contact | None:
     ident = ident.strip()
     if not ident:
         return None
-    if ident.isdigit():
-        return db.session.get(Contact, int(ident))
+    if ident.isascii() and ident.isdigit():
+        # Ten digits or more would overflow an INTEGER id on PostgreSQL: no such contact.
+        return db.session.get(Contact, int(ident)) if len(ident) < 10 else None
     return db.session.scalars(
         select(Contact).where(Contact.email_key == ident.lower()).order_by(Contact.id).limit(1)
     ).first()
+def _keep_search_text(contact: Contact, value, _old, initiator) -> None:
+    parts = {name: getattr(contact, name, None) for name in SEARCHED}
+    parts[initiator.key] = value
+    contact.search_text = search_text(*(parts[name] for name in SEARCHED))
+
+
+for _name in SEARCHED:
+    event.listen(getattr(Contact, _name), "set", _keep_search_text)

@@ -17,6 +17,8 @@ TRIGRAM_INDEXES = (
     ("ix_trgm_contacts_last_name", "contacts", "last_name"),
     ("ix_trgm_contacts_email", "contacts", "email"),
     ("ix_trgm_companies_name", "companies", "name"),
+    # The contact list's search reads Contact.search_text (folded names and email).
+    ("ix_trgm_contacts_search_text", "contacts", "search_text"),
 )
 
 

@@ -20,6 +20,7 @@ from faker import Faker
 from sqlalchemy import insert, select
 
 from models import Company, Role, User, db
+from models.contacts import search_text
 
 LOCALES = {  # locale: (share of contacts, language code, email domains)
     "fi_FI": (0.60, "fi", ["example.fi", "posti.example.fi", "yritys.example.fi"]),
@@ -31,7 +32,7 @@ INDUSTRIES = ["Retail", "Manufacturing", "IT", "Health care", "Education", "Logi
               "Construction", "Finance", "Public sector", "Energy"]  # fmt: skip
 CONTACT_COLUMNS = [
     "kind", "first_name", "last_name", "email", "phone", "language", "city", "status",
-    "email_opt_out", "company_id", "owner_id", "created_at", "updated_at",
+    "email_opt_out", "company_id", "owner_id", "search_text", "created_at", "updated_at",
 ]  # fmt: skip
 CHUNK = 50_000
 POOL = 400
@@ -149,6 +150,7 @@ def _contact_rows(rng, pools, start, count, companies, owners, emails_so_far, no
             rng.random() < 0.05,
             rng.choice(companies) if companies and rng.random() < 0.9 else None,
             rng.choice(owners) if owners else None,
+            search_text(first, last, email),
             created,
             created,
         )

@@ -1,8 +1,17 @@
-"""Installation-wide settings: one row, typed columns."""
+"""Installation-wide settings: one row, typed columns, and the rules a value must follow.
+
+The rules live here, once: the settings form refuses a value that breaks one (with
+the field and what is allowed), and :meth:`Settings.current` reads the row with
+every value that breaks one replaced by its default, so a bad value written
+before the rules existed (or straight into the database) makes pages fall back
+and say so (:func:`webadmin.settings_banner`), never answer 500.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import time
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -11,6 +20,95 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, Timestamped, db
 
+DEFAULT_TIMEZONE = "Europe/Helsinki"
+MAX_DURATION_MINUTES = 24 * 60
+MAX_WAITING_DAYS = 3650
+MAX_MESSAGES_PER_SECOND = 10_000
+LABELS = {
+    "timezone": "Time zone",
+    "activity_duration_minutes": "Activity duration",
+    "activity_earliest_start": "Earliest start",
+    "activity_latest_end": "Latest end",
+    "working_days": "Working days",
+    "email_waiting_period_days": "Email waiting period",
+    "email_messages_per_second": "Email messages per second",
+}
+
+
+@lru_cache(maxsize=256)
+def timezone_problem(name) -> str | None:
+    """Why ``name`` is not an IANA time zone (None when it is one), e.g. Europe/Helsinki."""
+    if not isinstance(name, str) or not name.strip():
+        return "choose a time zone, e.g. Europe/Helsinki"
+    try:
+        ZoneInfo(name)
+    except Exception:  # noqa: BLE001 - ZoneInfo raises several kinds for a bad key
+        return f"{name[:64]!r} is not an IANA time zone (e.g. Europe/Helsinki, UTC)"
+    return None
+
+
+def parse_working_days(text) -> list[int]:
+    """ISO weekdays from "1,2,3,4,5" (sorted, each once); ValueError says what is wrong."""
+    if not isinstance(text, str):
+        raise ValueError("list the working days as ISO weekdays, e.g. 1,2,3,4,5")
+    days = set()
+    for part in text.replace(" ", "").split(","):
+        if not part:
+            continue
+        if not (part.isascii() and part.isdigit() and 1 <= int(part) <= 7):
+            raise ValueError(f"{part[:20]!r} is not a weekday: use 1 (Monday) to 7 (Sunday), "
+                             "separated by commas")  # fmt: skip
+        days.add(int(part))
+    if not days:
+        raise ValueError("at least one working day, e.g. 1,2,3,4,5 (1 = Monday … 7 = Sunday)")
+    return sorted(days)
+
+
+def _whole_number(value, low: int, high: int, unit: str) -> str | None:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        return f"a whole number of {unit} from {low} to {high:,}"
+    return None
+
+
+def window_problem(earliest, latest, duration) -> str | None:
+    """Why the activity day cannot hold one activity (None when it can)."""
+    if not isinstance(earliest, time) or not isinstance(latest, time):
+        return "give the earliest start and the latest end as HH:MM"
+    if latest <= earliest:
+        return (f"the latest end ({latest:%H:%M}) must be after the earliest start "
+                f"({earliest:%H:%M})")
+    minutes = (latest.hour * 60 + latest.minute) - (earliest.hour * 60 + earliest.minute)
+    if isinstance(duration, int) and 0 < duration and minutes < duration:
+        return (f"the day from {earliest:%H:%M} to {latest:%H:%M} is shorter than one "
+                f"activity ({duration} minutes)")  # fmt: skip
+    return None
+
+
+@dataclass(frozen=True)
+class SettingsValues:
+    """The settings as the product uses them: every value valid (a bad stored value is
+    replaced by its default), with ``problems`` saying which were replaced and why."""
+
+    timezone: str
+    activity_duration_minutes: int
+    activity_earliest_start: time
+    activity_latest_end: time
+    working_days: str
+    email_waiting_period_days: int
+    email_messages_per_second: int
+    automatic_email_campaigns: bool
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The installation's time zone."""
+        return ZoneInfo(self.timezone)
+
+    @property
+    def weekdays(self) -> set[int]:
+        """The working days as ISO weekday numbers."""
+        return set(parse_working_days(self.working_days))
+
 
 class Settings(Timestamped, Base):
     """The single row of installation settings (id is always 1)."""
@@ -18,7 +116,7 @@ class Settings(Timestamped, Base):
     __tablename__ = "settings"
 
     id: Mapped[int] = mapped_column(primary_key=True, default=1)
-    timezone: Mapped[str] = mapped_column(String(64), default="Europe/Helsinki")
+    timezone: Mapped[str] = mapped_column(String(64), default=DEFAULT_TIMEZONE)
     activity_duration_minutes: Mapped[int] = mapped_column(default=15)
     activity_earliest_start: Mapped[time] = mapped_column(default=time(8, 0))
     activity_latest_end: Mapped[time] = mapped_column(default=time(16, 0))
@@ -33,20 +131,64 @@ class Settings(Timestamped, Base):
         """The settings row, created with defaults on first use."""
         row = db.session.get(cls, 1)
         if row is None:
-            row = cls(id=1, timezone=current_app.config["KOHDE_TIMEZONE"])
+            row = cls(id=1, timezone=_configured_timezone())
             db.session.add(row)
             db.session.flush()
         return row
 
-    @property
-    def zone(self) -> ZoneInfo:
-        """The installation's time zone as a ``ZoneInfo``."""
-        return ZoneInfo(self.timezone)
+    @classmethod
+    def current(cls) -> SettingsValues:
+        """The settings to work with: the row's values where valid, defaults where not."""
+        return cls.get().values()
+
+    def values(self) -> SettingsValues:
+        """This row's values, each invalid one replaced by its default and named in
+        ``problems``."""
+        problems: list[str] = []
+
+        def keep(name: str, value, problem: str | None, default):
+            if problem is None:
+                return value
+            problems.append(f"{LABELS[name]}: {problem}; using {default!s}")
+            return default
+
+        timezone = keep("timezone", self.timezone, timezone_problem(self.timezone),
+                        _configured_timezone())  # fmt: skip
+        duration = keep("activity_duration_minutes", self.activity_duration_minutes,
+                        _whole_number(self.activity_duration_minutes, 1, MAX_DURATION_MINUTES,
+                                      "minutes"), 15)  # fmt: skip
+        earliest, latest = self.activity_earliest_start, self.activity_latest_end
+        if problem := window_problem(earliest, latest, duration):
+            problems.append(f"{LABELS['activity_latest_end']}: {problem}; using 08:00–16:00")
+            earliest, latest = time(8, 0), time(16, 0)
+            duration = min(duration, 8 * 60)
+        try:
+            days = ",".join(map(str, parse_working_days(self.working_days)))
+        except ValueError as exc:
+            days = keep("working_days", None, str(exc), "1,2,3,4,5")
+        waiting = keep("email_waiting_period_days", self.email_waiting_period_days,
+                       _whole_number(self.email_waiting_period_days, 0, MAX_WAITING_DAYS, "days"),
+                       30)  # fmt: skip
+        per_second = keep("email_messages_per_second", self.email_messages_per_second,
+                          _whole_number(self.email_messages_per_second, 1,
+                                        MAX_MESSAGES_PER_SECOND, "messages"), 50)  # fmt: skip
+        return SettingsValues(
+            timezone=timezone, activity_duration_minutes=duration,
+            activity_earliest_start=earliest, activity_latest_end=latest, working_days=days,
+            email_waiting_period_days=waiting, email_messages_per_second=per_second,
+            automatic_email_campaigns=bool(self.automatic_email_campaigns), problems=problems,
+        )  # fmt: skip
 
     def __str__(self) -> str:
         return "Settings"
 
 
 def installation_tz() -> ZoneInfo:
-    """The time zone people schedule and read dates in (Admin → Settings)."""
-    return Settings.get().zone
+    """The time zone people schedule and read dates in (Admin → Settings; a bad stored
+    value falls back to the default, see Settings.current)."""
+    return Settings.current().tz
+
+
+def _configured_timezone() -> str:
+    name = current_app.config.get("KOHDE_TIMEZONE") or DEFAULT_TIMEZONE
+    return DEFAULT_TIMEZONE if timezone_problem(name) else name

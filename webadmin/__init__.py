@@ -11,6 +11,7 @@ from sqlalchemy import event
 
 from .config import Config
 from .extensions import csrf, db, login_manager, migrate
+from .requests import KohdeRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,6 +25,7 @@ def create_app(config: dict | None = None) -> Flask:
         or os.environ.get("KOHDE_INSTANCE_PATH")
         or str(ROOT / "instance"),
     )
+    app.request_class = KohdeRequest
     app.config.from_object(Config)
     if config:
         app.config.update(config)
@@ -39,7 +41,7 @@ def create_app(config: dict | None = None) -> Flask:
     with app.app_context():
         _tune_sqlite(db.engine)
 
-    from . import audit, auth, calendar_feed, unsubscribe, views
+    from . import audit, auth, calendar_feed, errors, unsubscribe, views
     from .admin import init_admin
     from .cli import register_commands
 
@@ -48,6 +50,7 @@ def create_app(config: dict | None = None) -> Flask:
     calendar_feed.init_app(app)
     audit.init_app(app)
     views.init_app(app)
+    errors.init_app(app)
     init_admin(app)
     register_commands(app)
     return app

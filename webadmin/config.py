@@ -41,6 +41,8 @@ class Config:
     KOHDE_OUTBOX_STUCK_SECONDS = int(os.environ.get("KOHDE_OUTBOX_STUCK_SECONDS", "600"))
     # Where uploaded CSV files and import reports are kept (default: instance/).
     KOHDE_DATA_DIR = os.environ.get("KOHDE_DATA_DIR")
+    # Seconds one render of a user's email template may take (preview, test send, sender).
+    KOHDE_TEMPLATE_TIME_BUDGET = float(os.environ.get("KOHDE_TEMPLATE_TIME_BUDGET", "2"))
     MAX_CONTENT_LENGTH = 200 * 1024 * 1024  # CSV uploads
     WTF_CSRF_TIME_LIMIT = None  # a token lives as long as the session
     FLASK_ADMIN_FLUID_LAYOUT = True

@@ -112,7 +112,7 @@ class Outgoing:
 def _prepare(ids: list[int], record: Recorder, counts: dict) -> list[Outgoing]:
     """Load the batch, hold back what is suppressed now, and take from the ORM what each
     message needs (each template compiled once per batch)."""
-    held_back = suppressed_now(ids, Settings.get().email_waiting_period_days)
+    held_back = suppressed_now(ids, Settings.current().email_waiting_period_days)
     rows = db.session.scalars(
         select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id)
         .options(selectinload(OutboxMessage.contact).selectinload(Contact.owner),
@@ -299,7 +299,7 @@ def _smtp_refused(item: Outgoing, code: int, detail, record: Recorder, counts: d
 def send_outbox(limit: int | None = None, ctx: JobContext | None = None) -> dict:
     """Send due messages batch by batch until none are due (or ``limit`` were handled)."""
     requeue_stuck()
-    per_second = max(Settings.get().email_messages_per_second, 1)
+    per_second = Settings.current().email_messages_per_second
     counts = {"sent": 0, "deferred": 0, "failed": 0, "suppressed": 0}
     handled = 0
     while limit is None or handled < limit:

@@ -204,10 +204,10 @@ def plan_for(job_id: str, assigned: Select, day: date, now: datetime | None = No
     From today on nothing is planned into a slot that has already started (``now``,
     default the current time); a day in the past is planned as asked.
     """
-    settings = Settings.get()
-    tz = settings.zone
+    settings = Settings.current()
+    tz = settings.tz
     times = slot_times(settings)
-    weekdays = {int(d) for d in settings.working_days.split(",") if d.strip()}
+    weekdays = settings.weekdays
     now = now or utcnow()
     not_before = now if day >= now.astimezone(tz).date() else None
     busiest = _busiest(assigned)
@@ -234,7 +234,7 @@ def summary(job_id: str, assigned: Select, tz: ZoneInfo) -> dict:
     planned rows in time order, so a running count of those marks is a row's day. (A
     join of the plan to its slots on start time is a nested loop on SQLite.)
     """
-    per_day = len(slot_times(Settings.get()))
+    per_day = len(slot_times(Settings.current()))
     merged = union_all(
         select(plans.c.start_at, plans.c.owner_id, literal(0).label("mark"))
         .where(plans.c.job_id == job_id),

@@ -21,7 +21,6 @@ from sqlalchemy import (
     func,
     insert,
     literal,
-    or_,
     select,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -33,6 +32,7 @@ from ..contacts import Contact
 from ..criteria import matching_ids
 from ..groups.queries import group_member_ids
 from ..settings import installation_tz
+from ..text import like_pattern, search_terms
 
 
 class WizardMode(StrEnum):
@@ -167,9 +167,6 @@ def contacts_page(run: ActivityWizardRun, offset: int, limit: int, search: str =
                      .outerjoin(Company, Company.id == Contact.company_id))
         .order_by(Contact.id).offset(offset).limit(limit)
     )  # fmt: skip
-    if search:
-        pattern = f"%{search.lower()}%"
-        query = query.where(or_(func.lower(Contact.first_name).like(pattern),
-                                func.lower(Contact.last_name).like(pattern),
-                                Contact.email_key.like(pattern)))  # fmt: skip
+    for term in search_terms(search):  # any case, any script, with or without accents
+        query = query.where(Contact.search_text.like(like_pattern(term), escape="\\"))
     return db.session.execute(query).all()

@@ -6,8 +6,10 @@ meant for the person who built the conditions.
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
+from ..text import unstorable
 from .fields import FIELDS, FieldType
 
 MAX_DEPTH = 8
@@ -20,6 +22,11 @@ FIRST_DAY, LAST_DAY = "0002-01-01", "9998-12-31"  # ISO dates compare as text
 MAX_TEXT = 1000
 GROUP_KEYS = ("all", "any", "not")
 ACTIVITY_KEYS = {"type", "within_last_days", "planned_next_days"}
+# Work a tree may cost before it is refused: its JSON text, its nodes (groups and conditions,
+# counted before any is checked, without recursion) and the problems listed.
+MAX_TREE_TEXT = 1_000_000  # characters
+MAX_NODES = 4 * MAX_CONDITIONS  # conditions, their groups and activity objects
+MAX_PROBLEMS = 50
 
 
 class CriteriaError(ValueError):
@@ -28,6 +35,50 @@ class CriteriaError(ValueError):
     def __init__(self, errors: list[str]):
         super().__init__("; ".join(errors))
         self.errors = errors
+
+
+def loads(text) -> tuple[object, list[str]]:
+    """A tree from JSON text, or the problems that stop it being read (too long, not JSON,
+    nested too deeply for the parser): never a RecursionError."""
+    if not isinstance(text, str | bytes):
+        return None, ["(root): expected JSON text"]
+    if len(text) > MAX_TREE_TEXT:
+        return None, [f"(root): the conditions are longer than {MAX_TREE_TEXT:,} characters"]
+    try:
+        return json.loads(text), []
+    except RecursionError:
+        return None, [f"(root): nested deeper than {MAX_DEPTH} levels"]
+    except ValueError as exc:
+        return None, [f"(root): not valid JSON ({exc})"]
+
+
+def _shape_problem(tree) -> str | None:
+    """Depth and size, measured without recursion (a JSON document can nest far deeper
+    than Python's stack): the first limit ``tree`` passes, if any."""
+    stack, nodes = [(tree, 0)], 0
+    while stack:
+        node, depth = stack.pop()
+        # A level of groups is two of JSON (object, list); values add two more at the bottom.
+        if depth > 2 * MAX_DEPTH + 4:
+            return f"(root): nested deeper than {MAX_DEPTH} levels"
+        if isinstance(node, dict):
+            nodes += 1
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            if len(node) > MAX_LIST:
+                return f"(root): a list of more than {MAX_LIST:,} items"
+            stack.extend((v, depth + 1) for v in node)
+        if nodes > MAX_NODES:
+            return f"(root): more than {MAX_NODES} conditions and groups"
+    return None
+
+
+def _show(value) -> str:
+    """``repr`` for a message: short, and safe for values nested too deeply to print."""
+    if isinstance(value, list | dict):
+        return f"a {'list' if isinstance(value, list) else 'JSON object'}"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _join(path: str, key: str) -> str:
@@ -50,11 +101,13 @@ def _is_date(value) -> bool:
 
 def _text_problem(value) -> str | None:
     if not isinstance(value, str) or value == "":
-        return f"expected a non-empty text, got {value!r}"
+        return f"expected a non-empty text, got {_show(value)}"
     if "\x00" in value:
         return "a text cannot contain a NUL character"
     if len(value) > MAX_TEXT:
         return f"at most {MAX_TEXT} characters"
+    if problem := unstorable(value):
+        return f"this text {problem} (a lone surrogate), which cannot be stored"
     return None
 
 
@@ -76,7 +129,7 @@ def _scalar_problem(field, value) -> str | None:
             return f"{value} is too large a number"
     else:
         return "this field takes no plain value"
-    return None if ok else f"expected {want}, got {value!r}"
+    return None if ok else f"expected {want}, got {_show(value)}"
 
 
 def _value_problems(field, op: str, value, path: str) -> list[str]:
@@ -100,7 +153,7 @@ def _value_problems(field, op: str, value, path: str) -> list[str]:
         return problems
     if op in ("within_last_days", "older_than_days"):
         if not _is_int(value) or not 0 <= value <= MAX_DAYS:
-            return [f"{where}: expected a number of days from 0 to {MAX_DAYS}, got {value!r}"]
+            return [f"{where}: expected a number of days from 0 to {MAX_DAYS}, got {_show(value)}"]
         return []
     if op in ("exists", "not_exists"):
         return _activity_problems(field, value, where)
@@ -118,7 +171,8 @@ def _activity_problems(field, value, where: str) -> list[str]:
         example = '{"type": "call", "within_last_days": 30}'
         return [f"{where}: expected an object like {example}"]
     problems = [f"{where}: unknown key {k!r}" for k in sorted(set(value) - ACTIVITY_KEYS)]
-    if "type" in value and value["type"] not in field.choices:
+    if "type" in value and (not isinstance(value["type"], str)
+                            or value["type"] not in field.choices):  # fmt: skip
         problems.append(f"{where}.type: expected one of {', '.join(field.choices)}")
     for key in ("within_last_days", "planned_next_days"):
         if key in value and (not _is_int(value[key]) or not 0 <= value[key] <= MAX_DAYS):
@@ -130,15 +184,15 @@ def _activity_problems(field, value, where: str) -> list[str]:
 
 def _condition_problems(node: dict, path: str) -> list[str]:
     unknown = sorted(set(node) - {"field", "op", "value"})
-    problems = [f"{_join(path, k)}: unknown key" for k in unknown]
+    problems = [f"{_join(path, _show(k)[1:-1])}: unknown key" for k in unknown]
     name = node.get("field")
     field = FIELDS.get(name) if isinstance(name, str) else None
     if field is None:
-        return problems + [f"{_join(path, 'field')}: unknown field {name!r}"]
+        return problems + [f"{_join(path, 'field')}: unknown field {_show(name)}"]
     op = node.get("op")
-    if op not in field.operators:
+    if not isinstance(op, str) or op not in field.operators:
         return problems + [
-            f"{_join(path, 'op')}: {op!r} does not fit {field.type} field {name!r} "
+            f"{_join(path, 'op')}: {_show(op)} does not fit {field.type} field {name!r} "
             f"(use one of {', '.join(field.operators)})"
         ]
     return problems + _value_problems(field, op, node.get("value"), path)
@@ -189,7 +243,11 @@ def validate(tree, group_id: int | None = None) -> list[str]:
 
     if not isinstance(tree, dict) or not set(tree) & set(GROUP_KEYS):
         return ['(root): the root must be an object with "all", "any" or "not"']
+    if shape := _shape_problem(tree):
+        return [shape]
     walk(tree, "", 0)
+    if len(problems) > MAX_PROBLEMS:
+        problems[MAX_PROBLEMS:] = [f"(root): and {len(problems) - MAX_PROBLEMS} more problems"]
     return problems
 
 

@@ -88,7 +88,7 @@ def queue_campaign_join(campaign_id: int, job_id: str | None = None,
     now = utcnow()
     which = members.c.job_id == job_id if job_id else members.c.contact_id.in_(contact_ids or [])
     reason = suppression_reason(
-        campaign.email_template_id, now, Settings.get().email_waiting_period_days
+        campaign.email_template_id, now, Settings.current().email_waiting_period_days
     )
     rows = (
         select(

@@ -5,17 +5,27 @@ from __future__ import annotations
 from enum import StrEnum
 
 from flask import Response, abort, flash, redirect, request, url_for
-from flask_admin import BaseView
+from flask_admin import BaseView, expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.filters import FilterConverter
 from flask_admin.contrib.sqla.form import AdminModelConverter
+from flask_admin.helpers import get_redirect_target
 from flask_admin.model import filters
 from flask_admin.model.form import converts
+from flask_admin.tools import iterdecode
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from sqlalchemy import BigInteger, Integer, String, inspect
 from wtforms import fields
 
-from models import ActionInUse
+from models import ActionInUse, db
+from models.csv_cells import safe_cell
+
+# The largest ids the database's INTEGER and BIGINT columns hold: a larger number in a URL
+# is "no such record", not an out-of-range error from PostgreSQL.
+INT_MAX, BIGINT_MAX = 2**31 - 1, 2**63 - 1
+MAX_PAGE = 100_000  # far past any list a person pages through
+MAX_SEARCH = 200  # characters of a list's search box
 
 
 def enum_choices(enum: type[StrEnum]) -> list[tuple[str, str]]:
@@ -87,6 +97,32 @@ class AccessMixin:
         abort(403)
 
 
+def parse_key(model, raw) -> tuple | None:
+    """The primary key ``raw`` (an ``?id=`` value, ``1,2`` for a composite key) names, typed
+    for ``model``'s key columns; None when it cannot name a row (wrong shape, not a number,
+    out of range, too long)."""
+    if not isinstance(raw, str) or not raw or "\x00" in raw:
+        return None
+    columns = inspect(model).primary_key
+    parts = iterdecode(raw)
+    if len(parts) != len(columns):
+        return None
+    key = []
+    for column, part in zip(columns, parts, strict=True):
+        if isinstance(column.type, Integer):
+            limit = BIGINT_MAX if isinstance(column.type, BigInteger) else INT_MAX
+            if not part.isascii() or not part.isdigit() or int(part) > limit:
+                return None
+            key.append(int(part))
+        elif isinstance(column.type, String):
+            if column.type.length and len(part) > column.type.length:
+                return None
+            key.append(part)
+        else:
+            return None
+    return tuple(key)
+
+
 class SecureView(AccessMixin, BaseView):
     """A custom admin page (not a model list) behind the login."""
 
@@ -115,6 +151,55 @@ class SecureModelView(AccessMixin, ModelView):
             flash(str(exc), "error")
             return True
         return super().handle_view_exception(exc)
+    def get_one(self, id):
+        """The row ``id`` names, or None when there is none or ``id`` cannot name one
+        (``?id=abc``, ``?id=999999999999``, ``?id=1`` for a two-column key)."""
+        key = parse_key(self.model, id)
+        if key is None:
+            return None
+        return db.session.get(self.model, key if len(key) > 1 else key[0])
+
+    def _check_id(self) -> None:
+        """404 with the layout and a way back, for an id that names no row."""
+        raw = request.args.get("id")
+        if raw is not None and self.get_one(raw) is None:
+            abort(404, description=f"{self.name}: there is no record with the id {raw[:40]!r} "
+                                   "(it may have been deleted, or the link is wrong).")  # fmt: skip
+
+    @expose("/details/")
+    def details_view(self):
+        """Flask-Admin's details page; an id that names no row answers 404, not a redirect."""
+        self._check_id()
+        return super().details_view()
+
+    @expose("/edit/", methods=("GET", "POST"))
+    def edit_view(self):
+        """Flask-Admin's edit page; an id that names no row answers 404, not a redirect."""
+        if self.can_edit:
+            self._check_id()
+        return super().edit_view()
+
+    @expose("/action/", methods=("POST",))
+    def action_view(self):
+        """Bulk actions; row ids that cannot name a row are refused before any query."""
+        ids = request.form.getlist("rowid")
+        if any(parse_key(self.model, raw) is None for raw in ids):
+            flash("Some of the selected rows do not exist; nothing was done.", "error")
+            return redirect(get_redirect_target() or self.get_url(".index_view"))
+        return super().action_view()
+
+    def _get_list_extra_args(self):
+        """The list's URL arguments, with the page kept where the database can reach it
+        (``?page=99999999999999999999`` would overflow OFFSET) and search text bounded."""
+        args = super()._get_list_extra_args()
+        args.page = min(max(args.page or 0, 0), MAX_PAGE)
+        if args.search:
+            args.search = args.search.replace("\x00", "")[:MAX_SEARCH]
+        return args
+
+    def get_export_value(self, model, name):
+        """CSV export cells, with formula-looking text neutralised (models.csv_cells)."""
+        return safe_cell(super().get_export_value(model, name))
 
 
 class ReadOnlyModelView(SecureModelView):

@@ -13,6 +13,7 @@ from sqlalchemy import false, or_, select
 from models import Contact, ContactKind, FilterModule, SavedFilter, db, utcnow
 from models.criteria import matching_ids, validate
 from models.settings import installation_tz
+from models.text import like_pattern, search_terms
 
 from .base import SecureModelView, enum_choices
 
@@ -114,6 +115,16 @@ class ContactView(SecureModelView):
     def add_to_campaign(self, ids):
         """Bulk action: choose an active campaign for the selected contacts."""
         return redirect(url_for("audience.add_contacts", ids=",".join(ids)))
+
+    def _apply_search(self, query, count_query, joins, count_joins, search):
+        """Every word of the search box in the contact's folded names or email
+        (Contact.search_text): any case, any script, with or without accents."""
+        for term in search_terms(search):
+            condition = Contact.search_text.like(like_pattern(term), escape="\\")
+            query = query.filter(condition)
+            if count_query is not None:
+                count_query = count_query.filter(condition)
+        return query, count_query, joins, count_joins
 
     def get_query(self):
         """The list's rows, narrowed by ``?saved_filter=ID`` when given."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from flask import flash, get_template_attribute, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.model.template import BaseListRowAction
@@ -14,6 +12,7 @@ from wtforms import ValidationError
 from jobs.groups import start_refresh_group
 from models import FilterModule, SampleMode, TargetGroup, db
 from models.criteria import validate
+from models.criteria.validation import loads
 
 from .base import ReadOnlyModelView, SecureModelView, enum_choices
 from .campaigns import campaign_template_only, campaign_templates
@@ -31,13 +30,11 @@ def criteria_is_a_tree(form, field):
     conditions cannot select on its own members.
     """
     data = field.data
+    problems = []
     if isinstance(data, str):
-        try:
-            data = json.loads(data or "{}")
-        except ValueError as exc:
-            raise ValidationError(f"not valid JSON: {exc}") from exc
+        data, problems = loads(data or "{}")
     edited = getattr(form, "_obj", None)
-    problems = validate(data, edited.id if isinstance(edited, TargetGroup) else None)
+    problems = problems or validate(data, edited.id if isinstance(edited, TargetGroup) else None)
     if problems:
         # One raise carries one message; the rest go in directly so the page lists them all.
         field.errors.extend(problems[:-1])

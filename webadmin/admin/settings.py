@@ -4,10 +4,48 @@ from __future__ import annotations
 
 from flask import redirect
 from flask_admin import expose
+from wtforms.validators import ValidationError
 
 from models import Settings, db
+from models.settings import (
+    MAX_DURATION_MINUTES,
+    MAX_MESSAGES_PER_SECOND,
+    MAX_WAITING_DAYS,
+    parse_working_days,
+    timezone_problem,
+    window_problem,
+)
 
 from .base import ReadOnlyModelView, SecureModelView
+
+
+def _valid_timezone(form, field):
+    if problem := timezone_problem((field.data or "").strip()):
+        raise ValidationError(problem[0].upper() + problem[1:] + ".")
+    field.data = field.data.strip()
+
+
+def _valid_working_days(form, field):
+    try:
+        field.data = ",".join(map(str, parse_working_days(field.data or "")))
+    except ValueError as exc:
+        raise ValidationError(str(exc)[0].upper() + str(exc)[1:] + ".") from None
+
+
+def _between(low: int, high: int, unit: str):
+    def check(form, field):
+        if field.data is None or not low <= field.data <= high:
+            raise ValidationError(f"A whole number of {unit} from {low} to {high:,}.")
+
+    return check
+
+
+def _valid_window(form, field):
+    duration = form.activity_duration_minutes.data if hasattr(form, "activity_duration_minutes") \
+        else None  # fmt: skip
+    problem = window_problem(form.activity_earliest_start.data, field.data, duration)
+    if problem:
+        raise ValidationError(problem[0].upper() + problem[1:] + ".")
 
 
 class SettingsView(SecureModelView):
@@ -19,12 +57,30 @@ class SettingsView(SecureModelView):
     can_export = False
     column_list = ["timezone", "activity_duration_minutes", "activity_earliest_start",
                    "activity_latest_end", "working_days", "email_waiting_period_days"]  # fmt: skip
+    # The rules are models.settings': the form names the field and what is allowed.
     form_args = {
-        "working_days": {"description": "ISO weekdays, 1 = Monday … 7 = Sunday"},
+        "timezone": {"description": "An IANA time zone, e.g. Europe/Helsinki, Europe/Stockholm, "
+                                    "Europe/Budapest, UTC",
+                     "validators": [_valid_timezone]},
+        "working_days": {"description": "ISO weekdays, 1 = Monday … 7 = Sunday, e.g. 1,2,3,4,5",
+                         "validators": [_valid_working_days]},
+        "activity_duration_minutes": {
+            "validators": [_between(1, MAX_DURATION_MINUTES, "minutes")]},
+        "activity_latest_end": {"description": "After the earliest start, by at least one "
+                                               "activity's duration",
+                                "validators": [_valid_window]},
         "email_waiting_period_days": {
-            "description": "The same template is not sent to the same contact again within this"
+            "description": "The same template is not sent to the same contact again within this "
+                           "many days (0: no waiting period)",
+            "validators": [_between(0, MAX_WAITING_DAYS, "days")],
         },
-    }
+        "email_messages_per_second": {
+            "validators": [_between(1, MAX_MESSAGES_PER_SECOND, "messages per second")]},
+    }  # fmt: skip
+
+    def get_one(self, id):
+        """Row 1 always exists (made with defaults on first use); no other id does."""
+        return Settings.get() if id == "1" else None
 
     @expose("/")
     def index_view(self):

@@ -6,6 +6,10 @@ the same through `kohde`, `flask --app wsgi` and ``app.test_cli_runner()``.
 
 from __future__ import annotations
 
+import os
+import sys
+
+import click
 from flask import Flask
 from flask.cli import FlaskGroup
 
@@ -59,5 +63,19 @@ cli = FlaskGroup(
 
 
 def main() -> None:
-    """Entry point of the console script."""
-    cli(prog_name="kohde")
+    """Entry point of the console script.
+
+    Commands refuse bad input with click errors that say what is wrong; anything else
+    that escapes is one line on stderr and exit status 1, not a traceback
+    (``KOHDE_DEBUG=1`` shows it).
+    """
+    try:
+        cli(prog_name="kohde")
+    except Exception as exc:  # the last resort: a sentence, not a traceback
+        if os.environ.get("KOHDE_DEBUG"):
+            raise
+        text = f"{type(exc).__name__}: {exc}".encode("utf-8", "backslashreplace").decode()
+        click.echo(f"Error: {text.splitlines()[0][:500] if text else type(exc).__name__}",
+                   err=True)  # fmt: skip
+        click.echo("(set KOHDE_DEBUG=1 to see the traceback)", err=True)
+        sys.exit(1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 
@@ -11,7 +10,16 @@ from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
 from jobs.campaigns import start_audience_change, start_undo_audience
-from models import Campaign, CampaignMember, Contact, EmailTemplate, SavedFilter, TargetGroup, db
+from models import (
+    Campaign,
+    CampaignMember,
+    Contact,
+    EmailTemplate,
+    SavedFilter,
+    TargetGroup,
+    csv_cells,
+    db,
+)
 from models.campaigns.audience import Action, AudienceError, check_request, dry_run, summary
 
 from ..auth import find_user
@@ -189,7 +197,7 @@ def show_summary(campaign, as_json):
 def list_members(campaign):
     """The members as CSV on standard output."""
     found = _campaign(campaign)
-    out = csv.writer(sys.stdout)
+    out = csv_cells.writer(sys.stdout)
     out.writerow(["contact_id", "first_name", "last_name", "email", "kind", "source",
                   "source_ref", "added_at", "job_id"])  # fmt: skip
     rows = db.session.execute(

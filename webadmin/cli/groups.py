@@ -13,6 +13,7 @@ from sqlalchemy import select
 from jobs.groups import start_refresh_group
 from models import SampleMode, TargetGroup, db
 from models.criteria import validate
+from models.criteria.validation import loads
 from models.groups.queries import count_matches, count_of, explain_membership, group_selection
 
 from .lookup import by_id_or_name, contact_by_id_or_email
@@ -75,10 +76,13 @@ def list_groups(as_json: bool):
 def create_group(criteria_file, name, sample, size, percent, seed, description, as_json):
     """Create a target group from a JSON conditions file (no members until refreshed)."""
     try:
-        criteria = json.load(criteria_file)
-    except ValueError as exc:
-        raise click.ClickException(f"{criteria_file.name}: not valid JSON ({exc})") from None
-    _fail_on_problems(validate(criteria))
+        text = criteria_file.read()
+    except (UnicodeDecodeError, OSError) as exc:
+        raise click.ClickException(
+            f"{criteria_file.name}: cannot be read as text ({exc})"
+        ) from None
+    criteria, problems = loads(text)
+    _fail_on_problems(problems or validate(criteria))
     if sample and (size is None) == (percent is None):
         raise click.UsageError("a sample needs exactly one of --size and --percent")
     if db.session.scalar(select(TargetGroup.id).where(TargetGroup.name == name)):

@@ -105,18 +105,22 @@ def build_grid(items: list[Entry], days: list[date], settings: Settings) -> Grid
     return grid
 
 
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)  # the grid's ±weeks stay valid
+
+
 def _day_arg(today: date) -> date:
     try:
-        return date.fromisoformat(request.args.get("day", ""))
+        day = date.fromisoformat(request.args.get("day", ""))
     except ValueError:
         return today
+    return day if FIRST_DAY <= day <= LAST_DAY else today
 
 
 def _user_arg() -> User:
     user_id = request.args.get("user", type=int)
     if user_id is None:
         return current_user._get_current_object()
-    user = db.session.get(User, user_id)
+    user = db.session.get(User, user_id) if 0 < user_id < 2**31 else None
     if user is None:
         abort(404)
     return user
@@ -128,8 +132,8 @@ class CalendarView(SecureView):
     @expose("/")
     def index(self):
         """The grid for ``view`` (week or day) around ``day`` for ``user`` (default: me)."""
-        settings = Settings.get()
-        tz = settings.zone
+        settings = Settings.current()  # a bad stored value falls back (the banner says so)
+        tz = settings.tz
         today = datetime.now(tz).date()
         mode = "day" if request.args.get("view") == "day" else "week"
         day = _day_arg(today)

@@ -9,7 +9,6 @@ target group, 3 exclusions, 4 users and details, 5 report (print, CSV),
 
 from __future__ import annotations
 
-import csv
 import io
 from zoneinfo import ZoneInfo
 
@@ -32,6 +31,7 @@ from models import (
     Settings,
     TargetGroup,
     User,
+    csv_cells,
     db,
 )
 from models.activities.edits import apply_to_all, shift_to
@@ -199,7 +199,7 @@ class ActivityWizardView(SecureView):
 
     def _context_4(self, run) -> dict:
         campaigns = active_campaigns()
-        settings = Settings.get()
+        settings = Settings.current()
         return {"users": _users(), "campaigns": campaigns, "types": enum_choices(ActivityType),
                 "today": forms.today(), "duration": settings.activity_duration_minutes,
                 "earliest": settings.activity_earliest_start.strftime("%H:%M")}  # fmt: skip
@@ -244,7 +244,7 @@ class ActivityWizardView(SecureView):
         if problems:
             return Response("; ".join(problems), status=400, mimetype="text/plain")
         tz, out = _tz(), io.StringIO()
-        writer = csv.writer(out)
+        writer = csv_cells.writer(out)
         writer.writerow(["contact", "company", "email", "phone", "assigned user", "planned start"])
         for r in report_rows(run):
             writer.writerow([f"{r.first_name} {r.last_name}".strip(), r.company or "",

@@ -7,7 +7,6 @@ yet, so Back and Next never lose what was typed.
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime, time, timedelta
 
 from flask import request
@@ -26,6 +25,7 @@ from models import (
 )
 from models.activities.wizard_plan import assignment_problems, details_problems
 from models.criteria import validate
+from models.criteria.validation import loads
 from models.settings import installation_tz
 
 MAX_ID = 2**31 - 1  # an integer column's range: a larger number cannot be anyone's id
@@ -81,10 +81,9 @@ def save_source(run: ActivityWizardRun) -> list[str]:
     if source == WizardSource.GROUP:
         run.group_id = _existing(TargetGroup, "group_id", "target group", [])
         return [] if run.group_id else ["choose an existing target group"]
-    try:
-        tree = json.loads(request.form.get("criteria") or "")
-    except ValueError as exc:
-        return [f"the conditions are not valid JSON ({exc})"]
+    tree, problems = loads(request.form.get("criteria") or "")
+    if problems:
+        return [f"conditions: {p}" for p in problems]
     problems = validate(tree)
     if not problems:
         run.criteria = tree

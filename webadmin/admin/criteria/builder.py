@@ -26,8 +26,10 @@ from sqlalchemy import func, select
 
 from models import Contact, TargetGroup, db, utcnow
 from models.criteria import matching_ids, validate
+from models.criteria.validation import loads
 from models.groups.queries import count_matches, explain_membership, preview
 from models.settings import installation_tz
+from models.text import unstorable
 
 from ..base import SecureView
 from .rows import PERIODS, Group, field_sections, new_row, root_from_tree
@@ -65,10 +67,10 @@ def _tree_and_text(field) -> tuple[object, str]:
     """The tree to show and the JSON text to keep; a rejected post shows what was sent."""
     if field.raw_data and field.raw_data[0]:
         text = field.raw_data[0]
-        try:
-            return json.loads(text), text
-        except ValueError:
-            return {"all": []}, text
+        tree, problems = loads(text)
+        if not problems and unstorable(json.dumps(tree, ensure_ascii=False)):
+            problems = ["lone surrogates"]  # not shown as rows (a page cannot hold them)
+        return ({"all": []} if problems else tree), text
     tree = field.data if isinstance(field.data, dict) and field.data else {"all": []}
     return tree, json.dumps(tree, ensure_ascii=False)
 
@@ -78,6 +80,17 @@ class CriteriaField(JSONField):
 
     widget = CriteriaBuilderWidget()
     group_id: int | None = None
+
+    def process_formdata(self, valuelist):
+        """The posted JSON, read without recursion limits breaking the page (the tree's
+        problems are the validator's to list)."""
+        if valuelist and valuelist[0]:
+            tree, problems = loads(valuelist[0])
+            if problems:
+                raise ValueError(problems[0].partition(": ")[2])
+            self.data = tree
+        else:
+            super().process_formdata(valuelist)
 
 
 class CriteriaBuilderView(SecureView):
@@ -162,17 +175,16 @@ class CriteriaBuilderView(SecureView):
 def _posted_tree() -> tuple[object, int | None, list[str]]:
     """The tree and group id from a form or JSON post, and every problem with them."""
     if request.is_json:
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict):
+        body, problems = loads(request.get_data(as_text=True))
+        if problems or not isinstance(body, dict):
             return None, None, ['(request): expected a JSON object {"criteria": {…}}']
         tree, group_id = body.get("criteria"), body.get("group_id")
         group_id = group_id if isinstance(group_id, int) else None
     else:
         group_id = request.form.get("group_id", type=int)
-        try:
-            tree = json.loads(request.form.get("criteria", ""))
-        except ValueError as exc:
-            return None, group_id, [f"(root): not valid JSON ({exc})"]
+        tree, problems = loads(request.form.get("criteria", ""))
+        if problems:
+            return None, group_id, problems
     return tree, group_id, validate(tree, group_id)
 
 
