@@ -120,6 +120,10 @@ def test_no_get_route_answers_500(app, world, no_propagation, who):
         assert login(client, email).status_code == 302
     urls = _urls(app)
     assert len(urls) > 100
+    if who == "anonymous":  # every screen sends a visitor to the login page: no need for all
+        urls = [u for u in urls if "?" not in u or "id=abc" in u]
+    elif who == "user":  # the hostile list arguments are the admin's run; ids for both
+        urls = [u for u in urls if "?" not in u or "?id=" in u]
     bad = _crawl(client, urls)
     assert not bad, "\n".join(bad + no_propagation[:20])
 
@@ -188,7 +192,8 @@ def test_no_post_route_answers_500(app, world, no_propagation):
 
     token = csrf_token(client, "/admin/contact/")
     bad = []
-    for url in _urls(app):
+    urls = [u for u in _urls(app) if "?" not in u or u.endswith("/edit/?id=1")]
+    for url in urls:
         rule_urls = url.split("?")[0]
         adapter = app.url_map.bind("localhost")
         try:

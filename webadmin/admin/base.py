@@ -151,6 +151,20 @@ class SecureModelView(AccessMixin, ModelView):
             flash(str(exc), "error")
             return True
         return super().handle_view_exception(exc)
+
+    def _create_ajax_loader(self, name, options):
+        """Pickers (form_ajax_refs): a posted id that cannot name a row is no row (on
+        PostgreSQL ``'abc'`` for an integer key would be an error, not a miss)."""
+        loader = super()._create_ajax_loader(name, options)
+        unchecked = loader.get_one
+
+        def get_one(pk):
+            key = parse_key(loader.model, pk if isinstance(pk, str) else str(pk))
+            return unchecked(key if key is None or len(key) > 1 else key[0]) if key else None
+
+        loader.get_one = get_one
+        return loader
+
     def get_one(self, id):
         """The row ``id`` names, or None when there is none or ``id`` cannot name one
         (``?id=abc``, ``?id=999999999999``, ``?id=1`` for a two-column key)."""
