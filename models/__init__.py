@@ -34,7 +34,7 @@ from .email import (
     SendTiming,
     SuppressedAddress,
 )
-from .job_run import ACTIVE_STATUSES, JobRun, JobStatus
+from .job_run import ACTIVE_STATUSES, STUCK, WORKER_LOST, JobRun, JobStatus
 from .scheduled_action import ActionKind, Frequency, ScheduledAction
 from .settings import Settings
 from .target_group import FilterModule, SampleMode, SavedFilter, TargetGroup, TargetGroupMember
@@ -74,12 +74,14 @@ __all__ = [
     "SavedFilter",
     "ScheduledAction",
     "SendTiming",
+    "STUCK",
     "SenderMode",
     "Settings",
     "SuppressedAddress",
     "TargetGroup",
     "TargetGroupMember",
     "UTCDateTime",
+    "WORKER_LOST",
     "WizardAssignment",
     "WizardMode",
     "WizardSource",
