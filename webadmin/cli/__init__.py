@@ -18,6 +18,7 @@ from .jobs import jobs_group, scheduler_command, worker_command
 from .mail import mailsink_command, outbox_group, set_campaign_template, templates_group
 from .seed import seed_command
 from .users import users_group
+from .waiting import add_wait_timeout
 
 COMMANDS = (
     activities_group,
@@ -41,6 +42,7 @@ def register_commands(app: Flask) -> None:
     """Add Kohde's commands to the app's command group."""
     for command in COMMANDS:
         app.cli.add_command(command)
+        add_wait_timeout(command)  # every command that waits takes --timeout
     campaigns_group.add_command(set_campaign_template)
 
 
