@@ -15,6 +15,7 @@ from rq import Worker
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from jobs.liveness import retry_db
 from jobs.queue import get_queue, get_redis
 from jobs.runs import enqueue, job, reap_expired, requeue_lost
 from jobs.scheduler import QUICK, KohdeScheduler, tick
@@ -387,3 +388,29 @@ def test_jobs_show_tells_the_lease_and_attempt(app, ctx, run_jobs):
     shown = app.test_cli_runner().invoke(args=["jobs", "show", run.id, "--json"])
     data = json.loads(shown.output)
     assert data["attempt"] == 1 and data["worker_pid"] and data["lease_expires_at"]
+
+
+def test_bookkeeping_writes_outlast_a_dropped_connection(app, ctx):
+    calls = []
+
+    def write():
+        calls.append(1)
+        if len(calls) < 3:
+            raise OperationalError("UPDATE job_runs", {}, Exception("server closed the connection"))
+        return "written"
+
+    assert retry_db(write, seconds=5) == "written" and len(calls) == 3
+
+    def down():
+        raise OperationalError("UPDATE job_runs", {}, Exception("connection refused"))
+
+    began = time.monotonic()
+    with pytest.raises(OperationalError):  # not forever: KOHDE_DB_RETRY_SECONDS
+        retry_db(down, seconds=0.6)
+    assert time.monotonic() - began < 2
+
+    def broken():
+        raise ValueError("not a connection problem")
+
+    with pytest.raises(ValueError):
+        retry_db(broken, seconds=5)
