@@ -167,6 +167,15 @@ def wait(predicate, seconds: float) -> bool:
     return True
 
 
+def forget_connections() -> None:
+    """Drop every pooled connection of this process (after a fault some are dead)."""
+    try:
+        db.session.remove()
+    except Exception:  # a dead connection cannot even roll back: forgetting it is enough
+        pass
+    db.engine.dispose()
+
+
 def fault(name: str, world: World, redis_conn) -> None:
     """Inject one fault into the running send."""
     run = running_sender()
@@ -180,6 +189,7 @@ def fault(name: str, world: World, redis_conn) -> None:
         db.session.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                                 "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
         db.session.commit()
+        forget_connections()  # this process's other pooled connections died too
     elif name == "redis_flush":
         redis_conn.flushdb()
 
@@ -258,6 +268,7 @@ def main(argv: list[str] | None = None) -> None:
                     row = scenario(name, args, campaign_id, env, memory, get_redis())
                     rows.append(row)
                     print(f"  {name}: {row}", flush=True)
+                forget_connections()
     finally:
         controller.stop()
         embedded_redis.stop(redis_proc)
