@@ -170,9 +170,10 @@ def wait(predicate, seconds: float) -> bool:
 def forget_connections() -> None:
     """Drop every pooled connection of this process (after a fault some are dead)."""
     try:
-        db.session.remove()
-    except Exception:  # a dead connection cannot even roll back: forgetting it is enough
+        db.session.invalidate()  # closes without the ROLLBACK a dead connection would refuse
+    except Exception:
         pass
+    db.session.remove()
     db.engine.dispose()
 
 
