@@ -219,6 +219,7 @@ def scenario(name: str, args, campaign_id: int, env: dict, memory, redis_conn) -
                 break
             time.sleep(0.1)
         done = time.monotonic() - at_fault
+        wait(lambda: running_sender() is None, 15)  # the last sender records its end
         per_recipient = Counter(memory.recipients())
         runs = db.session.scalars(select(JobRun).where(JobRun.kind == "send_outbox")).all()
         return {
@@ -258,18 +259,18 @@ def main(argv: list[str] | None = None) -> None:
             env = {k: v for k, v in os.environ.items() if not k.startswith("KOHDE_")}
             env.update({k: str(v) for k, v in config.items()}, DATABASE_URL=url,
                        SECRET_KEY="bench")  # fmt: skip
-            with app.app_context():
-                campaign_id = create_audience(args.messages)
-                print(f"{args.messages:,} messages per scenario, default settings "
-                      f"(lease {app.config['KOHDE_JOB_LEASE_SECONDS']:g} s, reaper pass "
-                      f"{app.config['KOHDE_REAPER_INTERVAL']:g} s, tick "
-                      f"{app.config['KOHDE_SCHEDULER_INTERVAL']:g} s, "
-                      f"{Settings.get().email_messages_per_second} messages/s)\n")  # fmt: skip
-                for name in names:
-                    row = scenario(name, args, campaign_id, env, memory, get_redis())
-                    rows.append(row)
-                    print(f"  {name}: {row}", flush=True)
-                forget_connections()
+            # bench_database's app context: its session is the one to invalidate after a fault
+            campaign_id = create_audience(args.messages)
+            print(f"{args.messages:,} messages per scenario, default settings "
+                  f"(lease {app.config['KOHDE_JOB_LEASE_SECONDS']:g} s, reaper pass "
+                  f"{app.config['KOHDE_REAPER_INTERVAL']:g} s, tick "
+                  f"{app.config['KOHDE_SCHEDULER_INTERVAL']:g} s, "
+                  f"{Settings.get().email_messages_per_second} messages/s)\n")  # fmt: skip
+            for name in names:
+                row = scenario(name, args, campaign_id, env, memory, get_redis())
+                rows.append(row)
+                print(f"  {name}: {row}", flush=True)
+            forget_connections()
     finally:
         controller.stop()
         embedded_redis.stop(redis_proc)
