@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 KOHDE := $(VENV)/bin/kohde
 PYTEST_ARGS ?=
 
-.PHONY: run test install browser bench lint migrate clean
+.PHONY: run test install browser bench chaos lint migrate clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ browser:
 BENCH_CONTACTS ?= 100000
 bench: install
 	$(PY) bench/seed.py --contacts $(BENCH_CONTACTS)
+
+## make chaos: kill -9 / pg_terminate_backend / Redis flush during a 3,000-message send (PostgreSQL)
+CHAOS_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/kohde_bench_chaos
+chaos: install
+	$(PY) bench/chaos.py --database-url $(CHAOS_DATABASE_URL)
 
 lint: install
 	$(VENV)/bin/ruff check .

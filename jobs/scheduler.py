@@ -11,12 +11,17 @@ two schedulers from doing the same work side by side.
 The process is rq-scheduler's (its loop, its lock with expiry, its heartbeat,
 and any job put in Redis with ``enqueue_at``/``schedule``), with the tick added
 to each pass and a gentler SIGTERM: a pass that has started finishes.
+
+Liveness checks (``@periodic(..., quick=True)``: the reaper, due retries, messages of
+dead senders, starting a sender) also run between ticks, every KOHDE_REAPER_INTERVAL
+seconds, so a dead worker's run is failed and retried within a lease and a pass.
 """
 
 from __future__ import annotations
 
 import logging
 import signal
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -25,29 +30,34 @@ from rq_scheduler import Scheduler
 from sqlalchemy import exists, or_, select
 
 from models import ACTIVE_STATUSES, JobRun, OutboxMessage, OutboxState, clock, db
-from models.email.outbox import requeue_stuck
+from models.email.outbox import release_dead_claims, requeue_stuck
 
 from .email.sender import start_senders
 from .queue import get_queue, get_redis
-from .runs import requeue_lost
+from .runs import reap_expired, requeue_lost
 
 log = logging.getLogger(__name__)
 
 PERIODIC: dict[str, Callable[[datetime], object]] = {}
+QUICK: set[str] = set()  # also run on the reaper passes between ticks
 
 
-def periodic(name: str) -> Callable[[Callable], Callable]:
-    """Register ``func(now)`` to run on every tick (in registration order)."""
+def periodic(name: str, quick: bool = False) -> Callable[[Callable], Callable]:
+    """Register ``func(now)`` to run on every tick (in registration order); ``quick``: also
+    on every reaper pass between ticks (cheap liveness checks)."""
 
     def register(func: Callable[[datetime], object]) -> Callable[[datetime], object]:
         PERIODIC[name] = func
+        if quick:
+            QUICK.add(name)
         return func
 
     return register
 
 
-def tick(now: datetime | None = None) -> dict[str, object]:
-    """Run every periodic check once (inside an app context) and return what each did.
+def tick(now: datetime | None = None, quick_only: bool = False) -> dict[str, object]:
+    """Run every periodic check once (inside an app context) and return what each did;
+    ``quick_only``: only the quick ones (a reaper pass).
 
     A check that fails is logged and rolled back; the others still run, and the next
     tick tries it again (a database or Redis outage must not stop the scheduler).
@@ -55,6 +65,8 @@ def tick(now: datetime | None = None) -> dict[str, object]:
     now = now or clock.now()  # the one clock: `kohde scheduler --burst --now` sets it
     done: dict[str, object] = {}
     for name, check in PERIODIC.items():
+        if quick_only and name not in QUICK:
+            continue
         try:
             done[name] = check(now)
         except Exception as exc:  # reported as failed, never as done; the next tick retries
@@ -64,9 +76,22 @@ def tick(now: datetime | None = None) -> dict[str, object]:
     return done
 
 
-@periodic("lost_job_runs")
+@periodic("expired_leases", quick=True)
+def reap_expired_runs(now: datetime) -> int:
+    """Running runs whose lease expired (their worker died) are failed and retried."""
+    return len(reap_expired())
+
+
+@periodic("dead_senders_messages", quick=True)
+def release_messages_of_dead_senders(now: datetime) -> int:
+    """Messages claimed by a sender run that is no longer alive go back to ``queued``."""
+    return release_dead_claims()
+
+
+@periodic("lost_job_runs", quick=True)
 def requeue_lost_runs(now: datetime) -> int:
-    """Queued runs that Redis no longer knows (flushed, restarted) go back on the queue."""
+    """Queued runs that Redis no longer knows (flushed, restarted) go back on the queue,
+    and so do retries whose time has come."""
     return len(requeue_lost())
 
 
@@ -91,7 +116,7 @@ def sender_active() -> bool:
         JobRun.kind == "send_outbox", JobRun.status.in_(ACTIVE_STATUSES)))))  # fmt: skip
 
 
-@periodic("outbox_send")
+@periodic("outbox_send", quick=True)
 def start_sender_when_due(now: datetime) -> bool:
     """Start a send job when messages are due and none is on its way: deferred messages
     come due again later, and a join whose send job was lost still gets sent."""
@@ -110,11 +135,14 @@ class KohdeScheduler(Scheduler):
 
     def __init__(self, app: Flask, interval: float | None = None):
         interval = interval or app.config["KOHDE_SCHEDULER_INTERVAL"]
+        # A pass every reaper interval; the full tick every ``interval``.
+        passes = min(interval, app.config["KOHDE_REAPER_INTERVAL"])
         with app.app_context():
             queue = get_queue(app)
-            super().__init__(queue=queue, connection=get_redis(app), interval=interval)
+            super().__init__(queue=queue, connection=get_redis(app), interval=passes)
         self.app = app
         self.interval = interval
+        self._last_full_tick: float | None = None
         # rq-scheduler's lock is one key for every app on the Redis server; ours is per queue.
         self.scheduler_lock_key = f"kohde:{queue.name}:scheduler_lock"
         self.last_tick: dict[str, object] = {}
@@ -126,8 +154,13 @@ class KohdeScheduler(Scheduler):
         self._in_pass = True
         try:
             moved = super().enqueue_jobs()
+            began = time.monotonic()
+            last = self._last_full_tick
+            full = last is None or began - last >= self.interval - self._interval / 2
             with self.app.app_context():
-                self.last_tick = tick()
+                self.last_tick = tick(quick_only=not full)
+            if full:
+                self._last_full_tick = began
             # Quiet when there was nothing to do: a line a minute would drown the dev log.
             log.log(logging.INFO if any(self.last_tick.values()) else logging.DEBUG,
                     "tick: %s", self.last_tick)  # fmt: skip

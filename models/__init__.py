@@ -36,7 +36,7 @@ from .email import (
     SuppressedAddress,
 )
 from .groups import FilterModule, SampleMode, SavedFilter, TargetGroup, TargetGroupMember
-from .jobs import ACTIVE_STATUSES, JobRun, JobStatus
+from .jobs import ACTIVE_STATUSES, STUCK, WORKER_LOST, JobRun, JobStatus
 from .schedules import (
     ActionInUse,
     ActionKind,
@@ -97,12 +97,14 @@ __all__ = [
     "ScheduledActionRun",
     "SchedulerTick",
     "SendTiming",
+    "STUCK",
     "SenderMode",
     "Settings",
     "SuppressedAddress",
     "TargetGroup",
     "TargetGroupMember",
     "UTCDateTime",
+    "WORKER_LOST",
     "WizardAssignment",
     "WizardMode",
     "WizardSource",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, UTCDateTime, utcnow
@@ -21,6 +21,11 @@ class JobStatus(StrEnum):
 
 
 ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
+# What a person sees for a running run whose lease expired (its worker is gone and the
+# reaper has not failed it yet): a display status, never stored.
+STUCK = "stuck"
+# The message a run gets when its worker died under it (the reaper, a horse killed).
+WORKER_LOST = "worker lost"
 
 
 class JobRun(Base):
@@ -49,13 +54,34 @@ class JobRun(Base):
     enqueued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Liveness (ENGINEERING rule 9): who runs it, and until when they hold it. The holder
+    # renews the lease while it works; the reaper fails a run whose lease has expired.
+    worker_name: Mapped[str | None] = mapped_column(String(120))
+    worker_host: Mapped[str | None] = mapped_column(String(120))
+    worker_pid: Mapped[int | None]
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Automatic retries: attempt N+1 is a new run pointing at attempt N; it waits in the
+    # database (queued) until ``not_before``, and a tick puts it on the queue then.
+    attempt: Mapped[int] = mapped_column(default=1)
+    retry_of_id: Mapped[str | None] = mapped_column(
+        ForeignKey("job_runs.id", ondelete="SET NULL")
+    )
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user = relationship("User")
     scheduled_action = relationship("ScheduledAction", backref="runs")
+    retry_of = relationship("JobRun", remote_side=[id])
 
     __table_args__ = (
         Index("ix_job_runs_dedupe_key_status", "dedupe_key", "status"),
         Index("ix_job_runs_enqueued_at", "enqueued_at"),
+        # The double-click guarantee: at most one active run per request, whatever its id.
+        Index("uq_job_runs_active_dedupe_key", "dedupe_key", unique=True,
+              postgresql_where=text("status IN ('queued', 'running')"),
+              sqlite_where=text("status IN ('queued', 'running')")),  # fmt: skip
+        Index("ix_job_runs_status_lease_expires_at", "status", "lease_expires_at"),
+        Index("ix_job_runs_retry_of_id", "retry_of_id"),
     )
 
     @property
@@ -71,6 +97,17 @@ class JobRun(Base):
         if self.started_at is None:
             return None
         return ((self.finished_at or utcnow()) - self.started_at).total_seconds()
+
+    @property
+    def stuck(self) -> bool:
+        """Running, but its lease expired: its worker is gone (the reaper fails it soon)."""
+        return (self.status == JobStatus.RUNNING and self.lease_expires_at is not None
+                and self.lease_expires_at < utcnow())  # fmt: skip
+
+    @property
+    def shown_status(self) -> str:
+        """The status a person sees: ``stuck`` for a running run whose lease expired."""
+        return STUCK if self.stuck else self.status
 
     @property
     def finished(self) -> bool:

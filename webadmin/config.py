@@ -39,6 +39,16 @@ class Config:
     # before the tick (or a starting sender) takes it for a crashed sender's and requeues it.
     KOHDE_SCHEDULER_INTERVAL = float(os.environ.get("KOHDE_SCHEDULER_INTERVAL", "60"))
     KOHDE_OUTBOX_STUCK_SECONDS = int(os.environ.get("KOHDE_OUTBOX_STUCK_SECONDS", "600"))
+    # Liveness (ENGINEERING rule 9): a running job renews its lease every third of it; the
+    # scheduler's reaper pass (every KOHDE_REAPER_INTERVAL seconds, besides each tick) fails
+    # a run whose lease expired and retries it: at most KOHDE_JOB_ATTEMPTS attempts, attempt
+    # n + 1 waiting KOHDE_JOB_RETRY_SECONDS * 2 ** (n - 1). Bookkeeping writes (progress,
+    # heartbeat, the final status) retry a lost database connection for KOHDE_DB_RETRY_SECONDS.
+    KOHDE_JOB_LEASE_SECONDS = float(os.environ.get("KOHDE_JOB_LEASE_SECONDS", "30"))
+    KOHDE_REAPER_INTERVAL = float(os.environ.get("KOHDE_REAPER_INTERVAL", "10"))
+    KOHDE_JOB_ATTEMPTS = int(os.environ.get("KOHDE_JOB_ATTEMPTS", "3"))
+    KOHDE_JOB_RETRY_SECONDS = float(os.environ.get("KOHDE_JOB_RETRY_SECONDS", "5"))
+    KOHDE_DB_RETRY_SECONDS = float(os.environ.get("KOHDE_DB_RETRY_SECONDS", "60"))
     # Where uploaded CSV files and import reports are kept (default: instance/).
     KOHDE_DATA_DIR = os.environ.get("KOHDE_DATA_DIR")
     # Seconds one render of a user's email template may take (preview, test send, sender).

@@ -2,16 +2,50 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
-from sqlalchemy import text
+from datetime import UTC, datetime
+
+from flask import Flask, jsonify, request
+from sqlalchemy import func, or_, select, text
 
 from jobs.queue import get_redis
+from models import ACTIVE_STATUSES, JobRun, JobStatus, OutboxMessage, OutboxState, utcnow
 
 from .extensions import db
 
 
+def job_health() -> dict:
+    """Runs whose lease expired (their worker is gone; the reaper fails them soon), retries
+    on their way, and how long the oldest due message has waited (None: none is due)."""
+    now = utcnow()
+    stuck = db.session.execute(
+        select(JobRun.id, JobRun.kind, JobRun.worker_name, JobRun.lease_expires_at)
+        .where(JobRun.status == JobStatus.RUNNING, JobRun.lease_expires_at < now)
+        .order_by(JobRun.lease_expires_at).limit(20)
+    ).all()  # fmt: skip
+    retries = db.session.scalar(select(func.count()).where(
+        JobRun.status.in_(ACTIVE_STATUSES), JobRun.attempt > 1))  # fmt: skip
+    outbox = OutboxMessage.__table__
+    oldest = db.session.scalar(
+        select(func.min(func.coalesce(outbox.c.next_attempt_at, outbox.c.created_at)))
+        .where(outbox.c.state.in_((OutboxState.QUEUED, OutboxState.DEFERRED, OutboxState.SENDING)),
+               or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now))
+    )  # fmt: skip
+    if isinstance(oldest, str):  # SQLite's min() over a coalesce answers text
+        oldest = datetime.fromisoformat(oldest).replace(tzinfo=UTC)
+    return {
+        "stuck_runs": len(stuck),
+        "stuck": [{"id": r.id, "kind": r.kind, "worker": r.worker_name,
+                   "expired_seconds_ago": round((now - r.lease_expires_at).total_seconds(), 1)}
+                  for r in stuck],  # fmt: skip
+        "retries_in_progress": retries,
+        "oldest_due_message_seconds": (
+            round(max((now - oldest).total_seconds(), 0.0), 1) if oldest else None),
+    }
+
+
 def healthz():
-    """200 when the database and Redis answer, 503 (with which one failed) otherwise."""
+    """200 when the database and Redis answer, 503 (with which one failed) otherwise;
+    ``?deep=1`` adds ``jobs``: stuck runs, retries in progress, the oldest due message."""
     checks = {}
     try:
         db.session.execute(text("SELECT 1"))
@@ -24,6 +58,12 @@ def healthz():
     except Exception as exc:
         checks["redis"] = f"error: {exc.__class__.__name__}"
     healthy = all(v == "ok" for v in checks.values())
+    if request.args.get("deep") and checks["database"] == "ok":
+        try:
+            checks["jobs"] = job_health()
+        except Exception as exc:
+            db.session.rollback()
+            checks["jobs"] = f"error: {exc.__class__.__name__}"
     return jsonify(checks), 200 if healthy else 503
 
 

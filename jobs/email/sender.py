@@ -15,13 +15,16 @@ the server digests the current one.
 
 from __future__ import annotations
 
+import logging
 import smtplib
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 
+from flask import current_app
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import selectinload
 
@@ -37,12 +40,19 @@ from models import (
 )
 from models.dialect import insert_ignoring_duplicates
 from models.email.message import AddressProblem, Draft, address, compiled, draft, wire
-from models.email.outbox import Suppression, requeue_stuck, suppression_reason
+from models.email.outbox import (
+    Suppression,
+    release_dead_claims,
+    requeue_stuck,
+    suppression_reason,
+)
 from models.email.render import CompiledTemplate, TemplateProblem
 
+from ..liveness import RunLost, connection_error
 from ..runs import JobContext, enqueue, job
 from . import smtp
 
+log = logging.getLogger(__name__)
 outbox = OutboxMessage.__table__
 BATCH = 200
 MAX_ATTEMPTS = 5
@@ -55,8 +65,9 @@ MARK_SENT = (
 )  # fmt: skip
 
 
-def claim(limit: int) -> list[int]:
-    """Mark up to ``limit`` due messages as sending and return their ids (committed)."""
+def claim(limit: int, run_id: str | None = None) -> list[int]:
+    """Mark up to ``limit`` due messages as sending (claimed by job run ``run_id``) and
+    return their ids (committed)."""
     now = utcnow()
     due = (
         select(outbox.c.id)
@@ -71,7 +82,8 @@ def claim(limit: int) -> list[int]:
     ids = db.session.execute(
         update(outbox)
         .where(outbox.c.id.in_(due.scalar_subquery()))
-        .values(state=OutboxState.SENDING, claimed_at=now, attempts=outbox.c.attempts + 1)
+        .values(state=OutboxState.SENDING, claimed_at=now, claimed_by=run_id,
+                attempts=outbox.c.attempts + 1)
         .returning(outbox.c.id)
     ).scalars().all()
     db.session.commit()
@@ -173,15 +185,44 @@ class Recorder:
 
     def __init__(self):
         self.engine = db.engine  # the thread has no app context
+        self.retry_seconds = current_app.config["KOHDE_DB_RETRY_SECONDS"]
         self.conn = None
         self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kohde-outbox")
         self.pending: Future | None = None
 
     def _execute(self, *statements) -> None:
-        if self.conn is None:
-            self.conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        for statement, params in statements:
-            self.conn.execute(statement, params)
+        # A lost connection (database restart, pg_terminate_backend) is not a lost outcome:
+        # reconnect and write it again, with backoff, for KOHDE_DB_RETRY_SECONDS. Each
+        # statement sets a final state, so writing one twice changes nothing.
+        deadline = time.monotonic() + self.retry_seconds
+        delay = 0.25
+        while True:
+            try:
+                if self.conn is None:
+                    self.conn = self.engine.connect().execution_options(
+                        isolation_level="AUTOCOMMIT")
+                for statement, params in statements:
+                    self.conn.execute(statement, params)
+                return
+            except Exception as exc:
+                if not connection_error(exc):
+                    raise
+                self._drop_connection()
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("recording a message failed (%s); retrying in %.1f s",
+                            type(exc).__name__, delay)  # fmt: skip
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _drop_connection(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.invalidate()
+                self.conn.close()
+            except Exception:
+                pass
+            self.conn = None
 
     def __call__(self, row_id: int, **values) -> None:
         """Record an outcome and wait for it."""
@@ -226,22 +267,28 @@ def _deferred_or_failed(item: Outgoing, error: str) -> dict:
             "next_attempt_at": utcnow() + timedelta(minutes=delay)}  # fmt: skip
 
 
-def send_batch(ids: list[int], counts: dict, pace: float) -> None:
-    """Send claimed messages over one SMTP connection, recording each outcome at once."""
+def send_batch(ids: list[int], counts: dict, pace: float,
+               lost: threading.Event | None = None) -> None:  # fmt: skip
+    """Send claimed messages over one SMTP connection, recording each outcome at once.
+    ``lost``: set when the run was taken from this process; then no further message goes."""
     record = Recorder()
     try:
         ready = _prepare(ids, record, counts)
         db.session.commit()  # end the read transaction: the writes use their own connection
-        _send(ready, record, counts, pace)
+        _send(ready, record, counts, pace, lost)
     finally:
         record.close()
 
 
-def _send(ready: list[Outgoing], record: Recorder, counts: dict, pace: float) -> None:
+def _send(ready: list[Outgoing], record: Recorder, counts: dict, pace: float,
+          lost: threading.Event | None = None) -> None:  # fmt: skip
     client = None
     pending = {item.id for item in ready}  # no outcome recorded yet
     try:
         for index, item in enumerate(ready):
+            if lost is not None and lost.is_set():
+                # The reaper gave this batch to another sender: sending on would send twice.
+                raise RunLost("the sender's run was failed by the reaper; stopping")
             started = time.monotonic()
             _build(item)  # usually done already, while the previous one was being digested
             following = ready[index + 1] if index + 1 < len(ready) else None
@@ -299,17 +346,19 @@ def _smtp_refused(item: Outgoing, code: int, detail, record: Recorder, counts: d
 def send_outbox(limit: int | None = None, ctx: JobContext | None = None) -> dict:
     """Send due messages batch by batch until none are due (or ``limit`` were handled)."""
     requeue_stuck()
+    release_dead_claims()  # a dead sender's batch (this run may be its retry) goes first
     per_second = Settings.current().email_messages_per_second
     counts = {"sent": 0, "deferred": 0, "failed": 0, "suppressed": 0}
     handled = 0
+    lost = ctx.heartbeat.lost if ctx and ctx.heartbeat else None
     while limit is None or handled < limit:
-        ids = claim(min(BATCH, limit - handled) if limit else BATCH)
+        ids = claim(min(BATCH, limit - handled) if limit else BATCH, ctx.run_id if ctx else None)
         if not ids:
             break
-        send_batch(ids, counts, pace=1.0 / per_second)
+        send_batch(ids, counts, pace=1.0 / per_second, lost=lost)
         handled += len(ids)
         if ctx:
-            ctx.progress(handled)
+            ctx.progress(handled, alone=True)  # nothing else pending: safe to repeat
     return counts
 
 

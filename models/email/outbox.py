@@ -18,6 +18,8 @@ from models import (
     Campaign,
     CampaignMember,
     Contact,
+    JobRun,
+    JobStatus,
     OutboxMessage,
     OutboxState,
     Settings,
@@ -154,9 +156,24 @@ def requeue_stuck(older_than: timedelta | None = None) -> int:
         outbox.update()
         .where(outbox.c.state == OutboxState.SENDING,
                or_(outbox.c.claimed_at.is_(None), outbox.c.claimed_at < cutoff))
-        .values(state=OutboxState.QUEUED)
+        .values(state=OutboxState.QUEUED, claimed_by=None)
     )  # fmt: skip
     db.session.commit()
     return result.rowcount
 
 
+def release_dead_claims() -> int:
+    """Put messages claimed by a sender run that is no longer alive (ended, or running with
+    an expired lease) back in the queue at once; those claimed without a run (`kohde outbox
+    send`) wait for ``requeue_stuck``. Answers how many."""
+    runs = JobRun.__table__
+    alive = exists().where(runs.c.id == outbox.c.claimed_by,
+                           runs.c.status == JobStatus.RUNNING,
+                           runs.c.lease_expires_at >= utcnow())  # fmt: skip
+    result = db.session.execute(
+        outbox.update()
+        .where(outbox.c.state == OutboxState.SENDING, outbox.c.claimed_by.is_not(None), ~alive)
+        .values(state=OutboxState.QUEUED, claimed_by=None)
+    )  # fmt: skip
+    db.session.commit()
+    return result.rowcount

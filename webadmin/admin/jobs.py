@@ -13,7 +13,8 @@ from markupsafe import Markup, escape
 
 from jobs import imports
 from jobs.campaigns import start_undo_audience
-from models import JobRun, JobStatus, db
+from jobs.runs import attempts
+from models import STUCK, JobRun, JobStatus, db
 
 from .base import ReadOnlyModelView, SecureView
 
@@ -22,12 +23,24 @@ STATUS_BADGE = {
     JobStatus.RUNNING: "primary",
     JobStatus.DONE: "success",
     JobStatus.FAILED: "danger",
+    STUCK: "warning",
 }
 
 
 def _status_badge(view, context, model, name):
-    badge = STATUS_BADGE.get(model.status, "secondary")
-    return Markup(f'<span class="badge badge-{badge}">{escape(model.status)}</span>')
+    status = model.shown_status  # "stuck": running, but its worker stopped renewing the lease
+    badge = STATUS_BADGE.get(status, "secondary")
+    return Markup(f'<span class="badge badge-{badge}" data-status="{escape(status)}">'
+                  f"{escape(status)}</span>")  # fmt: skip
+
+
+def _attempt(view, context, model, name):
+    if model.attempt <= 1:
+        return ""
+    waiting = ""
+    if model.status == JobStatus.QUEUED and model.not_before:
+        waiting = f" (from {model.not_before:%H:%M:%S})"
+    return f"{model.attempt}{waiting}"
 
 
 def _progress(view, context, model, name):
@@ -48,10 +61,10 @@ def undoable(run: JobRun) -> bool:
 class JobRunView(ReadOnlyModelView):
     """Every job the product started: who, what, status, progress, counts, error."""
 
-    column_list = ["id", "kind", "status", "progress", "user", "enqueued_at", "duration",
-                   "result", "error"]  # fmt: skip
+    column_list = ["id", "kind", "status", "attempt", "progress", "user", "enqueued_at",
+                   "duration", "result", "error"]  # fmt: skip
     column_default_sort = ("enqueued_at", True)
-    column_filters = ["kind", "status", "enqueued_at", "user.email"]
+    column_filters = ["kind", "status", "attempt", "enqueued_at", "user.email"]
     column_labels = {"user.email": "Started by"}
     column_searchable_list = ["id", "kind"]
     column_formatters = {
@@ -59,14 +72,18 @@ class JobRunView(ReadOnlyModelView):
         "progress": _progress,
         "duration": lambda v, c, m, n: f"{m.duration_seconds:.1f} s" if m.started_at else "",
         "error": _error_head,
+        "attempt": _attempt,
     }
     details_template = "kohde/jobs/details.html"
 
     def render(self, template, **kwargs):  # noqa: D102 (the details page offers undo)
         kwargs.setdefault("undoable", undoable)
+        kwargs.setdefault("attempts", attempts)
         return super().render(template, **kwargs)
     # What changes while a job runs is in the live partial above the table, not here.
-    column_details_list = ["id", "kind", "user", "scheduled_action", "params", "enqueued_at"]
+    column_details_list = ["id", "kind", "user", "scheduled_action", "params", "enqueued_at",
+                           "worker_name", "worker_host", "worker_pid", "heartbeat_at",
+                           "lease_expires_at"]  # fmt: skip
 
     @expose("/progress/<run_id>")
     def progress(self, run_id: str):

@@ -23,6 +23,7 @@ from .jobs import jobs_group, scheduler_command, worker_command
 from .schedules import schedules_group
 from .seed import seed_command
 from .users import users_group
+from .waiting import add_wait_timeout
 
 COMMANDS = (
     activities_group,
@@ -47,6 +48,7 @@ def register_commands(app: Flask) -> None:
     """Add Kohde's commands to the app's command group."""
     for command in COMMANDS:
         app.cli.add_command(command)
+        add_wait_timeout(command)  # every command that waits takes --timeout
     campaigns_group.add_command(set_campaign_template)
 
 

@@ -15,10 +15,10 @@ from jobs.queue import redis_url
 from jobs.runs import requeue_lost
 from jobs.scheduler import KohdeScheduler
 from jobs.worker import make_worker
-from models import JobRun, clock, db
+from models import STUCK, JobRun, JobStatus, clock, db, utcnow
 from models.email.outbox import requeue_stuck
 
-from .waiting import ensure_redis, run_as_dict
+from .waiting import ensure_redis, run_as_dict, wait_for
 
 
 @click.group("jobs")
@@ -28,13 +28,17 @@ def jobs_group():
 
 @jobs_group.command("list")
 @click.option("--limit", default=20, show_default=True)
-@click.option("--status", help="Only runs in this status (queued, running, done, failed).")
+@click.option("--status", help="Only runs in this status (queued, running, done, failed, or "
+                              "stuck: running, but the lease expired: its worker is gone).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @with_appcontext
 def list_jobs(limit: int, status: str | None, as_json: bool):
     """The most recent job runs, newest first."""
     query = select(JobRun).order_by(JobRun.enqueued_at.desc()).limit(limit)
-    if status:
+    if status == STUCK:
+        query = query.where(JobRun.status == JobStatus.RUNNING,
+                            JobRun.lease_expires_at < utcnow())  # fmt: skip
+    elif status:
         query = query.where(JobRun.status == status)
     runs = db.session.scalars(query).all()
     if as_json:
@@ -43,8 +47,9 @@ def list_jobs(limit: int, status: str | None, as_json: bool):
     for run in runs:
         counts = ", ".join(f"{k} {v}" for k, v in (run.result or {}).items()
                            if isinstance(v, int))  # fmt: skip
-        click.echo(f"{run.enqueued_at:%Y-%m-%d %H:%M:%S}  {run.status:<8} {run.percent:>3} %  "
-                   f"{run.id}  {counts}")  # fmt: skip
+        attempt = f"  attempt {run.attempt}" if run.attempt > 1 else ""
+        click.echo(f"{run.enqueued_at:%Y-%m-%d %H:%M:%S}  {run.shown_status:<8} "
+                   f"{run.percent:>3} %  {run.id}  {counts}{attempt}")  # fmt: skip
 
 
 @jobs_group.command("show")
@@ -65,6 +70,21 @@ def show_job(run_id: str, as_json: bool):
             click.echo(f"error:\n{value}")
         else:
             click.echo(f"{key}: {value}")
+
+
+@jobs_group.command("wait")
+@click.argument("run_id")
+@click.option("--timeout", "wait_timeout", type=float, metavar="S",
+              help="Stop waiting after S seconds (exit status 2; the job goes on).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@with_appcontext
+def wait_job(run_id: str, wait_timeout: float | None, as_json: bool):
+    """Wait for a job run (and its retries) to finish, with a progress bar."""
+    run = db.session.get(JobRun, run_id)
+    if run is None:
+        raise click.ClickException(f"no job run {run_id!r} (see `kohde jobs list`)")
+    ensure_redis()
+    wait_for(run, as_json=as_json, timeout=wait_timeout)
 
 
 @jobs_group.command("requeue")
@@ -99,10 +119,8 @@ def worker_command(burst: bool, simple: bool, quiet: bool):
     """Start an RQ worker for Kohde's queue with this installation's config."""
     _log_setup(quiet)
     _wait_for_redis(burst)
-    # Queued runs whose Redis entries were lost would otherwise wait forever.
-    lost = requeue_lost()
-    if lost:
-        logging.getLogger(__name__).warning("requeued %d lost job run(s)", len(lost))
+    # The worker's start (jobs.worker.start_sweep) fails runs whose worker died and puts
+    # back runs Redis lost; messages claimed without a run wait KOHDE_OUTBOX_STUCK_SECONDS.
     stuck = requeue_stuck()
     if stuck:
         logging.getLogger(__name__).warning("requeued %d message(s) left in sending", stuck)
