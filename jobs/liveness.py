@@ -1,4 +1,4 @@
-"""Liveness of job runs (ENGINEERING rule 9): leases, the heartbeat thread, writes that
+"""Liveness of job runs (docs/architecture.md, rule 9): leases, the heartbeat thread, writes that
 outlast a dropped database connection, and which failures are the infrastructure's.
 
 A running job run holds a lease: ``lease_expires_at`` in its row, renewed every third of

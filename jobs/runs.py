@@ -3,7 +3,7 @@
 A job is a plain function registered with ``@job("kind")`` that takes a
 :class:`JobContext` and keyword parameters (ids and primitives). The database
 row is written before anything reaches Redis, and its id is the RQ job id, so
-the database stays the truth (ENGINEERING.md rule 1).
+the database stays the truth (docs/architecture.md, rule 1).
 
 A running run holds a lease (``jobs.liveness``); ``reap_expired()`` fails the runs whose
 lease ran out ("worker lost") and, like every infrastructure failure, retries them as a

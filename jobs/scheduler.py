@@ -3,7 +3,7 @@
 A check is a plain function registered with ``@periodic("name")``; it takes the
 tick's time (UTC), does its work in the database, commits, and returns what it
 did. The built-in checks put back what a crash or a Redis flush left behind
-and keep the outbox moving; scheduled actions (SPEC §5) register theirs the
+and keep the outbox moving; scheduled actions (README: Scheduled actions) register theirs the
 same way. Every check is idempotent (conditional UPDATEs, deterministic job ids),
 so two ticks at once change nothing twice; the process lock below only keeps
 two schedulers from doing the same work side by side.

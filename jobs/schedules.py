@@ -1,7 +1,7 @@
 """Scheduled actions that run: the due check on every scheduler tick, Run now, pause and
 resume, the job that does each action type, and undo of a run.
 
-How a due time becomes exactly one run (ENGINEERING.md rules 8–10):
+How a due time becomes exactly one run (docs/architecture.md, rules 8–10):
 
 1. The tick reads only actions that are due (``active AND next_run_at <= now``, indexed).
 2. For each, one transaction moves ``next_run_at`` on — only if it still holds the value

@@ -1,4 +1,4 @@
-"""The one clock that decides what is due (ENGINEERING.md rule 8: time is an input).
+"""The one clock that decides what is due (docs/architecture.md, rule 8: time is an input).
 
 Everything that asks "is it time yet?" for scheduled actions reads :func:`now`.
 Tests freeze it with :func:`frozen`; ``kohde scheduler --burst --now ISO`` sets it

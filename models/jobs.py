@@ -54,7 +54,7 @@ class JobRun(Base):
     enqueued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Liveness (ENGINEERING rule 9): who runs it, and until when they hold it. The holder
+    # Liveness (docs/architecture.md, rule 9): who runs it, and until when they hold it. The holder
     # renews the lease while it works; the reaper fails a run whose lease has expired.
     worker_name: Mapped[str | None] = mapped_column(String(120))
     worker_host: Mapped[str | None] = mapped_column(String(120))

@@ -5,7 +5,7 @@ from its recurrence (models/recurrence.py) in its own time zone, and the tick
 reads only the rows that are due (an index on ``active, next_run_at``). Every run
 is first a row in ``scheduled_action_runs``, unique per (action, due time): that
 key, not a Redis lock, makes two schedulers or a scheduler and "Run now" start
-one run per due time (ENGINEERING.md rule 10).
+one run per due time (docs/architecture.md, rule 10).
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ class Config:
     # before the tick (or a starting sender) takes it for a crashed sender's and requeues it.
     KOHDE_SCHEDULER_INTERVAL = float(os.environ.get("KOHDE_SCHEDULER_INTERVAL", "60"))
     KOHDE_OUTBOX_STUCK_SECONDS = int(os.environ.get("KOHDE_OUTBOX_STUCK_SECONDS", "600"))
-    # Liveness (ENGINEERING rule 9): a running job renews its lease every third of it; the
+    # Liveness (docs/architecture.md, rule 9): a running job renews its lease every third of it; the
     # scheduler's reaper pass (every KOHDE_REAPER_INTERVAL seconds, besides each tick) fails
     # a run whose lease expired and retries it: at most KOHDE_JOB_ATTEMPTS attempts, attempt
     # n + 1 waiting KOHDE_JOB_RETRY_SECONDS * 2 ** (n - 1). Bookkeeping writes (progress,
