@@ -18,7 +18,6 @@ from sqlalchemy import select
 from models import Automation, clock, db
 from models.automations import (
     Mode,
-    StepKind,
     cancel_pending,
     claim_due,
     enter,
@@ -70,7 +69,7 @@ def run_automations(now: datetime | None = None) -> dict[str, int]:
     """The tick's check: every active automation, then a sender when emails were queued."""
     now = now if now is not None else clock.now()
     ids = list(db.session.scalars(select(Automation.id).where(Automation.active.is_(True))
-                                  .order_by(Automation.id)))  # fmt: skip
+                                  .order_by(Automation.id)))
     db.session.rollback()
     total: dict[str, int] = {}
     for automation_id in ids:
@@ -87,7 +86,3 @@ def run_automations(now: datetime | None = None) -> dict[str, int]:
         start_senders()
     return total
 
-
-def emails_in(automation: Automation) -> bool:
-    """Whether any step sends email."""
-    return any(s.kind in (StepKind.EMAIL_CONTACT, StepKind.EMAIL_USER) for s in automation.steps)

@@ -19,11 +19,9 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
-    Boolean,
     ForeignKey,
     Index,
     String,
-    Text,
     UniqueConstraint,
     and_,
     cast,
@@ -38,12 +36,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
-from .base import Base, Timestamped, UTCDateTime, db, utcnow
+from .base import Base, Timestamped, UTCDateTime, db
 
 __all__ = [
     "Automation", "AutomationEnrolment", "AutomationStep", "Mode", "Outcome", "Recipient",
     "Reentry", "StepKind", "StepTrace", "TraceState", "Trigger", "step_due",
-]  # fmt: skip
+]
 
 
 class Trigger(StrEnum):
@@ -155,7 +153,7 @@ def weekdays_words(text: str) -> str:
 
 
 def step_due(entered_at: datetime, delay_days: int, weekdays: tuple[int, ...],
-             at: time | None, tz: ZoneInfo) -> datetime:  # fmt: skip
+             at: time | None, tz: ZoneInfo) -> datetime:
     """When a step is due for a contact who entered at ``entered_at`` (UTC): the first
     moment at ``at`` (local wall clock in ``tz``) on an allowed weekday that is not before
     entry + ``delay_days`` days (local calendar days: DST changes keep the hour)."""
@@ -201,7 +199,7 @@ class Automation(Timestamped, Base):
     created_by = relationship("User")
     steps = relationship("AutomationStep", order_by="AutomationStep.position",
                          back_populates="automation", cascade="all, delete-orphan",
-                         passive_deletes=True)  # fmt: skip
+                         passive_deletes=True)
 
     def __str__(self) -> str:
         return self.name
@@ -300,7 +298,7 @@ class AutomationStep(Base):
     def due_for(self, entered_at: datetime, tz: ZoneInfo) -> datetime:
         """This step's due time for a contact who entered at ``entered_at``."""
         return step_due(entered_at, self.delay_days or 0, parse_weekdays(self.weekdays),
-                        self.at_time, tz)  # fmt: skip
+                        self.at_time, tz)
 
     def problems(self) -> dict[str, str]:
         """What is missing for the step to run."""
@@ -313,7 +311,7 @@ class AutomationStep(Base):
             if self.template is None and self.template_id is None:
                 found["template"] = "choose a template"
             elif self.kind == StepKind.EMAIL_CONTACT and self.template is not None \
-                    and self.template.folder != CAMPAIGN_FOLDER:  # fmt: skip
+                    and self.template.folder != CAMPAIGN_FOLDER:
                 found["template"] = f"template '{self.template.name}' is not in the Campaign folder"
         if self.kind == StepKind.TASK and not (self.subject or "").strip():
             found["subject"] = "give the task a subject"
@@ -348,7 +346,7 @@ class AutomationEnrolment(Base):
     automation = relationship(
         "Automation",
         backref=backref("enrolments", cascade="save-update, merge, delete", passive_deletes=True),
-    )  # fmt: skip
+    )
     contact = relationship("Contact")
 
     __table_args__ = (
@@ -358,7 +356,7 @@ class AutomationEnrolment(Base):
         Index("ux_automation_enrolments_open", "automation_id", "contact_id", unique=True,
               sqlite_where=text("left_at IS NULL"), postgresql_where=text("left_at IS NULL")),
         Index("ix_automation_enrolments_contact_id", "contact_id"),
-    )  # fmt: skip
+    )
 
 
 class StepTrace(Base):
@@ -379,20 +377,18 @@ class StepTrace(Base):
     outcome: Mapped[str | None] = mapped_column(String(14))
     # Why not sent / why cancelled or failed (see WHY).
     reason: Mapped[str | None] = mapped_column(String(40))
-    activity_id: Mapped[int | None] = mapped_column(
-        ForeignKey("activities.id", ondelete="SET NULL")
-    )
+    # The task it created. No foreign key: the ids are handed out to the traces before the
+    # activities are inserted (one statement each), and a deleted task keeps its trace.
+    activity_id: Mapped[int | None]
 
     enrolment = relationship(
         "AutomationEnrolment",
         backref=backref("traces", cascade="save-update, merge, delete", passive_deletes=True),
-    )  # fmt: skip
+    )
     step = relationship(
         "AutomationStep",
         backref=backref("traces", cascade="save-update, merge, delete", passive_deletes=True),
-    )  # fmt: skip
-    activity = relationship("Activity")
-
+    )
     __table_args__ = (
         UniqueConstraint("enrolment_id", "step_id"),
         Index("ix_automation_step_traces_step_id_state_due_at", "step_id", "state", "due_at"),
@@ -455,7 +451,7 @@ def enter(automation: Automation, now: datetime, *, baseline: bool = False) -> i
     who = entering(automation, now).subquery("entering")
     attempt = literal(0) if baseline else who.c.attempt
     rows = select(literal(automation.id), who.c.id, attempt,
-                  literal(now, enrolments.c.entered_at.type)).where(true())  # fmt: skip
+                  literal(now, enrolments.c.entered_at.type)).where(true())
     statement = insert_ignoring_duplicates(enrolments).from_select(
         ["automation_id", "contact_id", "attempt", "entered_at"], rows)
     return db.session.execute(statement.execution_options(preserve_rowcount=True)).rowcount
@@ -472,19 +468,19 @@ def leave(automation: Automation, now: datetime) -> int:
                ~exists(still))
         .values(left_at=now, left_reason="no longer matches")
         .execution_options(synchronize_session=False)
-    ).rowcount  # fmt: skip
+    ).rowcount
 
 
 def cancel_pending(automation: Automation, now: datetime, reason: str = "left") -> int:
     """Pending steps of the contacts who left are cancelled (one UPDATE)."""
     gone = select(enrolments.c.id).where(enrolments.c.automation_id == automation.id,
-                                         enrolments.c.left_at.is_not(None))  # fmt: skip
+                                         enrolments.c.left_at.is_not(None))
     return db.session.execute(
         update(traces)
         .where(traces.c.state == TraceState.PENDING, traces.c.enrolment_id.in_(gone))
         .values(state=TraceState.DONE, done_at=now, outcome=Outcome.CANCELLED, reason=reason)
         .execution_options(synchronize_session=False)
-    ).rowcount  # fmt: skip
+    ).rowcount
 
 
 def _missing(automation: Automation, step: AutomationStep, entered_at: datetime | None):
@@ -492,14 +488,15 @@ def _missing(automation: Automation, step: AutomationStep, entered_at: datetime 
     conditions = [enrolments.c.automation_id == automation.id, enrolments.c.left_at.is_(None),
                   enrolments.c.attempt >= 1,
                   ~exists().where(traces.c.enrolment_id == enrolments.c.id,
-                                  traces.c.step_id == step.id)]  # fmt: skip
+                                  traces.c.step_id == step.id)]
     if entered_at is not None:
-        conditions.append(enrolments.c.entered_at == literal(entered_at, enrolments.c.entered_at.type))
+        moment = literal(entered_at, enrolments.c.entered_at.type)
+        conditions.append(enrolments.c.entered_at == moment)
     return conditions
 
 
 def schedule(automation: Automation, entered_at: datetime | None = None,
-             tz: ZoneInfo | None = None) -> int:  # fmt: skip
+             tz: ZoneInfo | None = None) -> int:
     """Step traces for open enrolments that lack them, with their due times: per step, one
     INSERT … SELECT per entry moment (``entered_at``: only those who entered then)."""
     from .dialect import insert_ignoring_duplicates
@@ -512,7 +509,7 @@ def schedule(automation: Automation, entered_at: datetime | None = None,
         else:
             moments = list(db.session.scalars(
                 select(enrolments.c.entered_at).where(*_missing(automation, step, None))
-                .distinct()))  # fmt: skip
+                .distinct()))
         for moment in moments:
             due = step.due_for(moment, tz)
             rows = select(enrolments.c.id, literal(step.id), enrolments.c.contact_id,
@@ -522,7 +519,7 @@ def schedule(automation: Automation, entered_at: datetime | None = None,
                 insert_ignoring_duplicates(traces)
                 .from_select(["enrolment_id", "step_id", "contact_id", "due_at", "state"], rows)
                 .execution_options(preserve_rowcount=True)
-            ).rowcount  # fmt: skip
+            ).rowcount
     return made
 
 
@@ -533,7 +530,7 @@ def pending_moments(step: AutomationStep) -> list[tuple[datetime, datetime, int]
         .select_from(traces.join(enrolments, enrolments.c.id == traces.c.enrolment_id))
         .where(traces.c.step_id == step.id, traces.c.state == TraceState.PENDING)
         .group_by(enrolments.c.entered_at, traces.c.due_at)
-    )]  # fmt: skip
+    )]
 
 
 def reschedule_effect(automation: Automation, tz: ZoneInfo | None = None) -> list[dict]:
@@ -556,7 +553,7 @@ def reschedule_effect(automation: Automation, tz: ZoneInfo | None = None) -> lis
         else:
             done = 0
         effect.append({"step": step, "moved": moved, "unchanged": same, "moves": moves,
-                       "done": done, "new": step.id is None})  # fmt: skip
+                       "done": done, "new": step.id is None})
     return effect
 
 
@@ -578,7 +575,7 @@ def reschedule(automation: Automation, tz: ZoneInfo | None = None) -> int:
                 .where(traces.c.step_id == step.id, traces.c.state == TraceState.PENDING,
                        traces.c.enrolment_id.in_(of_moment))
                 .values(due_at=new).execution_options(synchronize_session=False)
-            ).rowcount  # fmt: skip
+            ).rowcount
     schedule(automation, tz=tz)
     return moved
 
@@ -594,14 +591,14 @@ def claim_due(step_id: int, now: datetime, limit: int) -> list[int]:
         .order_by(traces.c.due_at, traces.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
-    )  # fmt: skip
+    )
     return sorted(db.session.execute(
         update(traces)
         .where(traces.c.id.in_(due.scalar_subquery()), traces.c.state == TraceState.PENDING)
         .values(state=TraceState.DONE, done_at=now)
         .returning(traces.c.id)
         .execution_options(synchronize_session=False)
-    ).scalars().all())  # fmt: skip
+    ).scalars().all())
 
 
 def send_key(enrolment_id, step_id: int):
@@ -616,7 +613,7 @@ def _outcome(ids: list[int], outcome: str, reason=None, *where) -> int:
     return db.session.execute(
         update(traces).where(traces.c.id.in_(ids), traces.c.outcome.is_(None), *where)
         .values(outcome=outcome, reason=reason).execution_options(synchronize_session=False)
-    ).rowcount  # fmt: skip
+    ).rowcount
 
 
 def email_contacts(step: AutomationStep, ids: list[int], now: datetime) -> dict:
@@ -632,17 +629,18 @@ def email_contacts(step: AutomationStep, ids: list[int], now: datetime) -> dict:
     why = suppression_reason(step.template_id, now, Settings.get().email_waiting_period_days)
     rows = (
         select(literal(step.template_id), contacts.c.id, send_key(traces.c.enrolment_id, step.id),
-               literal("automation"), case_state(why), why, contacts.c.email, literal(now, outbox.c.created_at.type))
+               literal("automation"), case_state(why), why, contacts.c.email,
+               literal(now, outbox.c.created_at.type))
         .select_from(traces.join(contacts, contacts.c.id == traces.c.contact_id))
         .where(traces.c.id.in_(ids))
-    )  # fmt: skip
+    )
     db.session.execute(insert_ignoring_duplicates(outbox).from_select(
         ["template_id", "contact_id", "send_key", "reason", "state", "suppressed_reason",
-         "to_email", "created_at"], rows))  # fmt: skip
+         "to_email", "created_at"], rows))
     earlier = outbox.alias("o")
     mine = and_(earlier.c.template_id == step.template_id,
                 earlier.c.contact_id == traces.c.contact_id,
-                earlier.c.send_key == send_key(traces.c.enrolment_id, step.id))  # fmt: skip
+                earlier.c.send_key == send_key(traces.c.enrolment_id, step.id))
     held_reason = select(earlier.c.suppressed_reason).where(
         mine, earlier.c.state == OutboxState.SUPPRESSED).scalar_subquery()
     suppressed = _outcome(ids, Outcome.SUPPRESSED, held_reason,
@@ -684,10 +682,10 @@ def email_users(step: AutomationStep, ids: list[int], now: datetime) -> dict:
                literal(now, outbox.c.created_at.type))
         .select_from(source.join(users, users.c.id == _recipient_id(step)))
         .where(traces.c.id.in_(ids), users.c.email.is_not(None))
-    )  # fmt: skip
+    )
     db.session.execute(insert_ignoring_duplicates(outbox).from_select(
         ["template_id", "contact_id", "send_key", "reason", "state", "to_email", "created_at"],
-        rows))  # fmt: skip
+        rows))
     sent = exists().where(outbox.c.template_id == step.template_id,
                           outbox.c.contact_id == traces.c.contact_id,
                           outbox.c.send_key == send_key(traces.c.enrolment_id, step.id))
@@ -724,7 +722,7 @@ def create_tasks(step: AutomationStep, ids: list[int], now: datetime) -> dict:
             other.c.id.in_(ids), other.c.outcome.is_(None), other.c.id <= traces.c.id
         ).scalar_subquery()
     db.session.execute(update(traces).where(todo).values(activity_id=new_id)
-                       .execution_options(synchronize_session=False))  # fmt: skip
+                       .execution_options(synchronize_session=False))
     nowl = literal(now, activities.c.created_at.type)
     db.session.execute(insert(activities).from_select(
         ["id", "number", "type", "subject", "notes", "owner_id", "start_at", "end_at", "status",
@@ -735,10 +733,10 @@ def create_tasks(step: AutomationStep, ids: list[int], now: datetime) -> dict:
                owner, traces.c.due_at, traces.c.due_at, literal(ActivityStatus.PLANNED.value),
                contacts.c.company_id, literal(f"automation:{step.automation_id}"), nowl, nowl)
         .select_from(traces.join(contacts, contacts.c.id == traces.c.contact_id))
-        .where(todo)))  # fmt: skip
+        .where(todo)))
     db.session.execute(insert(links).from_select(
         ["activity_id", "contact_id"],
-        select(traces.c.activity_id, traces.c.contact_id).where(todo)))  # fmt: skip
+        select(traces.c.activity_id, traces.c.contact_id).where(todo)))
     created = _outcome(ids, Outcome.TASK_CREATED)
     return {"task_created": created, "failed": failed}
 
@@ -810,7 +808,7 @@ def enrolled_now(automation_id: int) -> int:
     """Open enrolments (not the baseline)."""
     return db.session.scalar(select(func.count()).where(
         enrolments.c.automation_id == automation_id, enrolments.c.left_at.is_(None),
-        enrolments.c.attempt >= 1)) or 0  # fmt: skip
+        enrolments.c.attempt >= 1)) or 0
 
 
 def step_counts(automation: Automation) -> dict[int, dict[str, int]]:
@@ -820,7 +818,7 @@ def step_counts(automation: Automation) -> dict[int, dict[str, int]]:
         .join(AutomationStep.__table__, AutomationStep.__table__.c.id == traces.c.step_id)
         .where(AutomationStep.__table__.c.automation_id == automation.id)
         .group_by(traces.c.step_id, traces.c.state, traces.c.outcome)
-    ).all()  # fmt: skip
+    ).all()
     counts: dict[int, dict[str, int]] = {s.id: {} for s in automation.steps}
     for step_id, state, outcome, n in rows:
         key = "pending" if state == TraceState.PENDING else outcome
@@ -848,7 +846,7 @@ def history_of(contact_id: int) -> list[dict]:
     found = db.session.scalars(
         select(AutomationEnrolment).where(AutomationEnrolment.contact_id == contact_id,
                                           AutomationEnrolment.attempt >= 1)
-        .order_by(AutomationEnrolment.entered_at.desc())).all()  # fmt: skip
+        .order_by(AutomationEnrolment.entered_at.desc())).all()
     out = []
     for enrolment in found:
         automation = enrolment.automation
@@ -873,7 +871,7 @@ def history_of(contact_id: int) -> list[dict]:
 
 
 def dry_run(automation: Automation, now: datetime, tz: ZoneInfo | None = None,
-            sample: int = 20) -> dict:  # fmt: skip
+            sample: int = 20) -> dict:
     """Who would enter now, when each one's first step happens, and how many the first
     email's suppressions (waiting period, opt-out, …) would hold back. Writes nothing."""
     from .contacts import Contact
@@ -893,12 +891,12 @@ def dry_run(automation: Automation, now: datetime, tz: ZoneInfo | None = None,
     names = db.session.execute(
         select(contacts.c.id, contacts.c.first_name, contacts.c.last_name, contacts.c.email)
         .where(contacts.c.id.in_(select(chosen.c.id))).order_by(contacts.c.id).limit(sample)
-    ).all()  # fmt: skip
+    ).all()
     steps = sorted(automation.steps, key=lambda s: s.position)
     timeline = [{"step": s, "due_at": s.due_for(now, tz)} for s in steps]
     held: dict[str, int] = {}
     first_email = next((s for s in steps if s.kind == StepKind.EMAIL_CONTACT and s.template_id),
-                       None)  # fmt: skip
+                       None)
     if first_email is not None:
         due = first_email.due_for(now, tz)
         why = suppression_reason(first_email.template_id, due,
@@ -906,7 +904,7 @@ def dry_run(automation: Automation, now: datetime, tz: ZoneInfo | None = None,
         for reason, n in db.session.execute(
             select(why, func.count()).select_from(contacts)
             .where(contacts.c.id.in_(select(chosen.c.id))).group_by(why)
-        ).all():  # fmt: skip
+        ).all():
             if reason:
                 held[reason] = n
     first_step = min(timeline, key=lambda t: t["due_at"]) if timeline else None

@@ -98,14 +98,14 @@ class WorkflowRun(Base):
         "Workflow",
         backref=backref("runs", cascade="save-update, merge, delete", passive_deletes=True,
                         order_by="WorkflowRun.ran_at.desc()"),
-    )  # fmt: skip
+    )
     campaign = relationship("Campaign")
 
     __table_args__ = (Index("ix_workflow_runs_workflow_id_ran_at", "workflow_id", "ran_at"),)
 
 
 def run_for(activity_ids=None, *, job_id: str | None = None, trigger: str = "form",
-            user_id: int | None = None) -> list[WorkflowRun]:  # fmt: skip
+            user_id: int | None = None) -> list[WorkflowRun]:
     """Apply every active workflow to the saved activities: ``activity_ids`` (a list), or
     every activity of the job ``job_id`` (mass create, wizard). Per workflow and campaign,
     one INSERT … SELECT of members and one of their messages (add_members). Not committed.
@@ -121,7 +121,7 @@ def run_for(activity_ids=None, *, job_id: str | None = None, trigger: str = "for
     else:
         chosen = activities.c.id.in_(list(activity_ids or []))
     workflows = db.session.scalars(select(Workflow).where(Workflow.active.is_(True))
-                                   .order_by(Workflow.id)).all()  # fmt: skip
+                                   .order_by(Workflow.id)).all()
     made = []
     for workflow in workflows:
         matched = select(activities.c.campaign_id, func.count(), func.min(activities.c.id)) \
@@ -130,16 +130,16 @@ def run_for(activity_ids=None, *, job_id: str | None = None, trigger: str = "for
             contacts = (select(links.c.contact_id)
                         .join(activities, activities.c.id == links.c.activity_id)
                         .where(chosen, workflow.where(activities),
-                               activities.c.campaign_id == campaign_id))  # fmt: skip
+                               activities.c.campaign_id == campaign_id))
             member_job = f"workflow:{workflow.id}:{uuid.uuid4().hex[:16]}"
             result = add_members(campaign_id, Action.ADD_CONTACTS, contact_ids=contacts,
                                  job_id=member_job, added_by=user_id,
-                                 source=MemberSource.WORKFLOW.value)  # fmt: skip
+                                 source=MemberSource.WORKFLOW.value)
             run = WorkflowRun(workflow_id=workflow.id, campaign_id=campaign_id,
                               activity_id=first_id if n == 1 else None, source_job_id=job_id,
                               member_job_id=member_job, trigger=trigger, activities=n,
                               added=result["added"], queued=result["email"]["queued"],
-                              suppressed=result["email"]["suppressed"])  # fmt: skip
+                              suppressed=result["email"]["suppressed"])
             db.session.add(run)
             made.append(run)
     if made:

@@ -35,9 +35,9 @@ from models import (
     db,
     utcnow,
 )
+from models.automations import NOTIFY_REASON
 from models.dialect import insert_ignoring_duplicates
 from models.email.message import AddressProblem, Draft, address, compiled, draft, wire
-from models.automations import NOTIFY_REASON
 from models.email.outbox import Suppression, requeue_stuck, suppression_reason
 from models.email.render import CompiledTemplate, TemplateProblem
 

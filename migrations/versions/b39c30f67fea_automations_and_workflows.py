@@ -109,7 +109,6 @@ def upgrade():
     sa.Column('outcome', sa.String(length=14), nullable=True),
     sa.Column('reason', sa.String(length=40), nullable=True),
     sa.Column('activity_id', sa.Integer(), nullable=True),
-    sa.ForeignKeyConstraint(['activity_id'], ['activities.id'], name=op.f('fk_automation_step_traces_activity_id_activities'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_automation_step_traces_contact_id_contacts'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['enrolment_id'], ['automation_enrolments.id'], name=op.f('fk_automation_step_traces_enrolment_id_automation_enrolments'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['step_id'], ['automation_steps.id'], name=op.f('fk_automation_step_traces_step_id_automation_steps'), ondelete='CASCADE'),
