@@ -29,6 +29,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    or_,
     select,
     text,
     true,
@@ -433,10 +434,13 @@ def entering(automation: Automation, now: datetime):
     chosen = matching(automation, now).subquery("chosen")
     mine = enrolments.alias("mine")
     here = and_(mine.c.automation_id == automation.id, mine.c.contact_id == chosen.c.id)
-    held = [~exists().where(here, mine.c.left_at.is_(None))]
     if automation.reentry == Reentry.NEVER:
-        held.append(~exists().where(here, mine.c.attempt >= 1))
-    elif automation.reentry == Reentry.AFTER_DAYS:
+        # Only a closed baseline (attempt 0) may exist for who enters: one anti-join, and
+        # the attempt is 1.
+        held = ~exists().where(here, or_(mine.c.left_at.is_(None), mine.c.attempt >= 1))
+        return select(chosen.c.id, literal(1).label("attempt")).where(held)
+    held = [~exists().where(here, mine.c.left_at.is_(None))]
+    if automation.reentry == Reentry.AFTER_DAYS:
         since = now - timedelta(days=automation.reentry_days or 0)
         held.append(~exists().where(here, mine.c.attempt >= 1, mine.c.left_at > since))
     last = (select(func.max(mine.c.attempt)).where(here).scalar_subquery())
