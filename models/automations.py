@@ -14,6 +14,7 @@ and written to every trace of that group by one statement.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -447,6 +448,21 @@ def entering(automation: Automation, now: datetime):
     return select(chosen.c.id, (func.coalesce(last, 0) + 1).label("attempt")).where(*held)
 
 
+@contextmanager
+def hash_joins():
+    """No nested-loop joins for the statements inside (PostgreSQL; see
+    models.campaigns.audience.bulk_join_plans): an enrolments table that looks empty to the
+    planner would be rescanned once per contact, where a hash anti-join reads it once."""
+    postgres = db.engine.dialect.name == "postgresql"
+    if postgres:
+        db.session.execute(text("SET LOCAL enable_nestloop = off"))
+    try:
+        yield
+    finally:
+        if postgres:
+            db.session.execute(text("SET LOCAL enable_nestloop = on"))
+
+
 def enter(automation: Automation, now: datetime, *, baseline: bool = False) -> int:
     """One ``INSERT … SELECT … ON CONFLICT DO NOTHING``: the contacts who enter now.
     ``baseline``: "only new records" at first activation, attempt 0 (no steps)."""
@@ -458,7 +474,8 @@ def enter(automation: Automation, now: datetime, *, baseline: bool = False) -> i
                   literal(now, enrolments.c.entered_at.type)).where(true())
     statement = insert_ignoring_duplicates(enrolments).from_select(
         ["automation_id", "contact_id", "attempt", "entered_at"], rows)
-    return db.session.execute(statement.execution_options(preserve_rowcount=True)).rowcount
+    with hash_joins():
+        return db.session.execute(statement.execution_options(preserve_rowcount=True)).rowcount
 
 
 def leave(automation: Automation, now: datetime) -> int:
@@ -466,13 +483,14 @@ def leave(automation: Automation, now: datetime) -> int:
     from .contacts import Contact
 
     still = matching(automation, now).where(Contact.__table__.c.id == enrolments.c.contact_id)
-    return db.session.execute(
-        update(enrolments)
-        .where(enrolments.c.automation_id == automation.id, enrolments.c.left_at.is_(None),
-               ~exists(still))
-        .values(left_at=now, left_reason="no longer matches")
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    with hash_joins():
+        return db.session.execute(
+            update(enrolments)
+            .where(enrolments.c.automation_id == automation.id, enrolments.c.left_at.is_(None),
+                   ~exists(still))
+            .values(left_at=now, left_reason="no longer matches")
+            .execution_options(synchronize_session=False)
+        ).rowcount
 
 
 def cancel_pending(automation: Automation, now: datetime, reason: str = "left") -> int:
@@ -519,11 +537,13 @@ def schedule(automation: Automation, entered_at: datetime | None = None,
             rows = select(enrolments.c.id, literal(step.id), enrolments.c.contact_id,
                           literal(due, traces.c.due_at.type), literal(TraceState.PENDING.value))
             rows = rows.where(*_missing(automation, step, moment))
-            made += db.session.execute(
-                insert_ignoring_duplicates(traces)
-                .from_select(["enrolment_id", "step_id", "contact_id", "due_at", "state"], rows)
-                .execution_options(preserve_rowcount=True)
-            ).rowcount
+            with hash_joins():
+                made += db.session.execute(
+                    insert_ignoring_duplicates(traces)
+                    .from_select(["enrolment_id", "step_id", "contact_id", "due_at", "state"],
+                                 rows)
+                    .execution_options(preserve_rowcount=True)
+                ).rowcount
     return made
 
 
