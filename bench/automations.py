@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
             db.session.commit()
             analyze()
 
-        floor = seconds(lambda: sql(STEPS_FLOOR, step=step.id, tpl=template.id, now=NOW,
+        floor = seconds(lambda: hashed(STEPS_FLOOR, step=step.id, tpl=template.id, now=NOW,
                                     since=since))
         floored = db.session.scalar(text("SELECT count(*) FROM outbox_messages"))
         reset_steps()
