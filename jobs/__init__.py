@@ -3,6 +3,7 @@ scheduler); importing this package registers every job."""
 
 from . import (  # noqa: F401  (registers)
     activities,
+    automations,
     campaigns,
     groups,
     imports,

@@ -14,7 +14,9 @@ from sqlalchemy import func, select
 from models import Activity, ActivityType, ActivityWizardRun, JobRun, JobStatus, WizardMode, db
 from models.activities.slots import ActivityError, create_from_plan, plan, plan_for
 from models.activities.wizard_plan import assigned, create_shared, run_problems
+from models.workflows import run_for as run_workflows
 
+from .email.sender import start_senders
 from .runs import JobContext, enqueue, job
 
 
@@ -67,8 +69,23 @@ def create_group_activities(
         raise ActivityError(f"unknown activity type {activity_type!r}")
     result = plan(ctx.run_id, group_id, date.fromisoformat(day), user_id, fallback_user_id)
     result["created"] = create_from_plan(ctx.run_id, subject, activity_type, campaign_id)
+    _workflows(ctx, result)
     ctx.progress(result["created"], result["created"])  # commits
+    _send_if_queued(result)
     return result
+
+
+def _workflows(ctx: JobContext, result: dict) -> None:
+    """Seed 004: the workflows over the job's activities, set-based, in the same transaction."""
+    runs = run_workflows(job_id=ctx.run_id, trigger="mass")
+    if runs:
+        result["workflows"] = {"added": sum(r.added for r in runs),
+                               "queued": sum(r.queued for r in runs)}
+
+
+def _send_if_queued(result: dict) -> None:
+    if (result.get("workflows") or {}).get("queued"):
+        start_senders()
 
 
 
@@ -106,5 +123,7 @@ def create_wizard_activities(ctx: JobContext, run_id: int) -> dict:
             ctx.run_id, details["subject"].strip(), details["activity_type"],
             details.get("campaign_id"), details.get("notes") or "")  # fmt: skip
         result["contacts"] = result["created"]
+    _workflows(ctx, result)
     ctx.progress(result["created"], result["created"])  # commits
+    _send_if_queued(result)
     return result

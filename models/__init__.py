@@ -21,6 +21,12 @@ from .activities.wizard import (
     WizardSource,
 )
 from .audit import AuditEntry
+from .automations import (
+    Automation,
+    AutomationEnrolment,
+    AutomationStep,
+    StepTrace,
+)
 from .base import Base, UTCDateTime, db, utcnow
 from .campaigns import Campaign, CampaignMember, CampaignMemberRemoval, MemberSource
 from .companies import Company
@@ -53,6 +59,7 @@ from .schedules import (
 )
 from .settings import Settings
 from .users import Role, User
+from .workflows import Workflow, WorkflowRun
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -70,6 +77,10 @@ __all__ = [
     "ActivityWizardExclusion",
     "ActivityWizardRun",
     "AuditEntry",
+    "Automation",
+    "AutomationEnrolment",
+    "AutomationStep",
+    "StepTrace",
     "Base",
     "Campaign",
     "CampaignMember",
@@ -109,6 +120,8 @@ __all__ = [
     "WizardMode",
     "WizardSource",
     "User",
+    "Workflow",
+    "WorkflowRun",
     "db",
     "utcnow",
 ]

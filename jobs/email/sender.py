@@ -38,6 +38,7 @@ from models import (
     db,
     utcnow,
 )
+from models.automations import NOTIFY_REASON
 from models.dialect import insert_ignoring_duplicates
 from models.email.message import AddressProblem, Draft, address, compiled, draft, wire
 from models.email.outbox import (
@@ -99,7 +100,9 @@ def suppressed_now(ids: list[int], waiting_days: int) -> dict[int, str]:
     rows = db.session.execute(
         select(outbox.c.id, reason)
         .select_from(outbox.join(contacts, contacts.c.id == outbox.c.contact_id))
-        .where(outbox.c.id.in_(ids))
+        # An automation's notification to a user is not mail to the contact: the contact's
+        # opt-out and address do not hold it back.
+        .where(outbox.c.id.in_(ids), outbox.c.reason != NOTIFY_REASON)
     ).all()
     return {row_id: why for row_id, why in rows if why}
 

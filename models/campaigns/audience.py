@@ -98,7 +98,9 @@ def _source_ids(action: Action, source_id: int | None, contact_ids: list[int] | 
         return select(members.c.contact_id.label("id")).where(members.c.campaign_id == source_id)
     if action == Action.LOAD_FILTER:
         return filter_selection(_saved_filter(source_id))
-    return select(contacts.c.id).where(contacts.c.id.in_(contact_ids or []))
+    # A list of ids, or a SELECT of them (a workflow: the saved activities' contacts).
+    chosen = contact_ids if contact_ids is not None else []
+    return select(contacts.c.id).where(contacts.c.id.in_(chosen))
 
 
 def _saved_filter(filter_id: int | None) -> SavedFilter:

@@ -106,6 +106,8 @@ def context_for(template: EmailTemplate, contact: Contact, campaign=None, *,
         "unsubscribe_url": unsubscribe_url(contact.id) if real else unsubscribe_url_for_tests(),
         "registration_url": template.registration_url or "",
         "survey_url": template.survey_url or "",
+        "contact_url": (f"{current_app.config['KOHDE_BASE_URL'].rstrip('/')}"
+                        f"/admin/contact/details/?id={contact.id}") if contact.id else "",
     }  # fmt: skip
 
 

@@ -35,6 +35,7 @@ PLACEHOLDERS = {
     "unsubscribe_url": [],
     "registration_url": [],
     "survey_url": [],
+    "contact_url": [],  # the contact's page in the back office (automation notifications)
 }  # fmt: skip
 UNSUBSCRIBE = "unsubscribe_url"
 

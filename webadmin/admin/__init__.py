@@ -9,6 +9,7 @@ from flask_admin.theme import Bootstrap4Theme
 from models import (
     Activity,
     AuditEntry,
+    Automation,
     Campaign,
     CampaignMember,
     Company,
@@ -23,6 +24,8 @@ from models import (
     TargetGroup,
     TargetGroupMember,
     User,
+    Workflow,
+    WorkflowRun,
     db,
 )
 
@@ -30,6 +33,7 @@ from .activities import ActivityView
 from .activities.calendar import CalendarView
 from .activities.group_form import GroupActivitiesView
 from .activities.wizard import ActivityWizardView
+from .automations import AutomationView, ContactAutomationsView
 from .campaigns import CampaignMemberView, CampaignView
 from .campaigns.audience import CampaignAudienceView
 from .contacts import CompanyView, ContactView
@@ -41,6 +45,7 @@ from .jobs import ImportContactsView, JobRunView
 from .schedules import ScheduledActionView
 from .settings import AuditView, SettingsView
 from .users import UserView
+from .workflows import WorkflowRunView, WorkflowView
 
 
 def init_admin(app: Flask) -> Admin:
@@ -81,5 +86,10 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(SettingsView(Settings, db, name="Settings", category=setup))
     admin.add_view(ScheduledActionView(ScheduledAction, db, name="Scheduled actions",
                                        category=setup))  # fmt: skip
+    admin.add_view(AutomationView(Automation, db, name="Automations", category=setup))
+    admin.add_view(ContactAutomationsView(name="Contact automations",
+                                          endpoint="contact_automations"))
+    admin.add_view(WorkflowView(Workflow, db, name="Workflows", category=setup))
+    admin.add_view(WorkflowRunView(WorkflowRun, db, name="Workflow runs", category=setup))
     admin.add_view(AuditView(AuditEntry, db, name="Audit log", category=setup))
     return admin

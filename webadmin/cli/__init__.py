@@ -14,6 +14,7 @@ from flask import Flask
 from flask.cli import FlaskGroup
 
 from .activities import activities_group
+from .automations import automations_group
 from .campaigns import campaigns_group
 from .dev import bootstrap_command, dev_command
 from .email import mailsink_command, outbox_group, set_campaign_template, templates_group
@@ -27,6 +28,7 @@ from .waiting import add_wait_timeout
 
 COMMANDS = (
     activities_group,
+    automations_group,
     bootstrap_command,
     campaigns_group,
     dev_command,

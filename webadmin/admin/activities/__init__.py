@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from models import ActivityStatus, ActivityType
+from flask_login import current_user
+
+from jobs.email.sender import start_senders
+from models import ActivityStatus, ActivityType, db
 from models.settings import installation_tz
+from models.workflows import run_for as run_workflows
 
 from ..base import SecureModelView, enum_choices
 
@@ -48,3 +52,12 @@ class ActivityView(SecureModelView):
         "company": {"fields": ["name"], "page_size": 20},
         "campaign": {"fields": ["name", "number"], "page_size": 20},
     }
+
+    def after_model_change(self, form, model, is_created):
+        """Seed 004: the workflows run on every save of an activity (its contacts join its
+        campaign, which sends that campaign's email to the newly joined)."""
+        runs = run_workflows([model.id], trigger="form", user_id=current_user.get_id() and
+                             int(current_user.get_id()))
+        db.session.commit()
+        if any(r.queued for r in runs):
+            start_senders()

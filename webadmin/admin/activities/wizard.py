@@ -19,6 +19,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 
 from jobs.activities import start_wizard_activities
+from jobs.email.sender import start_senders
 from models import (
     Activity,
     ActivityContact,
@@ -45,6 +46,7 @@ from models.activities.wizard_plan import report_rows, run_problems, source_prob
 from models.campaigns import active_campaigns
 from models.settings import installation_tz
 from models.users import active_users
+from models.workflows import run_for as run_workflows
 
 from ..base import SecureView, enum_choices
 from ..criteria.builder import CriteriaField
@@ -298,6 +300,11 @@ class ActivityWizardView(SecureView):
         shift = timing.get("shift") or (shift_to(run.job_id, timing["start"])
                                         if "start" in timing else None)  # fmt: skip
         changed = apply_to_all(run.job_id, changes, shift)
+        # Saved again: the workflows look at them as they are now (one statement per campaign).
+        workflow_runs = run_workflows(job_id=run.job_id, trigger="edit",
+                                      user_id=current_user.id)
         db.session.commit()
+        if any(r.queued for r in workflow_runs):
+            start_senders()
         flash(f"Changed {changed} activities.", "info")
         return redirect(url_for(".step", run_id=run.id, step=7))

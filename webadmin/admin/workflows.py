@@ -1,0 +1,35 @@
+"""Workflows (admins define them): the rules, their on/off switch and the run log."""
+
+from __future__ import annotations
+
+from models import ActivityStatus, ActivityType
+
+from .base import ReadOnlyModelView, SecureModelView, enum_choices
+
+
+class WorkflowView(SecureModelView):
+    """When a saved activity matches, its contacts join its campaign (seed 004)."""
+
+    admin_only = True
+    column_list = ["id", "name", "active", "conditions"]
+    column_formatters = {"conditions": lambda v, c, m, n: m.conditions_words}
+    column_editable_list = ["active"]
+    form_columns = ["name", "active", "activity_type", "activity_status", "owner", "campaign"]
+    form_choices = {"activity_type": [("", "any"), *enum_choices(ActivityType)],
+                    "activity_status": [("", "any"), *enum_choices(ActivityStatus)]}
+    form_args = {"owner": {"label": "Activity owner (empty: anyone)"},
+                 "campaign": {"label": "Activity campaign (empty: any campaign)"}}
+
+    def on_model_change(self, form, model, is_created):
+        """Empty choices are "any"."""
+        model.activity_type = model.activity_type or None
+        model.activity_status = model.activity_status or None
+
+
+class WorkflowRunView(ReadOnlyModelView):
+    """The run log: each workflow applied to a save, with what it added and queued."""
+
+    admin_only = True
+    column_list = ["ran_at", "workflow", "trigger", "campaign", "activity_id", "source_job_id",
+                   "activities", "added", "queued", "suppressed"]
+    column_default_sort = ("ran_at", True)
