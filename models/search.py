@@ -11,17 +11,6 @@ from __future__ import annotations
 
 TRIGRAM_PREFIX = "ix_trgm_"
 
-# (index name, table, column): what the list screens search.
-TRIGRAM_INDEXES = (
-    ("ix_trgm_contacts_first_name", "contacts", "first_name"),
-    ("ix_trgm_contacts_last_name", "contacts", "last_name"),
-    ("ix_trgm_contacts_email", "contacts", "email"),
-    ("ix_trgm_companies_name", "companies", "name"),
-    # The contact list's search reads Contact.search_text (folded names and email).
-    ("ix_trgm_contacts_search_text", "contacts", "search_text"),
-)
-
-
 def include_object(obj, name, type_, reflected, compare_to) -> bool:
     """Alembic hook: the PostgreSQL-only trigram indexes are not part of the models."""
     return not (type_ == "index" and name and name.startswith(TRIGRAM_PREFIX))

@@ -366,9 +366,9 @@ def send_outbox(limit: int | None = None, ctx: JobContext | None = None) -> dict
 
 
 @job("send_outbox")
-def send_outbox_job(ctx: JobContext, slot: int = 0, limit: int | None = None) -> dict:
+def send_outbox_job(ctx: JobContext, slot: int = 0) -> dict:
     """The sender job; ``slot`` lets several senders run side by side."""
-    return send_outbox(limit, ctx)
+    return send_outbox(ctx=ctx)
 
 
 def start_senders(count: int = 1) -> None:

@@ -582,8 +582,3 @@ class CompiledTemplate:
         finally:
             _clock.deadline = outer
         return Rendered(subject=" ".join(subject_out.split()), html=html_out, text=text_out)
-
-
-def render(subject: str, body_html: str, body_text: str, context: dict) -> Rendered:
-    """Render a template once for one recipient (previews, tests)."""
-    return CompiledTemplate(subject, body_html, body_text).render(context)

@@ -19,7 +19,7 @@ from models import (
     db,
 )
 from models.email.outbox import queue_campaign_join
-from models.email.render import TemplateProblem, check_template, render
+from models.email.render import CompiledTemplate, TemplateProblem, check_template
 from models.email.unsubscribe import token_for
 from tests.conftest import csrf_token
 
@@ -165,7 +165,7 @@ def test_4xx_is_retried_later_and_5xx_fails_and_suppresses(ctx, mailbox, templat
 )
 def test_sandbox_refuses_escapes_with_a_clear_message(source):
     with pytest.raises(TemplateProblem, match="not allowed in a template"):
-        render("s", source, "", {"contact": {"first_name": "A"}})
+        CompiledTemplate("s", source, "").render({"contact": {"first_name": "A"}})
 
 
 @pytest.mark.parametrize("source", [
@@ -190,14 +190,16 @@ def test_sandbox_refuses_output_past_the_cap_before_it_is_made(source):
     with pytest.raises(TemplateProblem, match=r"not allowed in a template: the (output would be "
                                               r"larger than 1,000,000 characters|template took "
                                               r"longer than)"):
-        render("s", source, "", {})
+        CompiledTemplate("s", source, "").render({})
     with pytest.raises(TemplateProblem, match="a number would have more than 4,096 bits"):
-        render("s", "{{ 7 ** 1000000 }}", "", {})  # Jinja's ** is left-associative
+        CompiledTemplate("s", "{{ 7 ** 1000000 }}", "").render({})  # Jinja's ** is left-associative
 
 
 def test_sandbox_output_up_to_the_cap_renders():
-    ok = render("Hei {{ contact.first_name ~ '!' * 3 }}", "{{ 'x' * 999000 }}{{ '%05d' % 7 }}",
-                "{{ 'a'|center(9) }}|{{ 2 ** 64 }}", {"contact": {"first_name": "Aino"}})
+    ok = CompiledTemplate("Hei {{ contact.first_name ~ '!' * 3 }}",
+                          "{{ 'x' * 999000 }}{{ '%05d' % 7 }}",
+                          "{{ 'a'|center(9) }}|{{ 2 ** 64 }}").render(
+        {"contact": {"first_name": "Aino"}})
     assert ok.subject == "Hei Aino!!!"
     assert len(ok.html) == 999005 and ok.html.endswith("00007")
     assert ok.text == "    a    |18446744073709551616"

@@ -158,7 +158,7 @@ def test_the_written_message_reads_back_as_written(name, subject, text):
     for header, addr in (("From", "olli@example.fi"), ("To", "aino@example.fi")):
         (parsed,) = message[header].addresses
         assert (parsed.display_name, parsed.addr_spec) == (one_line, addr)
-    assert message["Subject"] == " ".join(subject.split())  # as render() leaves it
+    assert message["Subject"] == " ".join(subject.split())  # as rendering leaves it
     assert message["Message-ID"] == message_id and "kohde.1" in message_id
     assert message.get_content_type() == "multipart/alternative"
 
