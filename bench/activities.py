@@ -118,7 +118,7 @@ def empty_activities() -> None:
     with db.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("TRUNCATE activities, activity_contacts, activity_slots, "
-                              "activity_plans RESTART IDENTITY"))  # fmt: skip
+                              "activity_plans RESTART IDENTITY"))
         else:
             for table in ("activity_contacts", "activities", "activity_slots", "activity_plans"):
                 conn.execute(text(f"DELETE FROM {table}"))
@@ -127,7 +127,7 @@ def empty_activities() -> None:
 def counts() -> tuple[int, int]:
     """(activities, contact links) written."""
     return (db.session.scalar(select(func.count()).select_from(Activity)),
-            db.session.scalar(select(func.count()).select_from(ActivityContact)))  # fmt: skip
+            db.session.scalar(select(func.count()).select_from(ActivityContact)))
 
 
 def grid(settings: Settings, contacts: int, owners: int) -> list[tuple[datetime, datetime]]:
@@ -136,16 +136,16 @@ def grid(settings: Settings, contacts: int, owners: int) -> list[tuple[datetime,
     times = slot_times(settings)
     per_owner = -(-contacts // owners)
     days = working_days(DAY, -(-per_owner // len(times)),
-                        {int(d) for d in settings.working_days.split(",")})  # fmt: skip
+                        {int(d) for d in settings.working_days.split(",")})
     return [(datetime.combine(d, b, tz).astimezone(UTC), datetime.combine(d, e, tz).astimezone(UTC))
-            for d in days for b, e in times]  # fmt: skip
+            for d in days for b, e in times]
 
 
 def run_floor_sql(group_id: int, slots: list[tuple[datetime, datetime]]) -> float:
     """The two INSERT … SELECTs on a precomputed grid (written before the clock starts)."""
     db.session.execute(insert(ActivitySlot), [
         {"job_id": FLOOR_JOB, "seq": n, "start_at": s, "end_at": e}
-        for n, (s, e) in enumerate(slots, 1)])  # fmt: skip
+        for n, (s, e) in enumerate(slots, 1)])
     db.session.commit()
     params = {"base": 0, "group": group_id, "job": FLOOR_JOB}
     began = time.perf_counter()
@@ -153,7 +153,7 @@ def run_floor_sql(group_id: int, slots: list[tuple[datetime, datetime]]) -> floa
     db.session.execute(text(FLOOR_LINKS), params)
     if db.engine.dialect.name == "postgresql":  # ids were given explicitly: move the sequence on
         db.session.execute(text("SELECT setval('activities_id_seq', (SELECT max(id) FROM "
-                                "activities))"))  # fmt: skip
+                                "activities))"))
     db.session.commit()
     return time.perf_counter() - began
 
@@ -178,17 +178,17 @@ def run_naive(rows: int, slots: list[tuple[datetime, datetime]]) -> float:
         select(Contact.id, Contact.owner_id, Contact.company_id)
         .join(TargetGroupMember, TargetGroupMember.contact_id == Contact.id)
         .order_by(Contact.id).limit(rows)
-    ).all()  # fmt: skip
+    ).all()
     began = time.perf_counter()
     for contact_id, owner_id, company_id in members:
         last_end = session.scalar(
             select(func.max(Activity.end_at))
             .where(Activity.owner_id == owner_id, Activity.start_at >= slots[0][0])
-        )  # fmt: skip
+        )
         n = 0 if last_end is None else bisect.bisect_left(starts, last_end)
         activity = Activity(type="call", subject="Bench call", notes="", owner_id=owner_id,
                             start_at=slots[n][0], end_at=slots[n][1], status="planned",
-                            company_id=company_id, job_id="bench-naive")  # fmt: skip
+                            company_id=company_id, job_id="bench-naive")
         session.add(activity)
         session.flush()  # the id, for the number and the link
         activity.number = f"A-{activity.id}"
@@ -228,15 +228,15 @@ def main(argv: list[str] | None = None) -> None:
         assert counts() == (2 * args.contacts, 2 * args.contacts), counts()
 
         print(f"contacts: {args.contacts:,}; owners: {args.owners}; slots a day: {per_day}; "
-              f"working days filled: {len(slots) // per_day}\n")  # fmt: skip
+              f"working days filled: {len(slots) // per_day}\n")
         print_table([
             ("floor: INSERT … SELECT ×2", args.contacts, floor_seconds),
             ("naive: query + session.add", naive_rows, naive_seconds),
             ("job: plan + create_from_plan", args.contacts, job_seconds),
             ("job again, N activities in the way", args.contacts, again_seconds),
-        ], args.contacts)  # fmt: skip
+        ], args.contacts)
         print(f"(job: {plan_seconds:.2f} s planning, {job_seconds - plan_seconds:.2f} s "
-              f"creating and committing; again: {again_plan:.2f} s planning)")  # fmt: skip
+              f"creating and committing; again: {again_plan:.2f} s planning)")
 
 
 if __name__ == "__main__":

@@ -82,7 +82,7 @@ HALF = {"all": [{"field": "created_at", "op": "within_last_days", "value": 365}]
 
 MEMBER_COLUMNS = "campaign_id, contact_id, added_at, added_by_id, source, source_ref, job_id"
 REMOVAL_COLUMNS = ("job_id, campaign_id, contact_id, added_at, added_by_id, source, source_ref, "
-                   "added_by_job_id")  # fmt: skip
+                   "added_by_job_id")
 
 # Into an empty campaign: nothing to skip, so no anti-join (planned from statistics that
 # saw an empty table, an anti-join here can be a nested loop rescanning the rows it adds).
@@ -207,7 +207,7 @@ def run_like_id() -> str:
 
 def member_count(campaign_id: int) -> int:
     return db.session.scalar(select(func.count()).select_from(CampaignMember)
-                             .where(CampaignMember.campaign_id == campaign_id))  # fmt: skip
+                             .where(CampaignMember.campaign_id == campaign_id))
 
 
 def same_members(a: int, b: int) -> bool:
@@ -237,7 +237,7 @@ class Bench:
     def copy_floor(self, campaign: int, empty: bool) -> tuple[float, int]:
         """The hand-written copy; seconds and rows added."""
         params = {"campaign": campaign, "now": utcnow(), "user": self.user_id,
-                  "source": self.group_id, "job": run_like_id()}  # fmt: skip
+                  "source": self.group_id, "job": run_like_id()}
         statement = COPY_INTO_EMPTY_SQL if empty else COPY_SQL
         settle()
         began = time.perf_counter()
@@ -254,18 +254,18 @@ class Bench:
         if self.dialect == "postgresql":
             return run_sql((RECORD_AND_DELETE_PG.format(leaving=leaving), params))
         return run_sql((RECORD_SQLITE.format(leaving=leaving), params),
-                       (DELETE_RECORDED_SQLITE, params))  # fmt: skip
+                       (DELETE_RECORDED_SQLITE, params))
 
     def run_job(self, action: Action) -> tuple[float, dict]:
         """One audience job as a worker runs it (minus Redis); seconds and its result."""
         self.runs += 1
         params = {"campaign_id": self.job, "action": action.value,
                   "source_id": self.group_id if action == Action.COPY_GROUP else None,
-                  "contact_ids": None, "refresh_group": False}  # fmt: skip
+                  "contact_ids": None, "refresh_group": False}
         key = dedupe_key("campaign_audience", params)
         run = JobRun(id=f"{key.replace(':', '-')}-{self.runs}", kind="campaign_audience",
                      dedupe_key=key, params=params, user_id=self.user_id,
-                     status=JobStatus.QUEUED)  # fmt: skip
+                     status=JobStatus.QUEUED)
         db.session.add(run)
         db.session.commit()
         run_id = run.id
@@ -283,7 +283,7 @@ class Bench:
         members looked at, members added."""
         ids = list(db.session.scalars(text(
             "SELECT contact_id FROM target_group_members WHERE group_id = :g "
-            "ORDER BY contact_id LIMIT :n"), {"g": self.group_id, "n": rows}))  # fmt: skip
+            "ORDER BY contact_id LIMIT :n"), {"g": self.group_id, "n": rows}))
         session, added, job_id = db.session, 0, run_like_id()
         began = time.perf_counter()
         for contact_id in ids:
@@ -291,7 +291,7 @@ class Bench:
                 session.add(CampaignMember(campaign_id=self.naive, contact_id=contact_id,
                                            added_at=utcnow(), added_by_id=self.user_id,
                                            source=MemberSource.GROUP,
-                                           source_ref=self.group_id, job_id=job_id))  # fmt: skip
+                                           source_ref=self.group_id, job_id=job_id))
                 added += 1
         session.commit()
         seconds = time.perf_counter() - began
@@ -307,7 +307,7 @@ class Bench:
              "m.job_id FROM campaign_members m JOIN contacts c ON c.id = m.contact_id "
              f"WHERE m.campaign_id = :job ORDER BY {NAIVE_ORDER[action]} LIMIT :n",
              {"naive": self.naive, "job": self.job, "n": rows}),
-        )  # fmt: skip
+        )
 
     def naive_remove(self, action: Action) -> tuple[float, int]:
         """Every member and its contact as objects; per one to go, ``session.add`` of its
@@ -317,7 +317,7 @@ class Bench:
         members = session.scalars(
             select(CampaignMember).where(CampaignMember.campaign_id == self.naive)
             .order_by(CampaignMember.added_at, CampaignMember.contact_id)
-        ).all()  # fmt: skip
+        ).all()
         for member in members:
             contact = member.contact  # one SELECT per member
             if action == Action.PRUNE_OPTED_OUT:
@@ -331,7 +331,7 @@ class Bench:
                     job_id=job_id, campaign_id=member.campaign_id,
                     contact_id=member.contact_id, added_at=member.added_at,
                     added_by_id=member.added_by_id, source=member.source,
-                    source_ref=member.source_ref, added_by_job_id=member.job_id))  # fmt: skip
+                    source_ref=member.source_ref, added_by_job_id=member.job_id))
                 session.delete(member)
                 removed += 1
         session.commit()
@@ -347,7 +347,7 @@ def print_table(steps: list[dict], total: int) -> None:
     "vs naive" is rows/s over the naive loop's (the goal: ≥ 50×).
     """
     header = (f"{'operation':<36} {'rows':>9} {'changed':>9} {'seconds':>8} {'rows/s':>11} "
-              f"{'to floor':>9} {'vs naive':>9}")  # fmt: skip
+              f"{'to floor':>9} {'vs naive':>9}")
     print(header)
     print("-" * len(header))
     for step in steps:
@@ -356,16 +356,16 @@ def print_table(steps: list[dict], total: int) -> None:
         lines = [("floor", step["rows"], step["changed"], step["floor"])]
         if "bare" in step:
             lines.append(("floor, DELETE without undo record", step["rows"], step["changed"],
-                          step["bare"]))  # fmt: skip
+                          step["bare"]))
         lines += [("job", step["rows"], step["changed"], step["job"]),
                   ("naive ORM loop", step["naive_rows"], step["naive_changed"], step["naive"])]
         print(step["name"])
         for label, rows, changed, seconds in lines:
             rate = rows / seconds
             print(f"  {label:<34} {rows:>9,} {changed:>9,} {seconds:>8.2f} {rate:>11,.0f} "
-                  f"{floor / rate:>8.2f}× {rate / naive:>8.1f}×")  # fmt: skip
+                  f"{floor / rate:>8.2f}× {rate / naive:>8.1f}×")
         print(f"  (naive extrapolated to {step['rows']:,} rows: "
-              f"{step['rows'] / naive:,.0f} s)")  # fmt: skip
+              f"{step['rows'] / naive:,.0f} s)")
     print(f"\n{total:,} contacts. 'to floor': time per row ÷ the floor's (1.00× is as fast as "
           "hand-written SQL; lower is better). 'vs naive': rows/s ÷ the naive loop's.")
 
@@ -382,7 +382,7 @@ def warm_up(bench: Bench) -> None:
         db.session.execute(text("ANALYZE campaign_members"))
         db.session.execute(text("ANALYZE campaign_member_removals"))
     db.session.execute(text("SELECT count(*) FROM target_group_members WHERE group_id = :g"),
-                       {"g": bench.group_id})  # fmt: skip
+                       {"g": bench.group_id})
     db.session.execute(text("SELECT count(*), count(email_key), count(company_id), "
                             "sum(CASE WHEN email_opt_out THEN 1 ELSE 0 END) FROM contacts"))
     db.session.commit()
@@ -392,11 +392,11 @@ def run_steps(bench: Bench, naive_rows: int) -> list[dict]:
     """The five steps, each as floor, bare floor (removals), job and naive; checked."""
     steps = []
     for empty, name in ((True, "copy the group into an empty campaign"),
-                        (False, "copy it again (nothing new)")):  # fmt: skip
+                        (False, "copy it again (nothing new)")):
         step = {"name": name}
         step["rows"] = db.session.scalar(text(
             "SELECT count(*) FROM target_group_members WHERE group_id = :g"),
-            {"g": bench.group_id})  # fmt: skip
+            {"g": bench.group_id})
         expected = dry_run(bench.job, Action.COPY_GROUP, bench.group_id)["would_add"]
         warm_up(bench)
         # The job goes right after the floor: each copy grows the table, and a way that
@@ -410,7 +410,7 @@ def run_steps(bench: Bench, naive_rows: int) -> list[dict]:
         steps.append(step)
     for action, name in ((Action.DEDUPE_EMAIL, "dedupe by email"),
                          (Action.DEDUPE_COMPANY, "dedupe by company"),
-                         (Action.PRUNE_OPTED_OUT, "prune opted-out")):  # fmt: skip
+                         (Action.PRUNE_OPTED_OUT, "prune opted-out")):
         step = {"name": name, "rows": member_count(bench.job)}
         expected = dry_run(bench.job, action)["would_remove"]
         bench.naive_sample(action, naive_rows)  # the job campaign's state before the step

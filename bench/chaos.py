@@ -71,7 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=3000, help="messages per scenario (N)")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS),
-                        help=f"comma-separated, of {', '.join(SCENARIOS)}")  # fmt: skip
+                        help=f"comma-separated, of {', '.join(SCENARIOS)}")
     parser.add_argument("--give-up", type=float, default=300,
                         help="seconds after the fault before what is left counts as lost")
     args = database_arguments(parser).parse_args(argv)
@@ -87,7 +87,7 @@ def ensure_database(url: str) -> None:
     admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :d"),
-                           {"d": parsed.database}):  # fmt: skip
+                           {"d": parsed.database}):
             conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
     admin.dispose()
 
@@ -105,7 +105,7 @@ def create_audience(messages: int) -> int:
     db.session.execute(insert(CampaignMember).from_select(
         ["campaign_id", "contact_id", "added_at", "job_id"],
         select(literal(campaign.id), Contact.id, literal(utcnow(), CampaignMember.added_at.type),
-               literal(JOB_ID))))  # fmt: skip
+               literal(JOB_ID))))
     db.session.commit()
     return campaign.id
 
@@ -129,7 +129,7 @@ class World:
     def start(self, *args: str) -> subprocess.Popen:
         proc = subprocess.Popen([sys.executable, "-m", "webadmin.cli", *args, "--quiet"],
                                 env=self.env, cwd=ROOT,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.procs.append(proc)
         return proc
 
@@ -139,7 +139,7 @@ class World:
                 proc.kill()
             proc.wait(timeout=30)
         for pid in db.session.scalars(select(JobRun.worker_pid).where(
-                JobRun.worker_pid.is_not(None))):  # fmt: skip
+                JobRun.worker_pid.is_not(None))):
             try:
                 os.kill(pid, signal.SIGKILL)  # an orphaned horse
             except (ProcessLookupError, PermissionError):
@@ -150,7 +150,7 @@ class World:
 def running_sender() -> JobRun | None:
     db.session.rollback()
     return db.session.scalar(select(JobRun).where(JobRun.kind == "send_outbox",
-                                                  JobRun.status == JobStatus.RUNNING))  # fmt: skip
+                                                  JobRun.status == JobStatus.RUNNING))
 
 
 def unsent() -> int:
@@ -258,14 +258,14 @@ def main(argv: list[str] | None = None) -> None:
         with bench_database(args, **config) as (app, url):
             env = {k: v for k, v in os.environ.items() if not k.startswith("KOHDE_")}
             env.update({k: str(v) for k, v in config.items()}, DATABASE_URL=url,
-                       SECRET_KEY="bench")  # fmt: skip
+                       SECRET_KEY="bench")
             # bench_database's app context: its session is the one to invalidate after a fault
             campaign_id = create_audience(args.messages)
             print(f"{args.messages:,} messages per scenario, default settings "
                   f"(lease {app.config['KOHDE_JOB_LEASE_SECONDS']:g} s, reaper pass "
                   f"{app.config['KOHDE_REAPER_INTERVAL']:g} s, tick "
                   f"{app.config['KOHDE_SCHEDULER_INTERVAL']:g} s, "
-                  f"{Settings.get().email_messages_per_second} messages/s)\n")  # fmt: skip
+                  f"{Settings.get().email_messages_per_second} messages/s)\n")
             for name in names:
                 row = scenario(name, args, campaign_id, env, memory, get_redis())
                 rows.append(row)
@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> None:
         controller.stop()
         embedded_redis.stop(redis_proc)
     print("\n| scenario | lost | duplicated | resumed after (s) | all out after (s) | sender runs "
-          "(failed) | left running |\n|---|---:|---:|---:|---:|---:|---:|")  # fmt: skip
+          "(failed) | left running |\n|---|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         print(f"| {row['scenario']} | {row['lost']} | {row['duplicated']} "
               f"| {fmt(row['resumed_s'])} | {fmt(row['all_out_s'])} "

@@ -120,7 +120,7 @@ def member_count(group_id: int) -> int:
     return db.session.scalar(
         select(func.count()).select_from(TargetGroupMember)
         .where(TargetGroupMember.group_id == group_id)
-    )  # fmt: skip
+    )
 
 
 def empty_members() -> None:
@@ -222,7 +222,7 @@ def measure(group_id: int, naive_rows: int, dialect: str, rounds: int) -> list[t
         ("refresh: no change", members, best["refresh unchanged"],
          "floor: anti-join DELETE + INSERT"),
         (NAIVE, rows, naive_seconds, None),
-    ]  # fmt: skip
+    ]
     for label, tree, raw in COUNTS:
         raw_sql = text(raw.format(find=FIND[dialect]))
         floor_seconds, floor_count = best_of(rounds, lambda q=raw_sql: db.session.scalar(q))
@@ -248,7 +248,7 @@ def print_table(lines: list[tuple]) -> None:
         rate = rates[name]
         to_floor = f"{rates[floor] / rate:>8.2f}×" if floor else f"{1:>8.2f}×"
         print(f"{name:<42} {rows:>10,} {seconds:>8.3f} {rate:>12,.0f} {to_floor} "
-              f"{rate / naive:>8.1f}×")  # fmt: skip
+              f"{rate / naive:>8.1f}×")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> None:
             with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.execute(text("VACUUM ANALYZE"))
         print(f"seeded {args.contacts:,} contacts in {time.perf_counter() - began:.0f} s; "
-              f"group: language is fi\n")  # fmt: skip
+              f"group: language is fi\n")
 
         lines = measure(group_id, min(args.contacts, NAIVE_MAX), dialect, args.rounds)
         print_table(lines)
@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> None:
               f"({members / args.contacts:.0%}); the naive loop extrapolated to {members:,} "
               f"members: {members / naive:,.0f} s.\n'to floor': time per row ÷ the floor's "
               "(1.00× is as fast as hand-written SQL; lower is better). "
-              "'vs naive': rows/s ÷ the naive loop's.")  # fmt: skip
+              "'vs naive': rows/s ÷ the naive loop's.")
 
 
 if __name__ == "__main__":

@@ -93,7 +93,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=20_000, help="messages per run (N)")
     parser.add_argument("--rounds", type=int, default=1,
-                        help="repeat the three measurements; the table shows medians")  # fmt: skip
+                        help="repeat the three measurements; the table shows medians")
     return database_arguments(parser).parse_args(argv)
 
 
@@ -137,7 +137,7 @@ def floor_message(n: int) -> EmailMessage:
             .replace("{{ owner.name }}", "Olli Omistaja")
             .replace("{{ owner.email }}", "olli@example.fi")
             .replace("{{ unsubscribe_url }}", f"https://crm.example.fi/unsubscribe/{n:040d}")
-            )  # fmt: skip
+            )
     message = EmailMessage()
     message["From"] = Address("Olli Omistaja", addr_spec="olli@example.fi")
     message["To"] = Address(f"{first} {last}", addr_spec=f"person{n}@example.fi")
@@ -171,19 +171,19 @@ def sender_config(smtp_port: int) -> dict:
 def make_app(url: str, smtp_port: int):
     """The app as a sender process sees it (no Redis: nothing here enqueues work)."""
     return create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench",
-                       **sender_config(smtp_port)})  # fmt: skip
+                       **sender_config(smtp_port)})
 
 
 def create_audience(messages: int) -> int:
     """N contacts (with companies and owners) in a campaign that has a template; its id."""
     db.session.execute(insert(User), [{"email": f"owner{n}@example.fi", "name": f"Omistaja {n}"}
-                                      for n in range(OWNERS)])  # fmt: skip
+                                      for n in range(OWNERS)])
     db.session.execute(insert(Company), [{"name": f"Yritys {n} Oy", "city": "Helsinki"}
-                                         for n in range(max(messages // 20, 1))])  # fmt: skip
+                                         for n in range(max(messages // 20, 1))])
     owners = db.session.scalars(select(User.id).order_by(User.id)).all()
     companies = db.session.scalars(select(Company.id).order_by(Company.id)).all()
     template = EmailTemplate(name="Bench", subject=SUBJECT, body_html=BODY_HTML,
-                             sender_mode=SenderMode.OWNER)  # fmt: skip
+                             sender_mode=SenderMode.OWNER)
     campaign = Campaign(name="Bench campaign", email_template=template)
     db.session.add(campaign)
     settings = Settings.get()
@@ -194,7 +194,7 @@ def create_audience(messages: int) -> int:
          "company_id": companies[n % len(companies)], "owner_id": owners[n % len(owners)],
          "language": "fi", "city": "Helsinki"}
         for n in range(messages)
-    ])  # fmt: skip
+    ])
     db.session.execute(
         insert(CampaignMember).from_select(
             ["campaign_id", "contact_id", "added_at", "job_id"],
@@ -240,13 +240,13 @@ def run_sender_process(url: str, smtp_port: int, ready, go, results) -> None:
 
 
 def run_workers(ctx, url: str, smtp_port: int, workers: int,
-                clock: Stopwatch) -> tuple[list, tuple[float, float]]:  # fmt: skip
+                clock: Stopwatch) -> tuple[list, tuple[float, float]]:
     """``workers`` sender processes started together on the same outbox: what each one
     reported, and the clock from the go (once each has its app up and connected) to the
     last one's report (not to the processes' exit)."""
     ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
     procs = [ctx.Process(target=run_sender_process, args=(url, smtp_port, ready, go, results))
-             for _ in range(workers)]  # fmt: skip
+             for _ in range(workers)]
     for proc in procs:
         proc.start()
     for _ in procs:
@@ -262,7 +262,7 @@ def run_workers(ctx, url: str, smtp_port: int, workers: int,
 
 
 FLOOR, ONE, TWO = ("floor: smtplib loop, 1 connection", "kohde: send_outbox, 1 worker",
-                   "kohde: send_outbox, 2 workers")  # fmt: skip
+                   "kohde: send_outbox, 2 workers")
 WORKERS = {FLOOR: 1, ONE: 1, TWO: 2}
 
 
@@ -285,7 +285,7 @@ class Stopwatch:
 
 
 def measure_round(ctx, url: str, port: int, counter, cpu, campaign_id: int,
-                  messages: int) -> dict:  # fmt: skip
+                  messages: int) -> dict:
     """The three operations once, each checked to have delivered every message."""
     seconds, sink_cpu, clock = {}, {}, Stopwatch(cpu)
 
@@ -309,7 +309,7 @@ def measure_round(ctx, url: str, port: int, counter, cpu, campaign_id: int,
     assert sum(r[2]["sent"] for r in reports) == messages, reports
     shares = ", ".join(f"{r[2]['sent']:,} in {r[1]:.1f} s" for r in reports)
     print(f"  round: floor {seconds[FLOOR]:.1f} s, 1 worker {seconds[ONE]:.1f} s, "
-          f"2 workers {seconds[TWO]:.1f} s ({shares})", flush=True)  # fmt: skip
+          f"2 workers {seconds[TWO]:.1f} s ({shares})", flush=True)
     return {"seconds": seconds, "sink_cpu": sink_cpu}
 
 
@@ -317,7 +317,7 @@ def print_table(rounds: list[dict], messages: int) -> None:
     """operation, messages, seconds, msgs/s, ratio to the floor and per worker, and the
     sink's CPU (medians over the rounds; each ratio is taken within its round)."""
     header = (f"{'operation':<34} {'messages':>9} {'seconds':>8} {'msgs/s':>8} "
-              f"{'to floor':>9} {'per worker':>11} {'sink CPU':>9}")  # fmt: skip
+              f"{'to floor':>9} {'per worker':>11} {'sink CPU':>9}")
     print(header)
     print("-" * len(header))
     for name in (FLOOR, ONE, TWO):
@@ -325,7 +325,7 @@ def print_table(rounds: list[dict], messages: int) -> None:
         ratio = statistics.median(r["seconds"][FLOOR] / r["seconds"][name] for r in rounds)
         sink = statistics.median(r["sink_cpu"][name] for r in rounds)
         print(f"{name:<34} {messages:>9,} {seconds:>8.2f} {messages / seconds:>8,.0f} "
-              f"{ratio:>8.2f}× {ratio / WORKERS[name]:>10.2f}× {sink:>8.0%}")  # fmt: skip
+              f"{ratio:>8.2f}× {ratio / WORKERS[name]:>10.2f}× {sink:>8.0%}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -337,19 +337,19 @@ def main(argv: list[str] | None = None) -> None:
     port = free_port()
     counter, cpu, ready, stop = ctx.Value("q", 0), ctx.Value("d", 0.0), ctx.Event(), ctx.Event()
     sink_proc = ctx.Process(target=run_sink, args=(port, counter, cpu, ready, stop),
-                            daemon=True)  # fmt: skip
+                            daemon=True)
     sink_proc.start()
     assert ready.wait(60), "the sink did not start"
     try:
         with bench_database(args, **sender_config(port)) as (_app, url):
             print(f"sink: aiosmtpd on 127.0.0.1:{port} (pid {sink_proc.pid}); CPUs: "
-                  f"{os.cpu_count()}; load average: {os.getloadavg()[0]:.1f}")  # fmt: skip
+                  f"{os.cpu_count()}; load average: {os.getloadavg()[0]:.1f}")
             campaign_id = create_audience(args.messages)
             db.session.remove()
             rounds = [measure_round(ctx, url, port, counter, cpu, campaign_id, args.messages)
-                      for _ in range(args.rounds)]  # fmt: skip
+                      for _ in range(args.rounds)]
             print(f"messages: {args.messages:,}; rounds: {args.rounds} (medians); load average "
-                  f"at the end: {os.getloadavg()[0]:.1f}\n")  # fmt: skip
+                  f"at the end: {os.getloadavg()[0]:.1f}\n")
             print_table(rounds, args.messages)
     finally:
         stop.set()

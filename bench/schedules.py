@@ -75,7 +75,7 @@ def _rows(n: int, group_id: int) -> list[dict]:
             "activity_subject": "", "params": {}, "catch_up": "latest", "overlap": "skip",
             "max_failures": 3, "failure_streak": 0,
             "created_at": NOW - timedelta(days=30), "updated_at": NOW - timedelta(days=30),
-        }  # fmt: skip
+        }
         row.update(shapes[i % len(shapes)])
         rows.append(row)
     return rows
@@ -116,11 +116,11 @@ def main(argv: list[str] | None = None) -> None:
             with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.execute(text("VACUUM ANALYZE"))
         print(f"{args.actions:,} scheduled actions in {time.perf_counter() - began:.1f} s; "
-              f"nothing due at {NOW:%Y-%m-%d %H:%M} UTC\n")  # fmt: skip
+              f"nothing due at {NOW:%Y-%m-%d %H:%M} UTC\n")
 
         def floor():
             db.session.execute(text(FLOOR), {"now": NOW.replace(tzinfo=None)
-                                             if dialect == "sqlite" else NOW}).all()  # fmt: skip
+                                             if dialect == "sqlite" else NOW}).all()
             db.session.rollback()
 
         def check():
@@ -134,14 +134,14 @@ def main(argv: list[str] | None = None) -> None:
         lines = [("floor: the due query", *timed(floor, args.rounds)),
                  ("due check (run_due_actions)", *timed(check, args.rounds)),
                  ("whole tick (every check)", *timed(whole, args.rounds)),
-                 ("naive: load all, compute in Python", *timed(naive, 1))]  # fmt: skip
+                 ("naive: load all, compute in Python", *timed(naive, 1))]
         floor_ms = lines[0][2]
         naive_ms = lines[-1][2]
         print(f"{'operation':<38} {'actions':>8} {'fastest ms':>11} {'median ms':>10} "
-              f"{'to floor':>9} {'vs naive':>9}")  # fmt: skip
+              f"{'to floor':>9} {'vs naive':>9}")
         for name, fastest, median in lines:
             print(f"{name:<38} {args.actions:>8,} {fastest:>11.2f} {median:>10.2f} "
-                  f"{median / floor_ms:>8.1f}× {naive_ms / median:>8.0f}×")  # fmt: skip
+                  f"{median / floor_ms:>8.1f}× {naive_ms / median:>8.0f}×")
         print("\n'to floor': median ÷ the floor's median (lower is better); "
               "'vs naive': how many times faster than the naive loop.")
 

@@ -204,13 +204,13 @@ def print_table(results: list[tuple[str, int, float]], total: int) -> None:
     naive = next(rate for name, rate in rates.items() if name.startswith("naive"))
     width = max(len(name) for name, _, _ in results)
     header = (f"{'operation':<{width}} {'rows':>10} {'seconds':>9} {'rows/s':>11} "
-              f"{'to floor':>9} {'vs naive':>9}")  # fmt: skip
+              f"{'to floor':>9} {'vs naive':>9}")
     print(header)
     print("-" * len(header))
     for name, rows, seconds in results:
         rate = rates[name]
         print(f"{name:<{width}} {rows:>10,} {seconds:>9.2f} {rate:>11,.0f} "
-              f"{rate / floor:>8.2f}× {rate / naive:>8.1f}×")  # fmt: skip
+              f"{rate / floor:>8.2f}× {rate / naive:>8.1f}×")
     print(f"(naive loop extrapolated to {total:,} rows: {total / naive:,.0f} s)")
 
 

@@ -116,12 +116,12 @@ def create_wizard_activities(ctx: JobContext, run_id: int) -> dict:
     if run.mode == WizardMode.SHARED:
         activity, contacts = create_shared(run, ctx.run_id)
         result = {"created": 1, "contacts": contacts, "unassigned": 0,
-                  "per_user": {str(run.user_id): {details["day"]: 1}}}  # fmt: skip
+                  "per_user": {str(run.user_id): {details["day"]: 1}}}
     else:
         result = plan_for(ctx.run_id, assigned(run), date.fromisoformat(details["day"]))
         result["created"] = create_from_plan(
             ctx.run_id, details["subject"].strip(), details["activity_type"],
-            details.get("campaign_id"), details.get("notes") or "")  # fmt: skip
+            details.get("campaign_id"), details.get("notes") or "")
         result["contacts"] = result["created"]
     _workflows(ctx, result)
     ctx.progress(result["created"], result["created"])  # commits

@@ -64,7 +64,7 @@ def command(port: int, workdir: Path) -> list[str]:
         "--save", "",
         "--appendonly", "no",
         "--dir", str(workdir),
-    ]  # fmt: skip
+    ]
 
 
 def url(port: int) -> str:

@@ -29,7 +29,7 @@ from .runs import JobContext, enqueue, job
 COLUMNS = (
     "first_name", "last_name", "email", "company", "owner_email", "status", "email_opt_out",
     "kind", "phone", "language", "city", "title",
-)  # fmt: skip
+)
 REQUIRED = ("email",)
 # File column → contact column, for the plain text fields.
 TEXT_FIELDS = ("first_name", "last_name", "phone", "language", "city", "title", "status")
@@ -311,7 +311,7 @@ def _write_chunk(rows: list[ParsedRow], outcome: Outcome) -> None:
         # One column set for the whole batch (executemany needs it), defaults filled in.
         columns = {k for row in inserts for k in row}
         defaults = {c.key: c.default.arg for c in Contact.__table__.c if c.key in columns
-                    and c.default is not None and not callable(c.default.arg)}  # fmt: skip
+                    and c.default is not None and not callable(c.default.arg)}
         batch = [{c: row.get(c, defaults.get(c)) for c in columns} for row in inserts]
         for row in batch:
             row.update(created_at=now, updated_at=now)
@@ -341,13 +341,13 @@ def _refresh_search_text(keys: list[str]) -> None:
     rows = db.session.execute(
         select(table.c.id, table.c.first_name, table.c.last_name, table.c.email)
         .where(table.c.email_key.in_(keys))
-    ).all()  # fmt: skip
+    ).all()
     if rows:
         db.session.connection().execute(
             update(table).where(table.c.id == bindparam("key"))
             .values(search_text=bindparam("text")),
             [{"key": r.id, "text": search_text(r.first_name, r.last_name, r.email)} for r in rows],
-        )  # fmt: skip
+        )
 
 
 def _write_or_isolate(rows: list[ParsedRow], outcome: Outcome, report) -> None:

@@ -108,7 +108,7 @@ class Heartbeat:
         self.lost = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, daemon=True,
-                                        name=f"kohde-heartbeat-{run_id}")  # fmt: skip
+                                        name=f"kohde-heartbeat-{run_id}")
 
     def start(self) -> Heartbeat:
         """Start renewing (returns self)."""

@@ -85,7 +85,7 @@ class JobContext:
             count = db.session.execute(
                 update(JobRun).where(JobRun.id == self.run_id, JobRun.status == JobStatus.RUNNING)
                 .values(**values)
-            ).rowcount  # fmt: skip
+            ).rowcount
             db.session.commit()
             return count
 
@@ -147,7 +147,7 @@ def enqueue(
             return active
         db.session.rollback()
         return enqueue(kind, params, user_id=user_id, scheduled_action_id=scheduled_action_id,
-                       timeout=timeout)  # fmt: skip
+                       timeout=timeout)
     run = JobRun(
         id=new_run_id(key),
         kind=kind,
@@ -226,7 +226,7 @@ def _put_on_queue(run_id: str, timeout: int = DEFAULT_TIMEOUT) -> None:
         # The row stays queued in the database (the truth): `kohde jobs requeue`, the
         # scheduler or the next worker to start puts it on the queue once Redis answers.
         log.error("job run %s is recorded but Redis refused it (%s); it will be requeued",
-                  run_id, exc)  # fmt: skip
+                  run_id, exc)
 
 
 def requeue_lost() -> list[str]:
@@ -239,7 +239,7 @@ def requeue_lost() -> list[str]:
         select(JobRun.id).where(JobRun.status == JobStatus.QUEUED,
                                 or_(JobRun.not_before.is_(None), JobRun.not_before <= now))
         .order_by(JobRun.enqueued_at)
-    ).all()  # fmt: skip
+    ).all()
     db.session.rollback()
     lost = []
     for run_id in due:
@@ -268,12 +268,12 @@ def reap_expired(now: datetime | None = None) -> list[str]:
     rows = db.session.scalars(
         select(JobRun).where(JobRun.status == JobStatus.RUNNING,
                              or_(JobRun.lease_expires_at < now, JobRun.lease_expires_at.is_(None)))
-    ).all()  # fmt: skip
+    ).all()
     expired = [
         (run.id, _lost_message(run)) for run in rows
         # A run without a lease was started before leases existed: give it one lease.
         if run.lease_expires_at is not None or (run.started_at or now) < now - lease
-    ]  # fmt: skip
+    ]
     db.session.rollback()
     reaped = []
     for run_id, message in expired:
@@ -288,7 +288,7 @@ def lose_run(run_id: str, error: str, pid: int | None = None) -> bool:
     """Fail a running run whose process is known dead (its work horse was killed) at once,
     and retry it; ``pid``: only if that process held it."""
     ended, _ = end_run(run_id, JobStatus.FAILED, error=f"{WORKER_LOST}: {error}", retry=True,
-                       pid=pid)  # fmt: skip
+                       pid=pid)
     return ended
 
 
@@ -299,7 +299,7 @@ def retry_delay(attempt: int) -> float:
 
 def end_run(run_id: str, status: str, *, error: str | None = None, result: dict | None = None,
             retry: bool = False, only_queued: bool = False, expired_before: datetime | None = None,
-            pid: int | None = None) -> tuple[bool, JobRun | None]:  # fmt: skip
+            pid: int | None = None) -> tuple[bool, JobRun | None]:
     """Record how an active run ended, if it is still active (and, for the reaper, still
     expired; for a dead horse, still that process's). With ``retry``, a failed run that has
     attempts left gets its next attempt in the same transaction. Retries a lost database
@@ -311,7 +311,7 @@ def end_run(run_id: str, status: str, *, error: str | None = None, result: dict 
         conditions.append(JobRun.status.in_(ACTIVE_STATUSES))
     if expired_before is not None:
         conditions.append(or_(JobRun.lease_expires_at < expired_before,
-                              JobRun.lease_expires_at.is_(None)))  # fmt: skip
+                              JobRun.lease_expires_at.is_(None)))
     if pid is not None:
         conditions.append(JobRun.worker_pid == pid)
     values: dict = {"status": status}
@@ -337,7 +337,7 @@ def end_run(run_id: str, status: str, *, error: str | None = None, result: dict 
     ended, following = retry_db(attempt, what=f"recording the end of job run {run_id}")
     if following is not None:
         log.warning("job run %s failed; attempt %d is %s (from %s)", run_id, following.attempt,
-                    following.id, following.not_before)  # fmt: skip
+                    following.id, following.not_before)
         if following.not_before <= utcnow():
             _put_on_queue(following.id)
     return ended, following
@@ -397,7 +397,7 @@ def execute(run_id: str):
                     worker_name=(g.get("rq_worker_name") or "")[:120] or None,
                     worker_host=socket.gethostname()[:120], worker_pid=os.getpid(),
                     **lease_values(lease))
-        ).rowcount  # fmt: skip
+        ).rowcount
         db.session.commit()
         return taken
 
@@ -422,7 +422,7 @@ def execute(run_id: str):
                 db.session.close()
             error = _describe(exc)
             end_run(run_id, JobStatus.FAILED, error=error, result=ctx.result,
-                    retry=infrastructure_error(exc) and not isinstance(exc, RunLost))  # fmt: skip
+                    retry=infrastructure_error(exc) and not isinstance(exc, RunLost))
             if isinstance(exc, Exception):
                 # RQ stores the text in Redis: the safe one, never the original exception.
                 raise JobFailed(safe_text(error)) from None
@@ -450,4 +450,4 @@ def on_rq_failure(job, connection, exc_type, exc_value, tb) -> None:
     run = db.session.get(JobRun, job.id)
     if run is not None and not run.finished:
         end_run(job.id, JobStatus.FAILED, error=safe_text(f"{exc_type.__name__}: {exc_value}"),
-                retry=infrastructure_error(exc_value))  # fmt: skip
+                retry=infrastructure_error(exc_value))

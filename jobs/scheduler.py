@@ -107,13 +107,13 @@ def messages_due(now: datetime) -> bool:
     return bool(db.session.scalar(select(exists().where(
         outbox.c.state.in_((OutboxState.QUEUED, OutboxState.DEFERRED)),
         or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now),
-    ))))  # fmt: skip
+    ))))
 
 
 def sender_active() -> bool:
     """Whether a send job is queued or running already."""
     return bool(db.session.scalar(select(exists().where(
-        JobRun.kind == "send_outbox", JobRun.status.in_(ACTIVE_STATUSES)))))  # fmt: skip
+        JobRun.kind == "send_outbox", JobRun.status.in_(ACTIVE_STATUSES)))))
 
 
 @periodic("outbox_send", quick=True)
@@ -163,7 +163,7 @@ class KohdeScheduler(Scheduler):
                 self._last_full_tick = began
             # Quiet when there was nothing to do: a line a minute would drown the dev log.
             log.log(logging.INFO if any(self.last_tick.values()) else logging.DEBUG,
-                    "tick: %s", self.last_tick)  # fmt: skip
+                    "tick: %s", self.last_tick)
             return moved
         finally:
             self._in_pass = False

@@ -84,9 +84,9 @@ def start_schedule_run(run: ScheduledActionRun) -> JobRun:
     action = run.action
     job_run = enqueue("scheduled_action", {"run_id": run.id},
                       user_id=run.user_id or action.owner_id,
-                      scheduled_action_id=action.id)  # fmt: skip
+                      scheduled_action_id=action.id)
     db.session.execute(update(ledger).where(ledger.c.id == run.id)
-                       .values(job_run_id=job_run.id))  # fmt: skip
+                       .values(job_run_id=job_run.id))
     db.session.commit()
     return job_run
 
@@ -94,22 +94,22 @@ def start_schedule_run(run: ScheduledActionRun) -> JobRun:
 def _busy(action_id: int) -> bool:
     """Whether one of the action's runs is still waiting, queued or running."""
     return bool(db.session.scalar(select(exists().where(
-        ledger.c.action_id == action_id, ledger.c.status.in_(UNSETTLED)))))  # fmt: skip
+        ledger.c.action_id == action_id, ledger.c.status.in_(UNSETTLED)))))
 
 
 def _insert_run(action: ScheduledAction, due_at: datetime, trigger: str, status: str,
-                summary: str = "", user_id: int | None = None) -> int | None:  # fmt: skip
+                summary: str = "", user_id: int | None = None) -> int | None:
     """The ledger row for (action, due time); None when it is there already."""
     now = utcnow()
     values = {"action_id": action.id, "due_at": due_at, "trigger": trigger, "status": status,
-              "summary": summary, "result": {}, "user_id": user_id, "created_at": now}  # fmt: skip
+              "summary": summary, "result": {}, "user_id": user_id, "created_at": now}
     if status == RunStatus.SKIPPED:
         values["finished_at"] = now
     dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
     inserted = db.session.execute(
         dialect.insert(ledger).values(**values).on_conflict_do_nothing()
         .returning(ledger.c.id)
-    ).scalar()  # fmt: skip
+    ).scalar()
     return inserted
 
 
@@ -128,7 +128,7 @@ def start_due(action_id: int, now: datetime) -> str:
     """
     action = db.session.get(ScheduledAction, action_id, populate_existing=True)
     if action is None or not action.active or action.next_run_at is None \
-            or action.next_run_at > now:  # fmt: skip
+            or action.next_run_at > now:
         db.session.rollback()
         return "not due"
     first_due = action.next_run_at
@@ -137,7 +137,7 @@ def start_due(action_id: int, now: datetime) -> str:
     if problems:  # e.g. a time zone this machine no longer knows: say so, do not spin
         action.active, action.next_run_at = False, None
         action.paused_reason = "paused: its schedule is incomplete: " + "; ".join(
-            f"{k}: {v}" for k, v in problems.items())  # fmt: skip
+            f"{k}: {v}" for k, v in problems.items())
         db.session.commit()
         return "paused"
     latest, count = rec.latest_due(first_due, now)
@@ -146,7 +146,7 @@ def start_due(action_id: int, now: datetime) -> str:
     skip = None
     if (count > 1 or late) and action.catch_up == CatchUp.SKIP:
         skip = (f"skipped: {count} due time{'s' if count > 1 else ''} missed while no "
-                "scheduler ran (catch-up: skip)")  # fmt: skip
+                "scheduler ran (catch-up: skip)")
     skip = skip or _skip_reason(action)
     status = RunStatus.SKIPPED if skip else RunStatus.QUEUED
     if not skip and _busy(action.id):
@@ -182,7 +182,7 @@ def run_now(action: ScheduledAction, user_id: int | None = None) -> ScheduledAct
     if _busy(action.id):
         if action.overlap == Overlap.SKIP:
             raise ScheduleError(f"'{action.name}' is still running (its previous run has not "
-                                "finished); try again when it has")  # fmt: skip
+                                "finished); try again when it has")
         status = RunStatus.WAITING
     run_id = _insert_run(action, due_at, "run_now", status, user_id=user_id)
     db.session.commit()
@@ -218,12 +218,12 @@ def resume(action: ScheduledAction) -> None:
 
 
 def record_outcome(run_id: int, ok: bool, *, result: dict | None = None, summary: str = "",
-                   error: str | None = None, campaign_id: int | None = None) -> bool:  # fmt: skip
+                   error: str | None = None, campaign_id: int | None = None) -> bool:
     """Write a run's outcome and the action's last run / failure streak, pausing the action
     after its N-th failure in a row. Once per run (a second call changes nothing). Not
     committed."""
     values = {"status": RunStatus.DONE if ok else RunStatus.FAILED, "finished_at": utcnow(),
-              "error": error}  # fmt: skip
+              "error": error}
     if result is not None:
         values["result"] = result
     if summary:
@@ -234,7 +234,7 @@ def record_outcome(run_id: int, ok: bool, *, result: dict | None = None, summary
         update(ledger).where(ledger.c.id == run_id,
                              ledger.c.status.in_((RunStatus.QUEUED, RunStatus.RUNNING)))
         .values(**values)
-    ).rowcount  # fmt: skip
+    ).rowcount
     if not settled:
         return False
     run = db.session.get(ScheduledActionRun, run_id, populate_existing=True)
@@ -249,7 +249,7 @@ def record_outcome(run_id: int, ok: bool, *, result: dict | None = None, summary
             first_line = (error or "failed").split("\n", 1)[0][:300]
             action.active = False
             action.paused_reason = (f"paused after {action.failure_streak} failed runs in a row; "
-                                    f"last error: {first_line}")  # fmt: skip
+                                    f"last error: {first_line}")
     return True
 
 
@@ -268,23 +268,23 @@ def settle() -> dict[str, int]:
         .join(job_runs, job_runs.c.id == ledger.c.job_run_id)
         .where(ledger.c.status.in_((RunStatus.QUEUED, RunStatus.RUNNING)),
                job_runs.c.status.in_((JobStatus.DONE, JobStatus.FAILED)))
-    ).all()  # fmt: skip
+    ).all()
     for run_id, status, error in ended:
         counts["settled"] += record_outcome(run_id, status == JobStatus.DONE,
-                                            error=error or None)  # fmt: skip
+                                            error=error or None)
     db.session.commit()
     orphans = db.session.scalars(
         select(ScheduledActionRun).where(ScheduledActionRun.status == RunStatus.QUEUED,
                                          ScheduledActionRun.job_run_id.is_(None),
                                          ScheduledActionRun.created_at < utcnow() - ORPHAN_AFTER)
-    ).all()  # fmt: skip
+    ).all()
     for run in orphans:
         start_schedule_run(run)
         counts["orphans"] += 1
     waiting = db.session.scalars(
         select(ScheduledActionRun).where(ScheduledActionRun.status == RunStatus.WAITING)
         .order_by(ScheduledActionRun.due_at)
-    ).all()  # fmt: skip
+    ).all()
     seen: set[int] = set()
     for run in waiting:  # per action, the earliest waiting run, once nothing else is on
         if run.action_id in seen:
@@ -292,12 +292,12 @@ def settle() -> dict[str, int]:
         seen.add(run.action_id)
         if db.session.scalar(select(exists().where(
                 ledger.c.action_id == run.action_id,
-                ledger.c.status.in_((RunStatus.QUEUED, RunStatus.RUNNING))))):  # fmt: skip
+                ledger.c.status.in_((RunStatus.QUEUED, RunStatus.RUNNING))))):
             continue
         released = db.session.execute(
             update(ledger).where(ledger.c.id == run.id, ledger.c.status == RunStatus.WAITING)
             .values(status=RunStatus.QUEUED)
-        ).rowcount  # fmt: skip
+        ).rowcount
         db.session.commit()
         if released:
             start_schedule_run(run)
@@ -320,7 +320,7 @@ def due_action_ids(now: datetime, limit: int = DUE_BATCH) -> list[int]:
         select(actions.c.id)
         .where(actions.c.active.is_(True), actions.c.next_run_at <= now)
         .order_by(actions.c.next_run_at).limit(limit)
-    ))  # fmt: skip
+    ))
 
 
 @periodic("schedules")
@@ -354,7 +354,7 @@ def _n(value: int) -> str:
 
 def _refresh_words(result: dict) -> str:
     return (f"group refreshed: {_n(result['members'])} members "
-            f"(+{_n(result['added'])}, −{_n(result['removed'])})")  # fmt: skip
+            f"(+{_n(result['added'])}, −{_n(result['removed'])})")
 
 
 def do_refresh_group(ctx: JobContext, action: ScheduledAction, run: ScheduledActionRun):
@@ -366,7 +366,7 @@ def do_refresh_group(ctx: JobContext, action: ScheduledAction, run: ScheduledAct
 
 def _email_words(counts: dict, queued: int, suppressed: int) -> str:
     reasons = sorted(((k.removeprefix("suppressed_"), v) for k, v in counts.items()
-                      if k.startswith("suppressed_") and v), key=lambda kv: -kv[1])  # fmt: skip
+                      if k.startswith("suppressed_") and v), key=lambda kv: -kv[1])
     words = f"{_n(queued)} messages queued, {_n(suppressed)} suppressed"
     if reasons:
         words += " (" + ", ".join(f"{k.replace('_', ' ')} {_n(v)}" for k, v in reasons) + ")"
@@ -380,7 +380,7 @@ def do_copy_group(ctx: JobContext, action: ScheduledAction, run: ScheduledAction
         raise ScheduleError(f"'{action.name}' has no campaign to copy into")
     campaign_name = action.campaign.name
     result = change_audience(ctx, action.campaign_id, "copy_group", group.id,
-                             refresh_group=action.refresh_first)  # fmt: skip
+                             refresh_group=action.refresh_first)
     words = f"{_n(result.get('added', 0))} members of '{group.name}' added to '{campaign_name}'"
     email = result.get("email") or {}
     if email.get("queued") or email.get("suppressed"):
@@ -392,7 +392,7 @@ def _campaign_name(group: TargetGroup, day: date) -> str:
     """"<group> <local date>", and " (2)", " (3)" … when that name is taken already."""
     base = f"{group.name} {day.isoformat()}"[:200]
     taken = set(db.session.scalars(select(Campaign.name).where(
-        or_(Campaign.name == base, Campaign.name.like(base + " (%)")))))  # fmt: skip
+        or_(Campaign.name == base, Campaign.name.like(base + " (%)")))))
     name, n = base, 1
     while name in taken:
         n += 1
@@ -417,11 +417,11 @@ def do_group_email(ctx: JobContext, action: ScheduledAction, run: ScheduledActio
     campaign = Campaign(name=_campaign_name(group, day), owner_id=action.owner_id,
                         email_template_id=template.id, start_date=day, active=True,
                         description=f"Created by the scheduled action '{action.name}' "
-                                    f"for target group '{group.name}'.")  # fmt: skip
+                                    f"for target group '{group.name}'.")
     db.session.add(campaign)
     db.session.flush()  # its id and number; committed with the members and messages
     db.session.execute(update(ledger).where(ledger.c.id == run.id)
-                       .values(campaign_id=campaign.id))  # fmt: skip
+                       .values(campaign_id=campaign.id))
     result = change_audience(ctx, campaign.id, "copy_group", group.id)  # commits all of it
     counts = campaign_email_counts(campaign.id)
     email = result.get("email") or {"queued": 0, "suppressed": 0}
@@ -430,7 +430,7 @@ def do_group_email(ctx: JobContext, action: ScheduledAction, run: ScheduledActio
     if refreshed:
         result["group_refresh"] = refreshed
     words = (f"campaign '{campaign.name}' created, {_n(result.get('added', 0))} members linked, "
-             + _email_words(counts, email["queued"], email["suppressed"]))  # fmt: skip
+             + _email_words(counts, email["queued"], email["suppressed"]))
     if refreshed:
         words = f"{_refresh_words(refreshed)}; {words}"
     return result, words, campaign.id
@@ -455,11 +455,11 @@ def do_group_activities(ctx: JobContext, action: ScheduledAction, run: Scheduled
         refresh(group)
     user_id = action.user_id if action.activity_assignee == ActivityAssignee.USER else None
     fallback = action.user_id if action.activity_assignee == ActivityAssignee.OWNER_OR_USER \
-        else None  # fmt: skip
+        else None
     day = activity_day(action, run.due_at)
     result = plan(ctx.run_id, group.id, day, user_id, fallback, now=clock.now())
     result["created"] = create_from_plan(ctx.run_id, action.activity_subject,
-                                         action.activity_type, action.campaign_id)  # fmt: skip
+                                         action.activity_type, action.campaign_id)
     ctx.progress(result["created"], result["created"])  # commits
     result.update(group=group.name, day=day.isoformat())
     words = (f"{_n(result['created'])} activities '{action.activity_subject}' created for "
@@ -515,7 +515,7 @@ def start_undo_run(run: ScheduledActionRun, user_id: int | None = None) -> JobRu
     if (run.result or {}).get("undone_by"):
         raise ScheduleError(f"this run was already undone by job {run.result['undone_by']}")
     return enqueue("undo_scheduled_run", {"run_id": run.id}, user_id=user_id,
-                   scheduled_action_id=run.action_id)  # fmt: skip
+                   scheduled_action_id=run.action_id)
 
 
 @job("undo_scheduled_run")
@@ -529,7 +529,7 @@ def undo_scheduled_run(ctx: JobContext, run_id: int) -> dict:
         raise ScheduleError(f"run {run_id} was already undone by job {run.result['undone_by']}")
     outbox, members = OutboxMessage.__table__, CampaignMember.__table__
     added = select(members.c.contact_id).where(members.c.campaign_id == run.campaign_id,
-                                               members.c.job_id == run.job_run_id)  # fmt: skip
+                                               members.c.job_id == run.job_run_id)
     cancelled = db.session.execute(
         update(outbox)
         .where(outbox.c.campaign_id == run.campaign_id,
@@ -537,7 +537,7 @@ def undo_scheduled_run(ctx: JobContext, run_id: int) -> dict:
                outbox.c.contact_id.in_(added))
         .values(state=OutboxState.SUPPRESSED, suppressed_reason="cancelled",
                 last_error=f"cancelled by undo job {ctx.run_id}")
-    ).rowcount  # fmt: skip
+    ).rowcount
     removed, _restored = revert(run.job_run_id, run.campaign_id)
     campaign = db.session.get(Campaign, run.campaign_id)
     created = run.action.kind == ActionKind.GROUP_EMAIL
@@ -558,7 +558,7 @@ def overdue_actions(now: datetime | None = None) -> list[ScheduledAction]:
         select(ScheduledAction)
         .where(ScheduledAction.active.is_(True), ScheduledAction.next_run_at < now - MISSED_AFTER)
         .order_by(ScheduledAction.next_run_at).limit(20)
-    ))  # fmt: skip
+    ))
 
 
 def last_tick() -> SchedulerTick | None:

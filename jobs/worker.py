@@ -72,7 +72,7 @@ class AppWorker(AppContextMixin, Worker):
         signal = f", signal {os.WTERMSIG(ret_val)}" if ret_val and os.WIFSIGNALED(ret_val) else ""
         try:
             if lose_run(job.id, f"work horse {retpid} died (exit status {ret_val}{signal})",
-                        pid=retpid):  # fmt: skip
+                        pid=retpid):
                 log.warning("job run %s: work horse %s died; failed it", job.id, retpid)
         except Exception as exc:  # the reaper does it once the lease runs out
             log.error("could not record the lost job run %s: %s", job.id, exc)

@@ -79,7 +79,7 @@ class JobRun(Base):
         # The double-click guarantee: at most one active run per request, whatever its id.
         Index("uq_job_runs_active_dedupe_key", "dedupe_key", unique=True,
               postgresql_where=text("status IN ('queued', 'running')"),
-              sqlite_where=text("status IN ('queued', 'running')")),  # fmt: skip
+              sqlite_where=text("status IN ('queued', 'running')")),
         Index("ix_job_runs_status_lease_expires_at", "status", "lease_expires_at"),
         Index("ix_job_runs_retry_of_id", "retry_of_id"),
     )
@@ -102,7 +102,7 @@ class JobRun(Base):
     def stuck(self) -> bool:
         """Running, but its lease expired: its worker is gone (the reaper fails it soon)."""
         return (self.status == JobStatus.RUNNING and self.lease_expires_at is not None
-                and self.lease_expires_at < utcnow())  # fmt: skip
+                and self.lease_expires_at < utcnow())
 
     @property
     def shown_status(self) -> str:

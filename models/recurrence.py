@@ -125,10 +125,10 @@ class Recurrence:
             label = "the date and time to run at" if freq == Frequency.ONCE else "the first run"
             found["start_at"] = f"choose {label}"
         if freq == Frequency.HOURLY and not (self.interval_hours and 1 <= self.interval_hours
-                                             <= 24 * 7):  # fmt: skip
+                                             <= 24 * 7):
             found["interval_hours"] = "every how many hours: 1 … 168"
         if freq in (Frequency.DAILY, Frequency.WEEKLY, Frequency.MONTHLY) \
-                and self.time_of_day is None:  # fmt: skip
+                and self.time_of_day is None:
             found["time_of_day"] = "choose the time of day (HH:MM)"
         if freq == Frequency.WEEKLY and not self.weekdays:
             found["weekdays"] = "choose at least one weekday"
@@ -156,7 +156,7 @@ class Recurrence:
             while True:
                 last = calendar.monthrange(year, month)[1]
                 when = datetime.combine(date(year, month, min(self.day_of_month, last)),
-                                        self.time_of_day)  # fmt: skip
+                                        self.time_of_day)
                 if when >= start:
                     yield when
                 year, month = (year + 1, 1) if month == 12 else (year, month + 1)

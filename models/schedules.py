@@ -34,7 +34,7 @@ from .recurrence import Frequency, Recurrence, parse_weekdays
 __all__ = [
     "ActionKind", "ActionInUse", "ActivityAssignee", "ActivityDay", "CatchUp", "Frequency",
     "Origin", "Overlap", "RunStatus", "ScheduledAction", "ScheduledActionRun", "SchedulerTick",
-]  # fmt: skip
+]
 
 
 class ActionKind(StrEnum):
@@ -186,7 +186,7 @@ class ScheduledAction(Timestamped, Base):
             frequency=self.frequency, timezone=self.timezone, start_at=self.start_at,
             interval_hours=self.interval_hours, time_of_day=self.time_of_day,
             weekdays=weekdays, day_of_month=self.day_of_month, cron=self.cron or None,
-        )  # fmt: skip
+        )
 
     def compute_next_run(self, after: datetime) -> datetime | None:
         """Set and return ``next_run_at``: the first due time after ``after`` (None: never)."""
@@ -214,10 +214,10 @@ class ScheduledAction(Timestamped, Base):
                 found["campaign"] = f"campaign '{self.campaign.name}' is not active"
         if self.kind == ActionKind.GROUP_EMAIL:
             template = self.template or (self.target_group.email_template
-                                         if self.target_group else None)  # fmt: skip
+                                         if self.target_group else None)
             if template is None:
                 found["template"] = ("choose a template, or give the target group an email "
-                                     "template")  # fmt: skip
+                                     "template")
             elif template.folder != CAMPAIGN_FOLDER:
                 found["template"] = f"template '{template.name}' is not in the Campaign folder"
         if self.kind == ActionKind.GROUP_ACTIVITIES:
@@ -228,7 +228,7 @@ class ScheduledAction(Timestamped, Base):
             if self.activity_assignee not in set(ActivityAssignee):
                 found["activity_assignee"] = "choose whose calendar gets the activities"
             elif self.activity_assignee != ActivityAssignee.OWNER and self.user is None \
-                    and self.user_id is None:  # fmt: skip
+                    and self.user_id is None:
                 found["user"] = "choose the user who gets the activities (or the fallback user)"
             if self.activity_day not in set(ActivityDay):
                 found["activity_day"] = "choose the day the activities are planned from"
@@ -285,7 +285,7 @@ class ScheduledActionRun(Base):
         "ScheduledAction",
         backref=backref("history", cascade="save-update, merge, delete", passive_deletes=True,
                         order_by="ScheduledActionRun.due_at.desc()"),
-    )  # fmt: skip
+    )
     job_run = relationship("JobRun")
     campaign = relationship("Campaign")
 
@@ -339,16 +339,16 @@ def actions_using(session: Session, obj) -> list[ScheduledAction]:
     table = ScheduledAction.__table__
     uses = or_(*[table.c[column] == obj.id for column in columns])
     return list(session.scalars(select(ScheduledAction).where(uses)
-                                .order_by(ScheduledAction.name)))  # fmt: skip
+                                .order_by(ScheduledAction.name)))
 
 
 def in_use_message(obj, actions: list[ScheduledAction]) -> str:
     """"Target group 'X' is used by scheduled actions 'A' (#3), 'B' (#5): …"."""
     label = {"TargetGroup": "Target group", "Campaign": "Campaign",
-             "EmailTemplate": "Template", "User": "User"}[type(obj).__name__]  # fmt: skip
+             "EmailTemplate": "Template", "User": "User"}[type(obj).__name__]
     names = ", ".join(f"'{a.name}' (#{a.id})" for a in actions)
     return (f"{label} '{obj}' is used by scheduled action{'s' if len(actions) > 1 else ''} "
-            f"{names}: change or delete {'them' if len(actions) > 1 else 'it'} first.")  # fmt: skip
+            f"{names}: change or delete {'them' if len(actions) > 1 else 'it'} first.")
 
 
 @event.listens_for(Session, "before_flush")
@@ -371,7 +371,7 @@ def _refuse_deleting_what_actions_use(session, _context, _instances) -> None:
 # --- the target group's automatic email (seed 004, option 1) ----------------------------------
 
 GROUP_EMAIL_FIELDS = ("automatic_email", "email_template_id", "email_template",
-                      "automatic_email_refresh_minutes", "name", "owner", "owner_id")  # fmt: skip
+                      "automatic_email_refresh_minutes", "name", "owner", "owner_id")
 TEMPLATE_TIMING_FIELDS = ("send_timing", "send_weekdays", "send_time")
 
 
@@ -385,7 +385,7 @@ def timing_problem(template) -> str | None:
         return f"template '{template.name}' is not in the {CAMPAIGN_FOLDER!r} folder"
     if template.send_timing != SendTiming.SCHEDULED or not template.send_time:
         return (f"template '{template.name}' sends immediately: an automatic group email needs "
-                "a template with send timing 'scheduled' (weekdays and a time)")  # fmt: skip
+                "a template with send timing 'scheduled' (weekdays and a time)")
     try:
         if not parse_weekdays(template.send_weekdays):
             return f"template '{template.name}' has no send weekdays"
@@ -398,7 +398,7 @@ def _shifted(weekdays: tuple[int, ...], at: time, minutes: int) -> tuple[str, ti
     """Weekdays and time ``minutes`` earlier (a refresh before 00:15 is the day before)."""
     # 2024-01-01 was a Monday: day d of that week is ISO weekday d.
     moved = [datetime.combine(date(2024, 1, d), at) - timedelta(minutes=minutes)
-             for d in weekdays]  # fmt: skip
+             for d in weekdays]
     return ",".join(str(d) for d in sorted({m.isoweekday() for m in moved})), moved[0].time()
 
 
@@ -415,7 +415,7 @@ def sync_group_email(session: Session, group) -> list[ScheduledAction]:
     found = {a.origin: a for a in (session.scalars(select(ScheduledAction).where(
         ScheduledAction.target_group_id == group.id,
         ScheduledAction.origin.in_((Origin.GROUP_EMAIL, Origin.GROUP_REFRESH))))
-        if group.id is not None else [])}  # fmt: skip
+        if group.id is not None else [])}
     template = group.email_template
     if template is None and group.email_template_id is not None:
         from .email import EmailTemplate
@@ -430,10 +430,10 @@ def sync_group_email(session: Session, group) -> list[ScheduledAction]:
     minutes = group.automatic_email_refresh_minutes
     # Not Settings.get(): this runs inside a flush, where it must not flush a new row.
     tz = session.scalar(select(Settings.timezone).where(Settings.id == 1)) \
-        or current_app.config["KOHDE_TIMEZONE"]  # fmt: skip
+        or current_app.config["KOHDE_TIMEZONE"]
     email = found.get(Origin.GROUP_EMAIL) or ScheduledAction(
         origin=Origin.GROUP_EMAIL, kind=ActionKind.GROUP_EMAIL, target_group=group,
-        timezone=tz, frequency=Frequency.WEEKLY)  # fmt: skip
+        timezone=tz, frequency=Frequency.WEEKLY)
     wanted = [email]
     email.name = f"{group.name}: automatic email"[:200]
     # The relationship first: on a new group only it is set before the flush.
@@ -444,7 +444,7 @@ def sync_group_email(session: Session, group) -> list[ScheduledAction]:
     if minutes:
         refresh_action = found.get(Origin.GROUP_REFRESH) or ScheduledAction(
             origin=Origin.GROUP_REFRESH, kind=ActionKind.REFRESH_GROUP, target_group=group,
-            timezone=tz, frequency=Frequency.WEEKLY)  # fmt: skip
+            timezone=tz, frequency=Frequency.WEEKLY)
         refresh_action.name = f"{group.name}: refresh {minutes} min before the email"[:200]
         refresh_action.owner_id = owner_id
         wanted.append(refresh_action)
@@ -481,14 +481,14 @@ def _keep_group_emails_in_step(session, _context, _instances) -> None:
             if obj in session.new and not obj.automatic_email:
                 continue
             if obj in session.new or any(state.attrs[f].history.has_changes()
-                                         for f in GROUP_EMAIL_FIELDS):  # fmt: skip
+                                         for f in GROUP_EMAIL_FIELDS):
                 groups.append(obj)
         elif isinstance(obj, EmailTemplate) and obj not in session.new and any(
                 state.attrs[f].history.has_changes() for f in TEMPLATE_TIMING_FIELDS):
             with session.no_autoflush:
                 groups.extend(session.scalars(select(TargetGroup).where(
                     TargetGroup.email_template_id == obj.id,
-                    TargetGroup.automatic_email.is_(True))))  # fmt: skip
+                    TargetGroup.automatic_email.is_(True))))
     with session.no_autoflush:
         for group in dict.fromkeys(groups):
             sync_group_email(session, group)

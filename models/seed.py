@@ -29,11 +29,11 @@ LOCALES = {  # locale: (share of contacts, language code, email domains)
 }
 STATUSES = ["active"] * 14 + ["prospect"] * 4 + ["customer"] * 3 + ["inactive"]
 INDUSTRIES = ["Retail", "Manufacturing", "IT", "Health care", "Education", "Logistics",
-              "Construction", "Finance", "Public sector", "Energy"]  # fmt: skip
+              "Construction", "Finance", "Public sector", "Energy"]
 CONTACT_COLUMNS = [
     "kind", "first_name", "last_name", "email", "phone", "language", "city", "status",
     "email_opt_out", "company_id", "owner_id", "search_text", "created_at", "updated_at",
-]  # fmt: skip
+]
 CHUNK = 50_000
 POOL = 400
 
@@ -111,7 +111,7 @@ def _seed_companies(rng: random.Random, pools: Pools, count: int, owners: list[i
             "owner_id": rng.choice(owners) if owners else None,
             "created_at": now,
             "updated_at": now,
-        })  # fmt: skip
+        })
     first = db.session.scalar(select(db.func.coalesce(db.func.max(Company.id), 0)))
     for start in range(0, len(rows), CHUNK):
         db.session.execute(insert(Company), rows[start : start + CHUNK])

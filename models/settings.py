@@ -57,7 +57,7 @@ def parse_working_days(text) -> list[int]:
             continue
         if not (part.isascii() and part.isdigit() and 1 <= int(part) <= 7):
             raise ValueError(f"{part[:20]!r} is not a weekday: use 1 (Monday) to 7 (Sunday), "
-                             "separated by commas")  # fmt: skip
+                             "separated by commas")
         days.add(int(part))
     if not days:
         raise ValueError("at least one working day, e.g. 1,2,3,4,5 (1 = Monday … 7 = Sunday)")
@@ -80,7 +80,7 @@ def window_problem(earliest, latest, duration) -> str | None:
     minutes = (latest.hour * 60 + latest.minute) - (earliest.hour * 60 + earliest.minute)
     if isinstance(duration, int) and 0 < duration and minutes < duration:
         return (f"the day from {earliest:%H:%M} to {latest:%H:%M} is shorter than one "
-                f"activity ({duration} minutes)")  # fmt: skip
+                f"activity ({duration} minutes)")
     return None
 
 
@@ -153,10 +153,10 @@ class Settings(Timestamped, Base):
             return default
 
         timezone = keep("timezone", self.timezone, timezone_problem(self.timezone),
-                        _configured_timezone())  # fmt: skip
+                        _configured_timezone())
         duration = keep("activity_duration_minutes", self.activity_duration_minutes,
                         _whole_number(self.activity_duration_minutes, 1, MAX_DURATION_MINUTES,
-                                      "minutes"), 15)  # fmt: skip
+                                      "minutes"), 15)
         earliest, latest = self.activity_earliest_start, self.activity_latest_end
         if problem := window_problem(earliest, latest, duration):
             problems.append(f"{LABELS['activity_latest_end']}: {problem}; using 08:00–16:00")
@@ -168,16 +168,16 @@ class Settings(Timestamped, Base):
             days = keep("working_days", None, str(exc), "1,2,3,4,5")
         waiting = keep("email_waiting_period_days", self.email_waiting_period_days,
                        _whole_number(self.email_waiting_period_days, 0, MAX_WAITING_DAYS, "days"),
-                       30)  # fmt: skip
+                       30)
         per_second = keep("email_messages_per_second", self.email_messages_per_second,
                           _whole_number(self.email_messages_per_second, 1,
-                                        MAX_MESSAGES_PER_SECOND, "messages"), 50)  # fmt: skip
+                                        MAX_MESSAGES_PER_SECOND, "messages"), 50)
         return SettingsValues(
             timezone=timezone, activity_duration_minutes=duration,
             activity_earliest_start=earliest, activity_latest_end=latest, working_days=days,
             email_waiting_period_days=waiting, email_messages_per_second=per_second,
             automatic_email_campaigns=bool(self.automatic_email_campaigns), problems=problems,
-        )  # fmt: skip
+        )
 
     def __str__(self) -> str:
         return "Settings"

@@ -35,7 +35,7 @@ def _activities(user: User) -> list[Activity]:
                Activity.start_at >= now - timedelta(days=DAYS_BACK),
                Activity.start_at < now + timedelta(days=DAYS_AHEAD))
         .order_by(Activity.start_at, Activity.id)
-    ))  # fmt: skip
+    ))
 
 
 def _contacts(activity_ids: list[int]) -> dict[int, tuple[list[str], int]]:
@@ -50,7 +50,7 @@ def _contacts(activity_ids: list[int]) -> dict[int, tuple[list[str], int]]:
         .join(Contact, Contact.id == links.c.contact_id)
         .where(links.c.activity_id.in_(activity_ids))
         .subquery()
-    )  # fmt: skip
+    )
     found: dict[int, tuple[list[str], int]] = {}
     for row in db.session.execute(select(ranked).where(ranked.c.n <= CONTACTS_LISTED)):
         name = f"{row.first_name or ''} {row.last_name or ''}".strip()
@@ -110,7 +110,7 @@ def feed(token: str):
     body = build_calendar(user, _activities(user)).to_ical()
     return Response(body, mimetype="text/calendar",
                     headers={"Content-Disposition": 'inline; filename="kohde.ics"',
-                             "Cache-Control": "private, max-age=300"})  # fmt: skip
+                             "Cache-Control": "private, max-age=300"})
 
 
 def init_app(app: Flask) -> None:

@@ -28,7 +28,7 @@ SENTENCES = {
     500: "Something went wrong on our side. The error has been logged; please try again.",
 }
 TITLES = {400: "Bad request", 403: "Not allowed", 404: "Not found", 405: "Not allowed",
-          409: "Conflict", 413: "Too large", 500: "Something went wrong"}  # fmt: skip
+          409: "Conflict", 413: "Too large", 500: "Something went wrong"}
 
 
 def _sentence(error: HTTPException) -> str:
@@ -58,7 +58,7 @@ def _page(code: int, title: str, sentence: str) -> str:
         db.session.rollback()
         return (f"<!doctype html><title>{code} {escape(title)}</title>"
                 f"<h1>{escape(title)}</h1><p>{escape(sentence)}</p>"
-                '<p><a href="/admin/">Back to the dashboard</a></p>')  # fmt: skip
+                '<p><a href="/admin/">Back to the dashboard</a></p>')
 
 
 def render_error(code: int, sentence: str):

@@ -21,22 +21,22 @@ def job_health() -> dict:
         select(JobRun.id, JobRun.kind, JobRun.worker_name, JobRun.lease_expires_at)
         .where(JobRun.status == JobStatus.RUNNING, JobRun.lease_expires_at < now)
         .order_by(JobRun.lease_expires_at).limit(20)
-    ).all()  # fmt: skip
+    ).all()
     retries = db.session.scalar(select(func.count()).where(
-        JobRun.status.in_(ACTIVE_STATUSES), JobRun.attempt > 1))  # fmt: skip
+        JobRun.status.in_(ACTIVE_STATUSES), JobRun.attempt > 1))
     outbox = OutboxMessage.__table__
     oldest = db.session.scalar(
         select(func.min(func.coalesce(outbox.c.next_attempt_at, outbox.c.created_at)))
         .where(outbox.c.state.in_((OutboxState.QUEUED, OutboxState.DEFERRED, OutboxState.SENDING)),
                or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now))
-    )  # fmt: skip
+    )
     if isinstance(oldest, str):  # SQLite's min() over a coalesce answers text
         oldest = datetime.fromisoformat(oldest).replace(tzinfo=UTC)
     return {
         "stuck_runs": len(stuck),
         "stuck": [{"id": r.id, "kind": r.kind, "worker": r.worker_name,
                    "expired_seconds_ago": round((now - r.lease_expires_at).total_seconds(), 1)}
-                  for r in stuck],  # fmt: skip
+                  for r in stuck],
         "retries_in_progress": retries,
         "oldest_due_message_seconds": (
             round(max((now - oldest).total_seconds(), 0.0), 1) if oldest else None),

@@ -63,7 +63,7 @@ MARK_SENT = (
     .where(outbox.c.id == bindparam("b_id"))
     .values(state=OutboxState.SENT, sent_at=bindparam("b_sent_at"), last_error=None,
             message_id=bindparam("b_message_id"))
-)  # fmt: skip
+)
 
 
 def claim(limit: int, run_id: str | None = None) -> list[int]:
@@ -79,7 +79,7 @@ def claim(limit: int, run_id: str | None = None) -> list[int]:
         # PostgreSQL: concurrent senders skip each other's rows; SQLite ignores it
         # (its single writer already makes the claim atomic).
         .with_for_update(skip_locked=True)
-    )  # fmt: skip
+    )
     ids = db.session.execute(
         update(outbox)
         .where(outbox.c.id.in_(due.scalar_subquery()))
@@ -96,7 +96,7 @@ def suppressed_now(ids: list[int], waiting_days: int) -> dict[int, str]:
     may have opted out or bounced since), in one query for the batch."""
     contacts = Contact.__table__
     reason = suppression_reason(outbox.c.template_id, utcnow(), waiting_days,
-                                older_than_id=outbox.c.id)  # fmt: skip
+                                older_than_id=outbox.c.id)
     rows = db.session.execute(
         select(outbox.c.id, reason)
         .select_from(outbox.join(contacts, contacts.c.id == outbox.c.contact_id))
@@ -134,7 +134,7 @@ def _prepare(ids: list[int], record: Recorder, counts: dict) -> list[Outgoing]:
                  selectinload(OutboxMessage.contact).selectinload(Contact.company),
                  selectinload(OutboxMessage.template).selectinload(EmailTemplate.sender_user),
                  selectinload(OutboxMessage.campaign))
-    ).all()  # fmt: skip
+    ).all()
     templates: dict[int, CompiledTemplate] = {}
     ready = []
     for row in rows:
@@ -148,7 +148,7 @@ def _prepare(ids: list[int], record: Recorder, counts: dict) -> list[Outgoing]:
             to = address(contact.full_name, row.to_email or contact.email)
         except AddressProblem as exc:
             record(row.id, state=OutboxState.SUPPRESSED,
-                   suppressed_reason=Suppression.INVALID_EMAIL, last_error=str(exc))  # fmt: skip
+                   suppressed_reason=Suppression.INVALID_EMAIL, last_error=str(exc))
             counts["suppressed"] += 1
             continue
         try:
@@ -156,13 +156,13 @@ def _prepare(ids: list[int], record: Recorder, counts: dict) -> list[Outgoing]:
                 templates[row.template_id] = compiled(row.template)
             message_draft = draft(row.template, contact, row.campaign, to=to,
                                   message_id=row.message_id,
-                                  idstring=f"kohde.{row.id}")  # fmt: skip
+                                  idstring=f"kohde.{row.id}")
         except (TemplateProblem, AddressProblem) as exc:  # a broken template or its From
             record(row.id, state=OutboxState.FAILED, last_error=str(exc))
             counts["failed"] += 1
             continue
         ready.append(Outgoing(row.id, to.addr_spec, contact.email_key, row.attempts,
-                              message_draft, templates[row.template_id]))  # fmt: skip
+                              message_draft, templates[row.template_id]))
     return ready
 
 
@@ -214,7 +214,7 @@ class Recorder:
                 if time.monotonic() + delay > deadline:
                     raise
                 log.warning("recording a message failed (%s); retrying in %.1f s",
-                            type(exc).__name__, delay)  # fmt: skip
+                            type(exc).__name__, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
@@ -249,7 +249,7 @@ class Recorder:
         suppress = insert_ignoring_duplicates(SuppressedAddress.__table__).values(
             email_key=email_key, reason="bounced", detail=error, created_at=utcnow())
         failed = update(outbox).where(outbox.c.id == row_id).values(
-            state=OutboxState.FAILED, last_error=error)  # fmt: skip
+            state=OutboxState.FAILED, last_error=error)
         self.thread.submit(self._execute, (suppress, None), (failed, None)).result()
 
     def close(self) -> None:
@@ -267,11 +267,11 @@ def _deferred_or_failed(item: Outgoing, error: str) -> dict:
         return {"state": OutboxState.FAILED, "last_error": error}
     delay = BACKOFF_MINUTES[min(item.attempts, len(BACKOFF_MINUTES)) - 1]
     return {"state": OutboxState.DEFERRED, "last_error": error,
-            "next_attempt_at": utcnow() + timedelta(minutes=delay)}  # fmt: skip
+            "next_attempt_at": utcnow() + timedelta(minutes=delay)}
 
 
 def send_batch(ids: list[int], counts: dict, pace: float,
-               lost: threading.Event | None = None) -> None:  # fmt: skip
+               lost: threading.Event | None = None) -> None:
     """Send claimed messages over one SMTP connection, recording each outcome at once.
     ``lost``: set when the run was taken from this process; then no further message goes."""
     record = Recorder()
@@ -284,7 +284,7 @@ def send_batch(ids: list[int], counts: dict, pace: float,
 
 
 def _send(ready: list[Outgoing], record: Recorder, counts: dict, pace: float,
-          lost: threading.Event | None = None) -> None:  # fmt: skip
+          lost: threading.Event | None = None) -> None:
     client = None
     pending = {item.id for item in ready}  # no outcome recorded yet
     try:
@@ -307,7 +307,7 @@ def _send(ready: list[Outgoing], record: Recorder, counts: dict, pace: float,
                 # The previous message's commit overlaps this one's envelope and data; its
                 # final "." waits for that commit (record.settled).
                 smtp.deliver(client, item.draft.sender.addr_spec, item.to, item.payload,
-                             before_end=record.settled, meanwhile=build_next)  # fmt: skip
+                             before_end=record.settled, meanwhile=build_next)
             except smtplib.SMTPRecipientsRefused as exc:
                 code, detail = next(iter(exc.recipients.values()))
                 _smtp_refused(item, code, detail, record, counts)

@@ -54,7 +54,7 @@ class MailboxSink:
                 subject=str(parsed.get("Subject", ""))[:500],
                 message_id=str(parsed.get("Message-ID", ""))[:255] or None,
                 raw=envelope.content.decode("utf-8", errors="replace"),
-            ))  # fmt: skip
+            ))
             db.session.commit()
             db.session.remove()
         return "250 OK"

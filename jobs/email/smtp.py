@@ -57,7 +57,7 @@ def connect(settings: SmtpSettings | None = None) -> smtplib.SMTP:
     settings = settings or parse_smtp_url(current_app.config.get("SMTP_URL"))
     if settings.tls == "implicit":
         client = smtplib.SMTP_SSL(settings.host, settings.port, timeout=TIMEOUT_SECONDS,
-                                  context=ssl.create_default_context())  # fmt: skip
+                                  context=ssl.create_default_context())
     else:
         client = smtplib.SMTP(settings.host, settings.port, timeout=TIMEOUT_SECONDS)
         if settings.tls == "starttls":

@@ -25,7 +25,7 @@ contacts, users = Contact.__table__, User.__table__
 
 def _row(owner):
     return (contacts.c.id.label("contact_id"), owner.label("owner_id"),
-            contacts.c.company_id.label("company_id"))  # fmt: skip
+            contacts.c.company_id.label("company_id"))
 
 
 def to_user(ids: Select, user_id: int) -> Select:
@@ -62,7 +62,7 @@ def evenly(ids: Select, user_ids: list[int]) -> Select:
     return select(*_row(chosen.c.user_id)).select_from(
         numbered.join(contacts, contacts.c.id == numbered.c.id)
         .outerjoin(chosen, chosen.c.turn == numbered.c.n % k)
-    )  # fmt: skip
+    )
 
 
 def assignees(ids: Select, *, user_id=None, fallback_id=None, user_ids=None) -> Select:

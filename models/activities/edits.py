@@ -47,5 +47,5 @@ def apply_to_all(job_id: str, changes: dict, shift: timedelta | None = None) -> 
     result = db.session.execute(
         update(activities).where(activities.c.job_id == job_id)
         .values(**values, updated_at=utcnow())
-    )  # fmt: skip
+    )
     return result.rowcount

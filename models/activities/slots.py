@@ -100,7 +100,7 @@ def _write_grid(job_id: str, days: list[date], times, tz: ZoneInfo,
                 rows.append({
                     "job_id": job_id, "seq": seq, "start_at": start,
                     "end_at": datetime.combine(day, end, tz).astimezone(ZoneInfo("UTC")),
-                })  # fmt: skip
+                })
     if not rows:
         return None
     db.session.execute(insert(ActivitySlot), rows)
@@ -131,13 +131,13 @@ def _free_slots(job_id: str, users, window: tuple[datetime, datetime]):
         .where(activities.c.owner_id.in_(select(users.c.owner_id)),
                activities.c.status != ActivityStatus.CANCELLED,
                activities.c.start_at < last, activities.c.end_at > first),
-    ).subquery("stream")  # fmt: skip
+    ).subquery("stream")
     # At the same instant the slot sorts first: an activity starting as a slot ends is no clash.
     latest = func.max(stream.c.until).over(
         partition_by=stream.c.owner_id, order_by=(stream.c.at, stream.c.side), rows=(None, 0)
     )
     marked = select(stream.c.owner_id, stream.c.side, stream.c.seq, stream.c.start_at,
-                    stream.c.end_at, latest.label("latest")).subquery("marked")  # fmt: skip
+                    stream.c.end_at, latest.label("latest")).subquery("marked")
     return (
         select(marked.c.owner_id, marked.c.start_at, marked.c.end_at,
                func.row_number().over(partition_by=marked.c.owner_id,
@@ -145,7 +145,7 @@ def _free_slots(job_id: str, users, window: tuple[datetime, datetime]):
         .where(marked.c.side == 0,
                or_(marked.c.latest.is_(None), marked.c.latest <= marked.c.start_at))
         .subquery("free")
-    )  # fmt: skip
+    )
 
 
 def _plan_once(job_id: str, assigned: Select, window) -> int:
@@ -155,10 +155,10 @@ def _plan_once(job_id: str, assigned: Select, window) -> int:
     ranked = select(
         who.c.contact_id, who.c.owner_id, who.c.company_id,
         func.row_number().over(partition_by=who.c.owner_id, order_by=who.c.contact_id).label("n"),
-    ).where(who.c.owner_id.is_not(None)).subquery("ranked")  # fmt: skip
+    ).where(who.c.owner_id.is_not(None)).subquery("ranked")
     # From the members, not from ``ranked``: the numbering is a sort this does not need.
     users = (select(who.c.owner_id).where(who.c.owner_id.is_not(None)).distinct()
-             .subquery("users"))  # fmt: skip
+             .subquery("users"))
     free = _free_slots(job_id, users, window)
     # Pair the n-th contact with the n-th free slot by merging both numbered lists per
     # user (contact n sorts just before slot n) and looking one row ahead. A join of
@@ -168,14 +168,14 @@ def _plan_once(job_id: str, assigned: Select, window) -> int:
                ranked.c.company_id, null().label("start_at"), null().label("end_at")),
         select(free.c.owner_id, free.c.n, literal(1), null(), null(), free.c.start_at,
                free.c.end_at),
-    ).subquery("merged")  # fmt: skip
+    ).subquery("merged")
     ahead = {"partition_by": merged.c.owner_id, "order_by": (merged.c.n, merged.c.side)}
     paired = select(
         merged.c.owner_id, merged.c.n, merged.c.side, merged.c.contact_id, merged.c.company_id,
         func.lead(merged.c.n).over(**ahead).label("slot_n"),
         func.lead(merged.c.start_at).over(**ahead).label("start_at"),
         func.lead(merged.c.end_at).over(**ahead).label("end_at"),
-    ).subquery("paired")  # fmt: skip
+    ).subquery("paired")
     db.session.execute(
         insert(plans).from_select(
             ["job_id", "contact_id", "owner_id", "company_id", "start_at", "end_at"],
@@ -185,7 +185,7 @@ def _plan_once(job_id: str, assigned: Select, window) -> int:
             .where(paired.c.side == 0, paired.c.slot_n == paired.c.n,
                    paired.c.start_at.is_not(None)),
         )
-    )  # fmt: skip
+    )
     wanted = db.session.scalar(select(func.count()).where(who.c.owner_id.is_not(None)))
     planned = db.session.scalar(select(func.count()).where(plans.c.job_id == job_id))
     return wanted - planned
@@ -223,7 +223,7 @@ def plan_for(job_id: str, assigned: Select, day: date, now: datetime | None = No
 def _busiest(assigned: Select) -> int:
     who = assigned.subquery()
     per_owner = (select(func.count().label("n")).where(who.c.owner_id.is_not(None))
-                 .group_by(who.c.owner_id).subquery())  # fmt: skip
+                 .group_by(who.c.owner_id).subquery())
     return db.session.scalar(select(func.max(per_owner.c.n))) or 0
 
 
@@ -240,25 +240,25 @@ def summary(job_id: str, assigned: Select, tz: ZoneInfo) -> dict:
         .where(plans.c.job_id == job_id),
         select(slots.c.start_at, null(), literal(1))
         .where(slots.c.job_id == job_id, (slots.c.seq - 1) % per_day == 0),
-    ).subquery("merged")  # fmt: skip
+    ).subquery("merged")
     dated = select(
         merged.c.start_at, merged.c.owner_id, merged.c.mark,
         func.sum(merged.c.mark).over(order_by=(merged.c.start_at, merged.c.mark.desc()))
         .label("day"),
-    ).subquery("dated")  # fmt: skip
+    ).subquery("dated")
     counted = db.session.execute(
         select(dated.c.owner_id, func.count(), func.min(dated.c.start_at))
         .where(dated.c.mark == 0)
         .group_by(dated.c.owner_id, dated.c.day)
         .order_by(dated.c.owner_id, dated.c.day)
-    ).all()  # fmt: skip
+    ).all()
     per_user: dict[str, dict[str, int]] = {}
     for owner_id, n, first_start in counted:  # one row per user and day
         per_user.setdefault(str(owner_id), {})[first_start.astimezone(tz).date().isoformat()] = n
     who = assigned.subquery()
     unassigned = db.session.scalar(select(func.count()).where(who.c.owner_id.is_(None)))
     return {"planned": sum(n for _, n, _ in counted), "unassigned": unassigned,
-            "per_user": per_user}  # fmt: skip
+            "per_user": per_user}
 
 
 def create_from_plan(job_id: str, subject: str, activity_type: str, campaign_id=None,
@@ -271,7 +271,7 @@ def create_from_plan(job_id: str, subject: str, activity_type: str, campaign_id=
     inserts themselves. Handing out ids is the part that differs by dialect.
     """
     values = {"subject": subject, "activity_type": activity_type, "campaign_id": campaign_id,
-              "job_id": job_id, "notes": notes, "now": utcnow()}  # fmt: skip
+              "job_id": job_id, "notes": notes, "now": utcnow()}
     # The grid goes first: a write, so on SQLite this transaction holds the write lock
     # before _create_sqlite reads the highest id.
     db.session.execute(delete(slots).where(slots.c.job_id == job_id))
@@ -295,7 +295,7 @@ def _new_activities(src, values: dict):
                src.c.end_at, literal(ActivityStatus.PLANNED.value), src.c.company_id,
                literal(values["campaign_id"], activities.c.campaign_id.type),
                literal(values["job_id"]), now, now),
-    )  # fmt: skip
+    )
 
 
 def _create_postgresql(values: dict) -> None:
@@ -309,12 +309,12 @@ def _create_postgresql(values: dict) -> None:
         # in contact order, the foreign-key checks read the contacts' index in order too
         .order_by(plans.c.contact_id)
         .cte("src")
-    )  # fmt: skip
+    )
     made = _new_activities(src, values).cte("made")
     db.session.execute(
         insert(links).from_select(["activity_id", "contact_id"],
                                   select(src.c.id, src.c.contact_id)).add_cte(made)
-    )  # fmt: skip
+    )
 
 
 def _create_sqlite(values: dict) -> None:
@@ -328,12 +328,12 @@ def _create_sqlite(values: dict) -> None:
                plans.c.end_at)
         .where(plans.c.job_id == values["job_id"])
         .subquery("src")
-    )  # fmt: skip
+    )
     db.session.execute(_new_activities(numbered, values))
     db.session.execute(
         insert(links).from_select(["activity_id", "contact_id"],
                                   select(numbered.c.id, numbered.c.contact_id))
-    )  # fmt: skip
+    )
 
 
 def dry_run(group_id: int, day: date, user_id=None, fallback_id=None,

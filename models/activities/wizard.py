@@ -132,12 +132,12 @@ def set_exclusions(run_id: int, shown: list[int], excluded: list[int]) -> None:
     """
     table = ActivityWizardExclusion.__table__
     db.session.execute(delete(table).where(table.c.run_id == run_id,
-                                           table.c.contact_id.in_(shown)))  # fmt: skip
+                                           table.c.contact_id.in_(shown)))
     wanted = set(excluded) & set(shown)
     if wanted:
         db.session.execute(insert(table).from_select(
             ["run_id", "contact_id"],
-            select(literal(run_id), Contact.id).where(Contact.id.in_(wanted))))  # fmt: skip
+            select(literal(run_id), Contact.id).where(Contact.id.in_(wanted))))
 
 
 def clear_exclusions(run_id: int) -> None:
@@ -152,7 +152,7 @@ def selection_counts(run: ActivityWizardRun) -> dict[str, int]:
     row = db.session.execute(
         select(func.count(), func.count().filter(is_excluded(run.id, chosen.c.id)))
         .select_from(chosen)
-    ).one()  # fmt: skip
+    ).one()
     return {"chosen": row[0], "excluded": row[1], "included": row[0] - row[1]}
 
 
@@ -166,7 +166,7 @@ def contacts_page(run: ActivityWizardRun, offset: int, limit: int, search: str =
         .select_from(chosen.join(Contact, Contact.id == chosen.c.id)
                      .outerjoin(Company, Company.id == Contact.company_id))
         .order_by(Contact.id).offset(offset).limit(limit)
-    )  # fmt: skip
+    )
     for term in search_terms(search):  # any case, any script, with or without accents
         query = query.where(Contact.search_text.like(like_pattern(term), escape="\\"))
     return db.session.execute(query).all()

@@ -76,7 +76,7 @@ def assignment_problems(run: ActivityWizardRun) -> list[str]:
         ids = [i for i in run.user_ids or [] if isinstance(i, int)]
         found = db.session.scalar(
             select(func.count()).where(User.id.in_(ids), User.active.is_(True))
-        ) if ids else 0  # fmt: skip
+        ) if ids else 0
         if not found or found != len(set(ids)):
             return ["choose the users to share the activities"]
         return []
@@ -122,7 +122,7 @@ def shared_times(run: ActivityWizardRun) -> tuple[datetime, datetime]:
     """A shared activity's start and end: the chosen day and time in the installation's zone."""
     tz = installation_tz()
     start = datetime.combine(date.fromisoformat(run.details["day"]),
-                             time.fromisoformat(run.details["start"]), tz)  # fmt: skip
+                             time.fromisoformat(run.details["start"]), tz)
     return start, start + timedelta(minutes=run.details["duration_minutes"])
 
 
@@ -141,7 +141,7 @@ def report_rows(run: ActivityWizardRun) -> list:
         job_id = f"report-{uuid.uuid4().hex}"
         plan_for(job_id, assigned(run), date.fromisoformat(run.details["day"]))
         source = who.outerjoin(plans, (plans.c.job_id == job_id)
-                               & (plans.c.contact_id == who.c.contact_id))  # fmt: skip
+                               & (plans.c.contact_id == who.c.contact_id))
         planned = plans.c.start_at
     try:
         return db.session.execute(
@@ -152,7 +152,7 @@ def report_rows(run: ActivityWizardRun) -> list:
                          .outerjoin(Company, Company.id == Contact.company_id)
                          .outerjoin(User, User.id == who.c.owner_id))
             .order_by(User.name.is_(None), User.name, planned, Contact.id)
-        ).all()  # fmt: skip
+        ).all()
     finally:
         db.session.rollback()
 
@@ -165,10 +165,10 @@ def create_shared(run: ActivityWizardRun, job_id: str) -> tuple[Activity, int]:
     activity = Activity(type=details["activity_type"], subject=details["subject"].strip(),
                         notes=details.get("notes") or "", owner_id=run.user_id, start_at=start,
                         end_at=end, campaign_id=details.get("campaign_id"),
-                        job_id=job_id)  # fmt: skip
+                        job_id=job_id)
     db.session.add(activity)
     db.session.flush()  # the id (and so the number) for the links
     ids = selected_ids(run).subquery("ids")
     linked = db.session.execute(insert(links).from_select(
-        ["activity_id", "contact_id"], select(literal(activity.id), ids.c.id)))  # fmt: skip
+        ["activity_id", "contact_id"], select(literal(activity.id), ids.c.id)))
     return activity, linked.rowcount

@@ -56,7 +56,7 @@ def _note_template_change(session, _context, _instances) -> None:
             continue
         state = inspect(obj)
         changed = (state.attrs.email_template.history.has_changes()
-                   or state.attrs.email_template_id.history.has_changes())  # fmt: skip
+                   or state.attrs.email_template_id.history.has_changes())
         if changed and (obj.email_template is not None or obj.email_template_id is not None):
             obj.email_template_set_at = utcnow()
 

@@ -52,7 +52,7 @@ SOURCE_OF = {
 }
 BY_ID = {Action.ADD_CONTACTS, Action.REMOVE_CONTACTS}
 NEEDS_SOURCE = {Action.COPY_GROUP, Action.REMOVE_GROUP, Action.COPY_CAMPAIGN,
-                Action.REMOVE_CAMPAIGN, Action.LOAD_FILTER, Action.KEEP_ONLY}  # fmt: skip
+                Action.REMOVE_CAMPAIGN, Action.LOAD_FILTER, Action.KEEP_ONLY}
 # The groups and campaigns a source id names (saved filters are loaded by _saved_filter).
 SOURCE_MODEL = {
     Action.COPY_GROUP: (TargetGroup, "target group"),
@@ -135,7 +135,7 @@ def to_add(campaign_id: int, action: Action, source_id=None, contact_ids=None) -
     offered = source.subquery("offered")
     current = (select(members.c.contact_id)
                .where(members.c.campaign_id == campaign_id,
-                      members.c.contact_id == offered.c.id))  # fmt: skip
+                      members.c.contact_id == offered.c.id))
     return select(offered.c.id).where(~exists(current))
 
 
@@ -183,7 +183,7 @@ def to_remove(campaign_id: int, action: Action, source_id=None, contact_ids=None
         return _ranked_duplicates(campaign_id, contacts.c.email_key, HAS_EMAIL)
     if action == Action.DEDUPE_COMPANY:
         return _ranked_duplicates(campaign_id, contacts.c.company_id,
-                                  contacts.c.company_id.is_not(None))  # fmt: skip
+                                  contacts.c.company_id.is_not(None))
     if action == Action.PRUNE_OPTED_OUT:
         return (
             select(members.c.contact_id.label("id"))
@@ -243,7 +243,7 @@ def dry_run(campaign_id: int, action: str, source_id=None, contact_ids=None) -> 
             source = _count(_source_ids(act, source_id, contact_ids).distinct())
             adding = _count(to_add(campaign_id, act, source_id, contact_ids))
             return {"action": act.value, "would_add": adding,
-                    "already_members": source - adding}  # fmt: skip
+                    "already_members": source - adding}
         removing = _count(to_remove(campaign_id, act, source_id, contact_ids))
         return {"action": act.value, "would_remove": removing}
 

@@ -19,7 +19,7 @@ from .audience import SOURCE_OF, Action, bulk_join_plans, to_add, to_remove
 members = CampaignMember.__table__
 removals = CampaignMemberRemoval.__table__
 MEMBER_COLUMNS = ["campaign_id", "contact_id", "added_at", "added_by_id", "source", "source_ref",
-                  "job_id"]  # fmt: skip
+                  "job_id"]
 # A removal is the member row as it was, under the removing job's id (its own job_id
 # becomes added_by_job_id, so undo restores that too).
 REMOVAL_COLUMNS = ["job_id", *MEMBER_COLUMNS[:-1], "added_by_job_id"]
@@ -37,7 +37,7 @@ def take_turn(campaign_id: int) -> None:
     """
     campaigns = Campaign.__table__
     db.session.execute(select(campaigns.c.id).where(campaigns.c.id == campaign_id)
-                       .with_for_update(key_share=True))  # fmt: skip
+                       .with_for_update(key_share=True))
 
 
 def _delete_and_record(run_id: str, which) -> int:
@@ -98,7 +98,7 @@ def remove_members(job_id: str, campaign_id: int, action: Action, source_id=None
     """Remove the members a removing action selects, recorded under ``job_id`` for undo."""
     leaving = to_remove(campaign_id, action, source_id, contact_ids).subquery("leaving")
     which = and_(members.c.campaign_id == campaign_id,
-                 members.c.contact_id.in_(select(leaving.c.id)))  # fmt: skip
+                 members.c.contact_id.in_(select(leaving.c.id)))
     if db.engine.dialect.name == "postgresql":
         with bulk_join_plans(action):
             return _delete_and_record(job_id, which)

@@ -122,7 +122,7 @@ class Compiler:
         if op == "between":
             return and_(present, column >= value[0], column <= value[1])
         compare = {"lt": column < value, "lte": column <= value, "gt": column > value,
-                   "gte": column >= value}[op]  # fmt: skip
+                   "gte": column >= value}[op]
         return and_(present, compare)
 
     def datetime_condition(self, column, op: str, value) -> ColumnElement[bool]:
@@ -138,7 +138,7 @@ class Compiler:
             return and_(present, column < self.now - timedelta(days=value))
         if op == "between":
             return and_(present, column >= self.day_start(value[0]),
-                        column < self.day_start(value[1], 1))  # fmt: skip
+                        column < self.day_start(value[1], 1))
         bound = {
             "lt": lambda: column < self.day_start(value),
             "lte": lambda: column < self.day_start(value, 1),
@@ -172,7 +172,7 @@ class Compiler:
         if "planned_next_days" in value:
             until = self.now + timedelta(days=value["planned_next_days"])
             where += [activities.c.start_at >= self.now, activities.c.start_at < until,
-                      activities.c.status == ActivityStatus.PLANNED]  # fmt: skip
+                      activities.c.status == ActivityStatus.PLANNED]
         found = exists().where(*where).select_from(
             links.join(activities, activities.c.id == links.c.activity_id)
         )

@@ -34,9 +34,9 @@ OPERATORS: dict[FieldType, tuple[str, ...]] = {
     FieldType.CHOICE: ("eq", "ne", "in", "not_in"),
     FieldType.BOOL: ("eq",),
     FieldType.INT: ("eq", "ne", "in", "not_in", "lt", "lte", "gt", "gte", "between", "is_empty",
-                    "is_not_empty"),  # fmt: skip
+                    "is_not_empty"),
     FieldType.DATETIME: ("lt", "lte", "gt", "gte", "between", "within_last_days",
-                         "older_than_days", "is_empty", "is_not_empty"),  # fmt: skip
+                         "older_than_days", "is_empty", "is_not_empty"),
     FieldType.USER: ("eq", "ne", "in", "not_in", "is_empty", "is_not_empty"),
     FieldType.CAMPAIGN: ("eq", "ne", "in", "not_in"),
     FieldType.GROUP: ("eq", "ne", "in", "not_in"),
@@ -50,7 +50,7 @@ OPERATOR_LABELS = {
     "gt": "is more than", "gte": "is at least", "between": "is between",
     "within_last_days": "within the last N days", "older_than_days": "more than N days ago",
     "exists": "has", "not_exists": "has no",
-}  # fmt: skip
+}
 
 
 @dataclass(frozen=True)

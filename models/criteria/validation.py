@@ -142,12 +142,12 @@ def _value_problems(field, op: str, value, path: str) -> list[str]:
         if len(value) > MAX_LIST:
             return [f"{where}: at most {MAX_LIST} values"]
         return [f"{where}[{i}]: {p}" for i, v in enumerate(value)
-                if (p := _scalar_problem(field, v))]  # fmt: skip
+                if (p := _scalar_problem(field, v))]
     if op == "between":
         if not isinstance(value, list) or len(value) != 2:
             return [f"{where}: between needs a list of two values [from, to]"]
         problems = [f"{where}[{i}]: {p}" for i, v in enumerate(value)
-                    if (p := _scalar_problem(field, v))]  # fmt: skip
+                    if (p := _scalar_problem(field, v))]
         if not problems and value[0] > value[1]:
             problems.append(f"{where}: the first value must not be greater than the second")
         return problems
@@ -172,7 +172,7 @@ def _activity_problems(field, value, where: str) -> list[str]:
         return [f"{where}: expected an object like {example}"]
     problems = [f"{where}: unknown key {k!r}" for k in sorted(set(value) - ACTIVITY_KEYS)]
     if "type" in value and (not isinstance(value["type"], str)
-                            or value["type"] not in field.choices):  # fmt: skip
+                            or value["type"] not in field.choices):
         problems.append(f"{where}.type: expected one of {', '.join(field.choices)}")
     for key in ("within_last_days", "planned_next_days"):
         if key in value and (not _is_int(value[key]) or not 0 <= value[key] <= MAX_DAYS):

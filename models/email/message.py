@@ -83,11 +83,11 @@ def sender_of(template: EmailTemplate, contact: Contact) -> Address:
     if template.sender_email:
         return address(template.sender_name, template.sender_email)
     return address(current_app.config["KOHDE_MAIL_FROM_NAME"],
-                    current_app.config["KOHDE_MAIL_FROM"])  # fmt: skip
+                    current_app.config["KOHDE_MAIL_FROM"])
 
 
 def context_for(template: EmailTemplate, contact: Contact, campaign=None, *,
-                test: bool = False) -> dict:  # fmt: skip
+                test: bool = False) -> dict:
     """The placeholders a template may use, for one contact. ``test``: a test send or a
     preview, whose unsubscribe link must not opt the real contact out."""
     company, owner = contact.company, contact.owner
@@ -108,7 +108,7 @@ def context_for(template: EmailTemplate, contact: Contact, campaign=None, *,
         "survey_url": template.survey_url or "",
         "contact_url": (f"{current_app.config['KOHDE_BASE_URL'].rstrip('/')}"
                         f"/admin/contact/details/?id={contact.id}") if contact.id else "",
-    }  # fmt: skip
+    }
 
 
 def compiled(template: EmailTemplate) -> CompiledTemplate:
@@ -136,7 +136,7 @@ class Draft:
 
 def draft(template: EmailTemplate, contact: Contact, campaign=None, *, to: Address | None = None,
           message_id: str | None = None, idstring: str | None = None,
-          test: bool = False) -> Draft:  # fmt: skip
+          test: bool = False) -> Draft:
     """What a message to ``contact`` needs; AddressProblem when its From or To is unusable.
 
     ``to`` replaces the contact as the recipient (a test sent to oneself); the outbox
@@ -188,7 +188,7 @@ def _text_part(subtype: str, body: str) -> str:
     # Quoted-printable of the UTF-8 bytes (as the email package does: bytes seen as latin-1).
     encoded = quoprimime.body_encode(body.encode("utf-8").decode("latin-1"), eol=CRLF)
     return (f'Content-Type: text/{subtype}; charset="utf-8"{CRLF}'
-            f"Content-Transfer-Encoding: quoted-printable{CRLF}{CRLF}{encoded}")  # fmt: skip
+            f"Content-Transfer-Encoding: quoted-printable{CRLF}{CRLF}{encoded}")
 
 
 def wire(message_draft: Draft, compiled_template: CompiledTemplate) -> tuple[bytes, str]:
@@ -238,5 +238,5 @@ def compose(template: EmailTemplate, contact: Contact, campaign=None, *,
     """The message to ``contact`` exactly as the outbox would send it, parsed back (previews,
     test sends); ``draft_args`` as for :func:`draft`."""
     payload, _message_id = wire(draft(template, contact, campaign, **draft_args),
-                                compiled_template or compiled(template))  # fmt: skip
+                                compiled_template or compiled(template))
     return message_from_bytes(payload, policy=policy.default)

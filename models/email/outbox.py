@@ -62,7 +62,7 @@ def waiting_period_clause(template_id, contact_id, since: datetime, older_than_i
 
 
 def suppression_reason(template_id, now: datetime, waiting_days: int,
-                       older_than_id=None) -> ColumnElement:  # fmt: skip
+                       older_than_id=None) -> ColumnElement:
     """A CASE over ``contacts``: the first reason not to send, or NULL."""
     email = contacts.c.email_key
     return case(
@@ -73,11 +73,11 @@ def suppression_reason(template_id, now: datetime, waiting_days: int,
         (waiting_period_clause(template_id, contacts.c.id, now - timedelta(days=waiting_days),
                                older_than_id), Suppression.WAITING_PERIOD),
         else_=None,
-    )  # fmt: skip
+    )
 
 
 def queue_campaign_join(campaign_id: int, job_id: str | None = None,
-                        contact_ids: list[int] | None = None) -> dict:  # fmt: skip
+                        contact_ids: list[int] | None = None) -> dict:
     """Messages for members who just joined a campaign that has a template.
 
     ``job_id``: the members one audience job added; ``contact_ids``: single joins.
@@ -115,7 +115,7 @@ def queue_campaign_join(campaign_id: int, job_id: str | None = None,
     made = db.session.execute(
         insert_ignoring_duplicates(outbox).from_select(
             ["template_id", "contact_id", "campaign_id", "send_key", "reason", "state",
-             "suppressed_reason", "to_email", "created_at"],  # fmt: skip
+             "suppressed_reason", "to_email", "created_at"],
             rows,
         ).execution_options(preserve_rowcount=True)
     ).rowcount
@@ -126,7 +126,7 @@ def queue_campaign_join(campaign_id: int, job_id: str | None = None,
         select(func.count()).where(outbox.c.campaign_id == campaign.id,
                                    outbox.c.created_at == literal(now, outbox.c.created_at.type),
                                    outbox.c.state == OutboxState.SUPPRESSED)
-    )  # fmt: skip
+    )
     return {"queued": made - suppressed, "suppressed": suppressed}
 
 
@@ -157,7 +157,7 @@ def requeue_stuck(older_than: timedelta | None = None) -> int:
         .where(outbox.c.state == OutboxState.SENDING,
                or_(outbox.c.claimed_at.is_(None), outbox.c.claimed_at < cutoff))
         .values(state=OutboxState.QUEUED, claimed_by=None)
-    )  # fmt: skip
+    )
     db.session.commit()
     return result.rowcount
 
@@ -169,11 +169,11 @@ def release_dead_claims() -> int:
     runs = JobRun.__table__
     alive = exists().where(runs.c.id == outbox.c.claimed_by,
                            runs.c.status == JobStatus.RUNNING,
-                           runs.c.lease_expires_at >= utcnow())  # fmt: skip
+                           runs.c.lease_expires_at >= utcnow())
     result = db.session.execute(
         outbox.update()
         .where(outbox.c.state == OutboxState.SENDING, outbox.c.claimed_by.is_not(None), ~alive)
         .values(state=OutboxState.QUEUED, claimed_by=None)
-    )  # fmt: skip
+    )
     db.session.commit()
     return result.rowcount

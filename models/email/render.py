@@ -36,7 +36,7 @@ PLACEHOLDERS = {
     "registration_url": [],
     "survey_url": [],
     "contact_url": [],  # the contact's page in the back office (automation notifications)
-}  # fmt: skip
+}
 UNSUBSCRIBE = "unsubscribe_url"
 
 
@@ -84,7 +84,7 @@ MAX_CALL_DEPTH = 100
 def time_budget() -> float:
     """Seconds one render may take: the app's KOHDE_TEMPLATE_TIME_BUDGET (or the env's)."""
     raw = (current_app.config.get("KOHDE_TEMPLATE_TIME_BUDGET") if has_app_context() else None) \
-        or os.environ.get("KOHDE_TEMPLATE_TIME_BUDGET")  # fmt: skip
+        or os.environ.get("KOHDE_TEMPLATE_TIME_BUDGET")
     try:
         return max(float(raw), 0.01) if raw else DEFAULT_TIME_BUDGET
     except (TypeError, ValueError):
@@ -190,7 +190,7 @@ def _format_size(text: str, args, kwargs) -> int:
 
 
 SIZED_METHODS = {"center", "ljust", "rjust", "zfill", "expandtabs", "replace", "join",
-                 "translate", "format", "format_map"}  # fmt: skip
+                 "translate", "format", "format_map"}
 
 
 def _checked(value):
@@ -229,12 +229,12 @@ def _weight(value, limit: int = MAX_OUTPUT) -> int:
             memo[id(node)] = 0
             stack.append((node, True))
             stack.extend((item, False) for item in _flat(items) if isinstance(item, CONTAINERS)
-                         and id(item) not in memo)  # fmt: skip
+                         and id(item) not in memo)
             continue
         total = len(items)
         for item in _flat(items):
             total += memo.get(id(item), 0) if isinstance(item, CONTAINERS) else \
-                len(item) if isinstance(item, str) else 1  # fmt: skip
+                len(item) if isinstance(item, str) else 1
             if total > limit:
                 break
         memo[id(node)] = total
@@ -313,7 +313,7 @@ def _predicted_size(name: str, value, args, kwargs) -> int:
 
 # Filters that only look at a container's length or take items as they are.
 SHALLOW_FILTERS = {"length", "count", "first", "last", "list", "batch", "slice", "reverse",
-                   "random", "default", "d", "join", "sum"}  # fmt: skip
+                   "random", "default", "d", "join", "sum"}
 
 
 def _capped_filter(name: str, func):
@@ -354,9 +354,9 @@ class _CappedCodeGenerator(CodeGenerator):
         nested ``range`` loops with an empty body cannot run for half an hour."""
         if not (isinstance(node.iter, nodes.Call)
                 and isinstance(node.iter.node, nodes.EnvironmentAttribute)
-                and node.iter.node.name == "budgeted"):  # fmt: skip
+                and node.iter.node.name == "budgeted"):
             node.iter = nodes.Call(nodes.EnvironmentAttribute("budgeted"), [node.iter], [],
-                                   None, None, lineno=node.lineno)  # fmt: skip
+                                   None, None, lineno=node.lineno)
         super().visit_For(node, frame)
 
 
@@ -422,7 +422,7 @@ class CappedSandbox(ImmutableSandboxedEnvironment):
         if operator == "*":
             for seq, times in ((left, right), (right, left)):
                 if _sequence(seq) and isinstance(times, int) and times > 0 \
-                        and _weight(seq) * times > MAX_OUTPUT:  # fmt: skip
+                        and _weight(seq) * times > MAX_OUTPUT:
                     raise OutputTooLarge()
         elif operator == "**" and isinstance(left, int) and isinstance(right, int):
             if abs(left) > 1 and right > 0 and abs(left).bit_length() * right > MAX_INT_BITS:
@@ -473,7 +473,7 @@ def check_template(subject: str, body_html: str, body_text: str, marketing: bool
     warn about placeholders the sender does not know."""
     result = TemplateCheck()
     for part, source in (("subject", subject), ("HTML body", body_html),
-                         ("text body", body_text)):  # fmt: skip
+                         ("text body", body_text)):
         tree = _parse(source or "", part)
         for name in _unknown_placeholders(tree):
             result.warnings.append(f"{part}: unknown placeholder {{{{ {name} }}}}")
@@ -499,7 +499,7 @@ SAMPLE_CONTEXT = {
     "unsubscribe_url": "https://example.invalid/unsubscribe/sample",
     "registration_url": "https://example.invalid/register",
     "survey_url": "https://example.invalid/survey",
-}  # fmt: skip
+}
 
 
 def _trial_render(subject: str, body_html: str, body_text: str) -> None:
@@ -541,7 +541,7 @@ class CompiledTemplate:
     """
 
     def __init__(self, subject: str, body_html: str, body_text: str,
-                 budget: float | None = None):  # fmt: skip
+                 budget: float | None = None):
         self.budget = budget if budget is not None else time_budget()
         self.stopped: str | None = None  # why renders are refused without trying
         try:

@@ -36,7 +36,7 @@ def world(ctx):
     anna, bert = make_user("anna@example.fi", Role.USER), make_user("bert@example.fi", Role.USER)
     acme = Company(name="Acme Oy")
     people = [Contact(last_name=f"A{n}", email=f"a{n}@example.fi", owner=anna, company=acme)
-              for n in range(5)]  # fmt: skip
+              for n in range(5)]
     people.append(Contact(last_name="B0", email="b0@example.fi", owner=bert))
     people.append(Contact(last_name="Nobody", email="nobody@example.fi"))
     group = TargetGroup(name="Callees", criteria={"all": []})
@@ -55,7 +55,7 @@ def create(world, run_jobs, **params):
 def schedule(user) -> list[tuple[datetime, datetime]]:
     rows = db.session.scalars(select(Activity).where(Activity.owner_id == user.id,
                                                      Activity.job_id.is_not(None))
-                              .order_by(Activity.start_at))  # fmt: skip
+                              .order_by(Activity.start_at))
     return [(a.start_at, a.end_at) for a in rows]
 
 
@@ -67,7 +67,7 @@ def test_friday_overflows_to_monday_and_the_last_half_hour_stays_free(world, run
     run = create(world, run_jobs)
     assert run.status == JobStatus.DONE, run.error
     assert starts(world["anna"]) == [at(FRIDAY, 8), at(FRIDAY, 9), at(FRIDAY, 10),
-                                     at("2026-11-30", 8), at("2026-11-30", 9)]  # fmt: skip
+                                     at("2026-11-30", 8), at("2026-11-30", 9)]
     assert schedule(world["anna"])[0][1] == at(FRIDAY, 9)  # an hour long
     assert starts(world["bert"]) == [at(FRIDAY, 8)]
     assert run.result["unassigned"] == 1  # "Nobody" has no owner and no fallback was given
@@ -77,26 +77,26 @@ def test_friday_overflows_to_monday_and_the_last_half_hour_stays_free(world, run
 
 def test_existing_activities_are_not_overlapped(world, run_jobs):
     db.session.add(Activity(subject="Dentist", owner=world["anna"], start_at=at(FRIDAY, 9),
-                            end_at=at(FRIDAY, 9, 30)))  # fmt: skip
+                            end_at=at(FRIDAY, 9, 30)))
     db.session.commit()
     create(world, run_jobs)
     assert starts(world["anna"]) == [at(FRIDAY, 8), at(FRIDAY, 10), at("2026-11-30", 8),
-                                     at("2026-11-30", 9), at("2026-11-30", 10)]  # fmt: skip
+                                     at("2026-11-30", 9), at("2026-11-30", 10)]
 
 
 def test_a_user_with_no_free_slot_that_day_starts_on_the_next_working_day(world, run_jobs):
     db.session.add(Activity(subject="Training", owner=world["anna"], start_at=at(FRIDAY, 7),
-                            end_at=at(FRIDAY, 12)))  # fmt: skip
+                            end_at=at(FRIDAY, 12)))
     db.session.commit()
     create(world, run_jobs)
     assert starts(world["anna"]) == [at("2026-11-30", 8), at("2026-11-30", 9),
                                      at("2026-11-30", 10), at("2026-12-01", 8),
-                                     at("2026-12-01", 9)]  # fmt: skip
+                                     at("2026-12-01", 9)]
 
 
 def test_cancelled_activities_do_not_block_a_slot(world, run_jobs):
     db.session.add(Activity(subject="Off", owner=world["anna"], start_at=at(FRIDAY, 8),
-                            end_at=at(FRIDAY, 9), status="cancelled"))  # fmt: skip
+                            end_at=at(FRIDAY, 9), status="cancelled"))
     db.session.commit()
     create(world, run_jobs)
     assert starts(world["anna"])[0] == at(FRIDAY, 8)
@@ -119,7 +119,7 @@ def test_activities_are_numbered_and_linked_to_their_contact_and_company(world, 
     assert all(len(a.contacts) == 1 for a in created)
     assert {a.contacts[0].id for a in created} == {p.id for p in world["people"][:6]}
     anna_first = min((a for a in created if a.owner_id == world["anna"].id),
-                     key=lambda a: a.start_at)  # fmt: skip
+                     key=lambda a: a.start_at)
     assert anna_first.contacts[0].last_name == "A0"  # contacts in id order, slots in time order
     assert anna_first.company_id == world["acme"].id
     assert {a.subject for a in created} == {"Spring call"}
@@ -135,7 +135,7 @@ def test_dry_run_plans_exactly_what_the_job_creates_and_changes_nothing(world, r
 def test_cli_dry_run(app, world):
     result = app.test_cli_runner().invoke(args=[
         "activities", "create-for-group", "Callees", "--date", FRIDAY, "--dry-run",
-        "--fallback-user", "bert@example.fi"])  # fmt: skip
+        "--fallback-user", "bert@example.fi"])
     assert result.exit_code == 0, result.output
     assert f"anna@example.fi: 5 ({FRIDAY}: 3, 2026-11-30: 2)" in result.output
     assert f"bert@example.fi: 2 ({FRIDAY}: 2)" in result.output

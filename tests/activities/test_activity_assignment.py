@@ -70,7 +70,7 @@ def test_today_slots_that_have_started_are_not_used(people):
     now = datetime(2026, 11, 24, 10, 20, tzinfo=HELSINKI)  # the 10:00 slot has begun
     result = plan_for("t-today", assignees(all_ids(), user_id=user.id), today, now)
     starts = sorted(db.session.scalars(select(ActivityPlan.start_at)
-                                       .where(ActivityPlan.job_id == "t-today")))  # fmt: skip
+                                       .where(ActivityPlan.job_id == "t-today")))
     local = [s.astimezone(HELSINKI) for s in starts]
     assert local[0] == datetime(2026, 11, 24, 11, tzinfo=HELSINKI)
     assert [s.hour for s in local[:5]] == [11, 12, 13, 14, 15]  # the last one ends at 16:00
@@ -92,7 +92,7 @@ def test_a_later_day_keeps_its_early_slots_and_the_real_clock_is_respected(peopl
     before = utcnow()
     plan_for("t-now", assignees(all_ids(), user_id=user.id), datetime.now(HELSINKI).date())
     first = db.session.scalar(select(ActivityPlan.start_at).where(ActivityPlan.job_id == "t-now")
-                              .order_by(ActivityPlan.start_at))  # fmt: skip
+                              .order_by(ActivityPlan.start_at))
     assert first >= before
     assert first.astimezone(UTC) - before < timedelta(hours=17)  # the next free slot, not later
     db.session.rollback()

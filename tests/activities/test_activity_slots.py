@@ -41,7 +41,7 @@ def reference_plan(settings, existing, people, fallback_id):
     weekdays = {int(d) for d in settings.working_days.split(",")}
     grid = [(datetime.combine(d, b, HELSINKI).astimezone(UTC),
              datetime.combine(d, e, HELSINKI).astimezone(UTC))
-            for d in working_days(FIRST_DAY, 40, weekdays) for b, e in times]  # fmt: skip
+            for d in working_days(FIRST_DAY, 40, weekdays) for b, e in times]
     queues: dict[int, list[int]] = {}
     for contact_id, owner_id in sorted(people.items()):
         owner = owner_id or fallback_id
@@ -50,7 +50,7 @@ def reference_plan(settings, existing, people, fallback_id):
     plan = {}
     for owner, queue in queues.items():
         busy = [(a.start_at, a.end_at) for a in existing
-                if a.owner_id == owner and a.status != ActivityStatus.CANCELLED]  # fmt: skip
+                if a.owner_id == owner and a.status != ActivityStatus.CANCELLED]
         free = [s for s in grid if not any(b0 < s[1] and b1 > s[0] for b0, b1 in busy)]
         for contact_id, (start, end) in zip(queue, free, strict=False):
             plan[contact_id] = (owner, start, end)
@@ -68,7 +68,7 @@ def random_world(rng: random.Random):
     users = [make_user(f"u{n}@example.fi", Role.USER) for n in range(4)]
     people = [Contact(last_name=f"C{n}", email=f"c{n}@example.fi",
                       owner=rng.choice([*users[:3], users[0], None]))
-              for n in range(30)]  # fmt: skip
+              for n in range(30)]
     existing = []
     for _ in range(60):
         day = FIRST_DAY + timedelta(days=rng.randrange(-3, 9))
@@ -79,10 +79,10 @@ def random_world(rng: random.Random):
         start = at.replace(tzinfo=HELSINKI)
         minutes = rng.choice([5, 15, 30, 45, 60, 90, 240, 60 * 26, 60 * 80])
         status = rng.choice([ActivityStatus.PLANNED] * 3 + [ActivityStatus.DONE,
-                                                            ActivityStatus.CANCELLED])  # fmt: skip
+                                                            ActivityStatus.CANCELLED])
         end = start + timedelta(minutes=minutes)
         existing.append(Activity(owner=rng.choice(users), subject="Existing", start_at=start,
-                                 end_at=end, status=status))  # fmt: skip
+                                 end_at=end, status=status))
     group = TargetGroup(name="Random", criteria={"all": []})
     db.session.add_all([*people, *existing, group])
     db.session.commit()
@@ -101,7 +101,7 @@ def test_the_job_plans_what_a_brute_force_planner_plans(calendar_settings, run_j
     preview = dry_run(group.id, FIRST_DAY, None, fallback and fallback.id)
     assert preview["planned"] == len(expected)
     run = enqueue("group_activities", {"group_id": group.id, "day": FIRST_DAY.isoformat(),
-                                       "fallback_user_id": fallback and fallback.id})  # fmt: skip
+                                       "fallback_user_id": fallback and fallback.id})
     run_jobs()
     run = db.session.get(JobRun, run.id)
     assert run.status == JobStatus.DONE, run.error
@@ -110,5 +110,5 @@ def test_the_job_plans_what_a_brute_force_planner_plans(calendar_settings, run_j
         select(ActivityContact.contact_id, Activity.owner_id, Activity.start_at, Activity.end_at)
         .join(Activity, Activity.id == ActivityContact.activity_id)
         .where(Activity.job_id == run.id)
-    ).all()  # fmt: skip
+    ).all()
     assert {c: (o, s, e) for c, o, s, e in made} == expected

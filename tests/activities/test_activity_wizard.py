@@ -35,25 +35,25 @@ def world(admin_user):
     acme = Company(name="Acme Oy")
     people = [Contact(first_name="Aino", last_name=f"A{n}", email=f"a{n}@example.fi",
                       phone=f"+358 40 {n}", city="Turku", owner=anna, company=acme)
-              for n in range(6)]  # fmt: skip
+              for n in range(6)]
     people += [Contact(first_name="Bo", last_name=f"B{n}", email=f"b{n}@example.fi", city="Turku",
-                       owner=bert) for n in range(2)]  # fmt: skip
+                       owner=bert) for n in range(2)]
     people += [Contact(first_name="Nils", last_name=f"N{n}", email=f"n{n}@example.fi",
-                       city="Turku") for n in range(2)]  # fmt: skip
+                       city="Turku") for n in range(2)]
     oulu = Contact(first_name="Olli", last_name="Oulu", email="olli@example.fi", city="Oulu",
-                   owner=anna)  # fmt: skip
+                   owner=anna)
     group = TargetGroup(name="Turku people", criteria={"all": [
-        {"field": "city", "op": "eq", "value": "Turku"}]})  # fmt: skip
+        {"field": "city", "op": "eq", "value": "Turku"}]})
     db.session.add_all([acme, *people, oulu, group])
     db.session.commit()
     refresh(group)
     return {"anna": anna, "bert": bert, "cecil": cecil, "people": people, "group": group,
-            "oulu": oulu, "day": first_day()}  # fmt: skip
+            "oulu": oulu, "day": first_day()}
 
 
 def links_of(activity_id: int) -> set[int]:
     return set(db.session.scalars(select(ActivityContact.contact_id)
-                                  .where(ActivityContact.activity_id == activity_id)))  # fmt: skip
+                                  .where(ActivityContact.activity_id == activity_id)))
 
 
 def through_step_3(client, mode: str, source: dict, exclude=()) -> Wizard:
@@ -73,9 +73,9 @@ def test_shared_mode_makes_one_numbered_activity_with_every_contact_linked(
     people, bert, day = world["people"], world["bert"], world["day"]
     wizard = through_step_3(admin_client, "shared", {"source": "criteria",
                                                      "criteria": criteria("Turku")},
-                            exclude=[people[0].id])  # fmt: skip
+                            exclude=[people[0].id])
     response = wizard.details(day, user_id=bert.id, start="10:00", duration_minutes="45",
-                              activity_type="meeting", subject="Customer evening")  # fmt: skip
+                              activity_type="meeting", subject="Customer evening")
     assert response.status_code == 302, response.get_data(as_text=True)
     report = wizard.get(5).get_data(as_text=True)
     assert 'data-report="contacts">9<' in report
@@ -87,7 +87,7 @@ def test_shared_mode_makes_one_numbered_activity_with_every_contact_linked(
     assert shared.number == f"A-{shared.id}" and shared.owner_id == bert.id
     assert (shared.start_at, shared.end_at) == (at(day, 10), at(day, 10, 45))
     assert (shared.type, shared.subject, shared.notes) == ("meeting", "Customer evening",
-                                                           "Mention the 10 %")  # fmt: skip
+                                                           "Mention the 10 %")
     assert links_of(shared.id) == {p.id for p in people[1:]}  # all of Turku but the excluded
     page = wizard.get(6).get_data(as_text=True)
     assert f'data-number="{shared.number}"' in page and "and 8 more" in page
@@ -96,7 +96,7 @@ def test_shared_mode_makes_one_numbered_activity_with_every_contact_linked(
 def test_per_contact_mode_makes_one_activity_per_contact(admin_client, world, run_jobs):
     anna, group, day = world["anna"], world["group"], world["day"]
     wizard = through_step_3(admin_client, "per_contact",
-                            {"source": "group", "group_id": group.id})  # fmt: skip
+                            {"source": "group", "group_id": group.id})
     assert wizard.details(day, assignment="user", user_id=anna.id).status_code == 302
     job_id = wizard.create(run_jobs)
     activities = made(job_id)
@@ -115,9 +115,9 @@ def test_per_contact_mode_makes_one_activity_per_contact(admin_client, world, ru
 def test_even_distribution_among_three_users(admin_client, world, run_jobs):
     users = [world["anna"], world["bert"], world["cecil"]]
     wizard = through_step_3(admin_client, "per_contact",
-                            {"source": "group", "group_id": world["group"].id})  # fmt: skip
+                            {"source": "group", "group_id": world["group"].id})
     response = wizard.details(world["day"], assignment="even",
-                              data={"user_ids": [str(u.id) for u in users]})  # fmt: skip
+                              data={"user_ids": [str(u.id) for u in users]})
     assert response.status_code == 302, response.get_data(as_text=True)
     job_id = wizard.create(run_jobs)
     counts = Counter(a.owner_id for a in made(job_id))
@@ -142,7 +142,7 @@ def test_owner_distribution_reports_the_ownerless_and_a_fallback_takes_them(
 
     with_fallback = through_step_3(admin_client, "per_contact", group_source)
     with_fallback.details(world["day"] + timedelta(days=5), assignment="owner",
-                          fallback_user_id=cecil.id)  # fmt: skip
+                          fallback_user_id=cecil.id)
     counts = Counter(a.owner_id for a in made(with_fallback.create(run_jobs)))
     assert counts == {anna.id: 6, bert.id: 2, cecil.id: 2}
 
@@ -151,7 +151,7 @@ def test_exclusions_are_respected(admin_client, world, run_jobs):
     left_out = [world["people"][1].id, world["people"][7].id]
     wizard = through_step_3(admin_client, "per_contact",
                             {"source": "criteria", "criteria": criteria("Turku")},
-                            exclude=left_out)  # fmt: skip
+                            exclude=left_out)
     wizard.details(world["day"], assignment="user", user_id=world["bert"].id)
     csv_ids = wizard.get("report.csv").get_data(as_text=True)
     assert "A1" not in csv_ids and "B1" not in csv_ids
@@ -162,12 +162,12 @@ def test_exclusions_are_respected(admin_client, world, run_jobs):
 def test_back_keeps_every_steps_state(admin_client, world):
     wizard = through_step_3(admin_client, "per_contact",
                             {"source": "criteria", "criteria": criteria("Turku")},
-                            exclude=[world["people"][2].id])  # fmt: skip
+                            exclude=[world["people"][2].id])
     wizard.details(world["day"], assignment="even", subject="Kept subject",
-                   data={"user_ids": [str(world["bert"].id), str(world["cecil"].id)]})  # fmt: skip
+                   data={"user_ids": [str(world["bert"].id), str(world["cecil"].id)]})
     back = wizard.post(4, go="back", activity_type="task", subject="Changed on the way back",
                        day=world["day"].isoformat(), assignment="even",
-                       data={"user_ids": [str(world["bert"].id)]})  # fmt: skip
+                       data={"user_ids": [str(world["bert"].id)]})
     assert back.status_code == 302 and back.headers["Location"].endswith("/3")
 
     step4 = wizard.get(4).get_data(as_text=True)
@@ -203,7 +203,7 @@ def test_exclusions_persist_across_pages_and_steps_for_many_contacts(admin_clien
     # htmx: one checkbox at a time, the whole form sent along (as htmx does inside a form)
     toggled = admin_client.post(f"{wizard.url}/exclude", data={
         "csrf_token": wizard.token, "contact_id": vaasa[61], "shown": shown2,
-        "exclude": [str(vaasa[60])]})  # fmt: skip
+        "exclude": [str(vaasa[60])]})
     assert 'data-excluded="2"' in toggled.get_data(as_text=True)
     wizard.post(4, go="back")  # through the later steps and back again
     page1 = wizard.get(3).get_data(as_text=True)
@@ -217,7 +217,7 @@ def test_exclusions_persist_across_pages_and_steps_for_many_contacts(admin_clien
 def test_the_csv_lists_who_is_included_with_user_and_planned_start(admin_client, world):
     anna, day = world["anna"], world["day"]
     wizard = through_step_3(admin_client, "per_contact",
-                            {"source": "criteria", "criteria": criteria("Turku")})  # fmt: skip
+                            {"source": "criteria", "criteria": criteria("Turku")})
     wizard.details(day, assignment="owner")
     response = wizard.get("report.csv")
     assert response.status_code == 200 and response.mimetype == "text/csv"
@@ -225,7 +225,7 @@ def test_the_csv_lists_who_is_included_with_user_and_planned_start(admin_client,
     assert rows[0] == ["contact", "company", "email", "phone", "assigned user", "planned start"]
     # "+358…" would be a formula to a spreadsheet: the CSV neutralises it with a leading '.
     assert rows[1] == ["Aino A0", "Acme Oy", "a0@example.fi", "'+358 40 0", anna.name,
-                       at(day, 8).strftime("%Y-%m-%d %H:%M")]  # fmt: skip
+                       at(day, 8).strftime("%Y-%m-%d %H:%M")]
     assert len(rows) == 11
     assert [r[4] for r in rows[-2:]] == ["", ""] and [r[5] for r in rows[-2:]] == ["", ""]
     assert db.session.scalar(select(func.count()).select_from(Activity)) == 0  # only planned
@@ -266,7 +266,7 @@ def test_bad_input_gets_a_clear_message_never_a_500(admin_client, world, run_job
         as_text=True)
     wizard.post(1, mode="shared")
     too_long = wizard.details(world["day"], user_id=world["anna"].id, start="10:00",
-                              duration_minutes="99999999999999999999")  # fmt: skip
+                              duration_minutes="99999999999999999999")
     assert too_long.status_code == 400 and "duration" in too_long.get_data(as_text=True)
     assert wizard.get(5).status_code == 400  # the report refuses rather than overflow
     wizard.post(1, mode="per_contact")
@@ -297,7 +297,7 @@ def test_another_users_run_is_not_theirs_to_open(world, admin_user, user_client)
 
 def test_a_created_run_is_fixed_and_cannot_create_twice(admin_client, world, run_jobs):
     wizard = through_step_3(admin_client, "shared", {"source": "criteria",
-                                                     "criteria": criteria("Oulu")})  # fmt: skip
+                                                     "criteria": criteria("Oulu")})
     wizard.details(world["day"], user_id=world["anna"].id, start="09:00", duration_minutes="30")
     job_id = wizard.create(run_jobs)
     again = admin_client.post(f"{wizard.url}/create", data={"csrf_token": wizard.token})
@@ -311,7 +311,7 @@ def test_a_created_run_is_fixed_and_cannot_create_twice(admin_client, world, run
 def test_step_7_changes_exactly_the_activities_this_run_created(admin_client, world, run_jobs):
     anna, bert, day = world["anna"], world["bert"], world["day"]
     hand_made = Activity(subject="Hand-made", owner=anna, start_at=at(day, 7),
-                         end_at=at(day, 7, 30))  # fmt: skip
+                         end_at=at(day, 7, 30))
     db.session.add(hand_made)
     db.session.commit()
     other = through_step_3(admin_client, "per_contact", {"source": "criteria",
@@ -321,7 +321,7 @@ def test_step_7_changes_exactly_the_activities_this_run_created(admin_client, wo
     before_other = [(a.id, a.subject, a.status, a.start_at, a.end_at) for a in made(other_job)]
 
     wizard = through_step_3(admin_client, "per_contact",
-                            {"source": "group", "group_id": world["group"].id})  # fmt: skip
+                            {"source": "group", "group_id": world["group"].id})
     wizard.details(day, assignment="user", user_id=bert.id, subject="Original")
     job_id = wizard.create(run_jobs)
     before = {a.id: (a.start_at, a.end_at, a.notes) for a in made(job_id)}
@@ -336,7 +336,7 @@ def test_step_7_changes_exactly_the_activities_this_run_created(admin_client, wo
     half = wizard.post(7, new_day=day.isoformat())
     assert half.status_code == 400 and "both a day and a time" in half.get_data(as_text=True)
     changed = wizard.post(7, subject="Renamed", status="done", type="meeting", shift_days="1",
-                          shift_minutes="30")  # fmt: skip
+                          shift_minutes="30")
     assert changed.status_code == 302
     after = made(job_id)
     assert len(after) == 10
@@ -345,7 +345,7 @@ def test_step_7_changes_exactly_the_activities_this_run_created(admin_client, wo
         start, end, notes = before[a.id]
         assert a.notes == notes  # left empty in the form: unchanged
         assert (a.start_at, a.end_at) == (start + timedelta(days=1, minutes=30),
-                                          end + timedelta(days=1, minutes=30))  # fmt: skip
+                                          end + timedelta(days=1, minutes=30))
 
     moved = wizard.post(7, new_day=(day + timedelta(days=3)).isoformat(), new_time="12:15")
     assert moved.status_code == 302
@@ -355,7 +355,7 @@ def test_step_7_changes_exactly_the_activities_this_run_created(admin_client, wo
 
     db.session.expire_all()
     assert [(a.id, a.subject, a.status, a.start_at, a.end_at)
-            for a in made(other_job)] == before_other  # fmt: skip
+            for a in made(other_job)] == before_other
     untouched = db.session.get(Activity, hand_made.id)
     assert (untouched.subject, untouched.status, untouched.start_at) == (
         "Hand-made", "planned", at(day, 7))
@@ -378,7 +378,7 @@ def test_the_menu_links_the_wizard(admin_client):
 def test_a_failed_job_can_be_fixed_and_tried_again(admin_client, world, run_jobs):
     anna, bert = world["anna"], world["bert"]
     wizard = through_step_3(admin_client, "shared", {"source": "criteria",
-                                                     "criteria": criteria("Oulu")})  # fmt: skip
+                                                     "criteria": criteria("Oulu")})
     wizard.details(world["day"], user_id=anna.id, start="09:00", duration_minutes="30")
     queued = admin_client.post(f"{wizard.url}/create", data={"csrf_token": wizard.token})
     assert queued.status_code == 302
@@ -392,7 +392,7 @@ def test_a_failed_job_can_be_fixed_and_tried_again(admin_client, world, run_jobs
     assert 'data-status="failed"' in page and "choose the responsible user" in page
     assert "Try again" not in page  # not before step 4 is mended
     assert wizard.details(world["day"], user_id=bert.id, start="09:00",
-                          duration_minutes="30").status_code == 302  # fmt: skip
+                          duration_minutes="30").status_code == 302
     assert "Try again" in wizard.get(6).get_data(as_text=True)
     retried = wizard.create(run_jobs)
     assert retried != failed and db.session.get(JobRun, retried).status == JobStatus.DONE

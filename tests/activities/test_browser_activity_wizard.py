@@ -27,7 +27,7 @@ def people(ctx, admin_user):
     for n in range(9):
         city = "Turku" if n < 7 else "Oulu"
         db.session.add(Contact(first_name="Test", last_name=f"P{n}", email=f"p{n}@example.fi",
-                               city=city, phone=f"+358 50 {n}"))  # fmt: skip
+                               city=city, phone=f"+358 50 {n}"))
     db.session.commit()
     return users
 

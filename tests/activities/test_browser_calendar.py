@@ -30,7 +30,7 @@ def this_week(ctx, admin_user):
     ]:
         start = datetime.combine(monday + timedelta(days=offset), time(hour), HELSINKI)
         rows.append(Activity(owner=admin_user, number=number, type=kind, subject=subject,
-                             start_at=start, end_at=start + timedelta(minutes=30)))  # fmt: skip
+                             start_at=start, end_at=start + timedelta(minutes=30)))
     rows[0].contacts = [aino]
     db.session.add_all(rows)
     db.session.commit()
@@ -38,7 +38,7 @@ def this_week(ctx, admin_user):
 
 
 def test_open_the_week_see_an_activity_and_click_through(live_server, page, admin_user,
-                                                         this_week):  # fmt: skip
+                                                         this_week):
     log_in(page, live_server, admin_user.email)
     page.goto(f"{live_server}/admin/calendar/")
     call = this_week["call"]
@@ -54,6 +54,6 @@ def test_open_the_week_see_an_activity_and_click_through(live_server, page, admi
 
     entry.click()
     expect(page).to_have_url(f"{live_server}/admin/activity/details/?id={call.id}"
-                             f"&url=/admin/calendar/?")  # fmt: skip
+                             f"&url=/admin/calendar/?")
     expect(page.locator("table")).to_contain_text("Renewal call")
     page.screenshot(path=str(ARTIFACTS / "calendar-activity-details.png"), full_page=True)

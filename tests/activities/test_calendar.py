@@ -83,7 +83,7 @@ def helsinki(ctx):
 
 def activity(owner, start: datetime, minutes: int = 30, **values) -> Activity:
     row = Activity(owner=owner, start_at=start, end_at=start + timedelta(minutes=minutes),
-                   subject=values.pop("subject", "Call"), **values)  # fmt: skip
+                   subject=values.pop("subject", "Call"), **values)
     db.session.add(row)
     db.session.commit()
     return row
@@ -105,7 +105,7 @@ def week(helsinki):
         "evening": activity(anna, local(FRIDAY, 18, 15), number="A-4", subject="Late one"),
         "summer": activity(anna, local("2026-06-10", 9), number="A-5", subject="Summer call"),
         "berts": activity(bert, local(WEDNESDAY, 10), number="B-1", subject="Bert's call"),
-    }  # fmt: skip
+    }
 
 
 def calendar_url(user, **args) -> str:
@@ -153,9 +153,9 @@ def test_next_previous_today_and_the_day_view(admin_client, week):
     day = grid(admin_client.get(calendar_url(week["anna"], view="day", day=FRIDAY)))
     assert day.columns == {FRIDAY: 1}
     assert day.placed == {week["meeting"].id: (FRIDAY, 14, 1),
-                          week["evening"].id: (FRIDAY, 18, 1)}  # fmt: skip
+                          week["evening"].id: (FRIDAY, 18, 1)}
     assert "day=2026-11-26" in href(admin_client.get(calendar_url(week["anna"], view="day",
-                                                                  day=FRIDAY)), "prev")  # fmt: skip
+                                                                  day=FRIDAY)), "prev")
 
 
 def test_a_plain_user_sees_their_own_calendar_with_the_feed_url_and_may_look_at_others(
@@ -184,7 +184,7 @@ def test_the_activity_list_filters_by_owner_type_date_status_and_campaign(admin_
         assert f'"{label}"' in page or f">{label}<" in page
     # Dates in the filter are UTC, as the list shows them.
     url = ("/admin/activity/?flt0_start_between=2026-11-23+00:00:00+to+2026-11-29+23:59:59"
-           f"&flt1_owner_equals={week['anna'].email}")  # fmt: skip
+           f"&flt1_owner_equals={week['anna'].email}")
     anna_week = admin_client.get(url).get_data(as_text=True)
     assert "Renewal call" in anna_week and "Demo" in anna_week
     assert "Bert&#39;s call" not in anna_week and "Follow-up" not in anna_week
@@ -202,9 +202,9 @@ def group(helsinki):
     anna, bert = make_user("anna@example.fi", Role.USER), make_user("bert@example.fi", Role.USER)
     acme = Company(name="Acme Oy")
     people = [Contact(last_name=f"A{n}", email=f"a{n}@example.fi", owner=anna, company=acme)
-              for n in range(3)]  # fmt: skip
+              for n in range(3)]
     people += [Contact(last_name="B0", email="b0@example.fi", owner=bert),
-               Contact(last_name="Nobody", email="nobody@example.fi")]  # fmt: skip
+               Contact(last_name="Nobody", email="nobody@example.fi")]
     target = TargetGroup(name="Callees", criteria={"all": []})
     db.session.add_all([acme, *people, target])
     db.session.commit()
@@ -218,7 +218,7 @@ def group(helsinki):
 def form_data(**values) -> dict:
     return {"day": FRIDAY, "subject": "Winter offer", "activity_type": "call",
             "assign": "owner", "user_id": "", "fallback_user_id": "", "campaign_id": "",
-            **values}  # fmt: skip
+            **values}
 
 
 def test_the_group_page_loads_the_form_and_the_preview_shows_users_days(admin_client, group):
@@ -231,7 +231,7 @@ def test_the_group_page_loads_the_form_and_the_preview_shows_users_days(admin_cl
 
     preview = admin_client.post(f"/admin/group_activities/{gid}/preview",
                                 data={**form_data(), "csrf_token": token},
-                                headers={"HX-Request": "true"}).get_data(as_text=True)  # fmt: skip
+                                headers={"HX-Request": "true"}).get_data(as_text=True)
     assert re.search(rf'data-user="{anna.id}">\s*<td>Anna</td>', preview)
     assert f'data-day="{FRIDAY}" data-count="1"' in preview  # Anna's last free slot, Bert's first
     assert f'data-day="{NEXT_MONDAY}" data-count="2"' in preview
@@ -246,7 +246,7 @@ def test_the_group_page_loads_the_form_and_the_preview_shows_users_days(admin_cl
     assert 'data-plan="unassigned">0<' in with_fallback
 
     bad = admin_client.post(f"/admin/group_activities/{gid}/preview",
-                            data={**form_data(assign="user"), "csrf_token": token})  # fmt: skip
+                            data={**form_data(assign="user"), "csrf_token": token})
     assert bad.status_code == 400 and "choose the user" in bad.get_data(as_text=True)
 
 
@@ -271,7 +271,7 @@ def test_create_enqueues_the_job_and_the_activities_exist_after_it_ran(
     assert run.status == JobStatus.DONE, run.error
     assert run.user_id is not None and run.result["created"] == 5
     made = db.session.scalars(select(Activity).where(Activity.job_id == run_id)
-                              .order_by(Activity.start_at)).all()  # fmt: skip
+                              .order_by(Activity.start_at)).all()
     assert {a.owner_id for a in made} == {bert.id}
     assert [a.start_at for a in made][:2] == [local(FRIDAY, 8), local(FRIDAY, 8, 30)]
     assert all(a.subject == "Winter offer" and len(a.contacts) == 1 for a in made)
@@ -285,7 +285,7 @@ def test_create_over_htmx_answers_with_hx_redirect(admin_client, group):
     token = csrf_token(admin_client, f"/admin/group_activities/{gid}/form")
     response = admin_client.post(f"/admin/group_activities/{gid}/create",
                                  data={**form_data(), "csrf_token": token},
-                                 headers={"HX-Request": "true"})  # fmt: skip
+                                 headers={"HX-Request": "true"})
     assert response.status_code == 204
     assert response.headers["HX-Redirect"].startswith("/admin/jobrun/details/?id=")
 
@@ -312,7 +312,7 @@ def feed_world(helsinki):
         "too_old": activity(anna, at_nine - timedelta(days=40), subject="Too old"),
         "too_far": activity(anna, at_nine + timedelta(days=200), subject="Too far"),
         "berts": activity(bert, at_nine, subject="Bert's call"),
-    }  # fmt: skip
+    }
 
 
 def test_the_feed_lists_the_users_events_in_utc_with_statuses(app, feed_world):
@@ -335,9 +335,9 @@ def test_the_feed_lists_the_users_events_in_utc_with_statuses(app, feed_world):
     assert "Ask about the renewal." in str(planned["DESCRIPTION"])
     assert "Aino Asiakas <aino@example.fi>" in str(planned["DESCRIPTION"])
     assert b"DTSTART:" + wanted["planned"].start_at.strftime("%Y%m%dT%H%M%SZ").encode() \
-        in response.data  # fmt: skip
+        in response.data
     statuses = {name: str(events[f"activity-{row.id}@kohde"]["STATUS"])
-                for name, row in wanted.items()}  # fmt: skip
+                for name, row in wanted.items()}
     assert statuses == {"planned": "CONFIRMED", "done": "CONFIRMED", "cancelled": "CANCELLED"}
 
     again = client.get(f"/calendar/{feed_world['anna'].calendar_token}.ics")

@@ -61,7 +61,7 @@ class Wizard:
         """Step 4 with sensible defaults."""
         fields = {"activity_type": "call", "subject": "Winter offer", "notes": "Mention the 10 %",
                   "day": day.isoformat(), "campaign_id": "", "assignment": "user",
-                  "user_id": "", "fallback_user_id": "", **values}  # fmt: skip
+                  "user_id": "", "fallback_user_id": "", **values}
         return self.post(4, **fields)
 
     def create(self, run_jobs):
@@ -80,4 +80,4 @@ class Wizard:
 def made(job_id: str) -> list[Activity]:
     """The activities one job created, by start."""
     return db.session.scalars(select(Activity).where(Activity.job_id == job_id)
-                              .order_by(Activity.start_at, Activity.id)).all()  # fmt: skip
+                              .order_by(Activity.start_at, Activity.id)).all()

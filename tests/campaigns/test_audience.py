@@ -78,7 +78,7 @@ def w(ctx):
     for name, (email, company, kind, opted_out, language) in PEOPLE.items():
         people[name] = Contact(first_name=name, last_name="Test", email=email,
                                company=companies.get(company), kind=kind,
-                               email_opt_out=opted_out, language=language)  # fmt: skip
+                               email_opt_out=opted_out, language=language)
     campaign = Campaign(name="Spring")
     db.session.add_all([*companies.values(), *people.values(), campaign])
     db.session.commit()
@@ -110,14 +110,14 @@ def member_rows(campaign_id: int) -> set[tuple]:
 
 
 def put(w, campaign, names, *, minutes=None, source=MemberSource.MANUAL, source_ref=None,
-        added_by=None, job_id=None) -> None:  # fmt: skip
+        added_by=None, job_id=None) -> None:
     """Make people members directly, with the join time and provenance a test needs."""
     for name in names:
         minute = (minutes or JOINED)[name]
         db.session.add(CampaignMember(campaign_id=campaign.id, contact_id=w.people[name].id,
                                       added_at=T0 + timedelta(minutes=minute), source=source,
                                       source_ref=source_ref, added_by_id=added_by,
-                                      job_id=job_id))  # fmt: skip
+                                      job_id=job_id))
     db.session.commit()
 
 
@@ -138,10 +138,10 @@ def saved_filter(name: str, module: FilterModule, criteria: dict) -> SavedFilter
 
 
 def start(w, campaign, action: Action, source_id=None, contact_ids=None, refresh_group=False,
-          user=None) -> JobRun:  # fmt: skip
+          user=None) -> JobRun:
     """Enqueue an audience job as the CRM user (no dry run, no checks: as a queued job is)."""
     params = {"campaign_id": campaign.id, "action": action.value, "source_id": source_id,
-              "contact_ids": contact_ids, "refresh_group": refresh_group}  # fmt: skip
+              "contact_ids": contact_ids, "refresh_group": refresh_group}
     return enqueue("campaign_audience", params, user_id=(user or w.user).id)
 
 
@@ -151,7 +151,7 @@ def reload(run_id: str) -> JobRun:
 
 
 def act(w, run_jobs, campaign, action: Action, source_id=None, contact_ids=None,
-        refresh_group=False) -> JobRun:  # fmt: skip
+        refresh_group=False) -> JobRun:
     """Dry run, then the job; the job must end done and do exactly what the dry run said."""
     preview = dry_run(campaign.id, action, source_id, contact_ids)
     run = start(w, campaign, action, source_id, contact_ids, refresh_group)
@@ -177,10 +177,10 @@ def undo(run_jobs, run_id: str) -> JobRun:
 def test_copy_group_adds_its_members_and_records_who_how_and_which_job(w, run_jobs):
     finns = group("Finns", FINNISH)
     assert dry_run(w.campaign.id, Action.COPY_GROUP, finns.id) == {
-        "action": "copy_group", "would_add": 5, "already_members": 0}  # fmt: skip
+        "action": "copy_group", "would_add": 5, "already_members": 0}
     run = act(w, run_jobs, w.campaign, Action.COPY_GROUP, finns.id)
     assert {k: run.result[k] for k in ("campaign_id", "action", "added")} == {
-        "campaign_id": w.campaign.id, "action": "copy_group", "added": 5}  # fmt: skip
+        "campaign_id": w.campaign.id, "action": "copy_group", "added": 5}
     assert names_of(w.campaign.id) == FINNS
     for row in db.session.scalars(select(CampaignMember)):
         assert (row.source, row.source_ref, row.added_by_id, row.job_id) == (
@@ -193,7 +193,7 @@ def test_copying_the_same_group_again_adds_nothing(w, run_jobs):
     first = act(w, run_jobs, w.campaign, Action.COPY_GROUP, finns.id)
     before = member_rows(w.campaign.id)
     assert dry_run(w.campaign.id, Action.COPY_GROUP, finns.id) == {
-        "action": "copy_group", "would_add": 0, "already_members": 5}  # fmt: skip
+        "action": "copy_group", "would_add": 0, "already_members": 5}
     again = act(w, run_jobs, w.campaign, Action.COPY_GROUP, finns.id)
     assert again.id != first.id and again.result["added"] == 0
     assert member_rows(w.campaign.id) == before  # the first job's rows, untouched
@@ -230,13 +230,13 @@ def test_copy_campaign_adds_the_other_campaigns_members(w, run_jobs):
     put(w, source, {"Anna", "Eve", "Gus"})
     put(w, w.campaign, {"Anna"})
     assert dry_run(w.campaign.id, Action.COPY_CAMPAIGN, source.id) == {
-        "action": "copy_campaign", "would_add": 2, "already_members": 1}  # fmt: skip
+        "action": "copy_campaign", "would_add": 2, "already_members": 1}
     run = act(w, run_jobs, w.campaign, Action.COPY_CAMPAIGN, source.id)
     assert names_of(w.campaign.id) == {"Anna", "Eve", "Gus"}
     added = db.session.scalars(select(CampaignMember).where(CampaignMember.job_id == run.id))
     assert {(m.contact.first_name, m.source, m.source_ref, m.added_by_id) for m in added} == {
         ("Eve", MemberSource.CAMPAIGN, source.id, w.user.id),
-        ("Gus", MemberSource.CAMPAIGN, source.id, w.user.id)}  # fmt: skip
+        ("Gus", MemberSource.CAMPAIGN, source.id, w.user.id)}
     assert names_of(source.id) == {"Anna", "Eve", "Gus"}  # the source is only read
 
 
@@ -264,14 +264,14 @@ def test_load_filter(w, run_jobs, module, criteria, expected):
     run = act(w, run_jobs, w.campaign, Action.LOAD_FILTER, chosen.id)
     assert names_of(w.campaign.id) == expected | {"Anna"}
     sources = db.session.execute(select(CampaignMember.source, CampaignMember.source_ref)
-                                 .where(CampaignMember.job_id == run.id)).all()  # fmt: skip
+                                 .where(CampaignMember.job_id == run.id)).all()
     assert set(sources) <= {(MemberSource.FILTER, chosen.id)}
 
 
 def test_add_single_contacts(w, run_jobs):
     put(w, w.campaign, {"Carl"}, added_by=w.other.id)
     assert dry_run(w.campaign.id, Action.ADD_CONTACTS, contact_ids=ids(w, {"Carl", "Eve"})) == {
-        "action": "add_contacts", "would_add": 1, "already_members": 1}  # fmt: skip
+        "action": "add_contacts", "would_add": 1, "already_members": 1}
     run = act(w, run_jobs, w.campaign, Action.ADD_CONTACTS, contact_ids=ids(w, {"Carl", "Eve"}))
     assert names_of(w.campaign.id) == {"Carl", "Eve"}
     eve = db.session.get(CampaignMember, (w.campaign.id, w.people["Eve"].id))
@@ -315,7 +315,7 @@ def test_remove_campaign_removes_the_members_both_have(w, run_jobs):
     ],
 )
 def test_keep_only_removes_the_members_the_filter_does_not_select(w, run_jobs, module, criteria,
-                                                                  kept):  # fmt: skip
+                                                                  kept):
     put(w, w.campaign, EVERYBODY)
     chosen = saved_filter("Chosen", module, criteria)
     assert dry_run(w.campaign.id, Action.KEEP_ONLY, chosen.id)["would_remove"] == 8 - len(kept)
@@ -328,7 +328,7 @@ def test_dedupe_by_email_keeps_the_earliest_added_per_normalised_address(w, run_
     # anna@example.com: Anni (minute 1) stays, Anna (5) goes; eve@example.com: Gus (0) stays,
     # Eve (4) goes. Carl (no email) and Dora ("") are never duplicates of anyone.
     assert dry_run(w.campaign.id, Action.DEDUPE_EMAIL) == {"action": "dedupe_email",
-                                                           "would_remove": 2}  # fmt: skip
+                                                           "would_remove": 2}
     act(w, run_jobs, w.campaign, Action.DEDUPE_EMAIL)
     assert names_of(w.campaign.id) == EVERYBODY - {"Anna", "Eve"}
     assert dry_run(w.campaign.id, Action.DEDUPE_EMAIL)["would_remove"] == 0
@@ -347,7 +347,7 @@ def test_members_without_email_are_never_email_duplicates(w, run_jobs):
     db.session.add_all([w.people["Hanna"], w.people["Ilse"], w.people["Jori"]])
     db.session.commit()
     put(w, w.campaign, {"Carl", "Dora", "Hanna", "Ilse", "Jori"},
-        minutes={"Carl": 0, "Dora": 1, "Hanna": 2, "Ilse": 3, "Jori": 4})  # fmt: skip
+        minutes={"Carl": 0, "Dora": 1, "Hanna": 2, "Ilse": 3, "Jori": 4})
     assert dry_run(w.campaign.id, Action.DEDUPE_EMAIL)["would_remove"] == 0
     act(w, run_jobs, w.campaign, Action.DEDUPE_EMAIL)
     assert names_of(w.campaign.id) == {"Carl", "Dora", "Hanna", "Ilse", "Jori"}
@@ -373,7 +373,7 @@ def test_remove_single_contacts(w, run_jobs):
     put(w, w.campaign, {"Carl", "Eve"})
     contact_ids = ids(w, {"Carl", "Gus"})  # Gus is not a member: nothing to remove
     assert dry_run(w.campaign.id, Action.REMOVE_CONTACTS, contact_ids=contact_ids) == {
-        "action": "remove_contacts", "would_remove": 1}  # fmt: skip
+        "action": "remove_contacts", "would_remove": 1}
     act(w, run_jobs, w.campaign, Action.REMOVE_CONTACTS, contact_ids=contact_ids)
     assert names_of(w.campaign.id) == {"Eve"}
 
@@ -415,7 +415,7 @@ def test_summary_of_part_of_the_people(w):
         "members": 5, "leads": 2, "contacts": 3, "companies": 2, "with_email": 3,
         "without_email": 2, "opted_out": 2, "duplicate_emails": 0,
         "companies_with_several_members": 1,
-    }  # fmt: skip
+    }
 
 
 # --- undo ---------------------------------------------------------------------------------
@@ -436,24 +436,24 @@ def test_undo_of_an_add_removes_only_that_jobs_members_still_there(w, run_jobs):
 
 
 @pytest.mark.parametrize("action", [Action.DEDUPE_EMAIL, Action.DEDUPE_COMPANY,
-                                    Action.PRUNE_OPTED_OUT, Action.REMOVE_CONTACTS])  # fmt: skip
+                                    Action.PRUNE_OPTED_OUT, Action.REMOVE_CONTACTS])
 def test_undo_of_a_removal_puts_back_exactly_those_rows(w, run_jobs, action):
     # Members with mixed provenance: who added them, when, from where, by which job.
     put(w, w.campaign, {"Anna", "Bob", "Carl", "Dora"}, source=MemberSource.GROUP,
-        source_ref=42, added_by=w.other.id, job_id="campaign_audience-earlier-1")  # fmt: skip
+        source_ref=42, added_by=w.other.id, job_id="campaign_audience-earlier-1")
     put(w, w.campaign, {"Anni", "Eve", "Fred", "Gus"}, source=MemberSource.WORKFLOW)
     before = member_rows(w.campaign.id)
     removal = act(w, run_jobs, w.campaign, action,
                   contact_ids=ids(w, {"Anna", "Gus"}) if action == Action.REMOVE_CONTACTS
-                  else None)  # fmt: skip
+                  else None)
     assert removal.result["removed"] > 0
     recorded = db.session.scalar(select(func.count()).select_from(CampaignMemberRemoval)
-                                 .where(CampaignMemberRemoval.job_id == removal.id))  # fmt: skip
+                                 .where(CampaignMemberRemoval.job_id == removal.id))
     assert recorded == removal.result["removed"]
     undone = undo(run_jobs, removal.id)
     assert undone.status == JobStatus.DONE, undone.error
     assert undone.result == {"undid": removal.id, "removed": 0,
-                             "restored": removal.result["removed"]}  # fmt: skip
+                             "restored": removal.result["removed"]}
     assert member_rows(w.campaign.id) == before
 
 
@@ -477,7 +477,7 @@ def test_undoing_twice_fails_clearly_and_changes_nothing(w, run_jobs):
     second = undo(run_jobs, copied.id)
     assert second.status == JobStatus.FAILED
     assert second.error.startswith(f"AudienceError: job {copied.id} was already undone by "
-                                   f"{first.id}")  # fmt: skip
+                                   f"{first.id}")
     assert names_of(w.campaign.id) == FINNS
 
 
@@ -503,7 +503,7 @@ def test_undo_refuses_an_unfinished_job(w, run_jobs, status):
     refused = undo(run_jobs, "campaign_audience-x-1")
     assert refused.status == JobStatus.FAILED
     assert refused.error.startswith(f"AudienceError: job campaign_audience-x-1 is {status}; "
-                                    "only a finished job can be undone")  # fmt: skip
+                                    "only a finished job can be undone")
 
 
 def test_undo_refuses_what_is_not_an_audience_job(w, run_jobs):
@@ -588,7 +588,7 @@ def test_a_job_whose_filter_was_deleted_fails_and_changes_nothing(w, run_jobs):
 def _group_members(group_id: int) -> set[int]:
     db.session.expire_all()
     return set(db.session.scalars(select(TargetGroupMember.contact_id)
-                                  .where(TargetGroupMember.group_id == group_id)))  # fmt: skip
+                                  .where(TargetGroupMember.group_id == group_id)))
 
 
 # --- concurrency --------------------------------------------------------------------------
@@ -600,7 +600,7 @@ def _many_contacts(count: int) -> None:
         {"first_name": f"P{n}", "email": f"p{n}@example.com", "language": "fi" if n % 3 == 0
          else "sv", "kind": ContactKind.LEAD if n % 4 == 0 else ContactKind.CONTACT}
         for n in range(count)
-    ])  # fmt: skip
+    ])
     db.session.commit()
 
 
@@ -609,7 +609,7 @@ def _workers(app, count: int) -> list[subprocess.CompletedProcess]:
     env = dict(os.environ, **process_env(app))
     procs = [subprocess.Popen([sys.executable, "-m", "webadmin.cli", "worker", "--burst",
                                "--quiet"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)  # fmt: skip
+                              stderr=subprocess.PIPE, text=True)
              for _ in range(count)]
     for proc in procs:
         out, err = proc.communicate(timeout=180)
@@ -633,7 +633,7 @@ def test_two_copies_of_overlapping_groups_at_once_with_two_workers(app, w):
     assert done[0].result["added"] + done[1].result["added"] == len(union)
     # Each member was added by exactly one of the two jobs, as its counts say.
     by_job = dict(db.session.execute(select(CampaignMember.job_id, func.count())
-                                     .group_by(CampaignMember.job_id)).all())  # fmt: skip
+                                     .group_by(CampaignMember.job_id)).all())
     assert by_job == {r.id: r.result["added"] for r in done if r.result["added"]}
 
 
@@ -647,7 +647,7 @@ def test_the_same_copy_clicked_twice_at_once_runs_once(app, w):
         with app.app_context():
             barrier.wait()
             params = {"campaign_id": campaign_id, "action": "copy_group", "source_id": finns_id,
-                      "contact_ids": None, "refresh_group": False}  # fmt: skip
+                      "contact_ids": None, "refresh_group": False}
             run_ids.append(enqueue("campaign_audience", params, user_id=user_id).id)
             db.session.remove()
 

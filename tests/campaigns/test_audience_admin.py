@@ -32,11 +32,11 @@ def test_summary_preview_run_and_undo(admin_client, setup, run_jobs):
     assert 'data-summary="members">0<' in page
 
     preview = post(admin_client, f"{page_url}/preview",
-                   {"action": Action.COPY_GROUP, "source_id": group.id}, token)  # fmt: skip
+                   {"action": Action.COPY_GROUP, "source_id": group.id}, token)
     assert 'data-count="would_add">6<' in preview.get_data(as_text=True)
 
     run = post(admin_client, f"{page_url}/run",
-               {"action": Action.COPY_GROUP, "source_id": group.id}, token)  # fmt: skip
+               {"action": Action.COPY_GROUP, "source_id": group.id}, token)
     assert run.status_code == 204 and "/admin/jobrun/details/" in run.headers["HX-Redirect"]
     run_jobs()
     assert db.session.query(CampaignMember).count() == 6
@@ -64,11 +64,11 @@ def test_preview_errors_are_messages_not_stack_traces(admin_client, setup):
     campaign, _group = setup
     token = csrf_token(admin_client, f"/admin/audience/{campaign.id}")
     missing = post(admin_client, f"/admin/audience/{campaign.id}/preview",
-                   {"action": Action.COPY_GROUP}, token)  # fmt: skip
+                   {"action": Action.COPY_GROUP}, token)
     assert missing.status_code == 400
     assert "needs a source" in missing.get_data(as_text=True)
     unknown = post(admin_client, f"/admin/audience/{campaign.id}/preview",
-                   {"action": "explode"}, token)  # fmt: skip
+                   {"action": "explode"}, token)
     assert "unknown audience action &#39;explode&#39;" in unknown.get_data(as_text=True)
 
 
@@ -80,7 +80,7 @@ def test_inactive_campaign_is_refused(admin_client, setup):
     token = csrf_token(admin_client, url)
     assert "is not active" in admin_client.get(url).get_data(as_text=True)
     response = post(admin_client, f"{url}/run",
-                    {"action": Action.COPY_GROUP, "source_id": group.id}, token)  # fmt: skip
+                    {"action": Action.COPY_GROUP, "source_id": group.id}, token)
     assert response.headers["HX-Redirect"].endswith(url)
     assert db.session.query(JobRun).count() == 0
 
@@ -96,7 +96,7 @@ def test_posts_without_csrf_token_are_refused(admin_client, setup):
 def test_failed_jobs_offer_no_undo(admin_client, setup, run_jobs):
     campaign, _group = setup
     run = JobRun(id="x-1", kind="campaign_audience", dedupe_key="x", status=JobStatus.FAILED,
-                 params={"campaign_id": campaign.id})  # fmt: skip
+                 params={"campaign_id": campaign.id})
     db.session.add(run)
     db.session.commit()
     page = admin_client.get("/admin/jobrun/details/?id=x-1").get_data(as_text=True)
@@ -111,14 +111,14 @@ def test_add_and_remove_one_contact_by_email(admin_client, setup, run_jobs):
     url = f"/admin/audience/{campaign.id}"
     token = csrf_token(admin_client, url)
     preview = post(admin_client, f"{url}/preview",
-                   {"action": Action.ADD_CONTACTS, "contact": "P3@example.fi"}, token)  # fmt: skip
+                   {"action": Action.ADD_CONTACTS, "contact": "P3@example.fi"}, token)
     assert 'data-count="would_add">1<' in preview.get_data(as_text=True)
     post(admin_client, f"{url}/run", {"action": Action.ADD_CONTACTS, "contact": "p3@example.fi"},
-         token)  # fmt: skip
+         token)
     run_jobs()
     member = db.session.query(CampaignMember).one()
     assert (member.contact.email, member.source, member.added_by.email) == (
-        "p3@example.fi", "manual", "admin@example.com")  # fmt: skip
+        "p3@example.fi", "manual", "admin@example.com")
     remove = {"action": Action.REMOVE_CONTACTS, "contact": "p3@example.fi"}
     post(admin_client, f"{url}/run", remove, token)
     run_jobs()
@@ -129,13 +129,13 @@ def test_add_and_remove_one_contact_by_email(admin_client, setup, run_jobs):
 
 
 def test_add_to_campaign_from_the_contact_list_and_the_contact_page(admin_client, setup,
-                                                                     run_jobs):  # fmt: skip
+                                                                     run_jobs):
     campaign, _group = setup
     people = db.session.query(Contact).order_by(Contact.id).limit(2).all()
     token = csrf_token(admin_client, "/admin/contact/")
     bulk = admin_client.post("/admin/contact/action/", data={
         "csrf_token": token, "action": "add_to_campaign",
-        "rowid": [str(p.id) for p in people]})  # fmt: skip
+        "rowid": [str(p.id) for p in people]})
     assert bulk.status_code == 302
     page = admin_client.get(bulk.headers["Location"]).get_data(as_text=True)
     assert f'value="{people[0].id},{people[1].id}"' in page and "Spring" in page
@@ -150,7 +150,7 @@ def test_add_to_campaign_from_the_contact_list_and_the_contact_page(admin_client
     details = admin_client.get(f"/admin/contact/details/?id={people[0].id}").get_data(True)
     assert "Add to campaign" in details
     dialog = admin_client.get(f"/admin/audience/add-contacts?ids={people[0].id}",
-                              headers={"HX-Request": "true"}).get_data(as_text=True)  # fmt: skip
+                              headers={"HX-Request": "true"}).get_data(as_text=True)
     assert "<html" not in dialog and "Add 1 contact to" in dialog
     campaign.active = False
     db.session.commit()

@@ -52,7 +52,7 @@ def w(ctx):
     for name, (email, company, kind, opted_out, language) in PEOPLE.items():
         people[name] = Contact(first_name=name, last_name="Test", email=email,
                                company=acme if company else None, kind=kind,
-                               email_opt_out=opted_out, language=language)  # fmt: skip
+                               email_opt_out=opted_out, language=language)
     spring, autumn = Campaign(name="Spring"), Campaign(name="Autumn")
     finns = TargetGroup(name="Finns", criteria=FINNISH)
     swedes = SavedFilter(name="Swedes", module=FilterModule.CONTACT,
@@ -62,7 +62,7 @@ def w(ctx):
     refresh(finns)
     for minute, person in enumerate(people.values()):
         db.session.add(CampaignMember(campaign=autumn, contact=person,
-                                      added_at=T0 + timedelta(minutes=minute)))  # fmt: skip
+                                      added_at=T0 + timedelta(minutes=minute)))
     db.session.commit()
     return people
 
@@ -83,7 +83,7 @@ def members(campaign: str) -> set[str]:
     return set(db.session.scalars(
         select(Contact.first_name).join(CampaignMember, CampaignMember.contact_id == Contact.id)
         .join(Campaign, Campaign.id == CampaignMember.campaign_id).where(Campaign.name == campaign)
-    ))  # fmt: skip
+    ))
 
 
 def queued_id(result) -> str:
@@ -100,7 +100,7 @@ def test_create_with_a_generated_number(app, ctx):
     assert made.exit_code == 0, made.output
     data = json.loads(made.stdout)
     assert data == {"id": data["id"], "number": f"{datetime.now(UTC).year}-{data['id']:05d}",
-                    "name": "Spring", "active": True}  # fmt: skip
+                    "name": "Spring", "active": True}
     assert db.session.get(Campaign, data["id"]).owner_id == owner.id
     old = invoke(app, "create", "--name", "Old", "--inactive")
     assert old.exit_code == 0 and "created campaign " in old.output and "'Old'" in old.output
@@ -130,7 +130,7 @@ def test_copy_group_dry_run_then_wait_then_again(app, w, waiting):
     assert data["result"]["added"] == 0 and members("Spring") == {"Anna", "Bob", "Carl", "Gus"}
     assert json.loads(invoke(app, "copy-group", "Spring", "Finns", "--dry-run", "--json")
                       .stdout) == {"action": "copy_group", "would_add": 0,
-                                   "already_members": 4}  # fmt: skip
+                                   "already_members": 4}
 
 
 def test_copy_group_with_refresh(app, w, run_jobs):
@@ -167,7 +167,7 @@ def test_bulk_commands_dry_run_and_no_wait(app, w, run_jobs, command, before, dr
     spring = db.session.scalar(select(Campaign).where(Campaign.name == "Spring"))
     for minute, name in enumerate(sorted(before, key=list(PEOPLE).index)):
         db.session.add(CampaignMember(campaign=spring, contact=w[name],
-                                      added_at=T0 + timedelta(minutes=minute)))  # fmt: skip
+                                      added_at=T0 + timedelta(minutes=minute)))
     db.session.commit()
     preview = invoke(app, *command, "--dry-run")
     assert preview.exit_code == 0, preview.output
@@ -190,7 +190,7 @@ def test_no_wait_json_prints_the_job_id(app, w):
     assert db.session.get(JobRun, run_id).params == {
         "campaign_id": db.session.scalar(select(Campaign.id).where(Campaign.name == "Spring")),
         "action": "prune_opted_out", "source_id": None, "contact_ids": None,
-        "refresh_group": False}  # fmt: skip
+        "refresh_group": False}
 
 
 def test_add_and_remove_single_contacts_by_email_or_id(app, w, waiting):
@@ -215,11 +215,11 @@ def test_summary_text_and_json(app, w):
         "members": 6, "leads": 2, "contacts": 4, "companies": 1, "with_email": 5,
         "without_email": 1, "opted_out": 1, "duplicate_emails": 2,
         "companies_with_several_members": 1,
-    }  # fmt: skip
+    }
     text = invoke(app, "summary", "Autumn")
     assert text.exit_code == 0
     lines = {line.split(":")[0].strip(): line.split(":")[1].strip()
-             for line in text.stdout.splitlines()}  # fmt: skip
+             for line in text.stdout.splitlines()}
     assert lines["members"] == "6" and lines["duplicate emails"] == "2"
 
 
@@ -230,7 +230,7 @@ def test_members_prints_csv_in_join_order(app, w):
     assert [r["first_name"] for r in rows] == list(PEOPLE)  # joined one a minute, in this order
     assert rows[0] == {"contact_id": str(w["Anna"].id), "first_name": "Anna", "last_name": "Test",
                        "email": "Anna@Example.com ", "kind": "contact", "source": "manual",
-                       "source_ref": "", "added_at": rows[0]["added_at"], "job_id": ""}  # fmt: skip
+                       "source_ref": "", "added_at": rows[0]["added_at"], "job_id": ""}
     assert rows[0]["added_at"].startswith("2026-01-05 09:00:00")
     assert rows[3]["email"] == ""  # Carl has none
     empty = invoke(app, "members", "Spring")
@@ -264,7 +264,7 @@ def test_inactive_campaign_is_refused_with_a_clear_message(app, w):
     message = "campaign 'Old' is not active: only active campaigns can be changed"
     for command in (["copy-group", "Old", "Finns"], ["copy-group", "Old", "Finns", "--dry-run"],
                     ["dedupe", "Old", "--by", "email", "--no-wait"],
-                    ["add", "Old", str(w["Anna"].id)]):  # fmt: skip
+                    ["add", "Old", str(w["Anna"].id)]):
         result = invoke(app, *command)
         assert result.exit_code == 1, command
         assert message in result.output

@@ -21,7 +21,7 @@ from .test_email_sender import outcomes, queue
 SLOW = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
 RECURSIVE = "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}"
 MUTUAL = ("{% macro a(n) %}{{ b(n) }}{% endmacro %}{% macro b(n) %}{{ a(n) }}{% endmacro %}"
-          "{{ a(1) }}")  # fmt: skip
+          "{{ a(1) }}")
 BODY = '<p>Hei {{ contact.first_name }}</p><a href="{{ unsubscribe_url }}">pois</a>'
 
 
@@ -62,7 +62,7 @@ def test_recursion_is_refused_with_a_message(ctx, budget, body):
     "('x' * 999999).join(['a', 'b', 'c'])", "(['x' * 999999] * 3) | join",
     "('a' * 1000).translate({97: 'x' * 10000})", "'x'|center(10**9)",
     "'%s'|format('x') * 999999 * 2", "([['x'] * 999999] * 999999) | sum(start=[])",
-])  # fmt: skip
+])
 def test_size_arguments_past_the_cap_are_refused_before_allocation(ctx, budget, expression):
     message = refused("{{ " + expression + " }}")
     assert "larger than 1,000,000 characters" in message
@@ -128,13 +128,13 @@ PIECES = ["{{ contact.first_name }}", "{% for i in range(50) %}", "{% endfor %}"
           " }}", "{% if x %}", "{% endif %}", "'x' * 999", "|upper", "|center(10**7)",
           "{% macro m() %}{{ m() }}{% endmacro %}", "{{ m() }}", "{{ 'a'.ljust(99999999) }}",
           "{{ range(10)|list|join(',') }}", "{{ contact.__class__ }}", "{# c #}", "{% set y = 1 %}",
-          "x", "\\u00e4", "{{ 1/0 }}", "{{ [1,2]|sum }}"]  # fmt: skip
+          "x", "\\u00e4", "{{ 1/0 }}", "{{ [1,2]|sum }}"]
 
 
 @settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(source=st.lists(st.sampled_from(PIECES), max_size=8).map("".join)
-       | st.text(max_size=40))  # fmt: skip
+       | st.text(max_size=40))
 def test_fuzzed_templates_render_or_are_refused(ctx, budget, source):
     try:
         check_template(source, source, "", marketing=False)
@@ -152,6 +152,6 @@ def test_fuzzed_templates_render_or_are_refused(ctx, budget, source):
     "{% set a = ['x'] * 999999 %}{{ '{}'.format([a, a]) }}",
     "{% set a = ['x'] * 999999 %}{{ [a] * 999999 }}",
     "{% set a = ['x'] * 999999 %}{{ [a, a]|join }}",
-])  # fmt: skip
+])
 def test_shared_references_cannot_multiply_what_is_printed(ctx, budget, body):
     assert "larger than 1,000,000 characters" in refused(body)

@@ -16,14 +16,14 @@ def test_preview_on_the_edit_page_shows_what_is_being_typed(live_server, page, a
     saved = '<p>Saved</p><a href="{{ unsubscribe_url }}">pois</a>'
     template = EmailTemplate(name="Kevät", subject="Hei {{ contact.first_name }}", body_html=saved)
     aino = Contact(first_name="Aino", last_name="Äijälä", email="aino@example.fi",
-                   company=Company(name="Äijälä Oy"))  # fmt: skip
+                   company=Company(name="Äijälä Oy"))
     db.session.add_all([template, aino])
     db.session.commit()
     log_in(page, live_server, admin_user.email)
     page.goto(f"{live_server}/admin/emailtemplate/edit/?id={template.id}")
     page.fill("textarea[name=body_html]",
               '<h1 id="typed">Typed for {{ contact.first_name }} / {{ company.name }}</h1>'
-              '<script>document.title = "escaped"</script>{{ unsubscribe_url }}')  # fmt: skip
+              '<script>document.title = "escaped"</script>{{ unsubscribe_url }}')
     page.fill("#sample-contact", "aino@example.fi")
     page.click("[data-email-preview]")
     preview = page.locator("#email-preview [data-preview=ok]")

@@ -24,7 +24,7 @@ from models.email.unsubscribe import token_for
 from tests.conftest import csrf_token
 
 BODY = ('<p>Hei {{ contact.first_name }} from {{ company.name }}!</p>'
-        '<p><a href="{{ unsubscribe_url }}">Unsubscribe</a></p>')  # fmt: skip
+        '<p><a href="{{ unsubscribe_url }}">Unsubscribe</a></p>')
 
 
 
@@ -32,7 +32,7 @@ BODY = ('<p>Hei {{ contact.first_name }} from {{ company.name }}!</p>'
 def template(ctx):
     owner = User(email="olli@example.fi", name="Olli Omistaja")
     tpl = EmailTemplate(name="Welcome", subject="Tervetuloa, {{ contact.first_name }} ✓",
-                        body_html=BODY, sender_mode="owner")  # fmt: skip
+                        body_html=BODY, sender_mode="owner")
     db.session.add_all([owner, tpl])
     Settings.get().email_messages_per_second = 1000
     db.session.commit()
@@ -41,7 +41,7 @@ def template(ctx):
 
 def add(campaign, *contacts_, run_jobs):
     enqueue("campaign_audience", {"campaign_id": campaign.id, "action": "add_contacts",
-                                  "contact_ids": [c.id for c in contacts_]})  # fmt: skip
+                                  "contact_ids": [c.id for c in contacts_]})
     run_jobs()
 
 
@@ -96,7 +96,7 @@ def test_suppression_reasons_and_waiting_period(ctx, mailbox, template, run_jobs
     }
     db.session.add(SuppressedAddress(email_key="gone@example.fi"))
     first, second = Campaign(name="One", email_template=template), Campaign(
-        name="Two", email_template=template)  # fmt: skip
+        name="Two", email_template=template)
     db.session.add_all([*people.values(), first, second])
     db.session.commit()
     add(first, *people.values(), run_jobs=run_jobs)
@@ -104,11 +104,11 @@ def test_suppression_reasons_and_waiting_period(ctx, mailbox, template, run_jobs
     assert mailbox.recipients() == ["ok@example.fi"]
     reasons = {row.contact.email: row.suppressed_reason
                for row in db.session.scalars(select(OutboxMessage))
-               if row.state == OutboxState.SUPPRESSED and row.campaign_id == first.id}  # fmt: skip
+               if row.state == OutboxState.SUPPRESSED and row.campaign_id == first.id}
     assert reasons == {"opted@example.fi": "opted_out", None: "no_email",
-                       "not an address": "invalid_email", "gone@example.fi": "bounced"}  # fmt: skip
+                       "not an address": "invalid_email", "gone@example.fi": "bounced"}
     waited = db.session.scalars(select(OutboxMessage).where(
-        OutboxMessage.campaign_id == second.id)).one()  # fmt: skip
+        OutboxMessage.campaign_id == second.id)).one()
     assert waited.suppressed_reason == "waiting_period"
 
 
@@ -183,7 +183,7 @@ def test_sandbox_refuses_escapes_with_a_clear_message(source):
     "{% macro f(s, n) %}{{ f(s + s, n - 1) if n else s|length }}{% endmacro %}{{ f('x', 40) }}",
     "{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}"
     "{% endfor %}{{ ns.s|length }}",
-])  # fmt: skip
+])
 def test_sandbox_refuses_output_past_the_cap_before_it_is_made(source):
     # A loop that only adds output may meet the time budget first on a loaded machine:
     # refused either way, before the memory is spent.
@@ -213,7 +213,7 @@ def test_template_checks_on_save():
     assert check_template("s", "<p>service</p>", "", marketing=False).warnings == []
     warnings = check_template("Hi {{ contact.shoe }}", BODY + "{{ foo }}", "", True).warnings
     assert warnings == ["subject: unknown placeholder {{ contact.shoe }}",
-                        "HTML body: unknown placeholder {{ foo }}"]  # fmt: skip
+                        "HTML body: unknown placeholder {{ foo }}"]
 
 
 def test_unsubscribe_get_confirms_post_opts_out_forged_changes_nothing(app, ctx):
@@ -231,14 +231,14 @@ def test_unsubscribe_get_confirms_post_opts_out_forged_changes_nothing(app, ctx)
     db.session.refresh(person)
     assert person.email_opt_out is False
     done = client.post(f"/unsubscribe/{token}", data="List-Unsubscribe=One-Click",
-                       content_type="application/x-www-form-urlencoded")  # fmt: skip
+                       content_type="application/x-www-form-urlencoded")
     assert done.status_code == 200 and "Location" not in done.headers
     db.session.refresh(person)
     assert person.email_opt_out is True
 
 
 def test_adding_a_member_in_the_admin_sends_the_campaign_email(admin_client, mailbox, template,
-                                                                 run_jobs):  # fmt: skip
+                                                                 run_jobs):
     person = Contact(first_name="Single", email="single@example.fi")
     campaign = Campaign(name="By hand", email_template=template)
     db.session.add_all([person, campaign])

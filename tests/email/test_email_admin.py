@@ -42,7 +42,7 @@ def form(token: str, **fields) -> dict:
         "subject": "Hei {{ contact.first_name }}", "body_html": BODY, "body_text": "",
         "marketing": "y", "send_timing": "immediately", "send_weekdays": "", "send_time": "",
         "registration_url": "", "survey_url": "",
-    }  # fmt: skip
+    }
     data.update(fields)
     return {k: v for k, v in data.items() if v is not None}
 
@@ -61,9 +61,9 @@ def saved(ctx):
     """A saved campaign template and a contact with a company."""
     template = EmailTemplate(name="Saved", subject="Tervetuloa {{ contact.first_name }} ✓",
                              body_html=BODY, sender_email="kampanjat@example.fi",
-                             sender_name="Kohde Kampanjat")  # fmt: skip
+                             sender_name="Kohde Kampanjat")
     aino = Contact(first_name="Aino", last_name="Äijälä", email="aino@example.fi",
-                   company=Company(name="Äijälä Oy"))  # fmt: skip
+                   company=Company(name="Äijälä Oy"))
     db.session.add_all([template, aino])
     db.session.commit()
     return template, aino
@@ -72,7 +72,7 @@ def saved(ctx):
 def test_a_syntax_error_is_refused_on_its_field_with_its_line(admin_client):
     token = csrf_token(admin_client, NEW)
     response = admin_client.post(NEW, data=form(token, body_html="<p>ok</p>\n{% if %}\n"
-                                                + BODY, subject="Hi {{ contact.name "))  # fmt: skip
+                                                + BODY, subject="Hi {{ contact.name "))
     assert response.status_code == 200  # the form again, not a redirect
     text = page_text(response)
     assert "Failed to create record." in text
@@ -100,7 +100,7 @@ def test_marketing_without_unsubscribe_url_is_refused_a_service_message_is_not(a
     assert "must contain {{ unsubscribe_url }}" in page_text(response)
     assert templates_count() == 0
     service = form(token, name="Kuitti", folder="Service", body_html="<p>Kiitos</p>",
-                   marketing=None)  # fmt: skip
+                   marketing=None)
     assert admin_client.post(NEW, data=service).status_code == 302
     assert templates_count() == 1
 
@@ -109,7 +109,7 @@ def test_an_unknown_placeholder_is_saved_with_a_warning(admin_client):
     token = csrf_token(admin_client, NEW)
     response = admin_client.post(NEW, data=form(token, subject="Hei {{ contact.shoe_size }}",
                                                 body_html=BODY + "{{ foo }}"),
-                                 follow_redirects=True)  # fmt: skip
+                                 follow_redirects=True)
     text = page_text(response)
     assert "Record was successfully created." in text
     assert "Saved, but subject: unknown placeholder {{ contact.shoe_size }}" in text
@@ -127,7 +127,7 @@ def test_folder_offers_campaign_and_folders_in_use_and_only_campaign_templates_a
     page = page_text(admin_client.get(NEW))
     assert 'list="email-template-folders"' in page
     assert re.search(r'<datalist id="email-template-folders">\s*<option value="Campaign">'
-                     r'<option value="Service">', page)  # fmt: skip
+                     r'<option value="Service">', page)
     # "campaign" typed in lower case is the Campaign folder (or it would never attach).
     token = csrf_token(admin_client, NEW)
     lower = admin_client.post(NEW, data=form(token, name="Lower", folder="campaign"))
@@ -139,7 +139,7 @@ def test_folder_offers_campaign_and_folders_in_use_and_only_campaign_templates_a
     token = csrf_token(admin_client, "/admin/campaign/new/")
     response = admin_client.post("/admin/campaign/new/", data={
         "csrf_token": token, "name": "Syys", "active": "y", "email_template": service.id,
-    })  # fmt: skip
+    })
     assert response.status_code == 200
     assert "Only templates in the 'Campaign' folder can be attached." in page_text(response)
     assert db.session.scalar(select(func.count()).select_from(Campaign)) == 0
@@ -148,7 +148,7 @@ def test_folder_offers_campaign_and_folders_in_use_and_only_campaign_templates_a
         return admin_client.post("/admin/targetgroup/new/", data={
             "csrf_token": csrf_token(admin_client, "/admin/targetgroup/new/"), "name": "Turku",
             "criteria": '{"all": []}', "sample_mode": "none", "email_template": template_id,
-        })  # fmt: skip
+        })
 
     response = new_group(service.id)
     assert response.status_code == 200
@@ -161,7 +161,7 @@ def test_folder_offers_campaign_and_folders_in_use_and_only_campaign_templates_a
     db.session.commit()
     url = f"/admin/emailtemplate/edit/?id={template.id}"
     response = admin_client.post(url, data=form(csrf_token(admin_client, url), name="Saved",
-                                                folder="Archive"))  # fmt: skip
+                                                folder="Archive"))
     assert response.status_code == 200 and "detach it there" in page_text(response)
     db.session.refresh(template)
     assert template.folder == "Campaign"
@@ -180,7 +180,7 @@ def test_a_malformed_sender_address_is_refused(admin_client):
 def preview(client, template, **data):
     token = csrf_token(client, f"/admin/emailtemplate/details/?id={template.id}")
     return client.post(f"/admin/emailtemplate/preview/{template.id}", data=data,
-                       headers={"X-CSRFToken": token, "HX-Request": "true"})  # fmt: skip
+                       headers={"X-CSRFToken": token, "HX-Request": "true"})
 
 
 def test_preview_renders_for_a_chosen_contact_with_headers(admin_client, saved, app):
@@ -207,7 +207,7 @@ def test_preview_renders_for_a_chosen_contact_with_headers(admin_client, saved, 
 def test_preview_takes_the_typed_bodies_and_defaults_to_you(admin_client, saved):
     template, _ = saved
     typed = {"subject": "Moi {{ contact.first_name }}", "body_html": "<b>{{ contact.email }}</b>",
-             "body_text": "T: {{ owner.email }}"}  # fmt: skip
+             "body_text": "T: {{ owner.email }}"}
     response = preview(admin_client, template, contact="", **typed)
     text = page_text(response)
     assert 'data-header="Subject">Moi Admin<' in text
@@ -221,7 +221,7 @@ def test_preview_takes_the_typed_bodies_and_defaults_to_you(admin_client, saved)
     "{{ ''.__class__.__mro__[1].__subclasses__() }}",
     "{{ contact|attr('__class__') }}",
     "{{ '{0.__class__}'.format(contact) }}",
-])  # fmt: skip
+])
 def test_preview_shows_a_sandbox_escape_as_a_refusal(admin_client, saved, body):
     template, aino = saved
     response = preview(admin_client, template, contact=str(aino.id), body_html=body)
@@ -256,7 +256,7 @@ def test_send_a_test_to_me_delivers_one_message_to_the_admin(admin_client, saved
     token = csrf_token(admin_client, url)
     response = admin_client.post(f"/admin/emailtemplate/send-test/{template.id}",
                                  data={"csrf_token": token, "contact": str(aino.id),
-                                       "back": "details"})  # fmt: skip
+                                       "back": "details"})
     assert response.status_code == 302 and response.headers["Location"].endswith(url)
     text = page_text(admin_client.get(url))
     port = mailbox_port(admin_client)
@@ -276,7 +276,7 @@ def test_send_a_test_to_me_delivers_one_message_to_the_admin(admin_client, saved
     public = admin_client.application.test_client()  # no login, no cookie, no CSRF token
     assert "a test message" in page_text(public.get(path))
     done = public.post(path, data="List-Unsubscribe=One-Click",
-                       content_type="application/x-www-form-urlencoded")  # fmt: skip
+                       content_type="application/x-www-form-urlencoded")
     assert done.status_code == 200 and "nobody was unsubscribed" in page_text(done)
     db.session.refresh(aino)
     assert aino.email_opt_out is False
@@ -296,13 +296,13 @@ def test_send_a_test_says_what_the_server_answered(admin_client, saved, mailbox,
     mailbox.reply = "554 5.7.1 no thanks"
     response = admin_client.post(f"/admin/emailtemplate/send-test/{template.id}",
                                  data={"csrf_token": token, "back": "edit"},
-                                 follow_redirects=True)  # fmt: skip
+                                 follow_redirects=True)
     assert "refused the test: 554 5.7.1 no thanks" in page_text(response)
     assert mailbox.messages == []
     app.config["SMTP_URL"] = f"smtp://127.0.0.1:{free_port()}"  # nobody listens there
     response = admin_client.post(f"/admin/emailtemplate/send-test/{template.id}",
                                  data={"csrf_token": token, "back": "edit"},
-                                 follow_redirects=True)  # fmt: skip
+                                 follow_redirects=True)
     assert "Could not send through the SMTP server at 127.0.0.1:" in page_text(response)
 
 
@@ -335,7 +335,7 @@ def test_the_mailbox_lists_and_shows_what_the_dev_sink_received(admin_client, ap
     assert "Hei Aino, tekstinä" in unescape(html)
     token = csrf_token(admin_client, "/admin/mailboxmessage/")
     response = admin_client.post("/admin/mailboxmessage/clear", data={"csrf_token": token},
-                                 follow_redirects=True)  # fmt: skip
+                                 follow_redirects=True)
     assert "Mailbox cleared: 1 message(s) removed." in page_text(response)
     assert db.session.scalar(select(func.count()).select_from(MailboxMessage)) == 0
 
@@ -348,7 +348,7 @@ def test_a_plain_user_is_refused_the_template_and_mailbox_screens(user_client, s
         assert user_client.get(url).status_code == 403, url
     for url in (f"/admin/emailtemplate/preview/{template.id}",
                 f"/admin/emailtemplate/send-test/{template.id}", "/admin/mailboxmessage/clear",
-                NEW):  # fmt: skip
+                NEW):
         response = user_client.post(url, data={"csrf_token": token, "contact": str(aino.id)})
         assert response.status_code == 403, url
     assert "Templates" not in user_client.get("/admin/").get_data(as_text=True)
@@ -365,12 +365,12 @@ def test_the_audience_screen_shows_the_campaign_email_counts(admin_client, saved
     db.session.commit()
     queue_campaign_join(campaign.id, contact_ids=[c.id for c in people])
     rows = db.session.scalars(select(OutboxMessage).where(
-        OutboxMessage.state == OutboxState.QUEUED).order_by(OutboxMessage.id)).all()  # fmt: skip
+        OutboxMessage.state == OutboxState.QUEUED).order_by(OutboxMessage.id)).all()
     rows[0].state, rows[1].state, rows[2].state = OutboxState.SENT, OutboxState.SENT, "failed"
     db.session.commit()
     html = admin_client.get(f"/admin/audience/{campaign.id}").get_data(as_text=True)
     counts = dict(re.findall(r'data-email="(\w+)">([\d ]+)<', html))
     assert counts == {"sent": "2", "queued": "1", "deferred": "0", "failed": "1",
                       "suppressed": "2", "suppressed_no_email": "1",
-                      "suppressed_opted_out": "1"}  # fmt: skip
+                      "suppressed_opted_out": "1"}
     assert "opted out" in html and "no email" in html

@@ -33,7 +33,7 @@ MESSAGES = 2000
 def queued_campaign(ctx):
     """2,000 members of a campaign, each with a queued message (no sender started yet)."""
     template = EmailTemplate(name="Crash", subject="Hello {{ contact.first_name }}",
-                             body_html="<p>Hi</p>{{ unsubscribe_url }}")  # fmt: skip
+                             body_html="<p>Hi</p>{{ unsubscribe_url }}")
     campaign = Campaign(name="Crash test", email_template=template)
     db.session.add(campaign)
     Settings.get().email_messages_per_second = 400  # slow enough to kill mid-batch
@@ -42,7 +42,7 @@ def queued_campaign(ctx):
                                           "email": f"p{n}@example.fi"} for n in range(MESSAGES)])
     ids = db.session.scalars(select(Contact.id)).all()
     db.session.execute(insert(CampaignMember), [{"campaign_id": campaign.id, "contact_id": i}
-                                                for i in ids])  # fmt: skip
+                                                for i in ids])
     db.session.commit()
     assert queue_campaign_join(campaign.id, contact_ids=ids)["queued"] == MESSAGES
     db.session.commit()
@@ -52,7 +52,7 @@ def queued_campaign(ctx):
 def _worker(app, smtp_url: str) -> subprocess.Popen:
     env = dict(os.environ, **process_env(app), SMTP_URL=smtp_url)
     return subprocess.Popen([sys.executable, "-m", "webadmin.cli", "worker", "--burst", "--quiet"],
-                            env=env)  # fmt: skip
+                            env=env)
 
 
 def _wait_for(predicate, seconds: float = 60) -> None:

@@ -52,7 +52,7 @@ def queue(template: EmailTemplate, *emails: str, per_second: int = 1000) -> Camp
 def outcomes() -> dict:
     db.session.rollback()
     return {row.to_email: (row.state, row.suppressed_reason, row.last_error)
-            for row in db.session.scalars(select(OutboxMessage))}  # fmt: skip
+            for row in db.session.scalars(select(OutboxMessage))}
 
 
 def test_addresses_the_email_package_refuses_are_suppressed_the_rest_go(ctx, mailbox):
@@ -61,7 +61,7 @@ def test_addresses_the_email_package_refuses_are_suppressed_the_rest_go(ctx, mai
     template = EmailTemplate(name="T", subject="Hei", body_html=BODY)
     db.session.add(template)
     queue(template, "a@@example.fi", "b@example..fi", "äijä@example.fi", "ok@example.fi",
-          "ok2@example.fi")  # fmt: skip
+          "ok2@example.fi")
     counts = send_outbox()
     assert counts == {"sent": 2, "deferred": 0, "failed": 0, "suppressed": 3}
     assert sorted(mailbox.recipients()) == ["ok2@example.fi", "ok@example.fi"]
@@ -76,7 +76,7 @@ def test_international_domains_go_idna_encoded_and_unencodable_ones_are_suppress
     # This server offers no SMTPUTF8: a non-ASCII domain must reach it as A-labels, in the
     # envelope and in the headers, the sender's as well as the recipient's.
     template = EmailTemplate(name="T", subject="Hei", body_html=BODY,
-                             sender_name="Müller", sender_email="info@müller.example")  # fmt: skip
+                             sender_name="Müller", sender_email="info@müller.example")
     db.session.add(template)
     queue(template, "anna@bücher.example", "Bo@ÄIJÄLÄ.fi", "bob@☃.example", "eve@a..ü.example")
     assert send_outbox() == {"sent": 2, "deferred": 0, "failed": 0, "suppressed": 2}
@@ -95,7 +95,7 @@ def test_international_domains_go_idna_encoded_and_unencodable_ones_are_suppress
 
 def test_a_template_that_cannot_render_fails_its_messages_only(ctx, mailbox):
     broken = EmailTemplate(name="Broken", subject="Hei",
-                           body_html=BODY + "{{ contact.first_name + 1 }}")  # fmt: skip
+                           body_html=BODY + "{{ contact.first_name + 1 }}")
     fine = EmailTemplate(name="Fine", subject="Hei", body_html=BODY)
     db.session.add_all([broken, fine])
     queue(broken, "x@example.fi")
@@ -127,11 +127,11 @@ def test_the_pace_setting_still_spaces_messages(ctx, mailbox):
 
 
 NAMES = ["Aino Äijälä", 'Smith, "JJ" John', "Evil\r\nBcc: victim@example.fi", "",
-         "Jääskeläinen-Åström " * 6]  # fmt: skip
+         "Jääskeläinen-Åström " * 6]
 SUBJECTS = ["Tervetuloa ✓", "Plain ASCII " * 20, "Ääkköset " * 15, "=?utf-8?q?looks_encoded?=",
-            "Re: hi\r\nBcc: victim@example.fi"]  # fmt: skip
+            "Re: hi\r\nBcc: victim@example.fi"]
 TEXTS = ["", "Hei\n.\n..starts with dots\nFrom here\ntrailing   \n\ttab = sign",
-         "Å\x85 " + "pitkä rivi " * 40 + "\r\nwindows\r\nline ends 😀"]  # fmt: skip
+         "Å\x85 " + "pitkä rivi " * 40 + "\r\nwindows\r\nline ends 😀"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -146,14 +146,14 @@ def test_the_written_message_reads_back_as_written(name, subject, text):
                  "unsubscribe_url": "https://crm.example.fi/unsubscribe/t0k"},
         sender=address(name, "olli@example.fi"), to=address(name, "aino@example.fi"),
         marketing=True, idstring="kohde.1",
-    )  # fmt: skip
+    )
     payload, message_id = wire(draft, CompiledTemplate("{{ s }}", "{{ h|safe }}", "{{ t }}"))
     assert payload.isascii() and all(len(line) <= 998 for line in payload.split(b"\r\n"))
     assert b"\n" not in payload.replace(b"\r\n", b"")  # CRLF only
     message = message_from_bytes(payload, policy=policy.default)
     assert sorted(message.keys()) == sorted(
         ["From", "To", "Subject", "Date", "Message-ID", "List-Unsubscribe",
-         "List-Unsubscribe-Post", "MIME-Version", "Content-Type"])  # fmt: skip
+         "List-Unsubscribe-Post", "MIME-Version", "Content-Type"])
     one_line = name.replace("\r\n", " ").strip()
     for header, addr in (("From", "olli@example.fi"), ("To", "aino@example.fi")):
         (parsed,) = message[header].addresses
@@ -171,7 +171,7 @@ def test_the_written_message_reads_back_as_written(name, subject, text):
 
 def test_lines_starting_with_a_dot_arrive_intact(ctx, mailbox):
     template = EmailTemplate(name="T", subject="Hei", body_html=BODY,
-                             body_text=".\n..two\n. one\nend")  # fmt: skip
+                             body_text=".\n..two\n. one\nend")
     db.session.add(template)
     queue(template, "dots@example.fi")
     assert send_outbox()["sent"] == 1

@@ -19,9 +19,9 @@ from zoneinfo import ZoneInfo
 
 # Where each whitelisted field's value comes from in a contact dict.
 CONTACT_FIELDS = {"kind", "first_name", "last_name", "status", "email_opt_out", "language",
-                  "city", "title", "created_at", "updated_at"}  # fmt: skip
+                  "city", "title", "created_at", "updated_at"}
 COMPANY_FIELDS = {"company.name", "company.city", "company.country", "company.industry",
-                  "company.size"}  # fmt: skip
+                  "company.size"}
 # Fields holding numbers: "empty" is only unknown; for text an empty string is empty too.
 NUMBER_FIELDS = {"company.size", "owner"}
 
@@ -104,7 +104,7 @@ def _activity_fits(activity: dict, spec: dict, now: datetime) -> bool:
     if "planned_next_days" in spec:
         # Planned: still to come within N days, and still planned.
         return (activity["status"] == "planned"
-                and now <= start < now + timedelta(days=spec["planned_next_days"]))  # fmt: skip
+                and now <= start < now + timedelta(days=spec["planned_next_days"]))
     return True
 
 

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.browser
 live_server, page = browser_support.live_server, browser_support.page  # fixtures, by name
 
 FINNISH_LEADS = {"all": [{"field": "language", "op": "eq", "value": "fi"},
-                         {"field": "kind", "op": "eq", "value": "lead"}]}  # fmt: skip
+                         {"field": "kind", "op": "eq", "value": "lead"}]}
 
 
 @pytest.fixture
@@ -23,9 +23,9 @@ def people(ctx):
     """Six contacts: four speak Finnish, two of those are leads; one more lead speaks Swedish."""
     for first, language, kind in [("Aino", "fi", "contact"), ("Bertil", "sv", "lead"),
                                   ("Cecilia", "fi", "lead"), ("David", "en", "contact"),
-                                  ("Eeva", "fi", "lead"), ("Fanni", "fi", "contact")]:  # fmt: skip
+                                  ("Eeva", "fi", "lead"), ("Fanni", "fi", "contact")]:
         db.session.add(Contact(first_name=first, last_name="Testinen", kind=kind,
-                               language=language, email=f"{first.lower()}@example.fi"))  # fmt: skip
+                               language=language, email=f"{first.lower()}@example.fi"))
     db.session.commit()
 
 
@@ -118,7 +118,7 @@ def test_refresh_explain_and_saved_filter_pages(live_server, page, admin_user, p
     """The list's refresh icon starts the job; the contact page explains; the list filters."""
     group = TargetGroup(name="Finnish leads", criteria=FINNISH_LEADS)
     saved = SavedFilter(name="Finnish speakers", module="contact",
-                        criteria={"all": [FINNISH_LEADS["all"][0]]})  # fmt: skip
+                        criteria={"all": [FINNISH_LEADS["all"][0]]})
     db.session.add_all([group, saved])
     db.session.commit()
     log_in(page, live_server, admin_user.email)

@@ -49,7 +49,7 @@ TODAY = NOW.astimezone(TZ).date()
 # after, and the start of summer time in March.
 DAYS = [TODAY + timedelta(days=n) for n in range(-40, 4)] + [
     date(2025, 3, 29), date(2025, 3, 30), date(2025, 3, 31)
-]  # fmt: skip
+]
 DAY_COUNTS = [0, 1, 2, 6, 7, 30, 31, 211, 212]
 TICK = timedelta(microseconds=1)
 
@@ -212,7 +212,7 @@ def store(world: dict) -> None:
     session = db.session
     session.rollback()
     for model in (ActivityContact, Activity, CampaignMember, TargetGroupMember, Campaign,
-                  TargetGroup, Contact, Company, User):  # fmt: skip
+                  TargetGroup, Contact, Company, User):
         session.execute(delete(model))
     session.execute(insert(User), [{"id": i, "email": f"owner{i}@example.com"} for i in IDS])
     session.execute(insert(Campaign), [{"id": i, "name": f"Campaign {i}"} for i in IDS])
@@ -220,7 +220,7 @@ def store(world: dict) -> None:
     if world["companies"]:
         session.execute(insert(Company), world["companies"])
     columns = ("id", "kind", "first_name", "last_name", "email", "language", "city", "title",
-               "status", "email_opt_out", "owner_id", "created_at", "updated_at")  # fmt: skip
+               "status", "email_opt_out", "owner_id", "created_at", "updated_at")
     session.execute(
         insert(Contact),
         [
@@ -232,7 +232,7 @@ def store(world: dict) -> None:
         ],
     )
     rows = [{"campaign_id": i, "contact_id": c["id"]} for c in world["contacts"]
-            for i in c["campaigns"]]  # fmt: skip
+            for i in c["campaigns"]]
     if rows:
         session.execute(insert(CampaignMember), rows)
     rows = [{"group_id": i, "contact_id": c["id"]} for c in world["contacts"] for i in c["groups"]]
@@ -323,7 +323,7 @@ def _date_values(world: dict, name: str, op: str) -> st.SearchStrategy:
         # Whole days back from now that land within a microsecond of a stored moment.
         near = [round((NOW - m) / timedelta(days=1)) for m in moments]
         exact = [n for n, m in zip(near, moments, strict=True)
-                 if n >= 0 and abs(NOW - timedelta(days=n) - m) <= TICK]  # fmt: skip
+                 if n >= 0 and abs(NOW - timedelta(days=n) - m) <= TICK]
         return st.sampled_from(exact + DAY_COUNTS[:3])
     # The local day of each moment and its neighbours (a UTC day would differ near midnight).
     local_days = {reference.local_day(m, TZ) for m in moments}
@@ -425,7 +425,7 @@ def _describe(world: dict, ids: set[int]) -> str:
         if c["id"] in ids:
             shown.append({k: v for k, v in c.items() if k != "activities"}
                          | {"activities": [(a["type"], a["status"], a["start_at"])
-                                           for a in c["activities"]]})  # fmt: skip
+                                           for a in c["activities"]]})
     return "\n".join(map(repr, shown))
 
 
@@ -446,7 +446,7 @@ def test_compiler_selects_what_the_reference_selects(ctx, data):
         want = reference.matching(tree, world["contacts"], NOW, TZ)
         # Shown by --hypothesis-show-statistics: most trees should select some, not all.
         event("matches: " + ("none" if not want else "all" if len(want) == len(world["contacts"])
-                             else "some"))  # fmt: skip
+                             else "some"))
         assert got == want, (
             f"tree {tree}\nSQL only: {_describe(world, got - want)}\n"
             f"reference only: {_describe(world, want - got)}"

@@ -23,7 +23,7 @@ from tests.conftest import csrf_token, make_user
 
 FI = {"all": [{"field": "language", "op": "eq", "value": "fi"}]}
 FI_LEADS = {"all": [{"field": "language", "op": "eq", "value": "fi"},
-                    {"field": "kind", "op": "eq", "value": "lead"}]}  # fmt: skip
+                    {"field": "kind", "op": "eq", "value": "lead"}]}
 NEW_GROUP = "/admin/targetgroup/new/"
 
 
@@ -41,7 +41,7 @@ def people(ctx):
                          language="en", city="Helsinki"),
         "eeva": Contact(first_name="Eeva", last_name="Eskola", email="eeva@example.fi",
                         language="fi", kind="lead", city="Tampere"),
-    }  # fmt: skip
+    }
     db.session.add_all(rows.values())
     db.session.commit()
     return {name: contact.id for name, contact in rows.items()}
@@ -57,7 +57,7 @@ def post_tree(client, endpoint: str, tree, token: str, **extra):
     """POST a tree the way the builder's htmx does: form fields and the X-CSRFToken header."""
     text = tree if isinstance(tree, str) else json.dumps(tree)
     return client.post(f"/admin/criteria/{endpoint}", data={"criteria": text, **extra},
-                       headers={"X-CSRFToken": token, "HX-Request": "true"})  # fmt: skip
+                       headers={"X-CSRFToken": token, "HX-Request": "true"})
 
 
 def count_in(html: str) -> int:
@@ -75,14 +75,14 @@ def test_count_follows_the_tree(admin_client, people, token):
     assert count_in(post_tree(admin_client, "count", FI_LEADS, token).text) == 2
     anyone = {"any": [{"field": "city", "op": "eq", "value": "Turku"},
                       {"not": {"all": [{"field": "language", "op": "in",
-                                        "value": ["fi", "sv"]}]}}]}  # fmt: skip
+                                        "value": ["fi", "sv"]}]}}]}
     # aino and bertil live in Turku; david speaks neither Finnish nor Swedish
     assert count_in(post_tree(admin_client, "count", anyone, token).text) == 3
 
 
 def test_count_answers_json_to_json(admin_client, people, token):
     answer = admin_client.post("/admin/criteria/count", json={"criteria": FI_LEADS},
-                               headers={"X-CSRFToken": token})  # fmt: skip
+                               headers={"X-CSRFToken": token})
     assert answer.status_code == 200
     assert answer.get_json() == {"count": 2}
 
@@ -98,14 +98,14 @@ def test_count_needs_the_csrf_token_and_a_login(app, admin_client, people):
 def test_problems_come_back_by_path(admin_client, people, token):
     tree = {"all": [{"field": "city", "op": "eq", "value": ""},
                     {"any": [{"field": "created_at", "op": "gt", "value": "yesterday"},
-                             {"field": "kind", "op": "contains", "value": "le"}]}]}  # fmt: skip
+                             {"field": "kind", "op": "contains", "value": "le"}]}]}
     answer = post_tree(admin_client, "count", tree, token)
     assert answer.status_code == 400
     paths = re.findall(r'data-error-path="([^"]+)"', answer.text)
     assert paths == ["all[0].value", "all[1].any[0].value", "all[1].any[1].op"]
     assert "expected a date as YYYY-MM-DD" in answer.text
     as_json = admin_client.post("/admin/criteria/count", json={"criteria": tree},
-                                headers={"X-CSRFToken": token})  # fmt: skip
+                                headers={"X-CSRFToken": token})
     assert as_json.status_code == 400
     assert [e.split(":")[0] for e in as_json.get_json()["errors"]] == paths
 
@@ -119,7 +119,7 @@ def test_unknown_field_is_a_400_naming_the_field(admin_client, people, token):
     answer = post_tree(admin_client, "count", tree, token)
     assert "unknown field &#39;salary&#39;" in answer.text
     as_json = admin_client.post("/admin/criteria/count", json={"criteria": tree},
-                                headers={"X-CSRFToken": token})  # fmt: skip
+                                headers={"X-CSRFToken": token})
     assert as_json.status_code == 400
     assert as_json.get_json() == {"errors": ["all[0].field: unknown field 'salary'"]}
 
@@ -130,7 +130,7 @@ def test_unknown_field_is_a_400_naming_the_field(admin_client, people, token):
      ('{"field": "city", "op": "eq", "value": "Turku"}', "the root must be"),
      ("[]", "the root must be")],
     ids=["broken-json", "bare-condition", "list"],
-)  # fmt: skip
+)
 def test_what_is_not_a_tree_is_a_400(admin_client, people, token, posted, message):
     answer = post_tree(admin_client, "count", posted, token)
     assert answer.status_code == 400
@@ -146,7 +146,7 @@ def test_what_is_not_a_tree_is_a_400(admin_client, people, token, posted, messag
      ({"field": "created_at", "op": "between", "value": ["0001-01-01", "2024-01-01"]},
       "all[0].value[0]", "0002-01-01")],
     ids=["int", "id-list", "nul", "last-day", "first-day"],
-)  # fmt: skip
+)
 def test_values_the_database_cannot_hold_are_refused_by_path(
     admin_client, people, token, condition, path, message
 ):
@@ -181,15 +181,15 @@ def test_preview_lists_the_first_matching_contacts(admin_client, people, token):
 
 def test_preview_stops_at_twenty_by_id(admin_client, people, token):
     db.session.add_all(Contact(first_name=f"P{i}", email=f"p{i}@example.fi", city="Oulu")
-                       for i in range(25))  # fmt: skip
+                       for i in range(25))
     db.session.commit()
     oulu = {"all": [{"field": "city", "op": "eq", "value": "Oulu"}]}
     first = list(db.session.scalars(select(Contact.id).where(Contact.city == "Oulu")
-                                    .order_by(Contact.id).limit(20)))  # fmt: skip
+                                    .order_by(Contact.id).limit(20)))
     answer = post_tree(admin_client, "preview", oulu, token)
     assert [int(i) for i in re.findall(r'data-contact="(\d+)"', answer.text)] == first
     as_json = admin_client.post("/admin/criteria/preview", json={"criteria": oulu},
-                                headers={"X-CSRFToken": token})  # fmt: skip
+                                headers={"X-CSRFToken": token})
     assert [c["id"] for c in as_json.get_json()["contacts"]] == first
 
 
@@ -212,7 +212,7 @@ def test_preview_stops_at_twenty_by_id(admin_client, people, token):
      ("cb_field=campaign&cb_op=in", "refs", ["multiple", "Spring mailing"]),
      ("cb_field=activity", "activity", ['name="cb_atype"', 'name="cb_period"', 'name="cb_days"'])],
     ids=lambda v: v if isinstance(v, str) and "=" in v else None,
-)  # fmt: skip
+)
 def test_a_row_has_the_widget_its_field_and_operator_need(admin_client, query, widget, markers):
     owner = make_user("owner@example.com", Role.USER)
     owner.name = "Owner Person"
@@ -244,7 +244,7 @@ def test_a_stored_tree_comes_back_as_rows_and_groups(admin_client, people):
         {"not": {"all": [{"field": "kind", "op": "in", "value": ["lead"]},
                          {"field": "activity", "op": "exists",
                           "value": {"type": "call", "within_last_days": 30}}]}},
-    ]}  # fmt: skip
+    ]}
     group = TargetGroup(name="Mixed", criteria=tree)
     db.session.add(group)
     db.session.commit()
@@ -257,7 +257,7 @@ def test_a_stored_tree_comes_back_as_rows_and_groups(admin_client, people):
     assert '<option value="call" selected>' in page
     assert '<option value="within_last_days" selected>' in page
     hidden = re.search(r'<input type="hidden" class="cb-tree" id="criteria" name="criteria"'
-                       r' value="([^"]*)"', page)  # fmt: skip
+                       r' value="([^"]*)"', page)
     assert json.loads(hidden.group(1).replace("&#34;", '"').replace("&quot;", '"')) == tree
     assert f"hx-vals='{{\"group_id\": {group.id}}}'" in page
 
@@ -275,10 +275,10 @@ def test_the_new_group_page_has_the_builder(admin_client):
 
 def test_saving_an_invalid_tree_is_refused_with_the_messages(admin_client, people, token):
     bad = {"all": [{"field": "salary", "op": "eq", "value": 1},
-                   {"field": "city", "op": "eq", "value": ""}]}  # fmt: skip
+                   {"field": "city", "op": "eq", "value": ""}]}
     answer = admin_client.post(NEW_GROUP, data={
         "name": "Broken", "criteria": json.dumps(bad), "sample_mode": "none", "csrf_token": token,
-    })  # fmt: skip
+    })
     assert answer.status_code == 200
     assert "all[0].field: unknown field &#39;salary&#39;" in answer.text
     assert "all[1].value: expected a non-empty text" in answer.text
@@ -292,7 +292,7 @@ def test_a_group_cannot_be_saved_depending_on_itself(admin_client, people, token
     loop = {"all": [{"field": "target_group", "op": "in", "value": [group.id]}]}
     answer = admin_client.post(f"/admin/targetgroup/edit/?id={group.id}", data={
         "name": "Loop", "criteria": json.dumps(loop), "sample_mode": "none", "csrf_token": token,
-    })  # fmt: skip
+    })
     assert answer.status_code == 200
     assert "a group cannot depend on itself" in answer.text
     db.session.expire_all()
@@ -303,7 +303,7 @@ def test_the_builders_hidden_input_saves_the_tree(admin_client, people, token):
     answer = admin_client.post(NEW_GROUP, data={
         "name": "Finnish leads", "criteria": json.dumps(FI_LEADS), "sample_mode": "none",
         "csrf_token": token,
-    })  # fmt: skip
+    })
     assert answer.status_code == 302
     group = db.session.scalar(select(TargetGroup).where(TargetGroup.name == "Finnish leads"))
     assert group.criteria == FI_LEADS
@@ -314,12 +314,12 @@ def test_saved_filters_use_the_builder_and_its_checks(admin_client, people, toke
     refused = admin_client.post("/admin/savedfilter/new/", data={
         "name": "Nope", "module": "contact", "criteria": '{"all": [{"field": "x"}]}',
         "csrf_token": token,
-    })  # fmt: skip
+    })
     assert "unknown field &#39;x&#39;" in refused.text
     saved = admin_client.post("/admin/savedfilter/new/", data={
         "name": "Finns", "module": "contact", "criteria": json.dumps(FI), "shared": "y",
         "csrf_token": token,
-    })  # fmt: skip
+    })
     assert saved.status_code == 302
     assert [f.criteria for f in db.session.scalars(select(SavedFilter))] == [FI]
 
@@ -335,12 +335,12 @@ def test_refresh_now_enqueues_and_the_job_stores_the_members(admin_client, peopl
     assert f'data-refresh-group="{group.id}"' in listing
     assert "never" in listing  # not refreshed yet
     assert f'data-refresh-group="{group.id}"' in admin_client.get(
-        f"/admin/targetgroup/details/?id={group.id}").text  # fmt: skip
+        f"/admin/targetgroup/details/?id={group.id}").text
     assert f'data-refresh-group="{group.id}"' in admin_client.get(
-        f"/admin/targetgroup/edit/?id={group.id}").text  # fmt: skip
+        f"/admin/targetgroup/edit/?id={group.id}").text
 
     answer = admin_client.post("/admin/targetgroup/refresh/",
-                               data={"id": group.id, "csrf_token": token})  # fmt: skip
+                               data={"id": group.id, "csrf_token": token})
     assert answer.status_code == 302
     run = db.session.scalar(select(JobRun))
     assert run.kind == "refresh_group" and run.params == {"group_id": group.id}
@@ -375,7 +375,7 @@ def test_a_group_with_a_broken_tree_is_not_enqueued(admin_client, people, token)
     db.session.commit()
     answer = admin_client.post("/admin/targetgroup/refresh/",
                                data={"id": group.id, "csrf_token": token},
-                               follow_redirects=True)  # fmt: skip
+                               follow_redirects=True)
     assert "cannot be refreshed" in answer.text and "unknown field" in answer.text
     assert db.session.scalar(select(func.count()).select_from(JobRun)) == 0
 
@@ -416,7 +416,7 @@ def test_a_saved_filter_narrows_the_contact_list_and_its_count(admin_client, peo
 
 def test_someone_elses_private_filter_is_not_applied(admin_user, user_client, people):
     private = SavedFilter(name="Mine", module="contact", criteria=FI, shared=False,
-                          owner_id=admin_user.id)  # fmt: skip
+                          owner_id=admin_user.id)
     shared = SavedFilter(name="Ours", module="contact", criteria=FI, owner_id=admin_user.id)
     db.session.add_all([private, shared])
     db.session.commit()
@@ -453,9 +453,9 @@ def test_the_explain_panel_says_why(admin_client, people, run_jobs, token):
     aino = admin_client.get(f"/admin/criteria/explain/{people['aino']}").text
     assert 'data-member="false"' in aino and "not a member" in aino
     assert re.search(r'data-path="all\[0\]" data-holds="true">\s*<span[^>]*>✓</span>\s*'
-                     r"Language is fi", aino)  # fmt: skip
+                     r"Language is fi", aino)
     assert re.search(r'data-path="all\[1\]" data-holds="false">\s*<span[^>]*>✗</span>\s*'
-                     r"Kind is lead", aino)  # fmt: skip
+                     r"Kind is lead", aino)
     assert "Does not match the conditions" in aino
 
     cecilia = admin_client.get(f"/admin/criteria/explain/{people['cecilia']}").text
@@ -467,10 +467,10 @@ def test_the_explain_panel_tells_of_the_sample_and_of_broken_groups(admin_client
     db.session.add_all([
         TargetGroup(name="A sample of one", criteria=FI, sample_mode="systematic", sample_size=1),
         TargetGroup(name="B broken", criteria={"all": [{"field": "gone", "op": "eq"}]}),
-    ])  # fmt: skip
+    ])
     db.session.commit()
     panels = [admin_client.get(f"/admin/criteria/explain/{people[name]}").text
-              for name in ("aino", "cecilia", "eeva")]  # fmt: skip
+              for name in ("aino", "cecilia", "eeva")]
     assert sum("the group's sample leaves it out" in p for p in panels) == 2
     assert sum("the group's sample keeps it" in p for p in panels) == 1
     assert all("conditions need fixing" in p and "unknown field" in p for p in panels)

@@ -15,7 +15,7 @@ HASH_MODULUS = 2**31 - 1
 def people(city: str, count: int) -> list[int]:
     """``count`` contacts in ``city``; their ids in creation order."""
     contacts = [Contact(first_name=f"{city}{n}", email=f"{city}{n}@example.fi".lower(), city=city)
-                for n in range(count)]  # fmt: skip
+                for n in range(count)]
     db.session.add_all(contacts)
     db.session.commit()
     return [c.id for c in contacts]

@@ -8,7 +8,7 @@ from models import Contact, ContactKind, TargetGroup, TargetGroupMember, db
 from tests.conftest import process_env
 
 FINNISH_LEADS = {"all": [{"field": "language", "op": "eq", "value": "fi"},
-                         {"field": "kind", "op": "eq", "value": "lead"}]}  # fmt: skip
+                         {"field": "kind", "op": "eq", "value": "lead"}]}
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def make_group(app, tmp_path, tree=FINNISH_LEADS, *extra):
     path = tmp_path / "criteria.json"
     path.write_text(json.dumps(tree))
     return invoke(app, "groups", "create", "--name", "Finnish leads", "--criteria", str(path),
-                  *extra)  # fmt: skip
+                  *extra)
 
 
 def test_create_and_count(app, people, tmp_path):
@@ -42,13 +42,13 @@ def test_create_and_count(app, people, tmp_path):
     assert group.criteria == FINNISH_LEADS and group.member_count == 0
     counted = invoke(app, "groups", "count", "finnish LEADS", "--json")
     assert json.loads(counted.output) == {"group": "Finnish leads", "matches": 2, "selected": 2,
-                                          "stored_members": 0}  # fmt: skip
+                                          "stored_members": 0}
     assert db.session.query(TargetGroupMember).count() == 0  # counting stores nothing
 
 
 def test_create_refuses_bad_conditions_with_paths(app, ctx, tmp_path):
     bad = {"all": [{"field": "shoe_size", "op": "eq", "value": 44},
-                   {"field": "city", "op": "gt", "value": "Turku"}]}  # fmt: skip
+                   {"field": "city", "op": "gt", "value": "Turku"}]}
     result = make_group(app, tmp_path, bad)
     assert result.exit_code == 1
     assert "all[0].field: unknown field 'shoe_size'" in result.output

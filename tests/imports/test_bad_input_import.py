@@ -26,7 +26,7 @@ def test_companies_with_non_ascii_capitals_are_created_once_and_matched(ctx, tmp
         "Dóra,Dévai,dora@example.hu,új cég kft.\n",
         "Eemil,Östman,eemil@example.fi,Ωmega Ltd\n",
         "Frida,Fors,frida@example.se,ΩMEGA LTD\n",
-    ])  # fmt: skip
+    ])
     result = run_import(write(tmp_path, text.encode()))
     assert (result["imported"], result["rejected"], result["companies_created"]) == (6, 0, 3)
     names = set(db.session.scalars(select(Company.name)))
@@ -55,7 +55,7 @@ def test_rows_that_are_not_utf8_or_hold_a_nul_are_rejected_with_their_line(ctx, 
              b"Nul,Row,nul@example.fi,Fir\x00ma\n",                              # line 23
              *good[20:30],
              b"\xff\xfe\xfa,x,bytes@example.fi,\n",                               # line 34
-             *good[30:]]  # fmt: skip
+             *good[30:]]
     result = run_import(write(tmp_path, b"".join(lines)))
     assert (result["imported"], result["rejected"]) == (40, 3)
     reasons = {int(r["line"]): r["reason"] for r in read_report(result["report_path"])}
@@ -104,7 +104,7 @@ def test_a_failed_import_job_shows_no_traceback(admin_client, ctx, tmp_path, run
 
 # Good rows around arbitrary bytes still import: the bytes may break their own row only.
 @settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(junk=st.binary(min_size=1, max_size=60))
 def test_fuzzed_bytes_break_only_their_own_rows(ctx, tmp_path, junk):
     from tests.conftest import _empty_tables
@@ -112,7 +112,7 @@ def test_fuzzed_bytes_break_only_their_own_rows(ctx, tmp_path, junk):
     _empty_tables()
     junk = junk.replace(b"\n", b" ").replace(b"\r", b" ").replace(b'"', b" ")
     data = (HEADER.encode() + b"A,One,one@example.fi,X Oy\n" + junk + b"\n"
-            + b"C,Three,three@example.fi,Y Oy\n")  # fmt: skip
+            + b"C,Three,three@example.fi,Y Oy\n")
     result = run_import(write(tmp_path, data))
     emails = set(db.session.scalars(select(Contact.email_key)))
     assert {"one@example.fi", "three@example.fi"} <= emails
@@ -124,7 +124,7 @@ def test_fuzzed_bytes_break_only_their_own_rows(ctx, tmp_path, junk):
     (b"\xff\xfee\x00m\x00a\x00i\x00l\x00\n\x00", "UTF-16"),
     (b"PK\x03\x04\x14\x00\x00\x00", "not a CSV file"),
     (b"name;phone\nA;1\n", "no 'email' column"),
-])  # fmt: skip
+])
 def test_only_whole_file_problems_fail_the_whole_import(ctx, tmp_path, data, message):
     from jobs.imports import ImportFileError
 

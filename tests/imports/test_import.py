@@ -27,7 +27,7 @@ MIXED = "\n".join([
     "Jussi,Jokinen,ilkka@example.fi,,,active,no,contact,,fi",                       # 11 dup of 10
     "",                                                                             # 12 blank
     "Kalle,Koski,kalle@example.fi,Uusi Yritys Oy,OWNER@example.com,active,1,contact,,fi",  # 13
-]) + "\n"  # fmt: skip
+]) + "\n"
 
 EXPECTED_REJECTS = {
     3: "email: 'not-an-email' is not a valid address",
@@ -67,9 +67,9 @@ def test_mixed_file_imports_good_rows_and_reports_bad_ones_by_line(ctx, owner, t
 
     contacts = contacts_by_email()
     assert set(contacts) == {"aino.virtanen@example.fi", "fanny@example.se", "ilkka@example.fi",
-                             "kalle@example.fi"}  # fmt: skip
+                             "kalle@example.fi"}
     aino, ilkka, kalle = (contacts[k] for k in ("aino.virtanen@example.fi", "ilkka@example.fi",
-                                                 "kalle@example.fi"))  # fmt: skip
+                                                 "kalle@example.fi"))
     assert aino.owner_id == owner.id and kalle.owner_id == owner.id  # owner email any case
     assert aino.company.name == "Kone Oy"
     assert ilkka.company_id == aino.company_id  # companies matched by name
@@ -199,7 +199,7 @@ def test_upload_page_starts_the_job_and_reports(admin_client, ctx, owner, run_jo
     ],
 )
 def test_upload_page_refuses_what_cannot_be_imported(admin_client, ctx, content, filename,
-                                                     message):  # fmt: skip
+                                                     message):
     token = csrf_token(admin_client, "/admin/import_contacts/")
     response = admin_client.post(
         "/admin/import_contacts/",
@@ -226,7 +226,7 @@ def test_cli_import_waits_and_prints_the_counts(app, ctx, owner, tmp_path, monke
 def test_cli_import_json_and_no_wait(app, ctx, tmp_path):
     runner = app.test_cli_runner()
     result = runner.invoke(args=["import", "contacts", str(write(tmp_path, MIXED)), "--no-wait",
-                                 "--json"])  # fmt: skip
+                                 "--json"])
     assert result.exit_code == 0, result.output
     run_id = json.loads(result.output)["id"]
     assert db.session.get(JobRun, run_id).status == JobStatus.QUEUED

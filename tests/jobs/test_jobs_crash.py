@@ -49,7 +49,7 @@ def settings_env(app) -> dict[str, str]:
     return dict(os.environ, **process_env(app), SMTP_URL=app.config.get("SMTP_URL") or "",
                 KOHDE_JOB_LEASE_SECONDS=str(LEASE), KOHDE_REAPER_INTERVAL=str(REAPER),
                 KOHDE_JOB_RETRY_SECONDS=str(RETRY), KOHDE_SCHEDULER_INTERVAL="5",
-                KOHDE_DB_RETRY_SECONDS="20", KOHDE_BASE_URL="https://crm.example.fi")  # fmt: skip
+                KOHDE_DB_RETRY_SECONDS="20", KOHDE_BASE_URL="https://crm.example.fi")
 
 
 class Processes:
@@ -61,7 +61,7 @@ class Processes:
 
     def start(self, *args: str) -> subprocess.Popen:
         proc = subprocess.Popen([sys.executable, "-m", "webadmin.cli", *args, "--quiet"],
-                                env=settings_env(self.app))  # fmt: skip
+                                env=settings_env(self.app))
         self.procs.append(proc)
         return proc
 
@@ -80,7 +80,7 @@ def procs(app):
     processes.stop()
     with app.app_context():  # a horse orphaned by a killed worker must not outlive the test
         for pid in db.session.scalars(select(JobRun.worker_pid).where(
-                JobRun.worker_pid.is_not(None))):  # fmt: skip
+                JobRun.worker_pid.is_not(None))):
             try:
                 os.kill(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
@@ -92,7 +92,7 @@ def procs(app):
 def campaign(ctx, mailbox):
     """MESSAGES members of a campaign, each with a queued message, sent 300 a second."""
     template = EmailTemplate(name="Crash", subject="Hello {{ contact.first_name }}",
-                             body_html="<p>Hi</p>{{ unsubscribe_url }}")  # fmt: skip
+                             body_html="<p>Hi</p>{{ unsubscribe_url }}")
     campaign = Campaign(name="Crash test", email_template=template)
     db.session.add(campaign)
     Settings.get().email_messages_per_second = 300
@@ -101,7 +101,7 @@ def campaign(ctx, mailbox):
                                           "email": f"p{n}@example.fi"} for n in range(MESSAGES)])
     ids = db.session.scalars(select(Contact.id)).all()
     db.session.execute(insert(CampaignMember), [{"campaign_id": campaign.id, "contact_id": i}
-                                                for i in ids])  # fmt: skip
+                                                for i in ids])
     db.session.commit()
     assert queue_campaign_join(campaign.id, contact_ids=ids)["queued"] == MESSAGES
     db.session.commit()
@@ -120,7 +120,7 @@ def wait_for(predicate, seconds: float, what: str) -> float:
 def runs(kind: str = "send_outbox") -> list[JobRun]:
     db.session.rollback()
     return db.session.scalars(select(JobRun).where(JobRun.kind == kind)
-                              .order_by(JobRun.enqueued_at)).all()  # fmt: skip
+                              .order_by(JobRun.enqueued_at)).all()
 
 
 def running(kind: str = "send_outbox") -> JobRun | None:
@@ -191,13 +191,13 @@ def test_kill_9_of_the_work_horse_mid_copy(app, procs, ctx):
     db.session.add_all([source, target])
     db.session.commit()
     db.session.execute(insert(Contact), [{"first_name": f"C{n}", "email": f"c{n}@example.fi"}
-                                         for n in range(2000)])  # fmt: skip
+                                         for n in range(2000)])
     contact_ids = db.session.scalars(select(Contact.id)).all()
     db.session.execute(insert(CampaignMember), [{"campaign_id": source.id, "contact_id": i}
-                                                for i in contact_ids])  # fmt: skip
+                                                for i in contact_ids])
     db.session.commit()
     params = {"campaign_id": target.id, "action": "copy_campaign", "source_id": source.id,
-              "contact_ids": None, "refresh_group": False}  # fmt: skip
+              "contact_ids": None, "refresh_group": False}
     # Another change of the target campaign holds its turn: the copy waits mid-job (after
     # its start is recorded) until this test lets go; SQLite: the test holds the write lock.
     holder = db.engine.connect()
@@ -205,7 +205,7 @@ def test_kill_9_of_the_work_horse_mid_copy(app, procs, ctx):
     try:
         if dialect == "postgresql":
             holder.execute(text("SELECT id FROM campaigns WHERE id = :id FOR UPDATE"),
-                           {"id": target.id})  # fmt: skip
+                           {"id": target.id})
         first = enqueue("campaign_audience", params)
         worker = procs.start("worker")
         procs.start("scheduler")
@@ -219,13 +219,13 @@ def test_kill_9_of_the_work_horse_mid_copy(app, procs, ctx):
         holder.rollback()
         holder.close()
     wait_for(lambda: runs("campaign_audience")[0].status == JobStatus.FAILED, FAILED_WITHIN,
-             "copy failed")  # fmt: skip
+             "copy failed")
     wait_for(lambda: runs("campaign_audience")[-1].status == JobStatus.DONE, 30, "retry done")
     attempts = runs("campaign_audience")
     assert attempts[0].id == first.id and attempts[0].error.startswith(WORKER_LOST)
     assert [a.status for a in attempts] == ["failed", "done"]
     members = db.session.scalars(select(CampaignMember.contact_id)
-                                 .where(CampaignMember.campaign_id == target.id)).all()  # fmt: skip
+                                 .where(CampaignMember.campaign_id == target.id)).all()
     assert len(members) == len(set(members)) == 2000
     # Asking again starts a new run (nothing to add), never the dead one.
     again = enqueue("campaign_audience", params)
@@ -241,7 +241,7 @@ def test_database_connections_terminated_mid_send(procs, mailbox, campaign):
     start_sending(procs, mailbox)
     terminated = db.session.scalar(text(
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-        "WHERE datname = current_database() AND pid <> pg_backend_pid()"))  # fmt: skip
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
     db.session.commit()
     assert terminated >= 1
     received = len(mailbox.messages)

@@ -93,7 +93,7 @@ def reload(run_id: str) -> JobRun:
 def runs_of(kind: str) -> list[JobRun]:
     db.session.rollback()
     return db.session.scalars(select(JobRun).where(JobRun.kind == kind)
-                              .order_by(JobRun.attempt)).all()  # fmt: skip
+                              .order_by(JobRun.attempt)).all()
 
 
 def dead(run: JobRun, seconds_ago: float = 5) -> None:
@@ -102,7 +102,7 @@ def dead(run: JobRun, seconds_ago: float = 5) -> None:
     db.session.execute(update(JobRun).where(JobRun.id == run.id).values(
         status=JobStatus.RUNNING, started_at=now - timedelta(seconds=60), worker_name="gone",
         worker_pid=999999, worker_host="nowhere", heartbeat_at=now - timedelta(seconds=40),
-        lease_expires_at=now - timedelta(seconds=seconds_ago)))  # fmt: skip
+        lease_expires_at=now - timedelta(seconds=seconds_ago)))
     db.session.commit()
 
 
@@ -210,12 +210,12 @@ def test_run_ids_are_random_and_unique(ctx, run_jobs):
 def test_the_database_refuses_two_active_runs_of_one_request(ctx):
     run = enqueue("test_ok", {"n": 5})
     db.session.add(JobRun(id="test_ok-other", kind="test_ok", dedupe_key=run.dedupe_key,
-                          params={"n": 5}, status=JobStatus.RUNNING))  # fmt: skip
+                          params={"n": 5}, status=JobStatus.RUNNING))
     with pytest.raises(IntegrityError):
         db.session.commit()
     db.session.rollback()
     db.session.add(JobRun(id="test_ok-old", kind="test_ok", dedupe_key=run.dedupe_key,
-                          params={"n": 5}, status=JobStatus.DONE))  # fmt: skip
+                          params={"n": 5}, status=JobStatus.DONE))
     db.session.commit()  # finished runs of the same request are fine
 
 
@@ -248,7 +248,7 @@ def test_two_databases_on_one_redis_never_share_an_id(app, ctx, tmp_path, run_jo
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'other.db'}",
         "REDIS_URL": app.config["REDIS_URL"], "KOHDE_QUEUE": "kohde-test-other",
         "KOHDE_INSTANCE_PATH": str(tmp_path / "instance"),
-    })  # fmt: skip
+    })
     with other.app_context():
         db.create_all()
     ids = set()
@@ -285,7 +285,7 @@ def test_the_cli_wait_ends_when_rq_finished_a_job_the_row_did_not_record(
     # As if the worker died between RQ's "finished" and the row's commit: the lease is live.
     db.session.execute(update(JobRun).where(JobRun.id == run.id).values(
         status=JobStatus.RUNNING, finished_at=None,
-        lease_expires_at=utcnow() + timedelta(minutes=5)))  # fmt: skip
+        lease_expires_at=utcnow() + timedelta(minutes=5)))
     db.session.commit()
     began = time.monotonic()
     result = app.test_cli_runner().invoke(args=["jobs", "wait", run.id])
@@ -299,7 +299,7 @@ def test_the_cli_wait_has_a_timeout(app, ctx, worker_elsewhere):
     run = enqueue("test_sleep", {"seconds": 30})
     # The other worker holds it: running, lease alive, RQ says started.
     db.session.execute(update(JobRun).where(JobRun.id == run.id).values(
-        status=JobStatus.RUNNING, lease_expires_at=utcnow() + timedelta(minutes=5)))  # fmt: skip
+        status=JobStatus.RUNNING, lease_expires_at=utcnow() + timedelta(minutes=5)))
     db.session.commit()
     get_redis().hset(f"rq:job:{run.id}", "status", "started")
     began = time.monotonic()
@@ -312,7 +312,7 @@ def test_the_cli_wait_has_a_timeout(app, ctx, worker_elsewhere):
 def test_every_waiting_command_takes_a_timeout(app):
     runner = app.test_cli_runner()
     for args in (["import", "contacts"], ["groups", "refresh"], ["campaigns", "copy-group"],
-                 ["campaigns", "undo"], ["activities", "create-for-group"]):  # fmt: skip
+                 ["campaigns", "undo"], ["activities", "create-for-group"]):
         shown = runner.invoke(args=[*args, "--help"])
         assert shown.exit_code == 0 and "--timeout S" in shown.output, (args, shown.output)
 
@@ -322,12 +322,12 @@ def test_stuck_runs_retries_and_due_mail_are_reported(app, ctx, admin_client):
     dead(stuck)
     retry = JobRun(id="test_ok-retry", kind="test_ok", dedupe_key="test_ok:retry", params={},
                    status=JobStatus.QUEUED, attempt=2, retry_of_id=stuck.id,
-                   not_before=utcnow() + timedelta(seconds=30))  # fmt: skip
+                   not_before=utcnow() + timedelta(seconds=30))
     template = EmailTemplate(name="T", subject="S", body_html="<p>x</p>{{ unsubscribe_url }}")
     db.session.add_all([retry, OutboxMessage(
         template=template, contact=Contact(first_name="A", email="a@example.fi"),
         send_key="k", to_email="a@example.fi", state=OutboxState.QUEUED,
-        created_at=utcnow() - timedelta(seconds=75))])  # fmt: skip
+        created_at=utcnow() - timedelta(seconds=75))])
     db.session.commit()
 
     health = admin_client.get("/healthz?deep=1")
@@ -373,7 +373,7 @@ def test_a_dead_senders_messages_are_released_at_once(ctx):
     claimed = [OutboxMessage(template=template, contact=Contact(first_name="A", email=f"{n}@x.fi"),
                              send_key="k", to_email=f"{n}@x.fi", state=OutboxState.SENDING,
                              claimed_at=utcnow(), claimed_by=by)
-               for n, by in enumerate([run.id, None])]  # fmt: skip
+               for n, by in enumerate([run.id, None])]
     db.session.add_all(claimed)
     db.session.commit()
     assert tick()["dead_senders_messages"] == 1  # the run's claim; the other waits 600 s

@@ -22,9 +22,9 @@ from tests.conftest import process_env
 def message(email: str, **values) -> OutboxMessage:
     """An outbox row for a new contact (a template is made on first use)."""
     template = db.session.scalar(select(EmailTemplate)) or EmailTemplate(
-        name="T", subject="Hei", body_html="<p>Hei</p>{{ unsubscribe_url }}")  # fmt: skip
+        name="T", subject="Hei", body_html="<p>Hei</p>{{ unsubscribe_url }}")
     row = OutboxMessage(template=template, contact=Contact(first_name="P", email=email),
-                        send_key="campaign:1", to_email=email, **values)  # fmt: skip
+                        send_key="campaign:1", to_email=email, **values)
     db.session.add(row)
     db.session.commit()
     return row
@@ -62,7 +62,7 @@ def test_the_stuck_threshold_is_configuration(app, ctx):
 def test_tick_starts_one_sender_when_messages_are_due(app, ctx, mailbox, run_jobs):
     assert tick()["outbox_send"] is False  # nothing to send, no job
     message("later@example.fi", state=OutboxState.DEFERRED,
-            next_attempt_at=utcnow() + timedelta(minutes=5))  # fmt: skip
+            next_attempt_at=utcnow() + timedelta(minutes=5))
     assert tick()["outbox_send"] is False  # deferred, not due yet
     message("now@example.fi")
     assert tick()["outbox_send"] is True
@@ -76,7 +76,7 @@ def test_tick_starts_one_sender_when_messages_are_due(app, ctx, mailbox, run_job
 
 def test_a_deferred_message_that_comes_due_is_sent_by_the_next_tick(app, ctx, mailbox, run_jobs):
     message("retry@example.fi", state=OutboxState.DEFERRED,
-            next_attempt_at=utcnow() - timedelta(seconds=1), attempts=1)  # fmt: skip
+            next_attempt_at=utcnow() - timedelta(seconds=1), attempts=1)
     assert tick()["outbox_send"] is True
     run_jobs()
     assert mailbox.recipients() == ["retry@example.fi"]
@@ -157,7 +157,7 @@ def test_scheduler_process_ticks_and_stops_cleanly_on_sigterm(app, ctx):
     proc = subprocess.Popen(
         [sys.executable, "-m", "webadmin.cli", "scheduler", "--interval", "0.5"],
         env=process_env(app), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    )
     try:
         deadline = time.monotonic() + 30
         while states()["stuck@example.fi"] != "queued":

@@ -27,7 +27,7 @@ FORM = {
     "activity_day_offset": "0", "frequency": "weekly", "weekdays": ["1", "3"],
     "time_of_day": "07:30", "timezone": "Europe/Helsinki", "catch_up": "latest",
     "overlap": "skip", "max_failures": "3", "active": "y",
-}  # fmt: skip
+}
 
 
 def post_form(client, url, data):
@@ -39,7 +39,7 @@ def test_create_through_the_form_computes_the_next_run(admin_client, ctx):
     g = group()
     with clock.frozen(local(2027, 5, 1, 12)):
         response = post_form(admin_client, "/admin/scheduledaction/new/",
-                             {**FORM, "target_group": str(g.id)})  # fmt: skip
+                             {**FORM, "target_group": str(g.id)})
     assert response.status_code == 302, response.get_data(as_text=True)[-3000:]
     db.session.rollback()
     (a,) = db.session.scalars(select(ScheduledAction)).all()
@@ -54,7 +54,7 @@ def test_the_form_names_the_field_that_is_wrong(admin_client, ctx):
     g = group()
     response = post_form(admin_client, "/admin/scheduledaction/new/",
                          {**FORM, "target_group": str(g.id), "activity_subject": "",
-                          "activity_assignee": "user", "weekdays": []})  # fmt: skip
+                          "activity_assignee": "user", "weekdays": []})
     page = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "give the activities a subject" in page
@@ -117,7 +117,7 @@ def test_deleting_a_used_group_or_campaign_is_refused_naming_the_action(admin_cl
     for view, pk in (("targetgroup", a.target_group_id), ("campaign", campaign.id)):
         token = csrf_token(admin_client, f"/admin/{view}/")
         response = admin_client.post(f"/admin/{view}/delete/", data={"id": pk, "csrf_token": token},
-                                     follow_redirects=True)  # fmt: skip
+                                     follow_redirects=True)
         assert "is used by scheduled action &#39;Daily copy&#39;" in response.get_data(as_text=True)
     db.session.rollback()
     assert db.session.get(TargetGroup, a.target_group_id) and db.session.get(Campaign, campaign.id)
@@ -133,7 +133,7 @@ def test_the_group_page_lists_its_schedules(admin_client, ctx):
 
 def test_automatic_email_needs_a_template_with_send_timing(admin_client, ctx):
     now_template = EmailTemplate(name="Heti", subject="Hei", body_html="{{ unsubscribe_url }}",
-                                 send_timing="immediately")  # fmt: skip
+                                 send_timing="immediately")
     db.session.add(now_template)
     db.session.commit()
     response = post_form(admin_client, "/admin/targetgroup/new/",

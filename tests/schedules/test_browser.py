@@ -60,5 +60,5 @@ def test_create_an_action_and_read_its_preview(live_server, page, admin_user):
     db.session.rollback()
     (saved,) = db.session.scalars(select(ScheduledAction)).all()
     assert (saved.name, saved.frequency, saved.cron, saved.time_of_day) == \
-        ("Night refresh", "cron", "30 3 * * 1-5", time(3, 30))  # fmt: skip
+        ("Night refresh", "cron", "30 3 * * 1-5", time(3, 30))
     assert saved.next_run_at == local(2027, 3, 22, 3, 30)

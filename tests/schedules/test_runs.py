@@ -68,15 +68,15 @@ def messages(campaign: Campaign) -> dict[str, str]:
     rows = db.session.execute(select(Contact.email, OutboxMessage.state,
                                      OutboxMessage.suppressed_reason)
                               .join(Contact, Contact.id == OutboxMessage.contact_id)
-                              .where(OutboxMessage.campaign_id == campaign.id)).all()  # fmt: skip
+                              .where(OutboxMessage.campaign_id == campaign.id)).all()
     return {email: reason or state for email, state, reason in rows}
 
 
 def test_weekly_group_email_new_campaign_each_monday_waiting_period_then_off(
-        newsletter, mailbox, run_jobs):  # fmt: skip
+        newsletter, mailbox, run_jobs):
     (auto,) = db.session.scalars(select(ScheduledAction)).all()
     assert (auto.kind, auto.origin, auto.weekdays, auto.time_of_day, auto.active) == \
-        ("group_email", "group_email", "1", time(9, 0), True)  # fmt: skip
+        ("group_email", "group_email", "1", time(9, 0), True)
     assert auto.next_run_at == MONDAY and auto.refresh_first
 
     assert tick_at(MONDAY)["started"] == 1
@@ -85,11 +85,11 @@ def test_weekly_group_email_new_campaign_each_monday_waiting_period_then_off(
     assert first.name == "Uutiskirje fi 2027-05-03" and first.number
     assert first.owner_id == newsletter.owner_id
     members = db.session.scalars(select(CampaignMember).where(
-        CampaignMember.campaign_id == first.id)).all()  # fmt: skip
+        CampaignMember.campaign_id == first.id)).all()
     assert len(members) == 5 and {m.source for m in members} == {"group"}
     assert messages(first) == {"p0@example.fi": "sent", "p1@example.fi": "sent",
                                "p2@example.fi": "sent", "out@example.fi": "opted_out",
-                               "not-an-address": "invalid_email"}  # fmt: skip
+                               "not-an-address": "invalid_email"}
     (run,) = ledger(auto.id)
     assert run.status == "done" and run.campaign_id == first.id
     assert "campaign 'Uutiskirje fi 2027-05-03' created" in run.summary
@@ -107,7 +107,7 @@ def test_weekly_group_email_new_campaign_each_monday_waiting_period_then_off(
                                 "p1@example.fi": "waiting_period",
                                 "p2@example.fi": "waiting_period",
                                 "out@example.fi": "opted_out",
-                                "not-an-address": "invalid_email"}  # fmt: skip
+                                "not-an-address": "invalid_email"}
     assert "waiting period 3" in ledger(auto.id)[-1].summary
     assert "6 members linked" in ledger(auto.id)[-1].summary  # the refresh found "New"
 
@@ -122,7 +122,7 @@ def test_weekly_group_email_new_campaign_each_monday_waiting_period_then_off(
     run_jobs()
     assert len(campaigns()) == 2
     assert sorted(mailbox.recipients()) == ["new@example.fi", "p0@example.fi", "p1@example.fi",
-                                            "p2@example.fi"]  # fmt: skip
+                                            "p2@example.fi"]
 
 
 def test_refresh_minutes_before_makes_a_refresh_action_and_immediately_cannot_drive(newsletter):
@@ -132,7 +132,7 @@ def test_refresh_minutes_before_makes_a_refresh_action_and_immediately_cannot_dr
     actions = {a.origin: a for a in db.session.scalars(select(ScheduledAction))}
     refresh_action = actions["group_refresh"]
     assert (refresh_action.kind, refresh_action.weekdays, refresh_action.time_of_day) == \
-        ("refresh_group", "1", time(8, 45))  # fmt: skip
+        ("refresh_group", "1", time(8, 45))
     assert refresh_action.next_run_at == MONDAY - timedelta(minutes=15)
     assert not actions["group_email"].refresh_first
     # The template switched to "immediately": both pause, saying why.
@@ -154,7 +154,7 @@ def test_the_installation_switch_turns_every_automatic_email_off(newsletter, run
 
 
 def test_undo_of_a_group_email_run_removes_members_and_cancels_unsent_messages(
-        newsletter, run_jobs):  # fmt: skip
+        newsletter, run_jobs):
     # No mail sink: the send job cannot deliver, so the messages stay unsent for undo.
     tick_at(MONDAY)
     run_jobs()
@@ -165,7 +165,7 @@ def test_undo_of_a_group_email_run_removes_members_and_cancels_unsent_messages(
     run_jobs()
     db.session.rollback()
     assert db.session.scalars(select(CampaignMember).where(
-        CampaignMember.campaign_id == first.id)).all() == []  # fmt: skip
+        CampaignMember.campaign_id == first.id)).all() == []
     assert not db.session.get(Campaign, first.id).active
     assert db.session.get(ScheduledActionRun, run.id).result["undo"] == (
         "undone: 5 members removed, 3 unsent messages cancelled; "
@@ -181,7 +181,7 @@ def test_activities_from_a_schedule_avoid_taken_slots(ctx, run_jobs):
     db.session.add_all([*people, group])
     busy_from = local(2027, 5, 4, 9, 0)  # Tuesday 09:00–10:00 is taken
     db.session.add(Activity(subject="Dentist", owner=anna, start_at=busy_from,
-                            end_at=busy_from + timedelta(hours=1)))  # fmt: skip
+                            end_at=busy_from + timedelta(hours=1)))
     db.session.commit()
     refresh(group)
     a = action(MONDAY - timedelta(days=1), kind="group_activities", target_group=group,
@@ -199,7 +199,7 @@ def test_activities_from_a_schedule_avoid_taken_slots(ctx, run_jobs):
 
 def test_three_failures_in_a_row_pause_the_action_with_the_reason(ctx, run_jobs):
     group = TargetGroup(name="Broken", criteria={"all": [{"field": "nope", "op": "eq",
-                                                          "value": 1}]})  # fmt: skip
+                                                          "value": 1}]})
     db.session.add(group)
     db.session.commit()
     a = action(MONDAY - timedelta(hours=4), target_group=group, frequency="hourly",

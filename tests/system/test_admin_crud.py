@@ -41,7 +41,7 @@ from tests.conftest import PASSWORD, csrf_token, login, make_user
 
 # Where a failed save explains itself: field errors and the flashed alert.
 ERROR_RE = re.compile(r'class="(?:invalid-feedback|alert alert-danger)[^"]*"[^>]*>(.*?)</div>',
-                      re.S)  # fmt: skip
+                      re.S)
 TAG_RE = re.compile(r"<[^>]+>|&times;")
 
 
@@ -126,7 +126,7 @@ def refs(admin_user):
         admin=admin_user.id, other=other.id, acme=acme.id, beta=beta.id, ada=ada.id,
         alan=alan.id, welcome=welcome.id, followup=followup.id, spring=spring.id,
         group=group.id,
-    )  # fmt: skip
+    )
 
 
 # --- create, edit, delete: one case per editable view ------------------------------------------
@@ -306,7 +306,7 @@ CASES = [
         changes=lambda r: {"role": "admin", "name": "Renamed Person", "new_password": None},
         edited=lambda r: {"role": "admin", "name": "Renamed Person"},
     ),
-]  # fmt: skip
+]
 
 
 def _values(row, expected: dict[str, Any]) -> None:
@@ -352,7 +352,7 @@ def test_view_creates_edits_and_deletes(admin_client, refs, case):
          lambda r: TargetGroupMember(group_id=r.group, contact_id=r.ada), lambda r: r.group),
     ],
     ids=["campaign", "targetgroup"],
-)  # fmt: skip
+)
 def test_deleting_a_parent_deletes_its_members(admin_client, refs, view, model, member, pk):
     """A campaign or target group with members can be deleted; its members go with it."""
     row = member(refs)
@@ -380,13 +380,13 @@ def test_settings_open_as_the_edit_form_of_the_single_row(admin_client, ctx):
         "activity_earliest_start": "09:00", "activity_latest_end": "17:30",
         "working_days": "1,2,3,4", "email_waiting_period_days": 14,
         "email_messages_per_second": 20, "automatic_email_campaigns": None,
-    })  # fmt: skip
+    })
     assert_values(fetch(Settings, id=1), {
         "timezone": "Europe/Stockholm", "activity_duration_minutes": 30,
         "activity_earliest_start": time(9, 0), "activity_latest_end": time(17, 30),
         "working_days": "1,2,3,4", "email_waiting_period_days": 14,
         "email_messages_per_second": 20, "automatic_email_campaigns": False,
-    })  # fmt: skip
+    })
 
     assert admin_client.get("/admin/settings/new/").status_code == 302
     token = csrf_token(admin_client, "/admin/settings/edit/?id=1")
@@ -405,7 +405,7 @@ def _group_member(refs) -> str:
 
 def _outbox_message(refs) -> str:
     message = OutboxMessage(template_id=refs.welcome, contact_id=refs.ada, send_key="manual:1",
-                            to_email="ada@example.com")  # fmt: skip
+                            to_email="ada@example.com")
     db.session.add(message)
     db.session.commit()
     return str(message.id)
@@ -413,7 +413,7 @@ def _outbox_message(refs) -> str:
 
 def _job_run(refs) -> str:
     db.session.add(JobRun(id="job-read-only-1", kind="refresh_group", dedupe_key="x",
-                          user_id=refs.admin))  # fmt: skip
+                          user_id=refs.admin))
     db.session.commit()
     return "job-read-only-1"
 
@@ -432,7 +432,7 @@ READ_ONLY = [
 
 
 @pytest.mark.parametrize(("view", "model", "make_row", "shown"), READ_ONLY,
-                         ids=[r[0] for r in READ_ONLY])  # fmt: skip
+                         ids=[r[0] for r in READ_ONLY])
 def test_read_only_view_lists_and_shows_but_refuses_changes(
     admin_client, refs, view, model, make_row, shown
 ):
@@ -462,7 +462,7 @@ def test_read_only_view_lists_and_shows_but_refuses_changes(
 def _contact_filter_arg(app, label: str) -> str:
     """The URL key of the contact list's "equals" filter on ``label`` (e.g. flt0_12)."""
     view = next(v for v in app.extensions["admin"][0]._views
-                if getattr(v, "endpoint", None) == "contact")  # fmt: skip
+                if getattr(v, "endpoint", None) == "contact")
     for key, (_index, flt) in view._filter_args.items():
         if str(flt.name) == label and isinstance(flt, FilterEqual):
             return f"flt0_{key}"
@@ -489,7 +489,7 @@ def test_contact_list_pages_past_fifty_rows(admin_client, ctx):
     db.session.execute(insert(Contact), [
         {"first_name": "Bulk", "last_name": f"{n:02d}", "email": f"bulk{n:02d}@example.com"}
         for n in range(60)
-    ])  # fmt: skip
+    ])
     db.session.commit()
     listed = re.compile(r"bulk(\d\d)@example\.com")
 
@@ -526,7 +526,7 @@ def test_user_created_in_the_admin_can_log_in_and_hash_stays_hidden(app, admin_c
     submit(admin_client, "/admin/user/new/", {
         "email": "fresh@example.com", "name": "Fresh", "role": "user", "active": "y",
         "new_password": PASSWORD,
-    })  # fmt: skip
+    })
     user = fetch(User, email="fresh@example.com")
     assert user.password_hash and PASSWORD not in user.password_hash
 
@@ -534,7 +534,7 @@ def test_user_created_in_the_admin_can_log_in_and_hash_stays_hidden(app, admin_c
     assert fresh_login(app, "fresh@example.com", "wrong password").status_code == 401
 
     for url in ("/admin/user/", f"/admin/user/details/?id={user.id}",
-                "/admin/user/export/csv/"):  # fmt: skip
+                "/admin/user/export/csv/"):
         page = admin_client.get(url)
         assert page.status_code == 200
         text = page.get_data(as_text=True)
@@ -561,7 +561,7 @@ def test_saving_a_user_without_a_new_password_keeps_the_old_one(app, admin_clien
 def test_admin_contact_changes_are_audited_with_the_admin(admin_client, admin_user, ctx):
     """Create, update and delete entries for the contact, each with the admin's user id."""
     form = {"kind": "contact", "first_name": "Audit", "last_name": "Me",
-            "email": "audit@example.com", "status": "active"}  # fmt: skip
+            "email": "audit@example.com", "status": "active"}
     submit(admin_client, "/admin/contact/new/", form)
     contact = fetch(Contact, email="audit@example.com")
     submit(admin_client, f"/admin/contact/edit/?id={contact.id}", {**form, "city": "Vaasa"})

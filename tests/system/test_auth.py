@@ -6,11 +6,11 @@ from models import Company, db
 from tests.conftest import csrf_token, login
 
 ADMIN_ONLY = ["/admin/user/", "/admin/settings/", "/admin/emailtemplate/",
-              "/admin/scheduledaction/", "/admin/auditentry/"]  # fmt: skip
+              "/admin/scheduledaction/", "/admin/auditentry/"]
 EVERYONE = ["/admin/", "/admin/contact/", "/admin/company/", "/admin/campaign/",
             "/admin/campaignmember/", "/admin/activity/", "/admin/targetgroup/",
             "/admin/targetgroupmember/", "/admin/savedfilter/", "/admin/outboxmessage/",
-            "/admin/jobrun/", "/admin/import_contacts/"]  # fmt: skip
+            "/admin/jobrun/", "/admin/import_contacts/"]
 
 
 def test_anonymous_is_sent_to_the_login_page(app):

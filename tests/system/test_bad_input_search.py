@@ -13,7 +13,7 @@ def people(ctx, admin_user):
         Contact(first_name="Åsa", last_name="Öhman", email="asa@example.se", company=company),
         Contact(first_name="Ödön", last_name="Új", email="odon@example.hu"),
         Contact(first_name="Pekka", last_name="Puu", email="pekka@example.fi"),
-    ])  # fmt: skip
+    ])
     db.session.commit()
     return company
 
@@ -46,7 +46,7 @@ def test_search_text_follows_edits(admin_client, people):
 @pytest.mark.parametrize("query", ["ääni", "ÄÄNI", "Ääni"])
 def test_ajax_company_picker_ignores_case_for_every_script(admin_client, people, query):
     answer = admin_client.get("/admin/contact/ajax/lookup/",
-                              query_string={"name": "company", "query": query})  # fmt: skip
+                              query_string={"name": "company", "query": query})
     assert answer.status_code == 200
     assert [row[1] for row in answer.get_json()] == ["Ääni Oy"]
 

@@ -40,7 +40,7 @@ def test_import_shows_live_progress_until_done(live_server, page, admin_user, ap
     expect(page.locator("#job-progress")).to_have_attribute("data-status", "queued")
     env = dict(os.environ, **process_env(app))
     subprocess.run([sys.executable, "-m", "webadmin.cli", "worker", "--burst", "--quiet"],
-                   env=env, check=True, timeout=120)  # fmt: skip
+                   env=env, check=True, timeout=120)
     progress = page.locator("#job-progress")
     expect(progress).to_have_attribute("data-status", "done", timeout=10_000)
     expect(progress.locator('[data-result="imported"]')).to_have_text("4")

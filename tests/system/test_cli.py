@@ -37,7 +37,7 @@ def test_users_create_refuses_a_short_password_and_resets_an_existing_user(app, 
     assert find_user("x@example.fi") is None
     runner.invoke(args=["users", "create", "x@example.fi", "--password", "first-password"])
     again = runner.invoke(args=["users", "create", "x@example.fi", "--password", "second-password",
-                                "--role", "admin"])  # fmt: skip
+                                "--role", "admin"])
     assert "updated x@example.fi (admin)" in again.output
     assert db.session.query(User).count() == 1
     assert find_user("x@example.fi").check_password("second-password")
@@ -47,7 +47,7 @@ def test_users_list_json(app, ctx, admin_user):
     result = app.test_cli_runner().invoke(args=["users", "list", "--json"])
     assert json.loads(result.output) == [
         {"id": admin_user.id, "email": "admin@example.com", "name": "Admin", "role": "admin",
-         "active": True}  # fmt: skip
+         "active": True}
     ]
 
 

@@ -28,7 +28,7 @@ LIST_NOISE = (
     "sort=abc",
 )
 AJAX_NOISE = ("name=company&query=%00", "name=nosuch&query=a", "name=owner&query=%25&offset=x",
-              "name=company&query=" + "%C3%84" * 3000)  # fmt: skip
+              "name=company&query=" + "%C3%84" * 3000)
 EXTRA = [
     "/admin/calendar/?day=0000-00-00&user=99999999999999", "/admin/calendar/?day=9999-12-31",
     "/admin/calendar/?day=0001-01-01&view=day", "/admin/calendar/?user=abc",
@@ -40,22 +40,22 @@ EXTRA = [
 ]
 SKIP = {"static", "admin.static", "calendar_feed.feed"}
 VALUES = {"int": ["1", "999999"], "default": ["1", "abc"], "string": ["1", "abc"],
-          "path": ["abc"], "float": ["1.5"]}  # fmt: skip
+          "path": ["abc"], "float": ["1.5"]}
 
 
 @pytest.fixture
 def world(ctx, admin_user):
     company = Company(name="Kone Oy")
     contact = Contact(first_name="Aino", last_name="Aalto", email="aino@example.fi",
-                      company=company)  # fmt: skip
+                      company=company)
     campaign = Campaign(name="Spring", active=True)
     group = TargetGroup(name="Turku", criteria={"all": []})
     db.session.add_all([company, contact, campaign, group,
                         SavedFilter(name="All", module="contact", criteria={"all": []}),
-                        ActivityWizardRun(created_by_id=admin_user.id)])  # fmt: skip
+                        ActivityWizardRun(created_by_id=admin_user.id)])
     db.session.flush()
     db.session.add_all([CampaignMember(campaign_id=campaign.id, contact_id=contact.id),
-                        TargetGroupMember(group_id=group.id, contact_id=contact.id)])  # fmt: skip
+                        TargetGroupMember(group_id=group.id, contact_id=contact.id)])
     db.session.add(JobRun(id="job-1", kind="import_contacts", dedupe_key="k", params={}))
     db.session.commit()
 
@@ -73,7 +73,7 @@ def _urls(app) -> list[str]:
             converter = rule._converters.get(part)
             kind = type(converter).__name__.replace("Converter", "").lower() if converter else ""
             options = VALUES.get({"integer": "int", "unicode": "string"}.get(kind, kind),
-                                 VALUES["default"])  # fmt: skip
+                                 VALUES["default"])
             paths = [p + v for p in paths for v in options]
         for path in paths:
             path = path.split("|", 1)[-1]
@@ -204,7 +204,7 @@ def test_no_post_route_answers_500(app, world, no_propagation):
             continue
         for data in POST_NOISE:
             response = client.post(url, data={**data, "csrf_token": token},
-                                   headers={"X-CSRFToken": token})  # fmt: skip
+                                   headers={"X-CSRFToken": token})
             if response.status_code >= 500:
                 bad.append(f"{response.status_code} POST {url} {sorted(data)}")
     assert not bad, "\n".join(bad[:40] + no_propagation[:20])
@@ -218,5 +218,5 @@ def test_details_and_edit_still_open_for_real_ids(app, world, admin_client):
                 f"/admin/targetgroupmember/details/?id={group_member.group_id},"
                 f"{group_member.contact_id}",
                 "/admin/contact/details/?id=1", "/admin/contact/edit/?id=1",
-                "/admin/jobrun/details/?id=job-1", "/admin/company/edit/?id=1"]:  # fmt: skip
+                "/admin/jobrun/details/?id=job-1", "/admin/company/edit/?id=1"]:
         assert admin_client.get(url).status_code == 200, url

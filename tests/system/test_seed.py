@@ -108,7 +108,7 @@ def test_every_contact_has_a_seeded_owner_and_owners_share_fairly(seeded):
 def test_languages_fi_sv_hu_with_finnish_the_largest(seeded):
     languages = Counter(dict(db.session.execute(
         select(Contact.language, func.count()).group_by(Contact.language)
-    ).all()))  # fmt: skip
+    ).all()))
     assert set(languages) == {"fi", "sv", "hu"}
     assert languages.most_common(1)[0][0] == "fi"
 

@@ -13,7 +13,7 @@ GOOD = {
     "activity_earliest_start": "08:00", "activity_latest_end": "16:00",
     "working_days": "1,2,3,4,5", "email_waiting_period_days": "30",
     "email_messages_per_second": "50", "automatic_email_campaigns": "y",
-}  # fmt: skip
+}
 FORM = "/admin/settings/edit/?id=1"
 
 
@@ -38,7 +38,7 @@ def post(client, **changes):
     ({"activity_duration_minutes": "-5"}, "activity_duration_minutes", "from 1 to"),
     ({"email_waiting_period_days": "-1"}, "email_waiting_period_days", "from 0 to"),
     ({"email_messages_per_second": "0"}, "email_messages_per_second", "from 1 to"),
-])  # fmt: skip
+])
 def test_each_rule_refuses_a_bad_value_naming_the_field(admin_client, ctx, changes, field,
                                                         message):
     response = post(admin_client, **changes)
@@ -53,7 +53,7 @@ def test_each_rule_refuses_a_bad_value_naming_the_field(admin_client, ctx, chang
 
 def test_good_values_are_saved_and_working_days_normalised(admin_client, ctx):
     response = post(admin_client, timezone="America/New_York", working_days="5, 1,3,3",
-                    email_waiting_period_days="0")  # fmt: skip
+                    email_waiting_period_days="0")
     assert response.status_code == 302
     db.session.rollback()
     row = Settings.get()
@@ -84,7 +84,7 @@ def test_stored_bad_values_fall_back_to_defaults(broken_settings):
 @pytest.mark.parametrize("url", [
     "/admin/calendar/", "/admin/calendar/?view=day", "/admin/activity_wizard/",
     "/admin/contact/", "/admin/", "/admin/settings/edit/?id=1", "/admin/activity/",
-])  # fmt: skip
+])
 def test_pages_work_and_warn_with_bad_stored_settings(admin_client, broken_settings, url):
     response = admin_client.get(url)
     assert response.status_code == 200
@@ -98,7 +98,7 @@ def test_live_count_and_wizard_work_with_bad_stored_settings(admin_client, broke
     token = csrf_token(admin_client, "/admin/contact/")
     tree = '{"all": [{"field": "created_at", "op": "within_last_days", "value": 3}]}'
     count = admin_client.post("/admin/criteria/count", data={"criteria": tree},
-                              headers={"X-CSRFToken": token, "HX-Request": "true"})  # fmt: skip
+                              headers={"X-CSRFToken": token, "HX-Request": "true"})
     assert count.status_code == 200
     start = admin_client.post("/admin/activity_wizard/start", headers={"X-CSRFToken": token})
     assert start.status_code == 302

@@ -65,11 +65,11 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(CampaignAudienceView(name="Audience", endpoint="audience", category=crm))
     admin.add_view(ActivityView(Activity, db, name="Activities", category=crm))
     admin.add_view(ActivityWizardView(name="Group activity wizard", endpoint="activity_wizard",
-                                      category=crm))  # fmt: skip
+                                      category=crm))
     admin.add_view(CalendarView(name="Calendar", endpoint="calendar", category=crm))
     # Reached from a target group's details page, not from the menu.
     admin.add_view(GroupActivitiesView(name="Group activities", endpoint="group_activities",
-                                       category=targeting))  # fmt: skip
+                                       category=targeting))
     admin.add_view(TargetGroupView(TargetGroup, db, name="Target groups", category=targeting))
     admin.add_view(
         TargetGroupMemberView(TargetGroupMember, db, name="Group members", category=targeting)
@@ -81,11 +81,11 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(MailboxView(MailboxMessage, db, name="Mailbox", category=email))
     admin.add_view(JobRunView(JobRun, db, name="Job runs", category=work))
     admin.add_view(ImportContactsView(name="Import contacts", endpoint="import_contacts",
-                                      category=work))  # fmt: skip
+                                      category=work))
     admin.add_view(UserView(User, db, name="Users", category=setup))
     admin.add_view(SettingsView(Settings, db, name="Settings", category=setup))
     admin.add_view(ScheduledActionView(ScheduledAction, db, name="Scheduled actions",
-                                       category=setup))  # fmt: skip
+                                       category=setup))
     admin.add_view(AutomationView(Automation, db, name="Automations", category=setup))
     admin.add_view(ContactAutomationsView(name="Contact automations",
                                           endpoint="contact_automations"))

@@ -178,7 +178,7 @@ class SecureModelView(AccessMixin, ModelView):
         raw = request.args.get("id")
         if raw is not None and self.get_one(raw) is None:
             abort(404, description=f"{self.name}: there is no record with the id {raw[:40]!r} "
-                                   "(it may have been deleted, or the link is wrong).")  # fmt: skip
+                                   "(it may have been deleted, or the link is wrong).")
 
     @expose("/details/")
     def details_view(self):

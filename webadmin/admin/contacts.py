@@ -39,7 +39,7 @@ def usable_saved_filters():
         .where(SavedFilter.module.in_(CONTACT_MODULES),
                or_(SavedFilter.shared.is_(True), SavedFilter.owner_id == current_user.id))
         .order_by(SavedFilter.name, SavedFilter.id)
-    )  # fmt: skip
+    )
 
 
 @dataclass
@@ -84,14 +84,14 @@ class ContactView(SecureModelView):
     column_list = [
         "id", "first_name", "last_name", "email", "kind", "status",
         "company", "owner", "email_opt_out", "created_at",
-    ]  # fmt: skip
+    ]
     # Only indexed columns sort: at a million contacts an unindexed sort reads them all.
     column_sortable_list = ["id", "last_name", ("email", "email_key"), "created_at"]
     column_searchable_list = ["first_name", "last_name", "email"]
     column_filters = [
         "kind", "status", "email_opt_out", "language", "city", "created_at",
         "company.name", "owner.email",
-    ]  # fmt: skip
+    ]
     column_labels = {
         "email_opt_out": "Opted out",
         "company.name": "Company",
@@ -102,7 +102,7 @@ class ContactView(SecureModelView):
     form_columns = [
         "kind", "first_name", "last_name", "email", "phone", "title", "language", "city",
         "status", "email_opt_out", "company", "owner",
-    ]  # fmt: skip
+    ]
     form_choices = {"kind": KIND_CHOICES}
     form_ajax_refs = {
         "company": {"fields": ["name"], "page_size": 20},

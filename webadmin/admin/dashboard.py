@@ -60,7 +60,7 @@ def scheduler_status() -> dict:
     tick = last_tick()
     now = clock.now()
     return {"last_tick": tick, "overdue": overdue_actions(now),
-            "stale": tick is None or now - tick.ticked_at > timedelta(minutes=5)}  # fmt: skip
+            "stale": tick is None or now - tick.ticked_at > timedelta(minutes=5)}
 
 
 class DashboardView(AdminIndexView):
@@ -77,4 +77,4 @@ class DashboardView(AdminIndexView):
         """Counts and the ten most recent jobs."""
         recent = db.session.scalars(select(JobRun).order_by(JobRun.enqueued_at.desc()).limit(10))
         return self.render("kohde/dashboard.html", counts=dashboard_counts(), recent_jobs=recent,
-                           scheduler=scheduler_status())  # fmt: skip
+                           scheduler=scheduler_status())

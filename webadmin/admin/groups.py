@@ -69,14 +69,14 @@ class TargetGroupView(SecureModelView):
     column_searchable_list = ["name"]
     column_filters = ["sample_mode", "refreshed_at", "owner.email"]
     column_labels = {"member_count": "Members", "owner.email": "Owner",
-                     "refreshed_at": "Refreshed"}  # fmt: skip
+                     "refreshed_at": "Refreshed"}
     column_formatters = {"refreshed_at": _refreshed_at}
     column_extra_row_actions = [RefreshRowAction()]
     form_columns = [
         "name", "description", "criteria", "sample_mode", "sample_size", "sample_percent",
         "sample_seed", "email_template", "automatic_email", "automatic_email_refresh_minutes",
         "owner",
-    ]  # fmt: skip
+    ]
     form_overrides = {"criteria": CriteriaField}
     form_choices = {"sample_mode": SAMPLE_CHOICES}
     form_args = {

@@ -31,7 +31,7 @@ def _status_badge(view, context, model, name):
     status = model.shown_status  # "stuck": running, but its worker stopped renewing the lease
     badge = STATUS_BADGE.get(status, "secondary")
     return Markup(f'<span class="badge badge-{badge}" data-status="{escape(status)}">'
-                  f"{escape(status)}</span>")  # fmt: skip
+                  f"{escape(status)}</span>")
 
 
 def _attempt(view, context, model, name):
@@ -55,14 +55,14 @@ def _error_head(view, context, model, name):
 def undoable(run: JobRun) -> bool:
     """A finished audience job that nobody has undone yet."""
     return (run.kind == "campaign_audience" and run.status == JobStatus.DONE
-            and not (run.result or {}).get("undone_by"))  # fmt: skip
+            and not (run.result or {}).get("undone_by"))
 
 
 class JobRunView(ReadOnlyModelView):
     """Every job the product started: who, what, status, progress, counts, error."""
 
     column_list = ["id", "kind", "status", "attempt", "progress", "user", "enqueued_at",
-                   "duration", "result", "error"]  # fmt: skip
+                   "duration", "result", "error"]
     column_default_sort = ("enqueued_at", True)
     column_filters = ["kind", "status", "attempt", "enqueued_at", "user.email"]
     column_labels = {"user.email": "Started by"}
@@ -83,7 +83,7 @@ class JobRunView(ReadOnlyModelView):
     # What changes while a job runs is in the live partial above the table, not here.
     column_details_list = ["id", "kind", "user", "scheduled_action", "params", "enqueued_at",
                            "worker_name", "worker_host", "worker_pid", "heartbeat_at",
-                           "lease_expires_at"]  # fmt: skip
+                           "lease_expires_at"]
 
     @expose("/progress/<run_id>")
     def progress(self, run_id: str):
@@ -98,7 +98,7 @@ class JobRunView(ReadOnlyModelView):
         if not path or not Path(path).is_file():
             abort(404)
         return send_file(path, mimetype="text/csv", as_attachment=True,
-                         download_name=f"{run.id}-report.csv")  # fmt: skip
+                         download_name=f"{run.id}-report.csv")
 
     @expose("/undo/<run_id>", methods=["POST"])
     def undo(self, run_id: str):
@@ -146,4 +146,4 @@ class ImportContactsView(SecureView):
         return self.render(
             "kohde/imports/contacts.html", form=form, columns=imports.COLUMNS,
             required=imports.REQUIRED,
-        )  # fmt: skip
+        )

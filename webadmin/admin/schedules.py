@@ -128,13 +128,13 @@ class ScheduledActionView(SecureModelView):
 
     admin_only = True
     column_list = ["id", "name", "kind", "target_group", "schedule", "next_run_at", "last_run_at",
-                   "active", "failure_streak"]  # fmt: skip
+                   "active", "failure_streak"]
     column_labels = {"kind": "Type", "next_run_at": "Next run (local)",
                      "last_run_at": "Last run (local)", "failure_streak": "Failures in a row",
-                     "active": "State"}  # fmt: skip
+                     "active": "State"}
     column_formatters = {"next_run_at": _next_run, "last_run_at": _last_run, "active": _state,
                          "schedule": _schedule, "failure_streak": _streak,
-                         "kind": lambda v, c, m, n: KIND_LABELS.get(m.kind, m.kind)}  # fmt: skip
+                         "kind": lambda v, c, m, n: KIND_LABELS.get(m.kind, m.kind)}
     column_filters = ["kind", "frequency", "active", "origin", "next_run_at"]
     column_searchable_list = ["name"]
     column_default_sort = ("id", False)
@@ -148,7 +148,7 @@ class ScheduledActionView(SecureModelView):
         "activity_day_offset", "frequency", "start_at", "interval_hours", "time_of_day",
         "weekdays", "day_of_month", "cron", "timezone", "catch_up", "overlap", "max_failures",
         "active",
-    ]  # fmt: skip
+    ]
     form_overrides = {"weekdays": WeekdaysField, "timezone": SelectField}
     form_choices = {
         "kind": [(k.value, KIND_LABELS[k]) for k in ActionKind],
@@ -165,7 +165,7 @@ class ScheduledActionView(SecureModelView):
                      (CatchUp.SKIP.value, "Skip missed times")],
         "overlap": [(Overlap.SKIP.value, "Skip while the previous run is still running"),
                     (Overlap.QUEUE.value, "Queue after the previous run")],
-    }  # fmt: skip
+    }
     form_args = {
         "kind": {"label": "Type"},
         "target_group": {"label": "Target group", "query_factory": groups_by_name},
@@ -194,7 +194,7 @@ class ScheduledActionView(SecureModelView):
         "overlap": {"label": "When the previous run is still running"},
         "max_failures": {"label": "Pause after N failures in a row"},
         "active": {"label": "Active"},
-    }  # fmt: skip
+    }
 
     def _with_zones(self, form):
         form.timezone.choices = [(z, z) for z in time_zones()]
@@ -222,7 +222,7 @@ class ScheduledActionView(SecureModelView):
             return ok
         draft = ScheduledAction(frequency="daily", kind="refresh_group", activity_type="call",
                                 activity_assignee="owner", activity_day="today",
-                                catch_up="latest", overlap="skip", max_failures=3)  # fmt: skip
+                                catch_up="latest", overlap="skip", max_failures=3)
         form.populate_obj(draft)
         problems = draft.problems()
         db.session.expunge(draft) if draft in db.session else None
@@ -272,11 +272,11 @@ class ScheduledActionView(SecureModelView):
             time_of_day=moment("time_of_day", time.fromisoformat),
             weekdays=tuple(sorted(int(d) for d in form.getlist("weekdays") if d.isdigit())),
             day_of_month=number("day_of_month"), cron=(form.get("cron") or "").strip() or None,
-        )  # fmt: skip
+        )
         problems = rec.problems()
         runs = [] if problems else rec.preview(clock.now())
         return self.render("kohde/schedules/_preview.html", problems=problems, runs=runs,
-                           rule=None if problems else rec.describe())  # fmt: skip
+                           rule=None if problems else rec.describe())
 
     # --- Run now, Pause, Resume, Undo -----------------------------------------------------------
 
@@ -346,9 +346,9 @@ class ScheduledActionView(SecureModelView):
             abort(404)
         rows = db.session.scalars(select(ScheduledAction)
                                   .where(ScheduledAction.target_group_id == group_id)
-                                  .order_by(ScheduledAction.name)).all()  # fmt: skip
+                                  .order_by(ScheduledAction.name)).all()
         return self.render("kohde/schedules/_group.html", group=group, actions=rows,
-                           local=_local)  # fmt: skip
+                           local=_local)
 
     @expose("/details/")
     def details_view(self):
@@ -362,7 +362,7 @@ class ScheduledActionView(SecureModelView):
         history = db.session.scalars(
             select(ScheduledActionRun).where(ScheduledActionRun.action_id == action.id)
             .order_by(ScheduledActionRun.due_at.desc()).limit(100)
-        ).all()  # fmt: skip
+        ).all()
         return self.render(self.details_template, model=action, upcoming=upcoming,
                            history=history, local=_local, return_url=url_for(".index_view"),
-                           problems=action.problems())  # fmt: skip
+                           problems=action.problems())

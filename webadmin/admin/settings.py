@@ -42,7 +42,7 @@ def _between(low: int, high: int, unit: str):
 
 def _valid_window(form, field):
     duration = form.activity_duration_minutes.data if hasattr(form, "activity_duration_minutes") \
-        else None  # fmt: skip
+        else None
     problem = window_problem(form.activity_earliest_start.data, field.data, duration)
     if problem:
         raise ValidationError(problem[0].upper() + problem[1:] + ".")
@@ -56,7 +56,7 @@ class SettingsView(SecureModelView):
     can_delete = False
     can_export = False
     column_list = ["timezone", "activity_duration_minutes", "activity_earliest_start",
-                   "activity_latest_end", "working_days", "email_waiting_period_days"]  # fmt: skip
+                   "activity_latest_end", "working_days", "email_waiting_period_days"]
     # The rules are models.settings': the form names the field and what is allowed.
     form_args = {
         "timezone": {"description": "An IANA time zone, e.g. Europe/Helsinki, Europe/Stockholm, "
@@ -76,7 +76,7 @@ class SettingsView(SecureModelView):
         },
         "email_messages_per_second": {
             "validators": [_between(1, MAX_MESSAGES_PER_SECOND, "messages per second")]},
-    }  # fmt: skip
+    }
 
     def get_one(self, id):
         """Row 1 always exists (made with defaults on first use); no other id does."""

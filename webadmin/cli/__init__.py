@@ -80,6 +80,6 @@ def main() -> None:
             raise
         text = f"{type(exc).__name__}: {exc}".encode("utf-8", "backslashreplace").decode()
         click.echo(f"Error: {text.splitlines()[0][:500] if text else type(exc).__name__}",
-                   err=True)  # fmt: skip
+                   err=True)
         click.echo("(set KOHDE_DEBUG=1 to see the traceback)", err=True)
         sys.exit(1)

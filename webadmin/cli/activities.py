@@ -36,25 +36,25 @@ def activities_group():
 @activities_group.command("create-for-group")
 @click.argument("group")
 @click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), required=True,
-              help="The first day to fill.")  # fmt: skip
+              help="The first day to fill.")
 @click.option("--user", "user_email", help="Give every activity to this user (email).")
 @click.option("--fallback-user", "fallback_email",
-              help="For contacts without an owner (else they are reported).")  # fmt: skip
+              help="For contacts without an owner (else they are reported).")
 @click.option("--subject", default="Call", show_default=True)
 @click.option("--type", "activity_type", type=click.Choice([t.value for t in ActivityType]),
-              default="call", show_default=True)  # fmt: skip
+              default="call", show_default=True)
 @click.option("--campaign", help="Link the activities to this campaign (id or name).")
 @click.option("--dry-run", "dry", is_flag=True, help="Per user: how many, on which days.")
 @click.option("--no-wait", is_flag=True)
 @click.option("--json", "as_json", is_flag=True)
 @with_appcontext
 def create_for_group(group, day, user_email, fallback_email, subject, activity_type, campaign,
-                     dry, no_wait, as_json):  # fmt: skip
+                     dry, no_wait, as_json):
     """One activity per member of GROUP, back to back in the users' calendars from --date."""
     found = by_id_or_name(TargetGroup, group, TargetGroup.name, "target group")
     user, fallback = _user(user_email), _user(fallback_email)
     campaign_id = by_id_or_name(Campaign, campaign, Campaign.name, "campaign").id if campaign \
-        else None  # fmt: skip
+        else None
     if dry:
         try:
             result = dry_run(found.id, day.date(), user and user.id, fallback and fallback.id)
@@ -103,12 +103,12 @@ def list_activities(user_email, day, limit, as_json):
              "owner": a.owner.email if a.owner else None,
              "start": a.start_at.astimezone(tz).isoformat(),
              "end": a.end_at.astimezone(tz).isoformat(), "status": a.status,
-             "contacts": [c.id for c in a.contacts]} for a in rows]  # fmt: skip
+             "contacts": [c.id for c in a.contacts]} for a in rows]
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
     for a in data:
         click.echo(f"{a['start'][:16]}–{a['end'][11:16]}  {a['number'] or '':<10} {a['owner']}  "
-                   f"{a['type']}: {a['subject']}")  # fmt: skip
+                   f"{a['type']}: {a['subject']}")
 
 

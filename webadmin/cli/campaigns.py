@@ -54,7 +54,7 @@ def create_campaign(name, template, owner, inactive, as_json):
     campaign = Campaign(name=name, active=not inactive)
     if template:
         campaign.email_template = by_id_or_name(EmailTemplate, template, EmailTemplate.name,
-                                                "email template")  # fmt: skip
+                                                "email template")
     if owner:
         campaign.owner = find_user(owner)
         if campaign.owner is None:
@@ -62,12 +62,12 @@ def create_campaign(name, template, owner, inactive, as_json):
     db.session.add(campaign)
     db.session.commit()
     data = {"id": campaign.id, "number": campaign.number, "name": campaign.name,
-            "active": campaign.active}  # fmt: skip
+            "active": campaign.active}
     click.echo(json.dumps(data) if as_json else f"created campaign {campaign.number} {name!r}")
 
 
 def _run_action(campaign: Campaign, action: Action, source_id=None, contact_ids=None,
-                dry=False, no_wait=False, as_json=False, refresh_group=False) -> None:  # fmt: skip
+                dry=False, no_wait=False, as_json=False, refresh_group=False) -> None:
     try:
         check_request(campaign.id, action, source_id, contact_ids)
         if dry:
@@ -85,9 +85,9 @@ def _run_action(campaign: Campaign, action: Action, source_id=None, contact_ids=
         done = f"added {r['added']}" if "added" in r else f"removed {r['removed']}"
         # Counted here, not by the job: a count of a big campaign is no part of its work.
         now = db.session.scalar(select(func.count()).select_from(CampaignMember)
-                                .where(CampaignMember.campaign_id == campaign.id))  # fmt: skip
+                                .where(CampaignMember.campaign_id == campaign.id))
         click.echo(f"{campaign.name}: {done}, {now} members (undo: kohde campaigns "
-                   f"undo {run.id})")  # fmt: skip
+                   f"undo {run.id})")
 
 
 def _bulk_command(name: str, action: Action, source: str | None, help_text: str):
@@ -103,7 +103,7 @@ def _bulk_command(name: str, action: Action, source: str | None, help_text: str)
             model, column, label = SOURCES[source]
             source_id = by_id_or_name(model, source_ident, column, label).id
         _run_action(_campaign(campaign), action, source_id, dry=dry, no_wait=no_wait,
-                    as_json=as_json, refresh_group=refresh)  # fmt: skip
+                    as_json=as_json, refresh_group=refresh)
 
     # Click lists arguments outermost decorator first: CAMPAIGN, then the source.
     if source:
@@ -111,7 +111,7 @@ def _bulk_command(name: str, action: Action, source: str | None, help_text: str)
     command = click.argument("campaign")(command)
     if source == "group":
         command = click.option("--refresh", is_flag=True,
-                               help="Refresh the group first.")(command)  # fmt: skip
+                               help="Refresh the group first.")(command)
     command.__doc__ = help_text
     return campaigns_group.command(name)(command)
 
@@ -119,21 +119,21 @@ def _bulk_command(name: str, action: Action, source: str | None, help_text: str)
 _bulk_command("copy-group", Action.COPY_GROUP, "group", "Add a target group's members.")
 _bulk_command("remove-group", Action.REMOVE_GROUP, "group", "Remove a target group's members.")
 _bulk_command("copy-campaign", Action.COPY_CAMPAIGN, "campaign",
-              "Add another campaign's members.")  # fmt: skip
+              "Add another campaign's members.")
 _bulk_command("remove-campaign", Action.REMOVE_CAMPAIGN, "campaign",
-              "Remove the members another campaign has.")  # fmt: skip
+              "Remove the members another campaign has.")
 _bulk_command("load-filter", Action.LOAD_FILTER, "filter",
-              "Add the contacts a saved contact, company or lead filter selects.")  # fmt: skip
+              "Add the contacts a saved contact, company or lead filter selects.")
 _bulk_command("keep-only", Action.KEEP_ONLY, "filter",
-              "Remove the members a saved filter does not select.")  # fmt: skip
+              "Remove the members a saved filter does not select.")
 _bulk_command("prune-opted-out", Action.PRUNE_OPTED_OUT, None,
-              "Remove members who opted out of email.")  # fmt: skip
+              "Remove members who opted out of email.")
 
 
 @campaigns_group.command("dedupe")
 @click.argument("campaign")
 @click.option("--by", "by", type=click.Choice(["email", "company"]), required=True,
-              help="email: one member per address; company: one member per company.")  # fmt: skip
+              help="email: one member per address; company: one member per company.")
 @click.option("--dry-run", "dry", is_flag=True, help="Only say what would change.")
 @click.option("--no-wait", is_flag=True)
 @click.option("--json", "as_json", is_flag=True)
@@ -199,11 +199,11 @@ def list_members(campaign):
     found = _campaign(campaign)
     out = csv_cells.writer(sys.stdout)
     out.writerow(["contact_id", "first_name", "last_name", "email", "kind", "source",
-                  "source_ref", "added_at", "job_id"])  # fmt: skip
+                  "source_ref", "added_at", "job_id"])
     rows = db.session.execute(
         select(Contact.id, Contact.first_name, Contact.last_name, Contact.email, Contact.kind,
                CampaignMember.source, CampaignMember.source_ref, CampaignMember.added_at,
-               CampaignMember.job_id)  # fmt: skip
+               CampaignMember.job_id)
         .join(CampaignMember, CampaignMember.contact_id == Contact.id)
         .where(CampaignMember.campaign_id == found.id)
         .order_by(CampaignMember.added_at, Contact.id)

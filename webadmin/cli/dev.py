@@ -29,7 +29,7 @@ def _login_file() -> Path:
 
 @click.command("bootstrap")
 @click.option("--demo-contacts", default=10_000, show_default=True,
-              help="Demo contacts to create on first run (0 for none).")  # fmt: skip
+              help="Demo contacts to create on first run (0 for none).")
 @with_appcontext
 def bootstrap_command(demo_contacts: int):
     """First run only: an admin user, the settings row and demo data. Safe to repeat."""
@@ -49,12 +49,12 @@ def bootstrap_command(demo_contacts: int):
         click.echo(f"creating {demo_contacts:,} demo contacts …")
         result = seed_demo(contacts=demo_contacts, companies=max(demo_contacts // 20, 1), users=8)
         click.echo(f"created {result['contacts']:,} contacts, {result['companies']:,} companies "
-                   f"and {result['users']} users in {result['seconds']:.1f} s")  # fmt: skip
+                   f"and {result['users']} users in {result['seconds']:.1f} s")
 
 
 def _banner(url: str, login: str) -> None:
     click.secho(f"\n  Kohde is running at {url}\n  {login}\n  Ctrl-C stops everything.\n",
-                fg="green", bold=True)  # fmt: skip
+                fg="green", bold=True)
 
 
 @click.command("dev")
@@ -77,13 +77,13 @@ def dev_command(host: str, port: int, workers: int):
                          embedded_redis.pick_port(embedded_redis.DEFAULT_PORT))
         workdir = Path(current_app.instance_path)
         manager.add_process("redis", shlex.join(embedded_redis.command(redis_port, workdir)),
-                            env=env)  # fmt: skip
+                            env=env)
         env["REDIS_URL"] = embedded_redis.url(redis_port)
         embedded_redis.remember(workdir, env["REDIS_URL"])
     kohde = shlex.join([sys.executable, "-m", "webadmin.cli"])
     gunicorn = shlex.join([sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}",
                            "--workers", "2", "--threads", "4", "--access-logfile", "-",
-                           "wsgi:app"])  # fmt: skip
+                           "wsgi:app"])
     root = str(Path(current_app.root_path).parent)
     manager.add_process("web", gunicorn, env=env, cwd=root)
     if not current_app.config.get("SMTP_URL"):

@@ -73,7 +73,7 @@ def outbox_send(limit: int | None):
 
 @outbox_group.command("requeue")
 @click.option("--older-than", "seconds", default=600, show_default=True,
-              help="Seconds a message may stay in 'sending' before it is re-claimed.")  # fmt: skip
+              help="Seconds a message may stay in 'sending' before it is re-claimed.")
 @with_appcontext
 def outbox_requeue(seconds: int):
     """Put messages left in 'sending' by a crashed worker back in the queue."""

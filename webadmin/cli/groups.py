@@ -30,7 +30,7 @@ def _as_dict(group: TargetGroup) -> dict:
         "name": group.name,
         "criteria": group.criteria,
         "sample": {"mode": group.sample_mode, "size": group.sample_size,
-                   "percent": group.sample_percent, "seed": group.sample_seed},  # fmt: skip
+                   "percent": group.sample_percent, "seed": group.sample_seed},
         "member_count": group.member_count,
         "refreshed_at": group.refreshed_at.isoformat() if group.refreshed_at else None,
     }
@@ -65,7 +65,7 @@ def list_groups(as_json: bool):
 @groups_group.command("create")
 @click.option("--name", required=True)
 @click.option("--criteria", "criteria_file", type=click.File("r"), required=True,
-              help="A JSON file with the conditions tree ('-' reads standard input).")  # fmt: skip
+              help="A JSON file with the conditions tree ('-' reads standard input).")
 @click.option("--sample", type=click.Choice(["systematic", "random"]), help="Keep only part.")
 @click.option("--size", type=click.IntRange(min=0), help="Sample size.")
 @click.option("--percent", type=click.FloatRange(0, 100), help="Sample share of the matches.")
@@ -96,14 +96,14 @@ def create_group(criteria_file, name, sample, size, percent, seed, description, 
         sample_percent=percent if sample else None,
         sample_seed=(seed if seed is not None else random.randrange(1, 2**31))
         if sample == SampleMode.RANDOM else None,
-    )  # fmt: skip
+    )
     db.session.add(group)
     db.session.commit()
     if as_json:
         click.echo(json.dumps(_as_dict(group), indent=2))
     else:
         click.echo(f"created target group {group.id} {group.name!r}; "
-                   f"`kohde groups refresh {group.id}` stores its members")  # fmt: skip
+                   f"`kohde groups refresh {group.id}` stores its members")
 
 
 @groups_group.command("count")
@@ -124,7 +124,7 @@ def count_group(group: str, as_json: bool):
         click.echo(json.dumps(data))
     else:
         sample = (f", the sample keeps {data['selected']:,}"
-                  if found.sample_mode != SampleMode.NONE else "")  # fmt: skip
+                  if found.sample_mode != SampleMode.NONE else "")
         click.echo(f"{data['matches']:,} match now{sample}; {data['stored_members']:,} stored")
 
 
@@ -141,7 +141,7 @@ def refresh_group(group: str, no_wait: bool, as_json: bool):
     if run and not as_json:
         r = run.result
         click.echo(f"{r['group']}: added {r['added']}, removed {r['removed']}, "
-                   f"{r['members']} members")  # fmt: skip
+                   f"{r['members']} members")
 
 
 def _print_node(node: dict, depth: int = 0) -> None:

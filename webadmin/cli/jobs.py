@@ -37,7 +37,7 @@ def list_jobs(limit: int, status: str | None, as_json: bool):
     query = select(JobRun).order_by(JobRun.enqueued_at.desc()).limit(limit)
     if status == STUCK:
         query = query.where(JobRun.status == JobStatus.RUNNING,
-                            JobRun.lease_expires_at < utcnow())  # fmt: skip
+                            JobRun.lease_expires_at < utcnow())
     elif status:
         query = query.where(JobRun.status == status)
     runs = db.session.scalars(query).all()
@@ -46,10 +46,10 @@ def list_jobs(limit: int, status: str | None, as_json: bool):
         return
     for run in runs:
         counts = ", ".join(f"{k} {v}" for k, v in (run.result or {}).items()
-                           if isinstance(v, int))  # fmt: skip
+                           if isinstance(v, int))
         attempt = f"  attempt {run.attempt}" if run.attempt > 1 else ""
         click.echo(f"{run.enqueued_at:%Y-%m-%d %H:%M:%S}  {run.shown_status:<8} "
-                   f"{run.percent:>3} %  {run.id}  {counts}{attempt}")  # fmt: skip
+                   f"{run.percent:>3} %  {run.id}  {counts}{attempt}")
 
 
 @jobs_group.command("show")
@@ -98,7 +98,7 @@ def requeue_jobs():
 
 def _log_setup(quiet: bool) -> None:
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")  # fmt: skip
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
 
 def _wait_for_redis(burst: bool) -> None:
@@ -130,11 +130,11 @@ def worker_command(burst: bool, simple: bool, quiet: bool):
 
 @click.command("scheduler")
 @click.option("--interval", type=float,
-              help="Seconds between ticks (default: KOHDE_SCHEDULER_INTERVAL, 60).")  # fmt: skip
+              help="Seconds between ticks (default: KOHDE_SCHEDULER_INTERVAL, 60).")
 @click.option("--burst", is_flag=True, help="Run one tick and stop.")
 @click.option("--now", "as_of", metavar="ISO-DATETIME",
               help="With --burst: tick as if it were this moment (UTC unless an offset is "
-                   "given), e.g. to check what a set-up would run.")  # fmt: skip
+                   "given), e.g. to check what a set-up would run.")
 @click.option("--quiet", is_flag=True, help="Only warnings and errors.")
 @with_appcontext
 def scheduler_command(interval: float | None, burst: bool, as_of: str | None, quiet: bool):

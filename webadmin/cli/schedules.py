@@ -27,7 +27,7 @@ from .lookup import by_id_or_name
 from .waiting import ensure_redis, wait_for
 
 TYPES = {"refresh-group": ActionKind.REFRESH_GROUP, "group-activities": ActionKind.GROUP_ACTIVITIES,
-         "group-email": ActionKind.GROUP_EMAIL, "copy-group": ActionKind.COPY_GROUP}  # fmt: skip
+         "group-email": ActionKind.GROUP_EMAIL, "copy-group": ActionKind.COPY_GROUP}
 
 
 def _action(ident: str) -> ScheduledAction:
@@ -62,13 +62,13 @@ def action_as_dict(action: ScheduledAction, history: bool = False) -> dict:
         "next_run_at": action.next_run_at, "next_run_local": _local(action.next_run_at,
                                                                     action.timezone),
         "last_run_at": action.last_run_at, "last_status": action.last_status,
-    }  # fmt: skip
+    }
     if history:
         data["runs"] = [{
             "id": r.id, "due_at": r.due_at, "trigger": r.trigger, "status": r.status,
             "job": r.job_run_id, "started_at": r.started_at, "finished_at": r.finished_at,
             "duration_seconds": r.duration_seconds, "summary": r.summary, "error": r.error,
-        } for r in action.history[:50]]  # fmt: skip
+        } for r in action.history[:50]]
     return data
 
 
@@ -92,7 +92,7 @@ def list_schedules(as_json: bool):
         last = f"{a.last_status} {a.last_run_at:%Y-%m-%d %H:%M}" if a.last_run_at else "never run"
         streak = f", {a.failure_streak} failed in a row" if a.failure_streak else ""
         click.echo(f"{a.id:>4}  {a.name:<40} {a.kind:<16} {state:<6} next {next_local}  "
-                   f"last {last}{streak}")  # fmt: skip
+                   f"last {last}{streak}")
 
 
 @schedules_group.command("show")
@@ -119,7 +119,7 @@ def show_schedule(action: str, as_json: bool):
     click.echo("runs:")
     for r in data["runs"]:
         click.echo(f"  {r['due_at']:%Y-%m-%d %H:%M} UTC  {r['status']:<8} {r['job'] or ''}  "
-                   f"{r['summary'] or (r['error'] or '').split(chr(10))[0]}")  # fmt: skip
+                   f"{r['summary'] or (r['error'] or '').split(chr(10))[0]}")
 
 
 def _hhmm(value: str, option: str) -> time:
@@ -148,15 +148,15 @@ def _hhmm(value: str, option: str) -> time:
 @click.option("--timezone", "tz", help="IANA zone (default: the installation's).")
 @click.option("--refresh-first", is_flag=True, help="Refresh the group before each run.")
 @click.option("--assign", type=click.Choice(["owner", "user", "owner-or-user"]), default="owner",
-              show_default=True, help="group-activities: whose calendar.")  # fmt: skip
+              show_default=True, help="group-activities: whose calendar.")
 @click.option("--day", "day", default="today", show_default=True,
-              help="group-activities: today, next-working-day or +N (days).")  # fmt: skip
+              help="group-activities: today, next-working-day or +N (days).")
 @click.option("--subject", default="Call", show_default=True, help="group-activities.")
 @click.option("--activity-type", default="call", show_default=True, help="group-activities.")
 @click.option("--catch-up", type=click.Choice(["latest", "skip"]), default="latest",
-              show_default=True)  # fmt: skip
+              show_default=True)
 @click.option("--overlap", type=click.Choice(["skip", "queue"]), default="skip",
-              show_default=True)  # fmt: skip
+              show_default=True)
 @click.option("--max-failures", type=int, default=3, show_default=True)
 @click.option("--paused", is_flag=True, help="Create it paused.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -164,26 +164,26 @@ def _hhmm(value: str, option: str) -> time:
 def create_schedule(name, kind, group_ref, campaign_ref, template_ref, user_email, owner_email,
                     once, hourly, start, daily, weekly, monthly, at_time, cron, tz,
                     refresh_first, assign, day, subject, activity_type, catch_up, overlap,
-                    max_failures, paused, as_json):  # fmt: skip
+                    max_failures, paused, as_json):
     """Create a scheduled action; prints its next runs. Exactly one frequency option."""
     chosen = [k for k, v in {"--once": once, "--hourly": hourly, "--daily": daily,
                              "--weekly": weekly, "--monthly": monthly, "--cron": cron}.items()
-              if v is not None]  # fmt: skip
+              if v is not None]
     if len(chosen) != 1:
         raise click.UsageError("give exactly one of --once, --hourly, --daily, --weekly, "
-                               "--monthly, --cron")  # fmt: skip
+                               "--monthly, --cron")
     action = ScheduledAction(
         name=name, kind=TYPES[kind], refresh_first=refresh_first, catch_up=catch_up,
         overlap=overlap, max_failures=max_failures, active=not paused,
         timezone=tz or Settings.get().timezone, activity_subject=subject,
         activity_type=activity_type, activity_assignee=assign.replace("-", "_"),
-    )  # fmt: skip
+    )
     action.target_group = by_id_or_name(TargetGroup, group_ref, TargetGroup.name, "target group")
     if campaign_ref:
         action.campaign = by_id_or_name(Campaign, campaign_ref, Campaign.name, "campaign")
     if template_ref:
         action.template = by_id_or_name(EmailTemplate, template_ref, EmailTemplate.name,
-                                        "template")  # fmt: skip
+                                        "template")
     if user_email:
         action.user = _user(user_email)
     if owner_email:
@@ -234,10 +234,10 @@ def create_schedule(name, kind, group_ref, campaign_ref, template_ref, user_emai
         click.echo(json.dumps(action_as_dict(action), indent=2, default=str))
         return
     click.echo(f"created scheduled action {action.id} '{action.name}': "
-               f"{action.recurrence.describe()}")  # fmt: skip
+               f"{action.recurrence.describe()}")
     for o in action.recurrence.preview(clock.now(), 3):
         click.echo(f"  next: {o.local.isoformat(timespec='minutes')}"
-                   + (f"  ({o.note})" if o.note else ""))  # fmt: skip
+                   + (f"  ({o.note})" if o.note else ""))
 
 
 @schedules_group.command("run-now")
@@ -276,7 +276,7 @@ def pause_command(action: str, reason: str, as_json: bool):
     a = _action(action)
     pause(a, reason)
     click.echo(json.dumps(action_as_dict(a), indent=2, default=str) if as_json
-               else f"paused '{a.name}'")  # fmt: skip
+               else f"paused '{a.name}'")
 
 
 @schedules_group.command("resume")

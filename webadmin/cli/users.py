@@ -21,10 +21,10 @@ def users_group():
 @users_group.command("create")
 @click.argument("email")
 @click.option("--role", type=click.Choice([r.value for r in Role]), default=Role.USER.value,
-              show_default=True)  # fmt: skip
+              show_default=True)
 @click.option("--name", default="", help="Display name.")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
-              help="Prompted for when not given.")  # fmt: skip
+              help="Prompted for when not given.")
 @with_appcontext
 def create_user(email: str, role: str, name: str, password: str):
     """Create a user who can log in (or reset an existing user's password and role)."""
@@ -50,7 +50,7 @@ def list_users(as_json: bool):
     """List users with their roles."""
     users = db.session.scalars(select(User).order_by(User.id)).all()
     rows = [{"id": u.id, "email": u.email, "name": u.name, "role": u.role, "active": u.active}
-            for u in users]  # fmt: skip
+            for u in users]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

@@ -65,7 +65,7 @@ def _load(run_id: str) -> JobRun:
 
 
 def run_job(start: Callable[[], JobRun], *, no_wait: bool = False,
-            as_json: bool = False) -> JobRun | None:  # fmt: skip
+            as_json: bool = False) -> JobRun | None:
     """Start a job with ``start`` (a typed starter; Redis made sure of first) and wait for
     it: the finished run; with ``no_wait``, print its id and answer None."""
     ensure_redis()
@@ -118,7 +118,7 @@ def wait_for(run: JobRun, as_json: bool = False, timeout: float | None = None) -
     checked = 0.0
     try:
         with click.progressbar(length=100, label=run.kind, file=sys.stderr,
-                               show_percent=True, show_eta=False) as bar:  # fmt: skip
+                               show_percent=True, show_eta=False) as bar:
             shown = 0
             while True:
                 run = _load(run_id)
@@ -181,7 +181,7 @@ def add_wait_timeout(command: click.Command) -> None:
         return
     command.params.append(click.Option(
         ["--timeout", "wait_timeout"], type=float, default=None, metavar="S",
-        help="Stop waiting after S seconds (exit status 2; the job goes on)."))  # fmt: skip
+        help="Stop waiting after S seconds (exit status 2; the job goes on)."))
     callback = command.callback
 
     @functools.wraps(callback)

@@ -26,20 +26,20 @@ class ActivityView(SecureModelView):
     column_list = [
         "id", "number", "type", "subject", "owner", "start_at", "end_at", "status", "company",
         "campaign",
-    ]  # fmt: skip
+    ]
     column_default_sort = ("start_at", True)
     column_searchable_list = ["subject", "number"]
     column_filters = ["type", "status", "start_at", "owner.email", "campaign.name", "company.name"]
     # Readable filter URLs (?flt0_owner_equals=…) that stay valid when filters are added.
     named_filter_urls = True
     column_labels = {"start_at": "Start", "end_at": "End", "owner.email": "Owner",
-                     "campaign.name": "Campaign", "company.name": "Company"}  # fmt: skip
+                     "campaign.name": "Campaign", "company.name": "Company"}
     # Shown in the installation's time zone (stored in UTC); the form still edits UTC.
     column_formatters = {"start_at": local_time, "end_at": local_time}
     form_columns = [
         "type", "subject", "number", "owner", "start_at", "end_at", "status", "contacts",
         "company", "campaign", "notes",
-    ]  # fmt: skip
+    ]
     form_choices = {
         "type": enum_choices(ActivityType),
         "status": enum_choices(ActivityStatus),

@@ -66,9 +66,9 @@ def entries(owner_id: int, first: date, days: int, tz: ZoneInfo) -> list[Entry]:
     start = datetime.combine(first, time(0), tz)
     end = datetime.combine(first + timedelta(days=days), time(0), tz)
     first_contact = (select(func.min(links.c.contact_id))
-                     .where(links.c.activity_id == Activity.id).scalar_subquery())  # fmt: skip
+                     .where(links.c.activity_id == Activity.id).scalar_subquery())
     linked = (select(func.count()).select_from(links)
-              .where(links.c.activity_id == Activity.id).scalar_subquery())  # fmt: skip
+              .where(links.c.activity_id == Activity.id).scalar_subquery())
     rows = db.session.execute(
         select(Activity.id, Activity.number, Activity.type, Activity.subject, Activity.status,
                Activity.start_at, Activity.end_at, Contact.first_name, Contact.last_name,
@@ -76,13 +76,13 @@ def entries(owner_id: int, first: date, days: int, tz: ZoneInfo) -> list[Entry]:
         .outerjoin(Contact, Contact.id == first_contact)
         .where(Activity.owner_id == owner_id, Activity.start_at >= start, Activity.start_at < end)
         .order_by(Activity.start_at, Activity.id)
-    )  # fmt: skip
+    )
     return [
         Entry(r.id, r.number, r.type, r.subject, r.status, r.start_at.astimezone(tz),
               r.end_at.astimezone(tz), _contact_label(r.first_name, r.last_name, r.email),
               max(r.linked - 1, 0))
         for r in rows
-    ]  # fmt: skip
+    ]
 
 
 def _last_hour(moment: datetime, day: date) -> int:
@@ -157,4 +157,4 @@ class CalendarView(SecureView):
             this_period=link(day=None), link=link, return_url=request.full_path,
             feed_url=url_for("calendar_feed.feed", token=user.calendar_token, _external=True)
             if own else None,
-        )  # fmt: skip
+        )

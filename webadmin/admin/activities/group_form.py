@@ -56,7 +56,7 @@ def job_params(group_id: int) -> dict:
         "activity_type": activity_type, "user_id": user_id,
         "fallback_user_id": _optional_id("fallback_user_id", User, "fallback user"),
         "campaign_id": _optional_id("campaign_id", Campaign, "campaign"),
-    }  # fmt: skip
+    }
 
 
 def _user_names(ids) -> dict[int, str]:
@@ -91,7 +91,7 @@ class GroupActivitiesView(SecureView):
         today = datetime.now(installation_tz()).date()
         return self.render("kohde/activities/group_form/_form.html", group=group, users=users,
                            campaigns=campaigns, types=enum_choices(ActivityType),
-                           today=today)  # fmt: skip
+                           today=today)
 
     @expose("/<int:group_id>/preview", methods=["POST"])
     def preview(self, group_id: int):
@@ -100,14 +100,14 @@ class GroupActivitiesView(SecureView):
         try:
             params = job_params(group.id)
             plan = dry_run(group.id, date.fromisoformat(params["day"]), params["user_id"],
-                           params["fallback_user_id"])  # fmt: skip
+                           params["fallback_user_id"])
         except ActivityError as exc:
             return self.render("kohde/activities/group_form/_preview.html", error=str(exc)), 400
         names = _user_names([int(k) for k in plan["per_user"]])
         rows = [(int(uid), names.get(int(uid), f"#{uid}"), days)
-                for uid, days in plan["per_user"].items()]  # fmt: skip
+                for uid, days in plan["per_user"].items()]
         return self.render("kohde/activities/group_form/_preview.html", plan=plan, rows=rows,
-                           group_id=group.id)  # fmt: skip
+                           group_id=group.id)
 
     @expose("/<int:group_id>/create", methods=["POST"])
     def create(self, group_id: int):

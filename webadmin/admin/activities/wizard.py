@@ -53,7 +53,7 @@ from ..criteria.builder import CriteriaField
 from . import wizard_forms as forms
 
 STEPS = ("Shared or per contact", "Contacts", "Exclusions", "Users and details", "Report",
-         "Create", "Edit all")  # fmt: skip
+         "Create", "Edit all")
 PAGE_SIZE = 50
 MAX_PAGE = 1_000_000  # far past any real list; keeps OFFSET inside the database's range
 SAVERS = {1: forms.save_mode, 2: forms.save_source, 4: forms.save_assignment}
@@ -101,7 +101,7 @@ class ActivityWizardView(SecureView):
         """Render a step with its navigation and what the run has chosen so far."""
         template = f"kohde/activities/wizard/step{step}.html"
         return self.render(template, run=run, step=step, steps=STEPS, problems=list(problems),
-                           created=_created(run), job=_job(run), **context), status  # fmt: skip
+                           created=_created(run), job=_job(run), **context), status
 
     @expose("/")
     def index(self):
@@ -110,7 +110,7 @@ class ActivityWizardView(SecureView):
         if not current_user.is_admin:
             query = query.where(ActivityWizardRun.created_by_id == current_user.id)
         return self.render("kohde/activities/wizard/index.html",
-                           runs=db.session.scalars(query).all())  # fmt: skip
+                           runs=db.session.scalars(query).all())
 
     @expose("/start", methods=["POST"])
     def start(self):
@@ -144,7 +144,7 @@ class ActivityWizardView(SecureView):
                 db.session.commit()
                 page = go.partition(":")[2] or "1"
                 return redirect(url_for(".step", run_id=run.id, step=3, page=page,
-                                        q=request.form.get("q") or None))  # fmt: skip
+                                        q=request.form.get("q") or None))
             problems = []
         elif step == 7:
             return self._edit_all(run)
@@ -180,11 +180,11 @@ class ActivityWizardView(SecureView):
 
     def _context_2(self, run) -> dict:
         form = SourceForm(formdata=request.form if request.method == "POST" else None,
-                          criteria=run.criteria)  # fmt: skip
+                          criteria=run.criteria)
         groups = db.session.execute(
             select(TargetGroup.id, TargetGroup.name, TargetGroup.member_count,
                    TargetGroup.refreshed_at).order_by(TargetGroup.name)
-        ).all()  # fmt: skip
+        ).all()
         return {"form": form, "groups": groups}
 
     def _context_3(self, run) -> dict:
@@ -197,14 +197,14 @@ class ActivityWizardView(SecureView):
         counts = selection_counts(run)
         return {"rows": rows[:PAGE_SIZE], "has_next": len(rows) > PAGE_SIZE, "page": page,
                 "q": search, "counts": counts,
-                "pages": max(1, -(-counts["chosen"] // PAGE_SIZE))}  # fmt: skip
+                "pages": max(1, -(-counts["chosen"] // PAGE_SIZE))}
 
     def _context_4(self, run) -> dict:
         campaigns = active_campaigns()
         settings = Settings.current()
         return {"users": _users(), "campaigns": campaigns, "types": enum_choices(ActivityType),
                 "today": forms.today(), "duration": settings.activity_duration_minutes,
-                "earliest": settings.activity_earliest_start.strftime("%H:%M")}  # fmt: skip
+                "earliest": settings.activity_earliest_start.strftime("%H:%M")}
 
     def _context_5(self, run) -> dict:
         return {"tz": _tz()}
@@ -214,15 +214,15 @@ class ActivityWizardView(SecureView):
 
     def _context_7(self, run) -> dict:
         return {**self._made(run), "types": enum_choices(ActivityType),
-                "statuses": enum_choices(ActivityStatus)}  # fmt: skip
+                "statuses": enum_choices(ActivityStatus)}
 
     def _made(self, run: ActivityWizardRun) -> dict:
         """The run's activities (number, user, start, contacts) and their count per user."""
         links = ActivityContact.__table__
         linked = (select(func.count()).select_from(links)
-                  .where(links.c.activity_id == Activity.id).scalar_subquery())  # fmt: skip
+                  .where(links.c.activity_id == Activity.id).scalar_subquery())
         first = (select(func.min(links.c.contact_id))
-                 .where(links.c.activity_id == Activity.id).scalar_subquery())  # fmt: skip
+                 .where(links.c.activity_id == Activity.id).scalar_subquery())
         made = db.session.execute(
             select(Activity.number, Activity.type, Activity.subject, Activity.status,
                    Activity.start_at, User.name.label("user_name"), User.email.label("user_email"),
@@ -231,7 +231,7 @@ class ActivityWizardView(SecureView):
             .outerjoin(Contact, Contact.id == first)
             .where(Activity.job_id == run.job_id)
             .order_by(User.name, Activity.start_at, Activity.id)
-        ).all()  # fmt: skip
+        ).all()
         per_user: dict[str, int] = {}
         for row in made:  # already read for the list: counting here costs no second query
             who = row.user_name or row.user_email or "—"
@@ -252,7 +252,7 @@ class ActivityWizardView(SecureView):
             writer.writerow([f"{r.first_name} {r.last_name}".strip(), r.company or "",
                              r.email or "", r.phone or "", r.user_name or r.user_email or "",
                              r.start_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
-                             if r.start_at else ""])  # fmt: skip
+                             if r.start_at else ""])
         return Response(out.getvalue(), mimetype="text/csv", headers={
             "Content-Disposition": f"attachment; filename=wizard-{run.id}-contacts.csv"})
 
@@ -276,7 +276,7 @@ class ActivityWizardView(SecureView):
         """htmx: the created activities once the job is done (polled until then)."""
         run = self._run(run_id)
         return self.render("kohde/activities/wizard/_created.html", run=run, job=_job(run),
-                           **(self._made(run) if _job(run) else {}))  # fmt: skip
+                           **(self._made(run) if _job(run) else {}))
 
     @expose("/<int:run_id>/exclude", methods=["POST"])
     def exclude(self, run_id: int):
@@ -298,7 +298,7 @@ class ActivityWizardView(SecureView):
         if problems:
             return self._show(run, 7, status=400, problems=problems)
         shift = timing.get("shift") or (shift_to(run.job_id, timing["start"])
-                                        if "start" in timing else None)  # fmt: skip
+                                        if "start" in timing else None)
         changed = apply_to_all(run.job_id, changes, shift)
         # Saved again: the workflows look at them as they are now (one statement per campaign).
         workflow_runs = run_workflows(job_id=run.job_id, trigger="edit",

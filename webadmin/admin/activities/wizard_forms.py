@@ -150,7 +150,7 @@ def read_edit() -> tuple[dict, dict, list[str]]:
         try:
             new_start = datetime.combine(date.fromisoformat(form.get("new_day", "")),
                                          time.fromisoformat(form.get("new_time", "")),
-                                         installation_tz())  # fmt: skip
+                                         installation_tz())
         except ValueError:
             problems.append("a new start needs both a day and a time")
         else:

@@ -68,26 +68,26 @@ class CampaignView(SecureModelView):
     column_list = [
         "id", "number", "name", "active", "start_date", "end_date", "email_template", "owner",
         "members", "audience",
-    ]  # fmt: skip
+    ]
     column_details_list = [
         "id", "number", "name", "active", "start_date", "end_date", "email_template", "owner",
         "description", "members", "audience",
-    ]  # fmt: skip
+    ]
     column_formatters = {"audience": _audience_link, "members": _member_count}
     column_formatters_detail = column_formatters
     column_searchable_list = ["name", "number"]
     column_filters = ["active", "start_date", "end_date", "owner.email", "email_template.name"]
     column_labels = {"end_date": "Estimated end", "owner.email": "Owner",
-                     "email_template.name": "Template"}  # fmt: skip
+                     "email_template.name": "Template"}
     form_columns = [
         "name", "number", "active", "start_date", "end_date", "email_template", "owner",
         "description",
-    ]  # fmt: skip
+    ]
     form_args = {
         "email_template": {"query_factory": campaign_templates,
                            "validators": [campaign_template_only]},
         "number": {"validators": [typed_number_only]},
-    }  # fmt: skip
+    }
     form_ajax_refs = {"owner": {"fields": ["email", "name"], "page_size": 20}}
 
 
@@ -98,7 +98,7 @@ class CampaignMemberView(SecureModelView):
     column_default_sort = ("added_at", True)
     column_filters = ["campaign.name", "source", "added_at", "contact.email"]
     column_labels = {"campaign.name": "Campaign", "contact.email": "Contact email",
-                     "source_ref": "Source id"}  # fmt: skip
+                     "source_ref": "Source id"}
     column_searchable_list = ["contact.email"]
     form_columns = ["campaign", "contact", "source", "added_by"]
     form_choices = {"source": SOURCE_CHOICES}

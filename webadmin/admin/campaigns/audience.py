@@ -31,7 +31,7 @@ ACTIONS = [
     (Action.PRUNE_OPTED_OUT, "Remove contacts who opted out of email", None),
     (Action.ADD_CONTACTS, "Add one contact", "contact"),
     (Action.REMOVE_CONTACTS, "Remove one contact", "contact"),
-]  # fmt: skip
+]
 LABELS = {action.value: label for action, label, _ in ACTIONS}
 
 
@@ -136,7 +136,7 @@ class CampaignAudienceView(SecureView):
         ids = _id_list(request.args.get("ids", ""))
         campaigns = active_campaigns()
         template = ("kohde/campaigns/_add_to_campaign.html" if request.headers.get("HX-Request")
-                    else "kohde/campaigns/add_to_campaign.html")  # fmt: skip
+                    else "kohde/campaigns/add_to_campaign.html")
         return self.render(template, ids=ids, campaigns=campaigns)
 
     @expose("/add-contacts/preview", methods=["POST"])
@@ -149,7 +149,7 @@ class CampaignAudienceView(SecureView):
             return self.render("kohde/campaigns/_audience_preview.html", error=str(exc)), 400
         return self.render("kohde/campaigns/_audience_preview.html", counts=counts,
                            action=Action.ADD_CONTACTS.value, refresh=False,
-                           run_url=url_for(".add_contacts_run"))  # fmt: skip
+                           run_url=url_for(".add_contacts_run"))
 
     @expose("/add-contacts/run", methods=["POST"])
     def add_contacts_run(self):

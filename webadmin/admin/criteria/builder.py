@@ -60,7 +60,7 @@ class CriteriaBuilderWidget:
             "kohde/criteria/builder.html",
             **_builder_context(field=field, value=text, root=root_from_tree(tree),
                                classes=classes, group_id=getattr(field, "group_id", None)),
-        ))  # fmt: skip
+        ))
 
 
 def _tree_and_text(field) -> tuple[object, str]:
@@ -115,7 +115,7 @@ class CriteriaBuilderView(SecureView):
                 "widget": args["cb_widget"], "v": args.getlist("cb_v"),
                 "v2": args.get("cb_v2", ""), "activity_type": args.get("cb_atype", ""),
                 "period": args.get("cb_period", ""), "days": args.get("cb_days", ""),
-            }  # fmt: skip
+            }
         row = new_row(args.get("cb_field"), args.get("cb_op"), previous)
         return render_template("kohde/criteria/_node.html", **_builder_context(node=row))
 
@@ -145,9 +145,9 @@ class CriteriaBuilderView(SecureView):
         contacts = preview(matching_ids(tree, utcnow(), installation_tz()), PREVIEW_SIZE)
         if request.is_json:
             return jsonify(contacts=[{"id": c.id, "name": str(c), "email": c.email}
-                                     for c in contacts])  # fmt: skip
+                                     for c in contacts])
         return render_template("kohde/criteria/_preview.html", contacts=contacts,
-                               limit=PREVIEW_SIZE)  # fmt: skip
+                               limit=PREVIEW_SIZE)
 
     @expose("/explain/<int:contact_id>")
     def explain(self, contact_id: int):
@@ -169,7 +169,7 @@ class CriteriaBuilderView(SecureView):
             else:
                 panels.append(explain_membership(group, contact))
         return render_template("kohde/criteria/_explain.html", panels=panels, total=total,
-                               contact=contact)  # fmt: skip
+                               contact=contact)
 
 
 def _posted_tree() -> tuple[object, int | None, list[str]]:

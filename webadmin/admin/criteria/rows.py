@@ -20,7 +20,7 @@ from models.criteria import FIELDS, OPERATOR_LABELS, Field, FieldType
 MAX_OPTIONS = 500
 SECTIONS = {"contacts": "Contact", "companies": "Company", "": "Memberships and activities"}
 PERIODS = (("", "any time"), ("within_last_days", "in the last … days"),
-           ("planned_next_days", "planned in the next … days"))  # fmt: skip
+           ("planned_next_days", "planned in the next … days"))
 
 
 def widget_for(spec: Field, op: str) -> str:
@@ -51,7 +51,7 @@ def widget_for(spec: Field, op: str) -> str:
 def field_sections() -> list[tuple[str, list[Field]]]:
     """The whitelist grouped for the field select: contact, company, memberships."""
     return [(title, [f for f in FIELDS.values() if f.table == table])
-            for table, title in SECTIONS.items()]  # fmt: skip
+            for table, title in SECTIONS.items()]
 
 
 def _ref_options(kind: FieldType) -> list[tuple[str, str]]:
@@ -177,7 +177,7 @@ def row_from_node(node: dict) -> Row | RawRow:
 
 # Widgets that can show each other's values: changing "is" to "is one of" keeps the value.
 FAMILIES = ({"text", "texts"}, {"int", "ints", "int-range"}, {"choice", "choices"},
-            {"ref", "refs"}, {"date", "date-range"})  # fmt: skip
+            {"ref", "refs"}, {"date", "date-range"})
 
 
 def _same_family(a: str, b: str) -> bool:

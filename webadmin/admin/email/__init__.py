@@ -69,7 +69,7 @@ class EmailTemplateView(SecureModelView):
         "name", "folder", "sender_mode", "sender_name", "sender_email", "sender_user",
         "subject", "body_html", "body_text", "marketing", "send_timing", "send_weekdays",
         "send_time", "registration_url", "survey_url",
-    ]  # fmt: skip
+    ]
     form_choices = {
         "sender_mode": enum_choices(SenderMode),
         "send_timing": enum_choices(SendTiming),
@@ -86,7 +86,7 @@ class EmailTemplateView(SecureModelView):
                       "render_kw": {"rows": 8, "style": "font-family: monospace"}},
         "marketing": {"description": "Marketing email must contain {{ unsubscribe_url }} and "
                                      "is never sent to contacts who opted out."},
-    }  # fmt: skip
+    }
     form_ajax_refs = {"sender_user": {"fields": ["email", "name"], "page_size": 20}}
     create_template = "kohde/email/template_create.html"
     edit_template = "kohde/email/template_edit.html"
@@ -152,7 +152,7 @@ class EmailTemplateView(SecureModelView):
         model = getattr(form, "_obj", None)
         if model is not None and model.folder == CAMPAIGN_FOLDER and _attached_to(model.id):
             problem = (f"Campaigns or target groups send this template; detach it there "
-                       f"before moving it out of {CAMPAIGN_FOLDER!r}.")  # fmt: skip
+                       f"before moving it out of {CAMPAIGN_FOLDER!r}.")
             form.folder.errors = [*form.folder.errors, problem]
             return False
         return True
@@ -204,9 +204,9 @@ class OutboxView(ReadOnlyModelView):
     column_list = [
         "id", "state", "suppressed_reason", "to_email", "template", "campaign", "attempts",
         "created_at", "sent_at", "last_error",
-    ]  # fmt: skip
+    ]
     column_filters = ["state", "suppressed_reason", "created_at", "sent_at", "template.name",
-                      "campaign.name"]  # fmt: skip
+                      "campaign.name"]
     column_labels = {"template.name": "Template", "campaign.name": "Campaign"}
     column_searchable_list = ["to_email"]
     column_choices = {"state": enum_choices(OutboxState)}
@@ -223,7 +223,7 @@ class MailboxView(ReadOnlyModelView):
     column_default_sort = [("received_at", True), ("id", True)]
     column_searchable_list = ["subject", "recipients", "mail_from"]
     column_details_list = ["id", "received_at", "mail_from", "recipients", "subject",
-                           "message_id"]  # fmt: skip
+                           "message_id"]
     list_template = "kohde/email/mailbox_list.html"
     details_template = "kohde/email/mailbox_details.html"
 

@@ -57,7 +57,7 @@ class Preview:
 
 def _headers(message: EmailMessage) -> list[tuple[str, str]]:
     return [(name, str(value)) for name, value in message.items()
-            if name.lower() not in PLUMBING]  # fmt: skip
+            if name.lower() not in PLUMBING]
 
 
 def preview_message(template: EmailTemplate, contact: Contact, parts: dict[str, str]) -> Preview:
@@ -109,10 +109,10 @@ def send_test(template: EmailTemplate, contact: Contact, user: User) -> tuple[bo
     except smtplib.SMTPRecipientsRefused as exc:
         code, detail = next(iter(exc.recipients.values()))
         return False, (f"The SMTP server at {where} refused {user.email}: "
-                       f"{_smtp_answer(code, detail)}")  # fmt: skip
+                       f"{_smtp_answer(code, detail)}")
     except smtplib.SMTPResponseException as exc:
         return False, (f"The SMTP server at {where} refused the test: "
-                       f"{_smtp_answer(exc.smtp_code, exc.smtp_error)}")  # fmt: skip
+                       f"{_smtp_answer(exc.smtp_code, exc.smtp_error)}")
     except (OSError, smtplib.SMTPException) as exc:
         return False, f"Could not send through the SMTP server at {where}: {exc}"
     sink = "" if current_app.config.get("SMTP_URL") else " (the development sink: Email → Mailbox)"
