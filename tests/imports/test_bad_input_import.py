@@ -5,9 +5,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from jobs.imports import read_report, run_import
 from jobs.runs import enqueue
 from models import Company, Contact, JobRun, JobStatus, db
+from models.imports import read_report, run_import
 
 HEADER = "first_name,last_name,email,company\n"
 
@@ -126,7 +126,7 @@ def test_fuzzed_bytes_break_only_their_own_rows(ctx, tmp_path, junk):
     (b"name;phone\nA;1\n", "no 'email' column"),
 ])
 def test_only_whole_file_problems_fail_the_whole_import(ctx, tmp_path, data, message):
-    from jobs.imports import ImportFileError
+    from models.imports import ImportFileError
 
     with pytest.raises(ImportFileError, match=message):
         run_import(write(tmp_path, data))

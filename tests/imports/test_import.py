@@ -6,9 +6,9 @@ import json
 import pytest
 from sqlalchemy import select
 
-from jobs.imports import ImportFileError, read_report, run_import
 from jobs.runs import enqueue
 from models import Company, Contact, JobRun, JobStatus, Role, db
+from models.imports import ImportFileError, read_report, run_import
 from tests.conftest import csrf_token, make_user, process_env
 
 HEADER = "first_name,last_name,email,company,owner_email,status,email_opt_out,kind,phone,language"

@@ -41,7 +41,8 @@ from .criteria.builder import CriteriaBuilderView
 from .dashboard import DashboardView
 from .email import EmailTemplateView, MailboxView, OutboxView
 from .groups import SavedFilterView, TargetGroupMemberView, TargetGroupView
-from .jobs import ImportContactsView, JobRunView
+from .imports import ImportContactsView
+from .jobs import JobRunView
 from .schedules import ScheduledActionView
 from .settings import AuditView, SettingsView
 from .users import UserView

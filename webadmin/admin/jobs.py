@@ -7,16 +7,13 @@ from pathlib import Path
 from flask import abort, flash, redirect, send_file, url_for
 from flask_admin import expose
 from flask_login import current_user
-from flask_wtf import FlaskForm
-from flask_wtf.file import FileField, FileRequired
 from markupsafe import Markup, escape
 
-from jobs import imports
 from jobs.campaigns import start_undo_audience
 from jobs.runs import attempts
 from models import STUCK, JobRun, JobStatus, db
 
-from .base import ReadOnlyModelView, SecureView
+from .base import ReadOnlyModelView
 
 STATUS_BADGE = {
     JobStatus.QUEUED: "secondary",
@@ -117,33 +114,3 @@ class JobRunView(ReadOnlyModelView):
         if run is None:
             abort(404)
         return run
-
-
-class ImportForm(FlaskForm):
-    """A CSV file of contacts."""
-
-    file = FileField("CSV file", validators=[FileRequired("Choose a CSV file to import.")])
-
-
-class ImportContactsView(SecureView):
-    """Upload a CSV of contacts; the import runs as a job with a progress bar."""
-
-    @expose("/", methods=["GET", "POST"])
-    def index(self):
-        """The upload form; on a valid upload, start the job and show its progress."""
-        form = ImportForm()
-        if form.validate_on_submit():
-            upload = form.file.data
-            try:
-                path = imports.store_upload(upload.stream, upload.filename)
-            except imports.ImportFileError as exc:
-                flash(str(exc), "error")
-            else:
-                run = imports.start_import_contacts(path, upload.filename,
-                                                    started_by=current_user.id)
-                flash(f"Importing {upload.filename}: job {run.id} started.", "info")
-                return redirect(url_for("jobrun.details_view", id=run.id))
-        return self.render(
-            "kohde/imports/contacts.html", form=form, columns=imports.COLUMNS,
-            required=imports.REQUIRED,
-        )

@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
-from jobs.imports import ImportFileError, check_file, start_import_contacts
+from jobs.imports import start_import_contacts
+from models.imports import ImportFileError, check_file
 
 from .waiting import run_job
 
