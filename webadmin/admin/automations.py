@@ -101,10 +101,7 @@ class AutomationView(SecureModelView):
     @expose("/details/")
     def details_view(self, **_kwargs):
         """The automation, its steps (the builder), the dry run and the switch."""
-        row = db.session.get(Automation, request.args.get("id", type=int) or 0)
-        if row is None:
-            flash("That automation does not exist (any more).", "error")
-            return redirect(url_for(".index_view"))
+        row = self.get_one_or_404()
         tz = installation_tz()
         return self.render(self.details_template, **self._steps_context(row),
                            dry=dry_run(row, clock.now(), tz), tz=tz,

@@ -173,6 +173,15 @@ class SecureModelView(AccessMixin, ModelView):
             return None
         return db.session.get(self.model, key if len(key) > 1 else key[0])
 
+    def get_one_or_404(self):
+        """The row ``?id=`` names, for a details page of our own: no id, or one that names no
+        row, answers 404 with the layout and a way back."""
+        row = self.get_one(request.args.get("id", ""))
+        if row is None:
+            abort(404, description=f"{self.name}: there is no such record (it may have been "
+                                   "deleted, or the link is wrong).")
+        return row
+
     def _check_id(self) -> None:
         """404 with the layout and a way back, for an id that names no row."""
         raw = request.args.get("id")

@@ -353,10 +353,7 @@ class ScheduledActionView(SecureModelView):
     @expose("/details/")
     def details_view(self):
         """The action, its next runs and its run history."""
-        action = self.get_one(request.args.get("id", ""))
-        if action is None:  # no id, or one that names no action: 404 in the layout
-            abort(404, description="There is no such scheduled action (it may have been "
-                                   "deleted, or the link is wrong).")
+        action = self.get_one_or_404()
         rec = action.recurrence
         upcoming = [] if rec.problems() else rec.preview(clock.now())
         history = db.session.scalars(
