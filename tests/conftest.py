@@ -12,13 +12,14 @@ from pathlib import Path
 import flask_migrate
 import pytest
 from flask import has_app_context
-from sqlalchemy import text
+from sqlalchemy import insert, select, text
 
 from jobs import embedded_redis
 from jobs.email import sink
 from jobs.queue import get_redis
 from jobs.worker import make_worker
-from models import Role, Settings, User, db
+from models import Campaign, CampaignMember, Contact, EmailTemplate, Role, Settings, User, db
+from models.email.outbox import queue_campaign_join
 from webadmin import create_app
 from webadmin.config import database_url
 
@@ -205,3 +206,23 @@ def run_jobs(app):
             db.session.rollback()
 
     return run
+
+
+def campaign_with_queued_messages(count: int, per_second: int):
+    """A campaign whose ``count`` members each have a queued message (no sender started),
+    sent ``per_second`` a second: what the crash tests kill a sender in the middle of."""
+    template = EmailTemplate(name="Crash", subject="Hello {{ contact.first_name }}",
+                             body_html="<p>Hi</p>{{ unsubscribe_url }}")
+    campaign = Campaign(name="Crash test", email_template=template)
+    db.session.add(campaign)
+    Settings.get().email_messages_per_second = per_second
+    db.session.commit()
+    db.session.execute(insert(Contact), [{"first_name": f"P{n}", "last_name": "X",
+                                          "email": f"p{n}@example.fi"} for n in range(count)])
+    ids = db.session.scalars(select(Contact.id)).all()
+    db.session.execute(insert(CampaignMember), [{"campaign_id": campaign.id, "contact_id": i}
+                                                for i in ids])
+    db.session.commit()
+    assert queue_campaign_join(campaign.id, contact_ids=ids)["queued"] == count
+    db.session.commit()
+    return campaign

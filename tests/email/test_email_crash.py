@@ -9,22 +9,16 @@ import time
 from collections import Counter
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 from jobs.queue import get_redis
 from jobs.runs import enqueue, requeue_lost
 from models import (
-    Campaign,
-    CampaignMember,
-    Contact,
-    EmailTemplate,
     OutboxMessage,
     OutboxState,
-    Settings,
     db,
 )
-from models.email.outbox import queue_campaign_join
-from tests.conftest import process_env
+from tests.conftest import campaign_with_queued_messages, process_env
 
 MESSAGES = 2000
 
@@ -32,21 +26,7 @@ MESSAGES = 2000
 @pytest.fixture
 def queued_campaign(ctx):
     """2,000 members of a campaign, each with a queued message (no sender started yet)."""
-    template = EmailTemplate(name="Crash", subject="Hello {{ contact.first_name }}",
-                             body_html="<p>Hi</p>{{ unsubscribe_url }}")
-    campaign = Campaign(name="Crash test", email_template=template)
-    db.session.add(campaign)
-    Settings.get().email_messages_per_second = 400  # slow enough to kill mid-batch
-    db.session.commit()
-    db.session.execute(insert(Contact), [{"first_name": f"P{n}", "last_name": "X",
-                                          "email": f"p{n}@example.fi"} for n in range(MESSAGES)])
-    ids = db.session.scalars(select(Contact.id)).all()
-    db.session.execute(insert(CampaignMember), [{"campaign_id": campaign.id, "contact_id": i}
-                                                for i in ids])
-    db.session.commit()
-    assert queue_campaign_join(campaign.id, contact_ids=ids)["queued"] == MESSAGES
-    db.session.commit()
-    return campaign
+    return campaign_with_queued_messages(MESSAGES, per_second=400)
 
 
 def _worker(app, smtp_url: str) -> subprocess.Popen:

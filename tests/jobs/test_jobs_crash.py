@@ -23,16 +23,13 @@ from models import (
     Campaign,
     CampaignMember,
     Contact,
-    EmailTemplate,
     JobRun,
     JobStatus,
     OutboxMessage,
     OutboxState,
-    Settings,
     db,
 )
-from models.email.outbox import queue_campaign_join
-from tests.conftest import process_env
+from tests.conftest import campaign_with_queued_messages, process_env
 
 MESSAGES = 600
 LEASE = 2.0  # seconds (default 30)
@@ -91,21 +88,7 @@ def procs(app):
 @pytest.fixture
 def campaign(ctx, mailbox):
     """MESSAGES members of a campaign, each with a queued message, sent 300 a second."""
-    template = EmailTemplate(name="Crash", subject="Hello {{ contact.first_name }}",
-                             body_html="<p>Hi</p>{{ unsubscribe_url }}")
-    campaign = Campaign(name="Crash test", email_template=template)
-    db.session.add(campaign)
-    Settings.get().email_messages_per_second = 300
-    db.session.commit()
-    db.session.execute(insert(Contact), [{"first_name": f"P{n}", "last_name": "X",
-                                          "email": f"p{n}@example.fi"} for n in range(MESSAGES)])
-    ids = db.session.scalars(select(Contact.id)).all()
-    db.session.execute(insert(CampaignMember), [{"campaign_id": campaign.id, "contact_id": i}
-                                                for i in ids])
-    db.session.commit()
-    assert queue_campaign_join(campaign.id, contact_ids=ids)["queued"] == MESSAGES
-    db.session.commit()
-    return campaign
+    return campaign_with_queued_messages(MESSAGES, per_second=300)
 
 
 def wait_for(predicate, seconds: float, what: str) -> float:
