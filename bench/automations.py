@@ -139,7 +139,7 @@ def sql(statement: str, **params) -> None:
 
 def hashed(statement: str, **params) -> None:
     """A floor with the plan a hand-writer would insist on (no nested loop over a table the
-    statistics think is empty), as ours gets it (models.automations.hash_joins)."""
+    statistics think is empty), as ours gets it (models.dialect.no_nested_loops)."""
     sql("SET LOCAL enable_nestloop = off")
     sql(statement, **params)
 

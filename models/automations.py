@@ -14,7 +14,6 @@ and written to every trace of that group by one statement.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -39,6 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
 from .base import Base, Timestamped, UTCDateTime, db
+from .dialect import insert_ignoring_duplicates, no_nested_loops
 
 __all__ = [
     "Automation", "AutomationEnrolment", "AutomationStep", "Mode", "Outcome", "Recipient",
@@ -448,25 +448,9 @@ def entering(automation: Automation, now: datetime):
     return select(chosen.c.id, (func.coalesce(last, 0) + 1).label("attempt")).where(*held)
 
 
-@contextmanager
-def hash_joins():
-    """No nested-loop joins for the statements inside (PostgreSQL; see
-    models.campaigns.audience.bulk_join_plans): an enrolments table that looks empty to the
-    planner would be rescanned once per contact, where a hash anti-join reads it once."""
-    postgres = db.engine.dialect.name == "postgresql"
-    if postgres:
-        db.session.execute(text("SET LOCAL enable_nestloop = off"))
-    try:
-        yield
-    finally:
-        if postgres:
-            db.session.execute(text("SET LOCAL enable_nestloop = on"))
-
-
 def enter(automation: Automation, now: datetime, *, baseline: bool = False) -> int:
     """One ``INSERT … SELECT … ON CONFLICT DO NOTHING``: the contacts who enter now.
     ``baseline``: "only new records" at first activation, attempt 0 (no steps)."""
-    from .dialect import insert_ignoring_duplicates
 
     who = entering(automation, now).subquery("entering")
     attempt = literal(0) if baseline else who.c.attempt
@@ -474,7 +458,7 @@ def enter(automation: Automation, now: datetime, *, baseline: bool = False) -> i
                   literal(now, enrolments.c.entered_at.type)).where(true())
     statement = insert_ignoring_duplicates(enrolments).from_select(
         ["automation_id", "contact_id", "attempt", "entered_at"], rows)
-    with hash_joins():
+    with no_nested_loops():  # an enrolments table that looks empty: no rescan per contact
         return db.session.execute(statement.execution_options(preserve_rowcount=True)).rowcount
 
 
@@ -483,7 +467,7 @@ def leave(automation: Automation, now: datetime) -> int:
     from .contacts import Contact
 
     still = matching(automation, now).where(Contact.__table__.c.id == enrolments.c.contact_id)
-    with hash_joins():
+    with no_nested_loops():  # an enrolments table that looks empty: no rescan per contact
         return db.session.execute(
             update(enrolments)
             .where(enrolments.c.automation_id == automation.id, enrolments.c.left_at.is_(None),
@@ -521,7 +505,6 @@ def schedule(automation: Automation, entered_at: datetime | None = None,
              tz: ZoneInfo | None = None) -> int:
     """Step traces for open enrolments that lack them, with their due times: per step, one
     INSERT … SELECT per entry moment (``entered_at``: only those who entered then)."""
-    from .dialect import insert_ignoring_duplicates
 
     tz = tz or _tz()
     made = 0
@@ -537,7 +520,7 @@ def schedule(automation: Automation, entered_at: datetime | None = None,
             rows = select(enrolments.c.id, literal(step.id), enrolments.c.contact_id,
                           literal(due, traces.c.due_at.type), literal(TraceState.PENDING.value))
             rows = rows.where(*_missing(automation, step, moment))
-            with hash_joins():
+            with no_nested_loops():  # an enrolments table that looks empty: no rescan per contact
                 made += db.session.execute(
                     insert_ignoring_duplicates(traces)
                     .from_select(["enrolment_id", "step_id", "contact_id", "due_at", "state"],
@@ -644,7 +627,6 @@ def email_contacts(step: AutomationStep, ids: list[int], now: datetime) -> dict:
     """The step's template to each claimed trace's contact, through the outbox (opt-out,
     no / invalid email, bounces and the waiting period decided in SQL)."""
     from .contacts import Contact
-    from .dialect import insert_ignoring_duplicates
     from .email import OutboxMessage, OutboxState
     from .email.outbox import suppression_reason
     from .settings import Settings
@@ -694,7 +676,6 @@ def email_users(step: AutomationStep, ids: list[int], now: datetime) -> dict:
     """A notification from the step's template to the owner or the chosen user, about each
     claimed trace's contact (the contact's details are the template's placeholders)."""
     from .contacts import Contact
-    from .dialect import insert_ignoring_duplicates
     from .email import OutboxMessage, OutboxState
     from .users import User
 

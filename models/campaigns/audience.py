@@ -6,17 +6,17 @@ it, so the preview and the real run can never disagree.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from enum import StrEnum
 
-from sqlalchemy import and_, case, distinct, exists, func, select, text
+from sqlalchemy import and_, case, distinct, exists, func, select
 from sqlalchemy.sql import Select
 
 from ..base import db
 from ..contacts import Contact, ContactKind
 from ..criteria import matching_ids
+from ..dialect import no_nested_loops
 from ..groups import FilterModule, SavedFilter, TargetGroup, TargetGroupMember
-from ..groups.queries import installation_tz
+from ..settings import installation_tz
 from . import Campaign, CampaignMember, MemberSource
 
 members = CampaignMember.__table__
@@ -139,27 +139,10 @@ def to_add(campaign_id: int, action: Action, source_id=None, contact_ids=None) -
     return select(offered.c.id).where(~exists(current))
 
 
-@contextmanager
 def bulk_join_plans(action: Action):
-    """No nested-loop joins for a bulk action's statements inside (PostgreSQL only).
-
-    The planner plans from statistics, and autovacuum refreshes them a minute or more
-    after a bulk change, or never where it is off. A campaign filled since then looks
-    empty, and for an empty table a nested loop that rescans it once per source row is
-    the cheapest plan on paper: hours on 500,000 rows, where a hash anti-join takes a
-    second. Bulk audience statements always want the hash or merge join, so they get
-    it whatever the statistics say. ``SET LOCAL`` ends with the transaction; the
-    setting is put back at once so later statements of the job plan as usual. Actions
-    on a few listed contacts keep their nested loops: a lookup per contact is right there.
-    """
-    postgres = db.engine.dialect.name == "postgresql" and action not in BY_ID
-    if postgres:
-        db.session.execute(text("SET LOCAL enable_nestloop = off"))
-    try:
-        yield
-    finally:
-        if postgres:
-            db.session.execute(text("SET LOCAL enable_nestloop = on"))
+    """No nested-loop joins for a bulk audience action's statements (``no_nested_loops``);
+    actions on a few listed contacts keep theirs: a lookup per contact is right there."""
+    return no_nested_loops(action not in BY_ID)
 
 
 def _ranked_duplicates(campaign_id: int, partition, present) -> Select:
