@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 KOHDE := $(VENV)/bin/kohde
 PYTEST_ARGS ?=
 
-.PHONY: run test install browser bench chaos lint migrate clean
+.PHONY: run test install browser bench chaos lint migrate clean translations messages
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +13,19 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed translations
+
+## the translation catalogues (en, fi, sv, hu): each .po compiled to its .mo when it changed
+PO_FILES := $(wildcard webadmin/translations/*/LC_MESSAGES/messages.po)
+translations: $(PO_FILES:.po=.mo)
+
+%.mo: %.po $(VENV)/.installed
+	$(VENV)/bin/pybabel compile --statistics -i $< -o $@
+
+## make messages: extract marked messages and merge them into every catalogue
+messages: install
+	$(VENV)/bin/pybabel extract -F babel.cfg -k lazy_gettext -k _l -o webadmin/translations/messages.pot .
+	$(VENV)/bin/pybabel update -i webadmin/translations/messages.pot -d webadmin/translations --no-fuzzy-matching
 
 ## make run: migrate, first-run admin + demo data, then web + worker + scheduler (+ embedded Redis, mail sink)
 PORT ?= 5000

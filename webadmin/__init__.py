@@ -41,10 +41,11 @@ def create_app(config: dict | None = None) -> Flask:
     with app.app_context():
         _tune_sqlite(db.engine)
 
-    from . import audit, auth, calendar_feed, errors, unsubscribe, views
+    from . import audit, auth, calendar_feed, errors, i18n, unsubscribe, views
     from .admin import init_admin
     from .cli import register_commands
 
+    i18n.init_app(app)
     auth.init_app(app)
     unsubscribe.init_app(app)
     calendar_feed.init_app(app)
