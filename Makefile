@@ -4,6 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 KOHDE := $(VENV)/bin/kohde
 PYTEST_ARGS ?=
+# pytest-xdist processes; each gets its own SQLite file / PostgreSQL database / Redis db
+TEST_WORKERS ?= auto
 
 .PHONY: run test install browser bench chaos lint migrate clean translations messages
 
@@ -36,7 +38,7 @@ run: install
 
 ## make test: the whole suite (SQLite + embedded Redis unless TEST_DATABASE_URL / TEST_REDIS_URL)
 test: install browser
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 ## the browser tests drive Debian's chromium: installed here when missing (as root), else
 ## stop at once with the one command to run

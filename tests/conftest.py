@@ -8,11 +8,12 @@ import os
 import re
 from datetime import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import flask_migrate
 import pytest
 from flask import has_app_context
-from sqlalchemy import insert, select, text
+from sqlalchemy import create_engine, insert, make_url, select, text
 
 from jobs import embedded_redis
 from jobs.email import sink
@@ -32,7 +33,7 @@ def redis_url():
     """TEST_REDIS_URL, or an embedded redis-server started for the session."""
     url = os.environ.get("TEST_REDIS_URL")
     if url:
-        yield url
+        yield _own_redis_database(url)
         return
     port = embedded_redis.free_port()
     proc = embedded_redis.start(port, Path(os.environ.get("TMPDIR", "/tmp")))
@@ -45,8 +46,43 @@ def database_uri(tmp_path_factory):
     """TEST_DATABASE_URL (PostgreSQL), or a fresh SQLite file."""
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
-        return database_url(url)
+        return _own_postgres_database(database_url(url))
     return f"sqlite:///{tmp_path_factory.mktemp('db') / 'kohde-test.db'}"
+
+
+def _xdist_worker() -> int | None:
+    """This process's number under pytest-xdist (gw0 → 0), None when run alone."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return int(name[2:]) if name.startswith("gw") else None
+
+
+def _own_postgres_database(url: str) -> str:
+    """Each xdist worker gets its own database (``test`` → ``test_gw1``), created here, so
+    workers never truncate each other's tables."""
+    worker = _xdist_worker()
+    if worker is None:
+        return url
+    base = make_url(url)
+    own = f"{base.database}_gw{worker}"
+    engine = create_engine(base, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": own})
+        if exists.first() is None:
+            conn.execute(text(f'CREATE DATABASE "{own}"'))
+    engine.dispose()
+    return base.set(database=own).render_as_string(hide_password=False)
+
+
+def _own_redis_database(url: str) -> str:
+    """Each xdist worker flushes its own Redis database: the given one counting down
+    (15, 14, …), so a run never empties another worker's queue."""
+    worker = _xdist_worker()
+    if worker is None:
+        return url
+    parts = urlsplit(url)
+    base = int(parts.path.strip("/") or 0)
+    number = base - worker if base - worker >= 0 else base + worker
+    return urlunsplit(parts._replace(path=f"/{number % 16}"))
 
 
 @pytest.fixture(scope="session")
