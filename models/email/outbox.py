@@ -177,3 +177,19 @@ def release_dead_claims() -> int:
     )
     db.session.commit()
     return result.rowcount
+
+
+def cancel_unsent_to_added(campaign_id: int, job_id: str, note: str) -> int:
+    """Cancel (suppress as "cancelled") the campaign's messages not sent yet to the members
+    that job ``job_id`` added: the first half of undoing that job. Not committed; answers
+    how many."""
+    members = CampaignMember.__table__
+    added = select(members.c.contact_id).where(members.c.campaign_id == campaign_id,
+                                               members.c.job_id == job_id)
+    return db.session.execute(
+        outbox.update()
+        .where(outbox.c.campaign_id == campaign_id,
+               outbox.c.state.in_((OutboxState.QUEUED, OutboxState.DEFERRED)),
+               outbox.c.contact_id.in_(added))
+        .values(state=OutboxState.SUPPRESSED, suppressed_reason="cancelled", last_error=note)
+    ).rowcount

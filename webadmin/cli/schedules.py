@@ -9,7 +9,7 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
-from jobs.schedules import ScheduleError, pause, resume, run_now
+from jobs.schedules import run_now
 from models import (
     ActionKind,
     Campaign,
@@ -22,6 +22,7 @@ from models import (
     db,
 )
 from models.recurrence import Frequency, parse_weekdays
+from models.schedules.ledger import ScheduleError, pause, resume
 
 from .lookup import by_id_or_name
 from .waiting import ensure_redis, wait_for
