@@ -1,0 +1,185 @@
+"""Doing the steps that are due: claimed in batches (SKIP LOCKED on PostgreSQL), emails
+through the outbox (opt-out, bounces and the waiting period decided in SQL), tasks in one
+INSERT … SELECT; each claimed trace gets its outcome."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import String, and_, cast, exists, func, insert, literal, select, update
+
+from ..base import db
+from ..dialect import insert_ignoring_duplicates
+from .definitions import AutomationStep, Outcome, Recipient, StepKind, StepTrace, TraceState
+
+traces = StepTrace.__table__
+
+def claim_due(step_id: int, now: datetime, limit: int) -> list[int]:
+    """Mark up to ``limit`` due pending traces of a step done (in this transaction) and
+    return their ids. PostgreSQL: two ticks skip each other's rows (SKIP LOCKED), and the
+    outer ``state = pending`` is checked again on the row a concurrent claim committed."""
+    due = (
+        select(traces.c.id)
+        .where(traces.c.step_id == step_id, traces.c.state == TraceState.PENDING,
+               traces.c.due_at <= now)
+        .order_by(traces.c.due_at, traces.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return sorted(db.session.execute(
+        update(traces)
+        .where(traces.c.id.in_(due.scalar_subquery()), traces.c.state == TraceState.PENDING)
+        .values(state=TraceState.DONE, done_at=now)
+        .returning(traces.c.id)
+        .execution_options(synchronize_session=False)
+    ).scalars().all())
+
+
+def send_key(enrolment_id, step_id: int):
+    """The outbox send key of one step for one enrolment: ``automation:<enrolment>:<step>``."""
+    return literal("automation:") + cast(enrolment_id, String) + literal(f":{step_id}")
+
+
+NOTIFY_REASON = "automation_user"  # outbox rows to users: no contact opt-out applies
+
+
+def _outcome(ids: list[int], outcome: str, reason=None, *where) -> int:
+    return db.session.execute(
+        update(traces).where(traces.c.id.in_(ids), traces.c.outcome.is_(None), *where)
+        .values(outcome=outcome, reason=reason).execution_options(synchronize_session=False)
+    ).rowcount
+
+
+def email_contacts(step: AutomationStep, ids: list[int], now: datetime) -> dict:
+    """The step's template to each claimed trace's contact, through the outbox (opt-out,
+    no / invalid email, bounces and the waiting period decided in SQL)."""
+    from ..contacts import Contact
+    from ..email import OutboxMessage, OutboxState
+    from ..email.outbox import suppression_reason
+    from ..settings import Settings
+
+    outbox, contacts = OutboxMessage.__table__, Contact.__table__
+    why = suppression_reason(step.template_id, now, Settings.get().email_waiting_period_days)
+    rows = (
+        select(literal(step.template_id), contacts.c.id, send_key(traces.c.enrolment_id, step.id),
+               literal("automation"), case_state(why), why, contacts.c.email,
+               literal(now, outbox.c.created_at.type))
+        .select_from(traces.join(contacts, contacts.c.id == traces.c.contact_id))
+        .where(traces.c.id.in_(ids))
+    )
+    db.session.execute(insert_ignoring_duplicates(outbox).from_select(
+        ["template_id", "contact_id", "send_key", "reason", "state", "suppressed_reason",
+         "to_email", "created_at"], rows))
+    earlier = outbox.alias("o")
+    mine = and_(earlier.c.template_id == step.template_id,
+                earlier.c.contact_id == traces.c.contact_id,
+                earlier.c.send_key == send_key(traces.c.enrolment_id, step.id))
+    held_reason = select(earlier.c.suppressed_reason).where(
+        mine, earlier.c.state == OutboxState.SUPPRESSED).scalar_subquery()
+    suppressed = _outcome(ids, Outcome.SUPPRESSED, held_reason,
+                          exists().where(mine, earlier.c.state == OutboxState.SUPPRESSED))
+    queued = _outcome(ids, Outcome.QUEUED)
+    return {"queued": queued, "suppressed": suppressed}
+
+
+def case_state(why):
+    """queued when nothing holds the message back, else suppressed."""
+    from sqlalchemy import case
+
+    from ..email import OutboxState
+
+    return case((why.is_(None), OutboxState.QUEUED.value), else_=OutboxState.SUPPRESSED.value)
+
+
+def _recipient_id(step: AutomationStep):
+    from ..contacts import Contact
+
+    if step.recipient == Recipient.USER:
+        return literal(step.user_id)
+    return Contact.__table__.c.owner_id
+
+
+def email_users(step: AutomationStep, ids: list[int], now: datetime) -> dict:
+    """A notification from the step's template to the owner or the chosen user, about each
+    claimed trace's contact (the contact's details are the template's placeholders)."""
+    from ..contacts import Contact
+    from ..email import OutboxMessage, OutboxState
+    from ..users import User
+
+    outbox, contacts, users = OutboxMessage.__table__, Contact.__table__, User.__table__
+    source = traces.join(contacts, contacts.c.id == traces.c.contact_id)
+    rows = (
+        select(literal(step.template_id), contacts.c.id, send_key(traces.c.enrolment_id, step.id),
+               literal(NOTIFY_REASON), literal(OutboxState.QUEUED.value), users.c.email,
+               literal(now, outbox.c.created_at.type))
+        .select_from(source.join(users, users.c.id == _recipient_id(step)))
+        .where(traces.c.id.in_(ids), users.c.email.is_not(None))
+    )
+    db.session.execute(insert_ignoring_duplicates(outbox).from_select(
+        ["template_id", "contact_id", "send_key", "reason", "state", "to_email", "created_at"],
+        rows))
+    sent = exists().where(outbox.c.template_id == step.template_id,
+                          outbox.c.contact_id == traces.c.contact_id,
+                          outbox.c.send_key == send_key(traces.c.enrolment_id, step.id))
+    queued = _outcome(ids, Outcome.QUEUED, None, sent)
+    failed = _outcome(ids, Outcome.FAILED,
+                      "no_owner" if step.recipient == Recipient.OWNER else "no_user")
+    return {"queued": queued, "failed": failed}
+
+
+def create_tasks(step: AutomationStep, ids: list[int], now: datetime) -> dict:
+    """One activity (type task) per claimed trace, for the owner or the chosen user, linked
+    to the contact, due at the step's time: ids handed out first (the dialect part), then
+    one INSERT … SELECT of activities and one of their contact links."""
+    from ..activities import Activity, ActivityContact, ActivityStatus, ActivityType
+    from ..contacts import Contact
+
+    activities, links = Activity.__table__, ActivityContact.__table__
+    contacts = Contact.__table__
+    owner = _recipient_id(step)
+    if step.recipient == Recipient.OWNER:
+        nobody = exists().where(contacts.c.id == traces.c.contact_id, contacts.c.owner_id.is_(None))
+        failed = _outcome(ids, Outcome.FAILED, "no_owner", nobody)
+    else:
+        failed = _outcome(ids, Outcome.FAILED, "no_user") if step.user_id is None else 0
+    todo = and_(traces.c.id.in_(ids), traces.c.outcome.is_(None))
+    if db.engine.dialect.name == "postgresql":
+        new_id = func.nextval(func.pg_get_serial_sequence("activities", "id"))
+    else:
+        # SQLite: one writer at a time, and this transaction holds the write lock (the
+        # claim wrote first): the ids after the highest are ours.
+        base = db.session.scalar(select(func.coalesce(func.max(activities.c.id), 0)))
+        other = traces.alias("other")
+        new_id = literal(base) + select(func.count()).where(
+            other.c.id.in_(ids), other.c.outcome.is_(None), other.c.id <= traces.c.id
+        ).scalar_subquery()
+    db.session.execute(update(traces).where(todo).values(activity_id=new_id)
+                       .execution_options(synchronize_session=False))
+    nowl = literal(now, activities.c.created_at.type)
+    db.session.execute(insert(activities).from_select(
+        ["id", "number", "type", "subject", "notes", "owner_id", "start_at", "end_at", "status",
+         "company_id", "job_id", "created_at", "updated_at"],
+        select(traces.c.activity_id, literal("A-") + cast(traces.c.activity_id, String),
+               literal(ActivityType.TASK.value), literal(step.subject),
+               literal(f"Automation '{step.automation.name}', step {step.position}"),
+               owner, traces.c.due_at, traces.c.due_at, literal(ActivityStatus.PLANNED.value),
+               contacts.c.company_id, literal(f"automation:{step.automation_id}"), nowl, nowl)
+        .select_from(traces.join(contacts, contacts.c.id == traces.c.contact_id))
+        .where(todo)))
+    db.session.execute(insert(links).from_select(
+        ["activity_id", "contact_id"],
+        select(traces.c.activity_id, traces.c.contact_id).where(todo)))
+    created = _outcome(ids, Outcome.TASK_CREATED)
+    return {"task_created": created, "failed": failed}
+
+
+RUNNERS = {
+    StepKind.EMAIL_CONTACT: email_contacts,
+    StepKind.EMAIL_USER: email_users,
+    StepKind.TASK: create_tasks,
+}
+
+
+def run_step(step: AutomationStep, ids: list[int], now: datetime) -> dict:
+    """Do a step for the claimed traces (the caller commits)."""
+    return RUNNERS[step.kind](step, ids, now)
