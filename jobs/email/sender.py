@@ -89,8 +89,8 @@ def _prepare(ids: list[int], record: Recorder, counts: dict) -> list[Outgoing]:
             if row.template_id not in templates:
                 templates[row.template_id] = compiled(row.template)
             message_draft = draft(row.template, contact, row.campaign, to=to,
-                                  message_id=row.message_id,
-                                  idstring=f"kohde.{row.id}")
+                                  message_id=row.message_id, idstring=f"kohde.{row.id}",
+                                  sender_mode=row.sender_mode, sender_user=row.sender_user)
         except (TemplateProblem, AddressProblem) as exc:  # a broken template or its From
             record(row.id, state=OutboxState.FAILED, last_error=str(exc))
             counts["failed"] += 1

@@ -54,22 +54,26 @@ def email_contacts(step: AutomationStep, ids: list[int], now: datetime) -> dict:
     """The step's template to each claimed trace's contact, through the outbox (opt-out,
     no / invalid email, bounces and the waiting period decided in SQL)."""
     from ..contacts import Contact
-    from ..email import OutboxMessage, OutboxState
+    from ..email import OutboxMessage, OutboxState, SenderMode
     from ..email.outbox import suppression_reason
     from ..settings import Settings
 
     outbox, contacts = OutboxMessage.__table__, Contact.__table__
     why = suppression_reason(step.template_id, now, Settings.get().email_waiting_period_days)
+    # Sent as the contact's owner or the chosen user (the step's choice, not the
+    # template's): the row carries it, models/email/message.py: sender_of honours it.
+    chosen = step.user_id if step.recipient == Recipient.USER else None
     rows = (
         select(literal(step.template_id), contacts.c.id, send_key(traces.c.enrolment_id, step.id),
                literal("automation"), case_state(why), why, contacts.c.email,
-               literal(now, outbox.c.created_at.type))
+               literal(now, outbox.c.created_at.type), literal(SenderMode(step.recipient).value),
+               literal(chosen, outbox.c.sender_user_id.type))
         .select_from(traces.join(contacts, contacts.c.id == traces.c.contact_id))
         .where(traces.c.id.in_(ids))
     )
     db.session.execute(insert_ignoring_duplicates(outbox).from_select(
         ["template_id", "contact_id", "send_key", "reason", "state", "suppressed_reason",
-         "to_email", "created_at"], rows))
+         "to_email", "created_at", "sender_mode", "sender_user_id"], rows))
     earlier = outbox.alias("o")
     mine = and_(earlier.c.template_id == step.template_id,
                 earlier.c.contact_id == traces.c.contact_id,

@@ -88,7 +88,8 @@ def claimed_messages(ids: list[int]) -> list[OutboxMessage]:
         .options(selectinload(OutboxMessage.contact).selectinload(Contact.owner),
                  selectinload(OutboxMessage.contact).selectinload(Contact.company),
                  selectinload(OutboxMessage.template).selectinload(EmailTemplate.sender_user),
-                 selectinload(OutboxMessage.campaign))
+                 selectinload(OutboxMessage.campaign),
+                 selectinload(OutboxMessage.sender_user))
     ).all())
 
 
