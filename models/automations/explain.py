@@ -13,11 +13,34 @@ from ..settings import installation_tz
 from .definitions import WHY, Automation, AutomationEnrolment, Mode, Outcome, StepKind, TraceState
 from .enrolment import entering
 
+EMAIL_STEPS = (StepKind.EMAIL_CONTACT, StepKind.EMAIL_USER)
+
+
+def _message_outcome(contact_id: int, enrolment_id: int, step_id: int) -> tuple[str, str | None]:
+    """What became of a step's queued message: still queued, sent, or held back or refused
+    when it was sent (the contact opted out or bounced meanwhile), with the reason."""
+    from ..email import OutboxMessage, OutboxState
+
+    row = db.session.execute(select(
+        OutboxMessage.state, OutboxMessage.suppressed_reason, OutboxMessage.last_error,
+    ).where(OutboxMessage.contact_id == contact_id,
+            OutboxMessage.send_key == f"automation:{enrolment_id}:{step_id}")).first()
+    if row is None:
+        return Outcome.QUEUED, None
+    state, reason, error = row
+    if state == OutboxState.SENT:
+        return Outcome.SENT, None
+    if state == OutboxState.SUPPRESSED:
+        return Outcome.SUPPRESSED, WHY.get(reason, reason)
+    if state == OutboxState.FAILED:
+        return Outcome.FAILED, f"the mail server refused it: {error}" if error else None
+    if state == OutboxState.DEFERRED:
+        return Outcome.QUEUED, f"to be tried again: {error}" if error else None
+    return Outcome.QUEUED, None
+
 
 def history_of(contact_id: int) -> list[dict]:
     """A contact's automations: each enrolment with its step traces (and "why not sent")."""
-    from ..email import OutboxMessage
-
     found = db.session.scalars(
         select(AutomationEnrolment).where(AutomationEnrolment.contact_id == contact_id,
                                           AutomationEnrolment.attempt >= 1)
@@ -32,14 +55,8 @@ def history_of(contact_id: int) -> list[dict]:
                 outcome = "pending"
                 if not automation.active:
                     why = WHY["paused"]
-            elif trace.outcome == Outcome.QUEUED and trace.step.kind == StepKind.EMAIL_CONTACT:
-                state = db.session.scalar(select(OutboxMessage.state).where(
-                    OutboxMessage.contact_id == contact_id,
-                    OutboxMessage.send_key == f"automation:{enrolment.id}:{trace.step_id}"))
-                if state == "sent":
-                    outcome = Outcome.SENT
-                elif state == "suppressed":
-                    outcome = "suppressed at send time"
+            elif trace.outcome == Outcome.QUEUED and trace.step.kind in EMAIL_STEPS:
+                outcome, why = _message_outcome(contact_id, enrolment.id, trace.step_id)
             steps.append({"trace": trace, "step": trace.step, "outcome": outcome, "why": why})
         out.append({"enrolment": enrolment, "automation": automation, "steps": steps})
     return out
