@@ -44,3 +44,9 @@ def contacts_at(step: AutomationStep, state: str = "pending", limit: int = 200):
     else:
         query = query.where(StepTrace.outcome == state)
     return db.session.execute(query.order_by(StepTrace.due_at, Contact.id).limit(limit)).all()
+
+
+def active_ids() -> list[int]:
+    """Ids of the active automations (the tick evaluates each)."""
+    return list(db.session.scalars(select(Automation.id).where(Automation.active.is_(True))
+                                   .order_by(Automation.id)))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import selectinload
 
 from models import (
@@ -26,6 +26,7 @@ from models import (
 
 from ..automations import NOTIFY_REASON
 from ..dialect import insert_ignoring_duplicates
+from .outbox import due as due_now
 from .outbox import suppression_reason
 
 outbox = OutboxMessage.__table__
@@ -45,8 +46,7 @@ def claim(limit: int, run_id: str | None = None) -> list[int]:
     now = utcnow()
     due = (
         select(outbox.c.id)
-        .where(outbox.c.state.in_((OutboxState.QUEUED, OutboxState.DEFERRED)),
-               or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now))
+        .where(due_now(now))
         .order_by(outbox.c.id)
         .limit(limit)
         # PostgreSQL: concurrent senders skip each other's rows; SQLite ignores it

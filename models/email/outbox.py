@@ -8,10 +8,10 @@ can show how many were held back and why.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import case, exists, func, literal, or_, select, true
+from sqlalchemy import and_, case, exists, func, literal, or_, select, true
 from sqlalchemy.sql import ColumnElement
 
 from models import (
@@ -193,3 +193,33 @@ def cancel_unsent_to_added(campaign_id: int, job_id: str, note: str) -> int:
                outbox.c.contact_id.in_(added))
         .values(state=OutboxState.SUPPRESSED, suppressed_reason="cancelled", last_error=note)
     ).rowcount
+
+
+def due(now: datetime, states=(OutboxState.QUEUED, OutboxState.DEFERRED)) -> ColumnElement:
+    """Messages waiting to go now: queued, or deferred and due again (``states``)."""
+    return and_(outbox.c.state.in_(states),
+                or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now))
+
+
+def messages_due(now: datetime) -> bool:
+    """Whether some message waits to be sent now."""
+    return bool(db.session.scalar(select(exists().where(due(now)))))
+
+
+def oldest_due(now: datetime) -> datetime | None:
+    """Since when the longest-waiting due message (claimed ones too) has waited."""
+    oldest = db.session.scalar(
+        select(func.min(func.coalesce(outbox.c.next_attempt_at, outbox.c.created_at)))
+        .where(due(now, (OutboxState.QUEUED, OutboxState.DEFERRED, OutboxState.SENDING))))
+    if isinstance(oldest, str):  # SQLite's min() over a coalesce answers text
+        oldest = datetime.fromisoformat(oldest).replace(tzinfo=UTC)
+    return oldest
+
+
+def counts_by_state() -> dict[str, int]:
+    """Every message by state, the suppressed ones by reason ("suppressed (bounced)")."""
+    rows = db.session.execute(
+        select(outbox.c.state, outbox.c.suppressed_reason, func.count())
+        .group_by(outbox.c.state, outbox.c.suppressed_reason).order_by(outbox.c.state)
+    ).all()
+    return {(f"{s} ({r})" if r else s): n for s, r, n in rows}
