@@ -51,7 +51,7 @@ def evaluate(automation_id: int, now: datetime, batch: int = STEP_BATCH) -> dict
         if step.problems():
             continue  # a step that cannot run waits (the builder says why)
         while True:
-            ids = claim_due(step.id, now, batch)
+            ids = claim_due(step, now, batch)
             if not ids:
                 db.session.rollback()
                 break

@@ -13,23 +13,47 @@ from ..dialect import insert_ignoring_duplicates
 from .definitions import AutomationStep, Outcome, Recipient, StepKind, StepTrace, TraceState
 
 traces = StepTrace.__table__
+# What a claimed trace of each kind comes to unless something holds it back: the claim
+# writes it with the state, and the step's statements rewrite only the exceptions (one
+# write per trace, not two).
+PRESUMED = {
+    StepKind.EMAIL_CONTACT: Outcome.QUEUED,
+    StepKind.EMAIL_USER: Outcome.QUEUED,
+    StepKind.TASK: Outcome.TASK_CREATED,
+}
 
-def claim_due(step_id: int, now: datetime, limit: int) -> list[int]:
-    """Mark up to ``limit`` due pending traces of a step done (in this transaction) and
-    return their ids. PostgreSQL: two ticks skip each other's rows (SKIP LOCKED), and the
-    outer ``state = pending`` is checked again on the row a concurrent claim committed."""
-    due = (
+
+def batch(ids: list[int]):
+    """The claimed traces ``ids``, with the id range around them: the primary key's range
+    scan finds them (an IN list of 2,000 ids alone is planned as a scan of every trace of
+    every automation, once per statement and batch). Claims are mostly runs of ids."""
+    return and_(traces.c.id >= min(ids), traces.c.id <= max(ids), traces.c.id.in_(ids))
+
+
+def claim_due(step: AutomationStep, now: datetime, limit: int) -> list[int]:
+    """Mark up to ``limit`` due pending traces of a step done, with the step kind's presumed
+    outcome (in this transaction: :func:`run_step` then writes what held some back), and
+    return their ids, the most overdue first. PostgreSQL: two ticks skip each other's rows
+    (SKIP LOCKED), and ``state = pending`` is checked again on a row a concurrent claim
+    committed.
+
+    Two statements, each read through an index: the rows are locked in the order of
+    ``(step_id, state, due_at)``, which stops after ``limit`` (no tie-break on id: that
+    would sort every due trace on each batch), then marked done by primary key."""
+    due = db.session.scalars(
         select(traces.c.id)
-        .where(traces.c.step_id == step_id, traces.c.state == TraceState.PENDING,
+        .where(traces.c.step_id == step.id, traces.c.state == TraceState.PENDING,
                traces.c.due_at <= now)
-        .order_by(traces.c.due_at, traces.c.id)
+        .order_by(traces.c.due_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
-    )
+    ).all()
+    if not due:
+        return []
     return sorted(db.session.execute(
         update(traces)
-        .where(traces.c.id.in_(due.scalar_subquery()), traces.c.state == TraceState.PENDING)
-        .values(state=TraceState.DONE, done_at=now)
+        .where(batch(due), traces.c.state == TraceState.PENDING)
+        .values(state=TraceState.DONE, done_at=now, outcome=PRESUMED[step.kind])
         .returning(traces.c.id)
         .execution_options(synchronize_session=False)
     ).scalars().all())
@@ -43,9 +67,10 @@ def send_key(enrolment_id, step_id: int):
 NOTIFY_REASON = "automation_user"  # outbox rows to users: no contact opt-out applies
 
 
-def _outcome(ids: list[int], outcome: str, reason=None, *where) -> int:
+def _exception(step: AutomationStep, ids: list[int], outcome: str, reason=None, *where) -> int:
+    """Claimed traces that came to ``outcome`` (with ``reason``) instead of the presumed one."""
     return db.session.execute(
-        update(traces).where(traces.c.id.in_(ids), traces.c.outcome.is_(None), *where)
+        update(traces).where(batch(ids), traces.c.outcome == PRESUMED[step.kind], *where)
         .values(outcome=outcome, reason=reason).execution_options(synchronize_session=False)
     ).rowcount
 
@@ -59,7 +84,10 @@ def email_contacts(step: AutomationStep, ids: list[int], now: datetime) -> dict:
     from ..settings import Settings
 
     outbox, contacts = OutboxMessage.__table__, Contact.__table__
-    why = suppression_reason(step.template_id, now, Settings.get().email_waiting_period_days)
+    # A batch of a tick: the waiting period probed per row, not the template's history
+    # hashed once per batch.
+    why = suppression_reason(step.template_id, now, Settings.get().email_waiting_period_days,
+                             per_row=True)
     # Sent as the contact's owner or the chosen user (the step's choice, not the
     # template's): the row carries it, models/email/message.py: sender_of honours it.
     chosen = step.user_id if step.recipient == Recipient.USER else None
@@ -69,7 +97,7 @@ def email_contacts(step: AutomationStep, ids: list[int], now: datetime) -> dict:
                literal(now, outbox.c.created_at.type), literal(SenderMode(step.recipient).value),
                literal(chosen, outbox.c.sender_user_id.type))
         .select_from(traces.join(contacts, contacts.c.id == traces.c.contact_id))
-        .where(traces.c.id.in_(ids))
+        .where(batch(ids))
     )
     db.session.execute(insert_ignoring_duplicates(outbox).from_select(
         ["template_id", "contact_id", "send_key", "reason", "state", "suppressed_reason",
@@ -80,10 +108,9 @@ def email_contacts(step: AutomationStep, ids: list[int], now: datetime) -> dict:
                 earlier.c.send_key == send_key(traces.c.enrolment_id, step.id))
     held_reason = select(earlier.c.suppressed_reason).where(
         mine, earlier.c.state == OutboxState.SUPPRESSED).scalar_subquery()
-    suppressed = _outcome(ids, Outcome.SUPPRESSED, held_reason,
-                          exists().where(mine, earlier.c.state == OutboxState.SUPPRESSED))
-    queued = _outcome(ids, Outcome.QUEUED)
-    return {"queued": queued, "suppressed": suppressed}
+    suppressed = _exception(step, ids, Outcome.SUPPRESSED, held_reason,
+                            exists().where(mine, earlier.c.state == OutboxState.SUPPRESSED))
+    return {"queued": len(ids) - suppressed, "suppressed": suppressed}
 
 
 def case_state(why):
@@ -117,7 +144,7 @@ def email_users(step: AutomationStep, ids: list[int], now: datetime) -> dict:
                literal(NOTIFY_REASON), literal(OutboxState.QUEUED.value), users.c.email,
                literal(now, outbox.c.created_at.type))
         .select_from(source.join(users, users.c.id == _recipient_id(step)))
-        .where(traces.c.id.in_(ids), users.c.email.is_not(None))
+        .where(batch(ids), users.c.email.is_not(None))
     )
     db.session.execute(insert_ignoring_duplicates(outbox).from_select(
         ["template_id", "contact_id", "send_key", "reason", "state", "to_email", "created_at"],
@@ -125,10 +152,9 @@ def email_users(step: AutomationStep, ids: list[int], now: datetime) -> dict:
     sent = exists().where(outbox.c.template_id == step.template_id,
                           outbox.c.contact_id == traces.c.contact_id,
                           outbox.c.send_key == send_key(traces.c.enrolment_id, step.id))
-    queued = _outcome(ids, Outcome.QUEUED, None, sent)
-    failed = _outcome(ids, Outcome.FAILED,
-                      "no_owner" if step.recipient == Recipient.OWNER else "no_user")
-    return {"queued": queued, "failed": failed}
+    failed = _exception(step, ids, Outcome.FAILED,
+                        "no_owner" if step.recipient == Recipient.OWNER else "no_user", ~sent)
+    return {"queued": len(ids) - failed, "failed": failed}
 
 
 def create_tasks(step: AutomationStep, ids: list[int], now: datetime) -> dict:
@@ -143,10 +169,10 @@ def create_tasks(step: AutomationStep, ids: list[int], now: datetime) -> dict:
     owner = _recipient_id(step)
     if step.recipient == Recipient.OWNER:
         nobody = exists().where(contacts.c.id == traces.c.contact_id, contacts.c.owner_id.is_(None))
-        failed = _outcome(ids, Outcome.FAILED, "no_owner", nobody)
+        failed = _exception(step, ids, Outcome.FAILED, "no_owner", nobody)
     else:
-        failed = _outcome(ids, Outcome.FAILED, "no_user") if step.user_id is None else 0
-    todo = and_(traces.c.id.in_(ids), traces.c.outcome.is_(None))
+        failed = _exception(step, ids, Outcome.FAILED, "no_user") if step.user_id is None else 0
+    todo = and_(batch(ids), traces.c.outcome == Outcome.TASK_CREATED)
     if db.engine.dialect.name == "postgresql":
         new_id = func.nextval(func.pg_get_serial_sequence("activities", "id"))
     else:
@@ -155,7 +181,8 @@ def create_tasks(step: AutomationStep, ids: list[int], now: datetime) -> dict:
         base = db.session.scalar(select(func.coalesce(func.max(activities.c.id), 0)))
         other = traces.alias("other")
         new_id = literal(base) + select(func.count()).where(
-            other.c.id.in_(ids), other.c.outcome.is_(None), other.c.id <= traces.c.id
+            other.c.id.in_(ids), other.c.outcome == Outcome.TASK_CREATED,
+            other.c.id <= traces.c.id
         ).scalar_subquery()
     db.session.execute(update(traces).where(todo).values(activity_id=new_id)
                        .execution_options(synchronize_session=False))
@@ -173,8 +200,7 @@ def create_tasks(step: AutomationStep, ids: list[int], now: datetime) -> dict:
     db.session.execute(insert(links).from_select(
         ["activity_id", "contact_id"],
         select(traces.c.activity_id, traces.c.contact_id).where(todo)))
-    created = _outcome(ids, Outcome.TASK_CREATED)
-    return {"task_created": created, "failed": failed}
+    return {"task_created": len(ids) - failed, "failed": failed}
 
 
 RUNNERS = {
@@ -185,5 +211,5 @@ RUNNERS = {
 
 
 def run_step(step: AutomationStep, ids: list[int], now: datetime) -> dict:
-    """Do a step for the claimed traces (the caller commits)."""
+    """Do a step for the traces :func:`claim_due` claimed for it (the caller commits)."""
     return RUNNERS[step.kind](step, ids, now)

@@ -45,10 +45,17 @@ class Suppression:
     WAITING_PERIOD = "waiting_period"
 
 
-def waiting_period_clause(template_id, contact_id, since: datetime, older_than_id=None):
+def waiting_period_clause(template_id, contact_id, since: datetime, older_than_id=None,
+                          per_row: bool = False):
     """An earlier message of the same template to the same contact within the waiting period
     (any campaign, any group). ``older_than_id``: at send time only older rows count, so of
-    two such messages the first one goes."""
+    two such messages the first one goes.
+
+    ``per_row``: a probe of the (template, contact) index per row, never a hash of the
+    template's whole history. For statements over a batch of a few thousand rows, run
+    again and again while the outbox grows: PostgreSQL may hash an EXISTS, reading every
+    earlier message of the template once per batch (more with each batch, and most when
+    its statistics still say the outbox is empty); a scalar subquery is never hashed."""
     earlier = outbox.alias("earlier")
     conditions = [
         earlier.c.template_id == template_id,
@@ -58,12 +65,15 @@ def waiting_period_clause(template_id, contact_id, since: datetime, older_than_i
     ]
     if older_than_id is not None:
         conditions.append(earlier.c.id < older_than_id)
+    if per_row:
+        return select(literal(1)).where(*conditions).limit(1).scalar_subquery().is_not(None)
     return exists().where(*conditions)
 
 
 def suppression_reason(template_id, now: datetime, waiting_days: int,
-                       older_than_id=None) -> ColumnElement:
-    """A CASE over ``contacts``: the first reason not to send, or NULL."""
+                       older_than_id=None, per_row: bool = False) -> ColumnElement:
+    """A CASE over ``contacts``: the first reason not to send, or NULL (``per_row``: see
+    :func:`waiting_period_clause`)."""
     email = contacts.c.email_key
     return case(
         (contacts.c.email_opt_out.is_(True), Suppression.OPTED_OUT),
@@ -71,7 +81,7 @@ def suppression_reason(template_id, now: datetime, waiting_days: int,
         (or_(~email.like("%_@_%._%"), email.like("% %")), Suppression.INVALID_EMAIL),
         (exists().where(SuppressedAddress.__table__.c.email_key == email), Suppression.BOUNCED),
         (waiting_period_clause(template_id, contacts.c.id, now - timedelta(days=waiting_days),
-                               older_than_id), Suppression.WAITING_PERIOD),
+                               older_than_id, per_row), Suppression.WAITING_PERIOD),
         else_=None,
     )
 
