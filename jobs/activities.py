@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import func, select
-
-from models import Activity, ActivityType, ActivityWizardRun, JobRun, JobStatus, WizardMode, db
+from models import ActivityType, ActivityWizardRun, JobRun, WizardMode, db
+from models.activities.listing import made_count
 from models.activities.slots import ActivityError, create_from_plan, plan, plan_for
 from models.activities.wizard_plan import assigned, create_shared, run_problems
+from models.jobs import failed
 from models.workflows import run_for as run_workflows
 
 from .email.sender import start_senders
@@ -89,24 +89,15 @@ def _send_if_queued(result: dict) -> None:
 
 
 
-def _failed(job_id: str) -> bool:
-    """A failed job made nothing (its transaction rolled back): a retry may take its place."""
-    return db.session.scalar(select(JobRun.status).where(JobRun.id == job_id)) == JobStatus.FAILED
-
-
-def _already_made(job_id: str) -> int:
-    return db.session.scalar(select(func.count()).where(Activity.job_id == job_id))
-
-
 @job("activity_wizard")
 def create_wizard_activities(ctx: JobContext, run_id: int) -> dict:
     """Create a wizard run's activities, one shared or one per contact (one transaction)."""
     run = db.session.get(ActivityWizardRun, run_id)
     if run is None:
         raise ActivityError(f"no wizard run {run_id}")
-    if run.job_id not in (None, ctx.run_id) and not _failed(run.job_id):
+    if run.job_id not in (None, ctx.run_id) and not failed(run.job_id):
         raise ActivityError(f"wizard run {run_id} already made its activities (job {run.job_id})")
-    if made := _already_made(ctx.run_id):  # a repeat after a crash past the commit
+    if made := made_count(ctx.run_id):  # a repeat after a crash past the commit
         return {"created": made}
     problems = run_problems(run)
     if problems:

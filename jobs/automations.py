@@ -13,11 +13,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import select
-
 from models import Automation, clock, db
 from models.automations import (
     Mode,
+    active_ids,
     cancel_pending,
     claim_due,
     enter,
@@ -52,7 +51,7 @@ def evaluate(automation_id: int, now: datetime, batch: int = STEP_BATCH) -> dict
         if step.problems():
             continue  # a step that cannot run waits (the builder says why)
         while True:
-            ids = claim_due(step.id, now, batch)
+            ids = claim_due(step, now, batch)
             if not ids:
                 db.session.rollback()
                 break
@@ -68,8 +67,7 @@ def evaluate(automation_id: int, now: datetime, batch: int = STEP_BATCH) -> dict
 def run_automations(now: datetime | None = None) -> dict[str, int]:
     """The tick's check: every active automation, then a sender when emails were queued."""
     now = now if now is not None else clock.now()
-    ids = list(db.session.scalars(select(Automation.id).where(Automation.active.is_(True))
-                                  .order_by(Automation.id)))
+    ids = active_ids()
     db.session.rollback()
     total: dict[str, int] = {}
     for automation_id in ids:

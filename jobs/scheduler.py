@@ -27,10 +27,10 @@ from datetime import datetime
 
 from flask import Flask
 from rq_scheduler import Scheduler
-from sqlalchemy import exists, or_, select
 
-from models import ACTIVE_STATUSES, JobRun, OutboxMessage, OutboxState, clock, db
-from models.email.outbox import release_dead_claims, requeue_stuck
+from models import clock, db
+from models.email.outbox import messages_due, release_dead_claims, requeue_stuck
+from models.jobs import active_of_kind
 
 from .email.sender import start_senders
 from .queue import get_queue, get_redis
@@ -101,27 +101,12 @@ def requeue_stuck_messages(now: datetime) -> int:
     return requeue_stuck()
 
 
-def messages_due(now: datetime) -> bool:
-    """Whether some message waits to be sent now (queued, or deferred and due again)."""
-    outbox = OutboxMessage.__table__
-    return bool(db.session.scalar(select(exists().where(
-        outbox.c.state.in_((OutboxState.QUEUED, OutboxState.DEFERRED)),
-        or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now),
-    ))))
-
-
-def sender_active() -> bool:
-    """Whether a send job is queued or running already."""
-    return bool(db.session.scalar(select(exists().where(
-        JobRun.kind == "send_outbox", JobRun.status.in_(ACTIVE_STATUSES)))))
-
-
 @periodic("outbox_send", quick=True)
 def start_sender_when_due(now: datetime) -> bool:
     """Start a send job when messages are due and none is on its way: deferred messages
     come due again later, and a join whose send job was lost still gets sent."""
     due = messages_due(now)
-    active = sender_active()
+    active = active_of_kind("send_outbox")
     db.session.rollback()  # end the read; enqueue() writes in a transaction of its own
     if not due or active:
         return False

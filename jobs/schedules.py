@@ -1,15 +1,9 @@
-"""Scheduled actions that run: the due check on every scheduler tick, Run now, pause and
-resume, the job that does each action type, and undo of a run.
+"""Scheduled actions that run: the due check on every scheduler tick, Run now, the job that
+does each action type, and undo of a run.
 
-How a due time becomes exactly one run (docs/architecture.md, rules 8–10):
-
-1. The tick reads only actions that are due (``active AND next_run_at <= now``, indexed).
-2. For each, one transaction moves ``next_run_at`` on — only if it still holds the value
-   read (a second scheduler finds it moved and does nothing) — and inserts the ledger
-   row (action, due time), ``ON CONFLICT DO NOTHING``: "Run now" for the same minute, or
-   anyone else, cannot make a second one.
-3. Only then is the job enqueued, and the ledger row points at its job run. A crash in
-   between leaves a ledger row without a job: the next tick enqueues it.
+The run ledger (claiming a due time, its row, outcomes, overlap and missed runs, pausing
+after N failures) is models/schedules/ledger.py; this module enqueues the jobs it hands
+back.
 
 The job (``scheduled_action``) reuses the other areas' work in-process: the group refresh
 (models/groups/refresh.py), the audience copy and its campaign-join email
@@ -24,8 +18,6 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import exists, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from models import (
     CAMPAIGN_FOLDER,
@@ -33,47 +25,31 @@ from models import (
     ActivityAssignee,
     ActivityDay,
     Campaign,
-    CampaignMember,
-    CatchUp,
     JobRun,
-    JobStatus,
-    Origin,
-    OutboxMessage,
-    OutboxState,
-    Overlap,
     RunStatus,
     ScheduledAction,
     ScheduledActionRun,
-    SchedulerTick,
     Settings,
     TargetGroup,
     clock,
     db,
-    utcnow,
 )
 from models.activities.slots import create_from_plan, plan, working_days
+from models.campaigns import unused_name
 from models.campaigns.membership import revert
-from models.email.outbox import campaign_email_counts
+from models.email.outbox import campaign_email_counts, cancel_unsent_to_added
 from models.groups.refresh import refresh
-from models.schedules import UNSETTLED
+from models.schedules import ledger
+from models.schedules.ledger import ScheduleError
 
 from .campaigns import change_audience
 from .runs import JobContext, enqueue, job
 from .scheduler import periodic
 
+__all__ = ["ScheduleError", "run_due_actions", "run_now", "start_schedule_run",
+           "start_undo_run"]
+
 log = logging.getLogger(__name__)
-
-ledger = ScheduledActionRun.__table__
-actions = ScheduledAction.__table__
-# A due time more than this late counts as missed (the scheduler was down), not just late.
-MISSED_AFTER = timedelta(minutes=10)
-# A ledger row this old without a job (a crash between insert and enqueue) is enqueued again.
-ORPHAN_AFTER = timedelta(seconds=60)
-DUE_BATCH = 500  # actions started per tick at most; the rest wait for the next tick
-
-
-class ScheduleError(ValueError):
-    """A scheduled action that cannot run, or a request about one that cannot be done."""
 
 
 # --- starting runs --------------------------------------------------------------------------
@@ -85,256 +61,41 @@ def start_schedule_run(run: ScheduledActionRun) -> JobRun:
     job_run = enqueue("scheduled_action", {"run_id": run.id},
                       user_id=run.user_id or action.owner_id,
                       scheduled_action_id=action.id)
-    db.session.execute(update(ledger).where(ledger.c.id == run.id)
-                       .values(job_run_id=job_run.id))
-    db.session.commit()
+    ledger.link_job(run.id, job_run.id)
     return job_run
 
 
-def _busy(action_id: int) -> bool:
-    """Whether one of the action's runs is still waiting, queued or running."""
-    return bool(db.session.scalar(select(exists().where(
-        ledger.c.action_id == action_id, ledger.c.status.in_(UNSETTLED)))))
-
-
-def _insert_run(action: ScheduledAction, due_at: datetime, trigger: str, status: str,
-                summary: str = "", user_id: int | None = None) -> int | None:
-    """The ledger row for (action, due time); None when it is there already."""
-    now = utcnow()
-    values = {"action_id": action.id, "due_at": due_at, "trigger": trigger, "status": status,
-              "summary": summary, "result": {}, "user_id": user_id, "created_at": now}
-    if status == RunStatus.SKIPPED:
-        values["finished_at"] = now
-    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
-    inserted = db.session.execute(
-        dialect.insert(ledger).values(**values).on_conflict_do_nothing()
-        .returning(ledger.c.id)
-    ).scalar()
-    return inserted
-
-
-def _skip_reason(action: ScheduledAction) -> str | None:
-    """Why a due action must not run now although it is due (None: it may run)."""
-    if action.origin != Origin.MANUAL and not Settings.get().automatic_email_campaigns:
-        return "skipped: automatic email campaigns are switched off (Admin → Settings)"
-    return None
-
-
 def start_due(action_id: int, now: datetime) -> str:
-    """Take one due action: move its next run on, write the ledger row, enqueue its job.
-
-    Returns what happened: "started", "waiting", "skipped", "taken" (another scheduler or a
-    Run now had it), "paused" (its schedule cannot be computed) or "not due".
-    """
-    action = db.session.get(ScheduledAction, action_id, populate_existing=True)
-    if action is None or not action.active or action.next_run_at is None \
-            or action.next_run_at > now:
-        db.session.rollback()
-        return "not due"
-    first_due = action.next_run_at
-    rec = action.recurrence
-    problems = rec.problems()
-    if problems:  # e.g. a time zone this machine no longer knows: say so, do not spin
-        action.active, action.next_run_at = False, None
-        action.paused_reason = "paused: its schedule is incomplete: " + "; ".join(
-            f"{k}: {v}" for k, v in problems.items())
-        db.session.commit()
-        return "paused"
-    latest, count = rec.latest_due(first_due, now)
-    late = now - latest > MISSED_AFTER
-    trigger = "catch_up" if (count > 1 or late) else "schedule"
-    skip = None
-    if (count > 1 or late) and action.catch_up == CatchUp.SKIP:
-        skip = (f"skipped: {count} due time{'s' if count > 1 else ''} missed while no "
-                "scheduler ran (catch-up: skip)")
-    skip = skip or _skip_reason(action)
-    status = RunStatus.SKIPPED if skip else RunStatus.QUEUED
-    if not skip and _busy(action.id):
-        if action.overlap == Overlap.SKIP:
-            status, skip = RunStatus.SKIPPED, "skipped: the previous run was still running"
-        else:
-            status = RunStatus.WAITING
-    # Move next_run_at on only if it still holds what was read: a second scheduler that
-    # read the same value changes nothing (and inserts nothing).
-    moved = db.session.execute(
-        update(actions)
-        .where(actions.c.id == action.id, actions.c.next_run_at == first_due)
-        .values(next_run_at=rec.next_after(now))
-    ).rowcount
-    if not moved:
-        db.session.rollback()
-        return "taken"
-    run_id = _insert_run(action, latest, trigger, status, skip or "")
-    db.session.commit()
-    if run_id is None:
-        return "taken"
-    if status == RunStatus.QUEUED:
+    """Take one due action (models/schedules/ledger.py: claim_due) and enqueue its job.
+    Returns what happened ("started", "waiting", "skipped", "taken", "paused", "not due")."""
+    outcome, run_id = ledger.claim_due(action_id, now)
+    if run_id is not None:
         start_schedule_run(db.session.get(ScheduledActionRun, run_id))
-        return "started"
-    return "waiting" if status == RunStatus.WAITING else "skipped"
+    return outcome
 
 
 def run_now(action: ScheduledAction, user_id: int | None = None) -> ScheduledActionRun:
     """Run an action at once, for the click's minute as its due time (so a scheduler tick
     for that same minute cannot run it a second time). Raises ScheduleError."""
-    due_at = clock.now().replace(second=0, microsecond=0)
-    status = RunStatus.QUEUED
-    if _busy(action.id):
-        if action.overlap == Overlap.SKIP:
-            raise ScheduleError(f"'{action.name}' is still running (its previous run has not "
-                                "finished); try again when it has")
-        status = RunStatus.WAITING
-    run_id = _insert_run(action, due_at, "run_now", status, user_id=user_id)
-    db.session.commit()
-    if run_id is None:
-        raise ScheduleError(f"'{action.name}' already has a run for {due_at:%Y-%m-%d %H:%M} UTC")
-    run = db.session.get(ScheduledActionRun, run_id)
-    if status == RunStatus.QUEUED:
+    run = ledger.claim_now(action, user_id)
+    if run.status == RunStatus.QUEUED:
         start_schedule_run(run)
     return run
-
-
-def pause(action: ScheduledAction, reason: str = "paused by hand") -> None:
-    """Stop an action from running until it is resumed (commits)."""
-    action.active = False
-    action.paused_reason = reason
-    db.session.commit()
-
-
-def resume(action: ScheduledAction) -> None:
-    """Run an action again from its next due time after now (missed ones are not made up;
-    the failure count starts again). Raises ScheduleError when its schedule is incomplete."""
-    problems = action.recurrence.problems()
-    if problems:
-        raise ScheduleError("; ".join(f"{k}: {v}" for k, v in problems.items()))
-    action.active = True
-    action.paused_reason = None
-    action.failure_streak = 0
-    action.compute_next_run(clock.now())
-    db.session.commit()
-
-
-# --- settling: outcomes, lost jobs, waiting runs ------------------------------------------------
-
-
-def record_outcome(run_id: int, ok: bool, *, result: dict | None = None, summary: str = "",
-                   error: str | None = None, campaign_id: int | None = None) -> bool:
-    """Write a run's outcome and the action's last run / failure streak, pausing the action
-    after its N-th failure in a row. Once per run (a second call changes nothing). Not
-    committed."""
-    values = {"status": RunStatus.DONE if ok else RunStatus.FAILED, "finished_at": utcnow(),
-              "error": error}
-    if result is not None:
-        values["result"] = result
-    if summary:
-        values["summary"] = summary
-    if campaign_id is not None:
-        values["campaign_id"] = campaign_id
-    settled = db.session.execute(
-        update(ledger).where(ledger.c.id == run_id,
-                             ledger.c.status.in_((RunStatus.QUEUED, RunStatus.RUNNING)))
-        .values(**values)
-    ).rowcount
-    if not settled:
-        return False
-    run = db.session.get(ScheduledActionRun, run_id, populate_existing=True)
-    action = db.session.get(ScheduledAction, run.action_id, populate_existing=True)
-    action.last_run_at = run.started_at or run.finished_at
-    action.last_status = values["status"]
-    if ok:
-        action.failure_streak = 0
-    else:
-        action.failure_streak += 1
-        if action.active and action.failure_streak >= action.max_failures:
-            first_line = (error or "failed").split("\n", 1)[0][:300]
-            action.active = False
-            action.paused_reason = (f"paused after {action.failure_streak} failed runs in a row; "
-                                    f"last error: {first_line}")
-    return True
-
-
-def settle() -> dict[str, int]:
-    """Bring the ledger up to date (cheap: only unsettled rows are read, by index).
-
-    - a run whose job ended without telling the ledger (a worker that died, the reaper
-      failing its job run) takes its job's outcome;
-    - a row without a job (a crash between insert and enqueue) gets one;
-    - a waiting run starts once its action has nothing else queued or running.
-    """
-    counts = {"settled": 0, "orphans": 0, "released": 0}
-    job_runs = JobRun.__table__
-    ended = db.session.execute(
-        select(ledger.c.id, job_runs.c.status, job_runs.c.error)
-        .join(job_runs, job_runs.c.id == ledger.c.job_run_id)
-        .where(ledger.c.status.in_((RunStatus.QUEUED, RunStatus.RUNNING)),
-               job_runs.c.status.in_((JobStatus.DONE, JobStatus.FAILED)))
-    ).all()
-    for run_id, status, error in ended:
-        counts["settled"] += record_outcome(run_id, status == JobStatus.DONE,
-                                            error=error or None)
-    db.session.commit()
-    orphans = db.session.scalars(
-        select(ScheduledActionRun).where(ScheduledActionRun.status == RunStatus.QUEUED,
-                                         ScheduledActionRun.job_run_id.is_(None),
-                                         ScheduledActionRun.created_at < utcnow() - ORPHAN_AFTER)
-    ).all()
-    for run in orphans:
-        start_schedule_run(run)
-        counts["orphans"] += 1
-    waiting = db.session.scalars(
-        select(ScheduledActionRun).where(ScheduledActionRun.status == RunStatus.WAITING)
-        .order_by(ScheduledActionRun.due_at)
-    ).all()
-    seen: set[int] = set()
-    for run in waiting:  # per action, the earliest waiting run, once nothing else is on
-        if run.action_id in seen:
-            continue
-        seen.add(run.action_id)
-        if db.session.scalar(select(exists().where(
-                ledger.c.action_id == run.action_id,
-                ledger.c.status.in_((RunStatus.QUEUED, RunStatus.RUNNING))))):
-            continue
-        released = db.session.execute(
-            update(ledger).where(ledger.c.id == run.id, ledger.c.status == RunStatus.WAITING)
-            .values(status=RunStatus.QUEUED)
-        ).rowcount
-        db.session.commit()
-        if released:
-            start_schedule_run(run)
-            counts["released"] += 1
-    return counts
-
-
-def _record_tick(now: datetime, due: int, started: int) -> None:
-    queue = current_app.config["KOHDE_QUEUE"]
-    values = {"ticked_at": utcnow(), "ticked_as": now, "due": due, "started": started}
-    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(SchedulerTick.__table__).values(queue=queue, **values)
-    db.session.execute(statement.on_conflict_do_update(index_elements=["queue"], set_=values))
-    db.session.commit()
-
-
-def due_action_ids(now: datetime, limit: int = DUE_BATCH) -> list[int]:
-    """Ids of the active actions due at ``now``, the most overdue first (index scan)."""
-    return list(db.session.scalars(
-        select(actions.c.id)
-        .where(actions.c.active.is_(True), actions.c.next_run_at <= now)
-        .order_by(actions.c.next_run_at).limit(limit)
-    ))
 
 
 @periodic("schedules")
 def run_due_actions(now: datetime) -> dict[str, int]:
     """The tick's check: settle the ledger, then start every action that is due."""
     now = now if now is not None else clock.now()
-    done = settle()
-    due = due_action_ids(now)
+    done = ledger.settle(start_schedule_run)
+    due = ledger.due_action_ids(now)
     db.session.rollback()
     outcomes: dict[str, int] = {}
     for action_id in due:
         outcome = start_due(action_id, now)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
-    _record_tick(now, len(due), outcomes.get("started", 0))
+    ledger.record_tick(current_app.config["KOHDE_QUEUE"], now, len(due),
+                       outcomes.get("started", 0))
     return {"due": len(due), **outcomes, **{k: v for k, v in done.items() if v}}
 
 
@@ -388,18 +149,6 @@ def do_copy_group(ctx: JobContext, action: ScheduledAction, run: ScheduledAction
     return result, words, action.campaign_id
 
 
-def _campaign_name(group: TargetGroup, day: date) -> str:
-    """"<group> <local date>", and " (2)", " (3)" … when that name is taken already."""
-    base = f"{group.name} {day.isoformat()}"[:200]
-    taken = set(db.session.scalars(select(Campaign.name).where(
-        or_(Campaign.name == base, Campaign.name.like(base + " (%)")))))
-    name, n = base, 1
-    while name in taken:
-        n += 1
-        name = f"{base} ({n})"
-    return name
-
-
 def do_group_email(ctx: JobContext, action: ScheduledAction, run: ScheduledActionRun):
     """Seed 004, option 1: (refresh,) create a campaign "<group> <date>", link the members,
     send the group's template to them (opt-out, bounces, invalid addresses and the waiting
@@ -414,14 +163,15 @@ def do_group_email(ctx: JobContext, action: ScheduledAction, run: ScheduledActio
     if action.refresh_first:
         refreshed = refresh(group)  # commits: the campaign below sees the new members
     day = run.due_at.astimezone(ZoneInfo(action.timezone)).date()
-    campaign = Campaign(name=_campaign_name(group, day), owner_id=action.owner_id,
+    # "<group> <local date>", and " (2)", " (3)" … when that name is taken already.
+    name = unused_name(f"{group.name} {day.isoformat()}"[:200])
+    campaign = Campaign(name=name, owner_id=action.owner_id,
                         email_template_id=template.id, start_date=day, active=True,
                         description=f"Created by the scheduled action '{action.name}' "
                                     f"for target group '{group.name}'.")
     db.session.add(campaign)
     db.session.flush()  # its id and number; committed with the members and messages
-    db.session.execute(update(ledger).where(ledger.c.id == run.id)
-                       .values(campaign_id=campaign.id))
+    ledger.set_campaign(run.id, campaign.id)
     result = change_audience(ctx, campaign.id, "copy_group", group.id)  # commits all of it
     counts = campaign_email_counts(campaign.id)
     email = result.get("email") or {"queued": 0, "suppressed": 0}
@@ -483,11 +233,8 @@ def run_scheduled_action(ctx: JobContext, run_id: int) -> dict:
     run = db.session.get(ScheduledActionRun, run_id)
     if run is None:
         raise LookupError(f"scheduled run {run_id} does not exist")
-    if run.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
+    if not ledger.mark_running(run, ctx.run_id):
         return {"already": run.status, **(run.result or {})}  # a repeat: done once already
-    run.status, run.started_at = RunStatus.RUNNING, utcnow()
-    run.job_run_id = run.job_run_id or ctx.run_id
-    db.session.commit()
     action = run.action
     try:
         runner = RUNNERS.get(action.kind)
@@ -496,11 +243,11 @@ def run_scheduled_action(ctx: JobContext, run_id: int) -> dict:
         result, summary, campaign_id = runner(ctx, action, run)
     except BaseException as exc:
         db.session.rollback()
-        record_outcome(run_id, False, error=f"{type(exc).__name__}: {exc}")
+        ledger.record_outcome(run_id, False, error=f"{type(exc).__name__}: {exc}")
         db.session.commit()
         raise  # the job run fails too: never report success for a failed run
     result = {**result, "summary": summary}
-    record_outcome(run_id, True, result=result, summary=summary, campaign_id=campaign_id)
+    ledger.record_outcome(run_id, True, result=result, summary=summary, campaign_id=campaign_id)
     db.session.commit()
     return result
 
@@ -527,17 +274,8 @@ def undo_scheduled_run(ctx: JobContext, run_id: int) -> dict:
         raise ScheduleError(f"scheduled run {run_id} did not create or fill a campaign")
     if (run.result or {}).get("undone_by"):
         raise ScheduleError(f"run {run_id} was already undone by job {run.result['undone_by']}")
-    outbox, members = OutboxMessage.__table__, CampaignMember.__table__
-    added = select(members.c.contact_id).where(members.c.campaign_id == run.campaign_id,
-                                               members.c.job_id == run.job_run_id)
-    cancelled = db.session.execute(
-        update(outbox)
-        .where(outbox.c.campaign_id == run.campaign_id,
-               outbox.c.state.in_((OutboxState.QUEUED, OutboxState.DEFERRED)),
-               outbox.c.contact_id.in_(added))
-        .values(state=OutboxState.SUPPRESSED, suppressed_reason="cancelled",
-                last_error=f"cancelled by undo job {ctx.run_id}")
-    ).rowcount
+    cancelled = cancel_unsent_to_added(run.campaign_id, run.job_run_id,
+                                       f"cancelled by undo job {ctx.run_id}")
     removed, _restored = revert(run.job_run_id, run.campaign_id)
     campaign = db.session.get(Campaign, run.campaign_id)
     created = run.action.kind == ActionKind.GROUP_EMAIL
@@ -549,19 +287,3 @@ def undo_scheduled_run(ctx: JobContext, run_id: int) -> dict:
     run.result = {**(run.result or {}), "undone_by": ctx.run_id, "undo": words}
     ctx.progress(1, 1)  # commits
     return {"run_id": run_id, "removed": removed, "cancelled": cancelled, "summary": words}
-
-
-def overdue_actions(now: datetime | None = None) -> list[ScheduledAction]:
-    """Active actions whose due time passed more than a few minutes ago (the dashboard)."""
-    now = now or clock.now()
-    return list(db.session.scalars(
-        select(ScheduledAction)
-        .where(ScheduledAction.active.is_(True), ScheduledAction.next_run_at < now - MISSED_AFTER)
-        .order_by(ScheduledAction.next_run_at).limit(20)
-    ))
-
-
-def last_tick() -> SchedulerTick | None:
-    """The scheduler's last tick on this queue."""
-    return db.session.get(SchedulerTick, current_app.config["KOHDE_QUEUE"])
-

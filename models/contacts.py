@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sqlalchemy import Computed, ForeignKey, Index, String, event, select
+from sqlalchemy import Computed, ForeignKey, Index, String, event, select, update
 from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
 from .base import Base, Timestamped, db
@@ -105,3 +105,8 @@ def _keep_search_text(contact: Contact, value, _old, initiator) -> None:
 
 for _name in SEARCHED:
     event.listen(getattr(Contact, _name), "set", _keep_search_text)
+
+
+def opt_out(contact_id: int) -> None:
+    """Opt the contact out of marketing email (not committed)."""
+    db.session.execute(update(Contact).where(Contact.id == contact_id).values(email_opt_out=True))

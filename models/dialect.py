@@ -11,13 +11,18 @@ from sqlalchemy.dialects import postgresql, sqlite
 from .base import db
 
 
+def insert(table):
+    """This database's ``INSERT`` construct, the one with ``on_conflict_do_…``."""
+    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
 def insert_ignoring_duplicates(table):
     """``INSERT … ON CONFLICT DO NOTHING`` for this database: a repeat adds nothing.
 
     (SQLite parses ``INSERT … SELECT … ON CONFLICT`` only when the SELECT has a WHERE.)
     """
-    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing()
+    return insert(table).on_conflict_do_nothing()
 
 
 @contextmanager

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, and_, exists, func, select, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, UTCDateTime, utcnow
+from .base import Base, UTCDateTime, db, utcnow
 
 
 class JobStatus(StrEnum):
@@ -116,3 +116,43 @@ class JobRun(Base):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.id}"
+
+
+def stuck_condition(now: datetime):
+    """Running, but the lease expired: its worker is gone (the reaper fails it soon)."""
+    return and_(JobRun.status == JobStatus.RUNNING, JobRun.lease_expires_at < now)
+
+
+def stuck_runs(now: datetime, limit: int = 20) -> list:
+    """(id, kind, worker_name, lease_expires_at) of the stuck runs, the longest expired first."""
+    return db.session.execute(
+        select(JobRun.id, JobRun.kind, JobRun.worker_name, JobRun.lease_expires_at)
+        .where(stuck_condition(now)).order_by(JobRun.lease_expires_at).limit(limit)
+    ).all()
+
+
+def retries_in_progress() -> int:
+    """Queued or running runs that are a second or later attempt."""
+    return db.session.scalar(select(func.count()).where(
+        JobRun.status.in_(ACTIVE_STATUSES), JobRun.attempt > 1)) or 0
+
+
+def active_of_kind(kind: str) -> bool:
+    """Whether a run of this kind is queued or running."""
+    return bool(db.session.scalar(select(exists().where(
+        JobRun.kind == kind, JobRun.status.in_(ACTIVE_STATUSES)))))
+
+
+def failed(run_id: str) -> bool:
+    """Whether that run failed."""
+    return db.session.scalar(select(JobRun.status).where(JobRun.id == run_id)) == JobStatus.FAILED
+
+
+def recent_runs(limit: int, status: str | None = None, now: datetime | None = None) -> list:
+    """The most recent runs, newest first; ``status`` STUCK means :func:`stuck_condition`."""
+    query = select(JobRun).order_by(JobRun.enqueued_at.desc()).limit(limit)
+    if status == STUCK:
+        query = query.where(stuck_condition(now or utcnow()))
+    elif status:
+        query = query.where(JobRun.status == status)
+    return list(db.session.scalars(query))

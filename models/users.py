@@ -63,3 +63,14 @@ def active_users() -> list:
         select(User.id, User.name, User.email).where(User.active.is_(True))
         .order_by(func.lower(User.name), User.email)
     ).all()
+
+
+def user_by_email(email: str) -> User | None:
+    """The user with this email address, in any case (None: nobody)."""
+    return db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+
+
+def user_by_calendar_token(token: str) -> User | None:
+    """The active user whose private calendar feed this token opens (None: nobody)."""
+    return db.session.scalar(
+        select(User).where(User.calendar_token == token, User.active.is_(True)))

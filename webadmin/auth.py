@@ -7,11 +7,11 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
-from sqlalchemy import func, select
 from wtforms import BooleanField, EmailField, PasswordField
 from wtforms.validators import DataRequired
 
 from models import User
+from models.users import user_by_email
 
 from .extensions import db, login_manager
 
@@ -34,7 +34,7 @@ def load_user(user_id: str) -> User | None:
 
 def find_user(email: str) -> User | None:
     """The user with this email, compared case-insensitively."""
-    return db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+    return user_by_email(email)
 
 
 def _safe_next(target: str | None) -> str:

@@ -10,10 +10,10 @@ from datetime import timedelta
 
 from flask import Blueprint, Flask, Response, abort, url_for
 from icalendar import Calendar, Event
-from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload
 
-from models import Activity, ActivityContact, ActivityStatus, Contact, User, db, utcnow
+from models import Activity, ActivityStatus, User, utcnow
+from models.activities.listing import contacts_named, owned_between
+from models.users import user_by_calendar_token
 
 bp = Blueprint("calendar_feed", __name__)
 
@@ -24,35 +24,17 @@ STATUS = {
     ActivityStatus.DONE: "CONFIRMED",
     ActivityStatus.CANCELLED: "CANCELLED",
 }
-links = ActivityContact.__table__
 
 
 def _activities(user: User) -> list[Activity]:
     now = utcnow()
-    return list(db.session.scalars(
-        select(Activity).options(joinedload(Activity.campaign))
-        .where(Activity.owner_id == user.id,
-               Activity.start_at >= now - timedelta(days=DAYS_BACK),
-               Activity.start_at < now + timedelta(days=DAYS_AHEAD))
-        .order_by(Activity.start_at, Activity.id)
-    ))
+    return owned_between(user.id, now - timedelta(days=DAYS_BACK), now + timedelta(days=DAYS_AHEAD))
 
 
 def _contacts(activity_ids: list[int]) -> dict[int, tuple[list[str], int]]:
     """Per activity: the first few linked contacts as "Name <email>", and how many in all."""
-    if not activity_ids:
-        return {}
-    ranked = (
-        select(links.c.activity_id, Contact.first_name, Contact.last_name, Contact.email,
-               func.row_number().over(partition_by=links.c.activity_id,
-                                      order_by=links.c.contact_id).label("n"),
-               func.count().over(partition_by=links.c.activity_id).label("total"))
-        .join(Contact, Contact.id == links.c.contact_id)
-        .where(links.c.activity_id.in_(activity_ids))
-        .subquery()
-    )
     found: dict[int, tuple[list[str], int]] = {}
-    for row in db.session.execute(select(ranked).where(ranked.c.n <= CONTACTS_LISTED)):
+    for row in contacts_named(activity_ids, CONTACTS_LISTED):
         name = f"{row.first_name or ''} {row.last_name or ''}".strip()
         label = f"{name} <{row.email}>" if name and row.email else name or row.email or "?"
         found.setdefault(row.activity_id, ([], row.total))[0].append(label)
@@ -102,9 +84,7 @@ def build_calendar(user: User, activities: list[Activity]) -> Calendar:
 @bp.get("/calendar/<token>.ics")
 def feed(token: str):
     """The user's activities from 30 days back to 180 days ahead as text/calendar."""
-    user = db.session.scalar(
-        select(User).where(User.calendar_token == token, User.active.is_(True))
-    )
+    user = user_by_calendar_token(token)
     if user is None:
         abort(404)
     body = build_calendar(user, _activities(user)).to_ical()

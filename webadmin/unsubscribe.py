@@ -8,9 +8,9 @@ opts the contact out at once. A forged or altered token changes nothing.
 from __future__ import annotations
 
 from flask import Blueprint, Flask, render_template
-from sqlalchemy import update
 
 from models import Contact, db
+from models.contacts import opt_out
 from models.email.unsubscribe import contact_id_from, is_test_token
 
 from .extensions import csrf
@@ -43,7 +43,7 @@ def unsubscribe(token: str):
     contact_id = contact_id_from(token)
     if contact_id is None or db.session.get(Contact, contact_id) is None:
         return render_template("kohde/email/unsubscribe/invalid.html"), 404
-    db.session.execute(update(Contact).where(Contact.id == contact_id).values(email_opt_out=True))
+    opt_out(contact_id)
     db.session.commit()
     return render_template("kohde/email/unsubscribe/done.html"), 200
 

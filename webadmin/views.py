@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from flask import Flask, jsonify, request
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import text
 
 from jobs.queue import get_redis
-from models import ACTIVE_STATUSES, JobRun, JobStatus, OutboxMessage, OutboxState, utcnow
+from models import utcnow
+from models.email.outbox import oldest_due
+from models.jobs import retries_in_progress, stuck_runs
 
 from .extensions import db
 
@@ -17,21 +17,9 @@ def job_health() -> dict:
     """Runs whose lease expired (their worker is gone; the reaper fails them soon), retries
     on their way, and how long the oldest due message has waited (None: none is due)."""
     now = utcnow()
-    stuck = db.session.execute(
-        select(JobRun.id, JobRun.kind, JobRun.worker_name, JobRun.lease_expires_at)
-        .where(JobRun.status == JobStatus.RUNNING, JobRun.lease_expires_at < now)
-        .order_by(JobRun.lease_expires_at).limit(20)
-    ).all()
-    retries = db.session.scalar(select(func.count()).where(
-        JobRun.status.in_(ACTIVE_STATUSES), JobRun.attempt > 1))
-    outbox = OutboxMessage.__table__
-    oldest = db.session.scalar(
-        select(func.min(func.coalesce(outbox.c.next_attempt_at, outbox.c.created_at)))
-        .where(outbox.c.state.in_((OutboxState.QUEUED, OutboxState.DEFERRED, OutboxState.SENDING)),
-               or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now))
-    )
-    if isinstance(oldest, str):  # SQLite's min() over a coalesce answers text
-        oldest = datetime.fromisoformat(oldest).replace(tzinfo=UTC)
+    stuck = stuck_runs(now)
+    retries = retries_in_progress()
+    oldest = oldest_due(now)
     return {
         "stuck_runs": len(stuck),
         "stuck": [{"id": r.id, "kind": r.kind, "worker": r.worker_name,

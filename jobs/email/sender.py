@@ -1,8 +1,7 @@
 """Sending the outbox: claim a batch, send over one connection, record each message at once.
 
 A message moves queued → sending (claimed) → sent / deferred / failed /
-suppressed. Claims are ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so any
-number of workers take disjoint batches; SQLite has one writer anyway.
+suppressed; the claim and the statements of each move are models/email/claims.py.
 
 Each message is committed as sent right after the server's 250. That commit
 runs on the recorder's own connection while the next message's envelope and
@@ -21,32 +20,23 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
 from functools import partial
 
 from flask import current_app
-from sqlalchemy import bindparam, or_, select, update
-from sqlalchemy.orm import selectinload
 
-from models import (
-    Contact,
-    EmailTemplate,
-    OutboxMessage,
-    OutboxState,
-    Settings,
-    SuppressedAddress,
-    db,
-    utcnow,
+from models import OutboxState, Settings, db
+from models.email.claims import (
+    MARK_SENT,
+    bounce,
+    claim,
+    claimed_messages,
+    deferred_or_failed,
+    sent_params,
+    set_state,
+    suppressed_now,
 )
-from models.automations import NOTIFY_REASON
-from models.dialect import insert_ignoring_duplicates
 from models.email.message import AddressProblem, Draft, address, compiled, draft, wire
-from models.email.outbox import (
-    Suppression,
-    release_dead_claims,
-    requeue_stuck,
-    suppression_reason,
-)
+from models.email.outbox import Suppression, release_dead_claims, requeue_stuck
 from models.email.render import CompiledTemplate, TemplateProblem
 
 from ..liveness import RunLost, connection_error
@@ -54,57 +44,7 @@ from ..runs import JobContext, enqueue, job
 from . import smtp
 
 log = logging.getLogger(__name__)
-outbox = OutboxMessage.__table__
 BATCH = 200
-MAX_ATTEMPTS = 5
-BACKOFF_MINUTES = (1, 5, 30, 120, 480)
-MARK_SENT = (
-    update(outbox)
-    .where(outbox.c.id == bindparam("b_id"))
-    .values(state=OutboxState.SENT, sent_at=bindparam("b_sent_at"), last_error=None,
-            message_id=bindparam("b_message_id"))
-)
-
-
-def claim(limit: int, run_id: str | None = None) -> list[int]:
-    """Mark up to ``limit`` due messages as sending (claimed by job run ``run_id``) and
-    return their ids (committed)."""
-    now = utcnow()
-    due = (
-        select(outbox.c.id)
-        .where(outbox.c.state.in_((OutboxState.QUEUED, OutboxState.DEFERRED)),
-               or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now))
-        .order_by(outbox.c.id)
-        .limit(limit)
-        # PostgreSQL: concurrent senders skip each other's rows; SQLite ignores it
-        # (its single writer already makes the claim atomic).
-        .with_for_update(skip_locked=True)
-    )
-    ids = db.session.execute(
-        update(outbox)
-        .where(outbox.c.id.in_(due.scalar_subquery()))
-        .values(state=OutboxState.SENDING, claimed_at=now, claimed_by=run_id,
-                attempts=outbox.c.attempts + 1)
-        .returning(outbox.c.id)
-    ).scalars().all()
-    db.session.commit()
-    return sorted(ids)
-
-
-def suppressed_now(ids: list[int], waiting_days: int) -> dict[int, str]:
-    """Claimed messages that must not go after all (checked again at send time: the contact
-    may have opted out or bounced since), in one query for the batch."""
-    contacts = Contact.__table__
-    reason = suppression_reason(outbox.c.template_id, utcnow(), waiting_days,
-                                older_than_id=outbox.c.id)
-    rows = db.session.execute(
-        select(outbox.c.id, reason)
-        .select_from(outbox.join(contacts, contacts.c.id == outbox.c.contact_id))
-        # An automation's notification to a user is not mail to the contact: the contact's
-        # opt-out and address do not hold it back.
-        .where(outbox.c.id.in_(ids), outbox.c.reason != NOTIFY_REASON)
-    ).all()
-    return {row_id: why for row_id, why in rows if why}
 
 
 @dataclass
@@ -128,13 +68,7 @@ def _prepare(ids: list[int], record: Recorder, counts: dict) -> list[Outgoing]:
     """Load the batch, hold back what is suppressed now, and take from the ORM what each
     message needs (each template compiled once per batch)."""
     held_back = suppressed_now(ids, Settings.current().email_waiting_period_days)
-    rows = db.session.scalars(
-        select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id)
-        .options(selectinload(OutboxMessage.contact).selectinload(Contact.owner),
-                 selectinload(OutboxMessage.contact).selectinload(Contact.company),
-                 selectinload(OutboxMessage.template).selectinload(EmailTemplate.sender_user),
-                 selectinload(OutboxMessage.campaign))
-    ).all()
+    rows = claimed_messages(ids)
     templates: dict[int, CompiledTemplate] = {}
     ready = []
     for row in rows:
@@ -155,8 +89,8 @@ def _prepare(ids: list[int], record: Recorder, counts: dict) -> list[Outgoing]:
             if row.template_id not in templates:
                 templates[row.template_id] = compiled(row.template)
             message_draft = draft(row.template, contact, row.campaign, to=to,
-                                  message_id=row.message_id,
-                                  idstring=f"kohde.{row.id}")
+                                  message_id=row.message_id, idstring=f"kohde.{row.id}",
+                                  sender_mode=row.sender_mode, sender_user=row.sender_user)
         except (TemplateProblem, AddressProblem) as exc:  # a broken template or its From
             record(row.id, state=OutboxState.FAILED, last_error=str(exc))
             counts["failed"] += 1
@@ -229,13 +163,12 @@ class Recorder:
 
     def __call__(self, row_id: int, **values) -> None:
         """Record an outcome and wait for it."""
-        statement = update(outbox).where(outbox.c.id == row_id).values(**values)
-        self.thread.submit(self._execute, (statement, None)).result()
+        self.thread.submit(self._execute, (set_state(row_id, **values), None)).result()
 
     def sent(self, row_id: int, message_id: str | None) -> None:
         """The server said 250: commit that now, without waiting for it here."""
         self.settled()
-        params = {"b_id": row_id, "b_sent_at": utcnow(), "b_message_id": message_id}
+        params = sent_params(row_id, message_id)
         self.pending = self.thread.submit(self._execute, (MARK_SENT, params))
 
     def settled(self) -> None:
@@ -246,10 +179,7 @@ class Recorder:
 
     def bounced(self, row_id: int, email_key: str, error: str) -> None:
         """5xx: the address goes on the suppression list, then the row is marked failed."""
-        suppress = insert_ignoring_duplicates(SuppressedAddress.__table__).values(
-            email_key=email_key, reason="bounced", detail=error, created_at=utcnow())
-        failed = update(outbox).where(outbox.c.id == row_id).values(
-            state=OutboxState.FAILED, last_error=error)
+        suppress, failed = bounce(row_id, email_key, error)
         self.thread.submit(self._execute, (suppress, None), (failed, None)).result()
 
     def close(self) -> None:
@@ -260,14 +190,6 @@ class Recorder:
             if self.conn is not None:
                 self.thread.submit(self.conn.close).result()
             self.thread.shutdown()
-
-
-def _deferred_or_failed(item: Outgoing, error: str) -> dict:
-    if item.attempts >= MAX_ATTEMPTS:
-        return {"state": OutboxState.FAILED, "last_error": error}
-    delay = BACKOFF_MINUTES[min(item.attempts, len(BACKOFF_MINUTES)) - 1]
-    return {"state": OutboxState.DEFERRED, "last_error": error,
-            "next_attempt_at": utcnow() + timedelta(minutes=delay)}
 
 
 def send_batch(ids: list[int], counts: dict, pace: float,
@@ -325,7 +247,7 @@ def _send(ready: list[Outgoing], record: Recorder, counts: dict, pace: float,
         error = f"{type(exc).__name__}: {exc}"
         for item in ready:
             if item.id in pending:
-                record(item.id, **_deferred_or_failed(item, error))
+                record(item.id, **deferred_or_failed(item.attempts, error))
                 counts["deferred"] += 1
     finally:
         if client is not None:
@@ -338,7 +260,7 @@ def _send(ready: list[Outgoing], record: Recorder, counts: dict, pace: float,
 def _smtp_refused(item: Outgoing, code: int, detail, record: Recorder, counts: dict) -> None:
     error = f"{code} {detail.decode(errors='replace') if isinstance(detail, bytes) else detail}"
     if 400 <= code < 500:
-        record(item.id, **_deferred_or_failed(item, error))
+        record(item.id, **deferred_or_failed(item.attempts, error))
         counts["deferred"] += 1
         return
     # 5xx: the address does not work; never try it again for anyone's campaign.

@@ -6,7 +6,7 @@ import re
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, String, Text, event, inspect, select
+from sqlalchemy import ForeignKey, Index, String, Text, event, inspect, or_, select
 from sqlalchemy.orm import Mapped, Session, backref, mapped_column, relationship
 
 from ..base import Base, Timestamped, UTCDateTime, db, numbered_from_id, utcnow
@@ -136,3 +136,14 @@ def active_campaigns(exclude_id: int | None = None) -> list:
     if exclude_id is not None:
         query = query.where(Campaign.id != exclude_id)
     return db.session.execute(query.order_by(Campaign.name)).all()
+
+
+def unused_name(base: str) -> str:
+    """``base``, or ``base (2)``, ``base (3)`` … the first that no campaign has yet."""
+    taken = set(db.session.scalars(select(Campaign.name).where(
+        or_(Campaign.name == base, Campaign.name.like(base + " (%)")))))
+    name, n = base, 1
+    while name in taken:
+        n += 1
+        name = f"{base} ({n})"
+    return name

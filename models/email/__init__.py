@@ -95,9 +95,14 @@ class OutboxMessage(Base):
     # The job run that claimed it: when that run is known dead, the claim is released at once.
     claimed_by: Mapped[str | None] = mapped_column(String(80))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Whose name and address it goes from when not the template's choice (an automation
+    # step's "sent as the owner / a chosen user"): a SenderMode, NULL for the template's.
+    sender_mode: Mapped[str | None] = mapped_column(String(10))
+    sender_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
     template = relationship("EmailTemplate")
     contact = relationship("Contact")
+    sender_user = relationship("User")
     campaign = relationship("Campaign")
     group = relationship("TargetGroup")
 

@@ -71,13 +71,18 @@ def address(name: str, email: str | None) -> Address:
         raise AddressProblem(f"not a usable email address: {email!r}") from None
 
 
-def sender_of(template: EmailTemplate, contact: Contact) -> Address:
-    """The From address: fixed, the contact's owner, or a chosen user (else the default)."""
+def sender_of(template: EmailTemplate, contact: Contact, mode: str | None = None,
+              chosen: User | None = None) -> Address:
+    """The From address: fixed, the contact's owner, or a chosen user (else the template's
+    fixed sender, else the default). ``mode`` and ``chosen`` override the template's choice
+    (an outbox row an automation step made: "sent as the owner / this user")."""
     user: User | None = None
-    if template.sender_mode == SenderMode.OWNER:
+    if mode is None:
+        mode, chosen = template.sender_mode, template.sender_user
+    if mode == SenderMode.OWNER:
         user = contact.owner
-    elif template.sender_mode == SenderMode.USER:
-        user = template.sender_user
+    elif mode == SenderMode.USER:
+        user = chosen
     if user is not None:
         return address(user.name, user.email)
     if template.sender_email:
@@ -136,16 +141,18 @@ class Draft:
 
 def draft(template: EmailTemplate, contact: Contact, campaign=None, *, to: Address | None = None,
           message_id: str | None = None, idstring: str | None = None,
-          test: bool = False) -> Draft:
+          test: bool = False, sender_mode: str | None = None,
+          sender_user: User | None = None) -> Draft:
     """What a message to ``contact`` needs; AddressProblem when its From or To is unusable.
 
     ``to`` replaces the contact as the recipient (a test sent to oneself); the outbox
-    passes its row's id as ``idstring`` so Message-IDs name the row they came from;
-    ``test`` gives it the test unsubscribe link (previews and test sends).
+    passes its row's id as ``idstring`` so Message-IDs name the row they came from, and its
+    row's sender choice (``sender_mode``, ``sender_user``) when it has one; ``test`` gives
+    it the test unsubscribe link (previews and test sends).
     """
     return Draft(
         context=context_for(template, contact, campaign, test=test),
-        sender=sender_of(template, contact),
+        sender=sender_of(template, contact, sender_mode, sender_user),
         to=to or address(contact.full_name, contact.email),
         marketing=template.marketing,
         message_id=message_id,

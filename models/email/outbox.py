@@ -8,10 +8,10 @@ can show how many were held back and why.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import case, exists, func, literal, or_, select, true
+from sqlalchemy import and_, case, exists, func, literal, or_, select, true
 from sqlalchemy.sql import ColumnElement
 
 from models import (
@@ -45,10 +45,17 @@ class Suppression:
     WAITING_PERIOD = "waiting_period"
 
 
-def waiting_period_clause(template_id, contact_id, since: datetime, older_than_id=None):
+def waiting_period_clause(template_id, contact_id, since: datetime, older_than_id=None,
+                          per_row: bool = False):
     """An earlier message of the same template to the same contact within the waiting period
     (any campaign, any group). ``older_than_id``: at send time only older rows count, so of
-    two such messages the first one goes."""
+    two such messages the first one goes.
+
+    ``per_row``: a probe of the (template, contact) index per row, never a hash of the
+    template's whole history. For statements over a batch of a few thousand rows, run
+    again and again while the outbox grows: PostgreSQL may hash an EXISTS, reading every
+    earlier message of the template once per batch (more with each batch, and most when
+    its statistics still say the outbox is empty); a scalar subquery is never hashed."""
     earlier = outbox.alias("earlier")
     conditions = [
         earlier.c.template_id == template_id,
@@ -58,12 +65,15 @@ def waiting_period_clause(template_id, contact_id, since: datetime, older_than_i
     ]
     if older_than_id is not None:
         conditions.append(earlier.c.id < older_than_id)
+    if per_row:
+        return select(literal(1)).where(*conditions).limit(1).scalar_subquery().is_not(None)
     return exists().where(*conditions)
 
 
 def suppression_reason(template_id, now: datetime, waiting_days: int,
-                       older_than_id=None) -> ColumnElement:
-    """A CASE over ``contacts``: the first reason not to send, or NULL."""
+                       older_than_id=None, per_row: bool = False) -> ColumnElement:
+    """A CASE over ``contacts``: the first reason not to send, or NULL (``per_row``: see
+    :func:`waiting_period_clause`)."""
     email = contacts.c.email_key
     return case(
         (contacts.c.email_opt_out.is_(True), Suppression.OPTED_OUT),
@@ -71,7 +81,7 @@ def suppression_reason(template_id, now: datetime, waiting_days: int,
         (or_(~email.like("%_@_%._%"), email.like("% %")), Suppression.INVALID_EMAIL),
         (exists().where(SuppressedAddress.__table__.c.email_key == email), Suppression.BOUNCED),
         (waiting_period_clause(template_id, contacts.c.id, now - timedelta(days=waiting_days),
-                               older_than_id), Suppression.WAITING_PERIOD),
+                               older_than_id, per_row), Suppression.WAITING_PERIOD),
         else_=None,
     )
 
@@ -177,3 +187,49 @@ def release_dead_claims() -> int:
     )
     db.session.commit()
     return result.rowcount
+
+
+def cancel_unsent_to_added(campaign_id: int, job_id: str, note: str) -> int:
+    """Cancel (suppress as "cancelled") the campaign's messages not sent yet to the members
+    that job ``job_id`` added: the first half of undoing that job. Not committed; answers
+    how many."""
+    members = CampaignMember.__table__
+    added = select(members.c.contact_id).where(members.c.campaign_id == campaign_id,
+                                               members.c.job_id == job_id)
+    return db.session.execute(
+        outbox.update()
+        .where(outbox.c.campaign_id == campaign_id,
+               outbox.c.state.in_((OutboxState.QUEUED, OutboxState.DEFERRED)),
+               outbox.c.contact_id.in_(added))
+        .values(state=OutboxState.SUPPRESSED, suppressed_reason="cancelled", last_error=note)
+    ).rowcount
+
+
+def due(now: datetime, states=(OutboxState.QUEUED, OutboxState.DEFERRED)) -> ColumnElement:
+    """Messages waiting to go now: queued, or deferred and due again (``states``)."""
+    return and_(outbox.c.state.in_(states),
+                or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now))
+
+
+def messages_due(now: datetime) -> bool:
+    """Whether some message waits to be sent now."""
+    return bool(db.session.scalar(select(exists().where(due(now)))))
+
+
+def oldest_due(now: datetime) -> datetime | None:
+    """Since when the longest-waiting due message (claimed ones too) has waited."""
+    oldest = db.session.scalar(
+        select(func.min(func.coalesce(outbox.c.next_attempt_at, outbox.c.created_at)))
+        .where(due(now, (OutboxState.QUEUED, OutboxState.DEFERRED, OutboxState.SENDING))))
+    if isinstance(oldest, str):  # SQLite's min() over a coalesce answers text
+        oldest = datetime.fromisoformat(oldest).replace(tzinfo=UTC)
+    return oldest
+
+
+def counts_by_state() -> dict[str, int]:
+    """Every message by state, the suppressed ones by reason ("suppressed (bounced)")."""
+    rows = db.session.execute(
+        select(outbox.c.state, outbox.c.suppressed_reason, func.count())
+        .group_by(outbox.c.state, outbox.c.suppressed_reason).order_by(outbox.c.state)
+    ).all()
+    return {(f"{s} ({r})" if r else s): n for s, r, n in rows}

@@ -128,9 +128,10 @@ def test_reentry_after_leaving_plus_days(ctx):
     helsinki()
     row = automation(email_step(0), reentry="after_days", reentry_days=3)
     never = automation(email_step(0), name="Never")
+    anytime = automation(email_step(0), name="Anytime", reentry="after_leaving")
     anna = contact("Anna")
-    switch_on(row, local(2026, 12, 7, 10))
-    switch_on(never, local(2026, 12, 7, 10))
+    for each in (row, never, anytime):
+        switch_on(each, local(2026, 12, 7, 10))
     tick_at(local(2026, 12, 7, 10))
     tick_at(local(2026, 12, 8, 9, 30))  # the first email
     set_status(anna, "customer")
@@ -138,6 +139,7 @@ def test_reentry_after_leaving_plus_days(ctx):
     set_status(anna, "lead")
     tick_at(local(2026, 12, 9, 10))  # 1 day after leaving: not yet
     assert [e.attempt for e in enrolments(row)] == [1]
+    assert [e.attempt for e in enrolments(anytime)] == [1, 2]  # "after leaving": at once
     tick_at(local(2026, 12, 11, 10, 1))  # 3 days after: back, attempt 2
     assert [e.attempt for e in enrolments(row)] == [1, 2]
     assert [e.attempt for e in enrolments(never)] == [1]

@@ -41,6 +41,7 @@ from models.automations import (
     step_counts,
 )
 from models.settings import installation_tz
+from models.users import active_users
 
 from .base import SecureModelView, SecureView, enum_choices
 
@@ -112,8 +113,7 @@ class AutomationView(SecureModelView):
         return {"model": row, "counts": step_counts(row), "kinds": STEP_LABELS,
                 "templates": db.session.scalars(select(EmailTemplate)
                                                 .order_by(EmailTemplate.name)).all(),
-                "users": db.session.scalars(select(User).where(User.active.is_(True))
-                                            .order_by(User.email)).all()}
+                "users": active_users()}
 
     def _steps_partial(self, row: Automation):
         return self.render("kohde/automations/_steps.html", **self._steps_context(row))

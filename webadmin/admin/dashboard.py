@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import redirect, request, url_for
+from flask import current_app, redirect, request, url_for
 from flask_admin import AdminIndexView, expose
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from jobs.schedules import last_tick, overdue_actions
 from models import (
     ACTIVE_STATUSES,
     Activity,
@@ -24,6 +23,7 @@ from models import (
     db,
     utcnow,
 )
+from models.schedules.ledger import last_tick, overdue_actions
 
 
 def dashboard_counts() -> dict[str, int]:
@@ -57,7 +57,7 @@ def dashboard_counts() -> dict[str, int]:
 
 def scheduler_status() -> dict:
     """The scheduler's last tick and the scheduled actions that are overdue."""
-    tick = last_tick()
+    tick = last_tick(current_app.config["KOHDE_QUEUE"])
     now = clock.now()
     return {"last_tick": tick, "overdue": overdue_actions(now),
             "stale": tick is None or now - tick.ticked_at > timedelta(minutes=5)}

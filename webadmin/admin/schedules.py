@@ -13,7 +13,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import select
 from wtforms import SelectField, SelectMultipleField, ValidationError, widgets
 
-from jobs.schedules import ScheduleError, pause, resume, run_now, start_undo_run
+from jobs.schedules import run_now, start_undo_run
 from models import (
     ActionKind,
     ActivityAssignee,
@@ -32,6 +32,7 @@ from models import (
 )
 from models.recurrence import WEEKDAY_NAMES, Recurrence, time_zones
 from models.schedules import KIND_LABELS, timing_problem
+from models.schedules.ledger import ScheduleError, pause, resume
 
 from .base import SecureModelView, enum_choices
 from .campaigns import campaign_template_only, campaign_templates

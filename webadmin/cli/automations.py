@@ -7,7 +7,7 @@ from datetime import time
 
 import click
 from flask.cli import with_appcontext
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from models import Automation, AutomationStep, EmailTemplate, SavedFilter, User, clock, db
 from models.automations import (
@@ -24,6 +24,7 @@ from models.automations import (
     step_counts,
 )
 from models.settings import installation_tz
+from models.users import user_by_email
 
 from .lookup import by_id_or_name
 
@@ -37,7 +38,7 @@ def _template(name: str) -> EmailTemplate:
 
 
 def _user(email: str) -> User:
-    user = db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+    user = user_by_email(email)
     if user is None:
         raise click.ClickException(f"no user {email!r}")
     return user

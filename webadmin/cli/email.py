@@ -11,14 +11,13 @@ from pathlib import Path
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from sqlalchemy import func, select
 
 from jobs.email import sink
 from jobs.email.sender import send_outbox
 from jobs.email.smtp import sink_port
-from models import CAMPAIGN_FOLDER, Campaign, EmailTemplate, OutboxMessage, SenderMode, db
+from models import CAMPAIGN_FOLDER, Campaign, EmailTemplate, SenderMode, db
 from models.email.message import render_for
-from models.email.outbox import requeue_stuck
+from models.email.outbox import counts_by_state, requeue_stuck
 from models.email.render import TemplateProblem, check_template
 
 from ..auth import find_user
@@ -49,12 +48,7 @@ def outbox_group():
 @with_appcontext
 def outbox_status(as_json: bool):
     """Messages by state (and suppressed ones by reason)."""
-    rows = db.session.execute(
-        select(OutboxMessage.state, OutboxMessage.suppressed_reason, func.count())
-        .group_by(OutboxMessage.state, OutboxMessage.suppressed_reason)
-        .order_by(OutboxMessage.state)
-    ).all()
-    data = {(f"{s} ({r})" if r else s): n for s, r, n in rows}
+    data = counts_by_state()
     if as_json:
         click.echo(json.dumps(data))
         return

@@ -8,15 +8,15 @@ import logging
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from sqlalchemy import select
 
 from jobs import embedded_redis
 from jobs.queue import redis_url
 from jobs.runs import requeue_lost
 from jobs.scheduler import KohdeScheduler
 from jobs.worker import make_worker
-from models import STUCK, JobRun, JobStatus, clock, db, utcnow
+from models import JobRun, clock, db
 from models.email.outbox import requeue_stuck
+from models.jobs import recent_runs
 
 from .waiting import ensure_redis, run_as_dict, wait_for
 
@@ -34,13 +34,7 @@ def jobs_group():
 @with_appcontext
 def list_jobs(limit: int, status: str | None, as_json: bool):
     """The most recent job runs, newest first."""
-    query = select(JobRun).order_by(JobRun.enqueued_at.desc()).limit(limit)
-    if status == STUCK:
-        query = query.where(JobRun.status == JobStatus.RUNNING,
-                            JobRun.lease_expires_at < utcnow())
-    elif status:
-        query = query.where(JobRun.status == status)
-    runs = db.session.scalars(query).all()
+    runs = recent_runs(limit, status)
     if as_json:
         click.echo(json.dumps([run_as_dict(r) for r in runs], indent=2, default=str))
         return

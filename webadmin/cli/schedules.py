@@ -7,9 +7,9 @@ from datetime import datetime, time
 
 import click
 from flask.cli import with_appcontext
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from jobs.schedules import ScheduleError, pause, resume, run_now
+from jobs.schedules import run_now
 from models import (
     ActionKind,
     Campaign,
@@ -22,6 +22,8 @@ from models import (
     db,
 )
 from models.recurrence import Frequency, parse_weekdays
+from models.schedules.ledger import ScheduleError, pause, resume
+from models.users import user_by_email
 
 from .lookup import by_id_or_name
 from .waiting import ensure_redis, wait_for
@@ -35,7 +37,7 @@ def _action(ident: str) -> ScheduledAction:
 
 
 def _user(email: str) -> User:
-    user = db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+    user = user_by_email(email)
     if user is None:
         raise click.ClickException(f"no user {email!r}")
     return user

@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 from flask import abort, request, url_for
 from flask_admin import expose
 from flask_login import current_user
-from sqlalchemy import func, select
 
-from models import Activity, ActivityContact, Contact, Settings, User, db
+from models import ActivityContact, Settings, User, db
+from models.activities.listing import calendar_rows
 from models.users import active_users
 
 from ..base import SecureView
@@ -65,18 +65,7 @@ def entries(owner_id: int, first: date, days: int, tz: ZoneInfo) -> list[Entry]:
     """
     start = datetime.combine(first, time(0), tz)
     end = datetime.combine(first + timedelta(days=days), time(0), tz)
-    first_contact = (select(func.min(links.c.contact_id))
-                     .where(links.c.activity_id == Activity.id).scalar_subquery())
-    linked = (select(func.count()).select_from(links)
-              .where(links.c.activity_id == Activity.id).scalar_subquery())
-    rows = db.session.execute(
-        select(Activity.id, Activity.number, Activity.type, Activity.subject, Activity.status,
-               Activity.start_at, Activity.end_at, Contact.first_name, Contact.last_name,
-               Contact.email, linked.label("linked"))
-        .outerjoin(Contact, Contact.id == first_contact)
-        .where(Activity.owner_id == owner_id, Activity.start_at >= start, Activity.start_at < end)
-        .order_by(Activity.start_at, Activity.id)
-    )
+    rows = calendar_rows(owner_id, start, end)
     return [
         Entry(r.id, r.number, r.type, r.subject, r.status, r.start_at.astimezone(tz),
               r.end_at.astimezone(tz), _contact_label(r.first_name, r.last_name, r.email),

@@ -16,26 +16,23 @@ from flask import Response, abort, flash, redirect, request, url_for
 from flask_admin import expose
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from jobs.activities import start_wizard_activities
 from jobs.email.sender import start_senders
 from models import (
-    Activity,
-    ActivityContact,
     ActivityStatus,
     ActivityType,
     ActivityWizardRun,
-    Contact,
     JobRun,
     JobStatus,
     Settings,
     TargetGroup,
-    User,
     csv_cells,
     db,
 )
 from models.activities.edits import apply_to_all, shift_to
+from models.activities.listing import made_by_job
 from models.activities.wizard import (
     clear_exclusions,
     contacts_page,
@@ -218,20 +215,7 @@ class ActivityWizardView(SecureView):
 
     def _made(self, run: ActivityWizardRun) -> dict:
         """The run's activities (number, user, start, contacts) and their count per user."""
-        links = ActivityContact.__table__
-        linked = (select(func.count()).select_from(links)
-                  .where(links.c.activity_id == Activity.id).scalar_subquery())
-        first = (select(func.min(links.c.contact_id))
-                 .where(links.c.activity_id == Activity.id).scalar_subquery())
-        made = db.session.execute(
-            select(Activity.number, Activity.type, Activity.subject, Activity.status,
-                   Activity.start_at, User.name.label("user_name"), User.email.label("user_email"),
-                   Contact.first_name, Contact.last_name, linked.label("linked"))
-            .outerjoin(User, User.id == Activity.owner_id)
-            .outerjoin(Contact, Contact.id == first)
-            .where(Activity.job_id == run.job_id)
-            .order_by(User.name, Activity.start_at, Activity.id)
-        ).all()
+        made = made_by_job(run.job_id)
         per_user: dict[str, int] = {}
         for row in made:  # already read for the list: counting here costs no second query
             who = row.user_name or row.user_email or "—"

@@ -28,8 +28,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, backref, mapped_column, relationship
 
-from .base import Base, Timestamped, UTCDateTime, utcnow
-from .recurrence import Frequency, Recurrence, parse_weekdays
+from ..base import Base, Timestamped, UTCDateTime, utcnow
+from ..recurrence import Frequency, Recurrence, parse_weekdays
 
 __all__ = [
     "ActionKind", "ActionInUse", "ActivityAssignee", "ActivityDay", "CatchUp", "Frequency",
@@ -196,8 +196,8 @@ class ScheduledAction(Timestamped, Base):
 
     def problems(self) -> dict[str, str]:
         """What keeps the action from running, by form field (empty: it can run)."""
-        from .activities import ActivityType
-        from .email import CAMPAIGN_FOLDER
+        from ..activities import ActivityType
+        from ..email import CAMPAIGN_FOLDER
 
         found = {f: m for f, m in self.recurrence.problems().items()}
         if not (self.name or "").strip():
@@ -377,7 +377,7 @@ TEMPLATE_TIMING_FIELDS = ("send_timing", "send_weekdays", "send_time")
 
 def timing_problem(template) -> str | None:
     """Why a template cannot drive a group's automatic email (None: it can)."""
-    from .email import CAMPAIGN_FOLDER, SendTiming
+    from ..email import CAMPAIGN_FOLDER, SendTiming
 
     if template is None:
         return "the group has no email template: choose one (Campaign folder)"
@@ -409,8 +409,8 @@ def sync_group_email(session: Session, group) -> list[ScheduledAction]:
     drive it. Returns the group's automatic actions (added to the session)."""
     from flask import current_app
 
-    from .clock import now as clock_now
-    from .settings import Settings
+    from ..clock import now as clock_now
+    from ..settings import Settings
 
     found = {a.origin: a for a in (session.scalars(select(ScheduledAction).where(
         ScheduledAction.target_group_id == group.id,
@@ -418,7 +418,7 @@ def sync_group_email(session: Session, group) -> list[ScheduledAction]:
         if group.id is not None else [])}
     template = group.email_template
     if template is None and group.email_template_id is not None:
-        from .email import EmailTemplate
+        from ..email import EmailTemplate
 
         template = session.get(EmailTemplate, group.email_template_id)
     if not group.automatic_email:
@@ -471,8 +471,8 @@ def sync_group_email(session: Session, group) -> list[ScheduledAction]:
 def _keep_group_emails_in_step(session, _context, _instances) -> None:
     """Saving a group (its switch, template, refresh minutes) or a template's timing
     creates, updates or pauses the group's automatic-email actions in the same flush."""
-    from .email import EmailTemplate
-    from .groups import TargetGroup
+    from ..email import EmailTemplate
+    from ..groups import TargetGroup
 
     groups = []
     for obj in list(session.new) + list(session.dirty):

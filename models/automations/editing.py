@@ -1,0 +1,101 @@
+"""Editing the steps: reorder and remove, and what a change of timing does to the
+pending steps of an active automation (shown before saving, then done; steps already
+done are not touched)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, literal, select, update
+
+from ..base import db
+from ..settings import installation_tz
+from .definitions import Automation, AutomationEnrolment, AutomationStep, StepTrace, TraceState
+from .enrolment import schedule
+
+enrolments = AutomationEnrolment.__table__
+traces = StepTrace.__table__
+
+
+def pending_moments(step: AutomationStep) -> list[tuple[datetime, datetime, int]]:
+    """(entered_at, due_at, count) of the step's pending traces."""
+    return [tuple(r) for r in db.session.execute(
+        select(enrolments.c.entered_at, traces.c.due_at, func.count())
+        .select_from(traces.join(enrolments, enrolments.c.id == traces.c.enrolment_id))
+        .where(traces.c.step_id == step.id, traces.c.state == TraceState.PENDING)
+        .group_by(enrolments.c.entered_at, traces.c.due_at)
+    )]
+
+
+def reschedule_effect(automation: Automation, tz: ZoneInfo | None = None) -> list[dict]:
+    """What saving the steps as they are now (in the session, unsaved) would do to pending
+    traces: per step, how many move and to when; the done ones stay as they are."""
+    tz = tz or installation_tz()
+    effect = []
+    for step in automation.steps:
+        moved, same, moves = 0, 0, []
+        if step.id is not None:
+            for entered_at, due_at, n in pending_moments(step):
+                new = step.due_for(entered_at, tz)
+                if new != due_at:
+                    moved += n
+                    moves.append({"from": due_at, "to": new, "count": n})
+                else:
+                    same += n
+            done = db.session.scalar(select(func.count()).where(
+                traces.c.step_id == step.id, traces.c.state == TraceState.DONE)) or 0
+        else:
+            done = 0
+        effect.append({"step": step, "moved": moved, "unchanged": same, "moves": moves,
+                       "done": done, "new": step.id is None})
+    return effect
+
+
+def reschedule(automation: Automation, tz: ZoneInfo | None = None) -> int:
+    """Pending traces get the due times of the steps as they are now (per step and entry
+    moment one UPDATE); done traces are not touched. Then traces for new steps."""
+    tz = tz or installation_tz()
+    moved = 0
+    for step in automation.steps:
+        for entered_at, due_at, _n in pending_moments(step):
+            new = step.due_for(entered_at, tz)
+            if new == due_at:
+                continue
+            of_moment = select(enrolments.c.id).where(
+                enrolments.c.automation_id == automation.id,
+                enrolments.c.entered_at == literal(entered_at, enrolments.c.entered_at.type))
+            moved += db.session.execute(
+                update(traces)
+                .where(traces.c.step_id == step.id, traces.c.state == TraceState.PENDING,
+                       traces.c.enrolment_id.in_(of_moment))
+                .values(due_at=new).execution_options(synchronize_session=False)
+            ).rowcount
+    schedule(automation, tz=tz)
+    return moved
+
+
+def remove_step(step: AutomationStep) -> None:
+    """Delete a step (its traces go with it) and close the gap in the positions."""
+    automation = step.automation
+    automation.steps.remove(step)
+    db.session.flush()
+    renumber(automation)
+
+
+def renumber(automation: Automation) -> None:
+    """Positions 1, 2, … in the current order."""
+    for n, step in enumerate(sorted(automation.steps, key=lambda s: (s.position, s.id or 0)), 1):
+        step.position = n
+
+
+def move_step(step: AutomationStep, offset: int) -> None:
+    """Move a step up (-1) or down (+1)."""
+    automation = step.automation
+    renumber(automation)
+    ordered = sorted(automation.steps, key=lambda s: s.position)
+    i = ordered.index(step)
+    j = max(0, min(len(ordered) - 1, i + offset))
+    ordered[i], ordered[j] = ordered[j], ordered[i]
+    for n, s in enumerate(ordered, 1):
+        s.position = n

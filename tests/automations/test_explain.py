@@ -1,0 +1,67 @@
+"""What the screens explain: the dry run's "held back" counts (waiting period, opt-out)
+before activation, and a contact's step history with "why not sent" when a queued message
+is held back at send time; the contact's page shows its automations."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from jobs.email.sender import start_senders
+from models import Automation, Contact, OutboxMessage, db
+from models.automations import activate, dry_run, history_of
+
+from .support import automation, contact, email_step, helsinki, local, template, tick_at, traces
+
+
+def test_dry_run_counts_who_the_waiting_period_and_opt_out_hold_back(admin_client, ctx):
+    helsinki(waiting_days=30)
+    welcome = template("Welcome")
+    row = automation(email_step(0))
+    anna, _ben = contact("Anna"), contact("Ben")
+    contact("Optout", email_opt_out=True)
+    monday = local(2026, 12, 7, 10)
+    # Anna got the same template a week ago, from a campaign: the waiting period holds her.
+    db.session.add(OutboxMessage(template_id=welcome.id, contact_id=anna.id, send_key="c:1",
+                                 state="sent", created_at=monday - timedelta(days=7),
+                                 sent_at=monday - timedelta(days=7)))
+    db.session.commit()
+    dry = dry_run(row, monday)
+    assert dry["entering"] == 3
+    assert dry["held_back"] == {"waiting_period": 1, "opted_out": 1}
+    assert dry["first_step"]["due_at"] == local(2026, 12, 8, 9)  # the next weekday at 09:00
+    page = admin_client.get(f"/admin/automation/details/?id={row.id}").get_data(as_text=True)
+    assert "3</strong> contacts would enter now" in page
+    assert "1 waiting period" in page and "1 opted out" in page
+    # Nothing was written: no enrolment, no trace, no message.
+    assert traces() == [] and db.session.query(OutboxMessage).count() == 1
+    # "Only new records" before its first activation: nobody enters now.
+    row.only_new = True
+    db.session.commit()
+    assert dry_run(row, monday)["entering"] == 0
+
+
+def test_history_says_why_a_queued_email_was_not_sent(admin_client, ctx, mailbox, run_jobs):
+    helsinki()
+    automation(email_step(0))
+    anna, ben = contact("Anna"), contact("Ben")
+    activate(db.session.query(Automation).one(), local(2026, 12, 7, 10))
+    db.session.commit()
+    tick_at(local(2026, 12, 7, 10))
+    tick_at(local(2026, 12, 8, 9, 30))
+    assert [t.outcome for t in traces()] == ["queued", "queued"]
+    # Ben opts out after his message was queued: the sender holds it back.
+    db.session.get(Contact, ben.id).email_opt_out = True
+    db.session.commit()
+    start_senders()
+    run_jobs()
+    assert [to[0] for to, _msg in mailbox.messages] == ["anna@example.com"]
+    annas = history_of(anna.id)[0]["steps"]
+    assert [(s["outcome"], s["why"]) for s in annas] == [("sent", None)]
+    bens = history_of(ben.id)[0]["steps"]
+    assert [(s["outcome"], s["why"]) for s in bens] == [
+        ("suppressed", "the contact opted out of email")]
+    # The contact's page loads its automations, and the partial says the same in words.
+    page = admin_client.get(f"/admin/contact/details/?id={ben.id}").get_data(as_text=True)
+    assert f"/admin/contact_automations/{ben.id}" in page
+    part = admin_client.get(f"/admin/contact_automations/{ben.id}").get_data(as_text=True)
+    assert "Leads" in part and "the contact opted out of email" in part
