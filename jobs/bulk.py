@@ -110,7 +110,7 @@ def bulk_set(ctx: JobContext, selection: dict, change: str, value=None, note: st
     if total - changed:
         words += f"; {total - changed:,} had it already"
     return {"selected": total, "changed": changed, "unchanged": total - changed,
-            "summary": words + "."}
+            "summary": words[0].upper() + words[1:] + "."}
 
 
 @job("bulk_shift")

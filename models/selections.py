@@ -42,7 +42,7 @@ from .companies import Company
 from .contacts import Contact, ContactKind
 from .criteria import matching_ids, validate
 from .email import OutboxMessage
-from .groups import FilterModule, SavedFilter, TargetGroup
+from .groups import FilterModule, SavedFilter, TargetGroup, TargetGroupMember
 from .jobs import JobRun
 from .settings import installation_tz
 from .text import like_pattern, search_terms
@@ -110,6 +110,7 @@ class Selection:
     search: str = ""
     filters: tuple[tuple[str, str, Any], ...] = field(default_factory=tuple)
     saved_filter_id: int | None = None
+    group_id: int | None = None  # contacts: a target group's stored members (the CLI's --group)
 
     @property
     def spec(self) -> Area:
@@ -129,6 +130,8 @@ class Selection:
                       "filters": [list(f) for f in self.filters]}
         if self.saved_filter_id is not None:
             data["saved_filter_id"] = self.saved_filter_id
+        if self.group_id is not None:
+            data["group_id"] = self.group_id
         return data
 
     @classmethod
@@ -146,10 +149,11 @@ class Selection:
         if not isinstance(filters, list) or len(filters) > MAX_FILTERS:
             raise SelectionError("too many filters")
         checked = tuple(_checked_filter(spec, f) for f in filters)
-        saved = data.get("saved_filter_id")
-        if saved is not None and (spec.name != "contacts" or not _small_int(saved)):
-            raise SelectionError("a saved filter applies to contacts only, by its id")
-        return cls(spec.name, None, search, checked, saved)
+        saved, group = data.get("saved_filter_id"), data.get("group_id")
+        for value, what in ((saved, "a saved filter"), (group, "a target group")):
+            if value is not None and (spec.name != "contacts" or not _small_int(value)):
+                raise SelectionError(f"{what} applies to contacts only, by its id")
+        return cls(spec.name, None, search, checked, saved, group)
 
     def describe(self) -> str:
         """A short phrase for pages and job lists: what was selected."""
@@ -162,6 +166,9 @@ class Selection:
         if self.saved_filter_id is not None:
             saved = db.session.get(SavedFilter, self.saved_filter_id)
             parts.append(f"saved filter {saved.name if saved else self.saved_filter_id!r}")
+        if self.group_id is not None:
+            group = db.session.get(TargetGroup, self.group_id)
+            parts.append(f"members of {group.name if group else self.group_id!r}")
         where = "; ".join(parts) if parts else "no filter"
         return f"all {self.spec.noun} that match ({where})"
 
@@ -371,6 +378,11 @@ def selected(selection: Selection, *columns) -> Select:
                                 if isinstance(value, list) else value))
     if selection.saved_filter_id is not None:
         where.append(_saved_filter(selection.saved_filter_id))
+    if selection.group_id is not None:
+        if db.session.get(TargetGroup, selection.group_id) is None:
+            raise SelectionError(f"no target group {selection.group_id}")
+        where.append(Contact.id.in_(select(TargetGroupMember.contact_id)
+                                    .where(TargetGroupMember.group_id == selection.group_id)))
     return (select(*columns).select_from(joins.source).where(and_(true(), *where))
             .correlate(None))
 
@@ -385,3 +397,28 @@ def bounds(selection: Selection) -> tuple[Any, Any, int]:
     ids = selected(selection).subquery()
     row = db.session.execute(select(func.min(ids.c.id), func.max(ids.c.id), func.count())).one()
     return row[0], row[1], row[2]
+
+
+def parse_filter(area: str, text: str) -> list:
+    """``"PATH OP VALUE"`` as a command line writes a list filter (``city eq Turku``,
+    ``status in active,prospect``, ``created_at between 2026-01-01,2026-06-30``,
+    ``email_opt_out eq yes``) → the stored (path, op, value); SelectionError otherwise."""
+    parts = text.strip().split(" ", 2)
+    if len(parts) < 2:
+        raise SelectionError(f"{text!r}: write a filter as PATH OP VALUE, e.g. 'city eq Turku'")
+    path, op = parts[0], parts[1]
+    raw = parts[2] if len(parts) > 2 else ""
+    spec = AREAS[area]
+    if path not in spec.filters:
+        raise SelectionError(f"the {spec.noun} list has no filter on {path!r} (it has: "
+                             f"{', '.join(spec.filters)})")
+    kind = _column_type(spec, path)
+    if op == "empty":
+        value: Any = raw.lower() not in ("no", "false", "0")
+    elif op in ("in", "not_in", "between", "not_between"):
+        value = [v.strip() for v in raw.split(",") if v.strip()]
+    elif isinstance(kind, Boolean):
+        value = raw.lower() in ("yes", "true", "1")
+    else:
+        value = raw
+    return list(_checked_filter(spec, [path, op, value]))
