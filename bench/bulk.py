@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import bindparam, func, select, text  # noqa: E402
 
+from bench.campaigns import settle  # noqa: E402
 from bench.seed import NAIVE_MAX, SEED, USERS, bench_database, database_arguments  # noqa: E402
 from jobs.runs import dedupe_key, execute  # noqa: E402
 from models import (  # noqa: E402
@@ -77,15 +78,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--contacts", type=int, default=100_000, help="contacts to seed (N)")
     return database_arguments(parser).parse_args(argv)
-
-
-def settle() -> None:
-    """Write out the previous round's dirty pages before the next is timed (not timed)."""
-    if db.engine.dialect.name == "sqlite":
-        db.session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
-    else:
-        db.session.execute(text("CHECKPOINT"))
-    db.session.commit()
 
 
 def sql(statement: str):
