@@ -10,7 +10,7 @@ import pytest
 from flask_admin.contrib.sqla.filters import FilterEqual, FilterLike
 from sqlalchemy import func, select
 
-from models import AuditEntry, CampaignMember, Contact, JobRun, Role, db
+from models import AuditEntry, CampaignMember, Contact, FilterModule, JobRun, Role, SavedFilter, db
 
 from ..conftest import csrf_token, make_user
 from .support import filter_arg, ids_where, second_client, world
@@ -180,3 +180,20 @@ def test_companies_add_their_contacts_and_change_owner(app, user_client, run_job
     from models import Company
     assert db.session.get(Company, data["globex"]).owner_id == data["alice"]
     assert db.session.get(Company, data["acme"]).owner_id is None
+
+
+def test_select_all_keeps_the_lists_saved_filter(admin_client):
+    world(20)
+    saved = SavedFilter(name="Oulu", module=FilterModule.CONTACT, shared=True,
+                        criteria={"all": [{"field": "city", "op": "eq", "value": "Oulu"}]})
+    db.session.add(saved)
+    db.session.commit()
+    url = f"{LIST}?saved_filter={saved.id}&search=berg"
+    confirm, _token = choose(admin_client, "export", rowids=[2], select_all=True, url=url)
+    text = confirm.get_data(as_text=True)
+    expected = ids_where(lambda c: c.city == "Oulu" and c.last_name == "Berg")
+    assert f'data-total="{len(expected)}"' in text
+    assert selection_of(text)["saved_filter_id"] == saved.id
+    unknown, _token = choose(admin_client, "export", rowids=[2], select_all=True,
+                             url=f"{LIST}?saved_filter=999")
+    assert unknown.status_code == 302  # back to the list, with the reason flashed

@@ -14,8 +14,8 @@ import json
 
 from flask import abort, flash, request, url_for
 from flask_admin import expose
+from flask_babel import gettext as _
 from flask_login import current_user
-from markupsafe import Markup
 
 from jobs.bulk import BulkError
 from models.campaigns.audience import AudienceError
@@ -37,11 +37,13 @@ class BulkActionsMixin:
     list_template = "kohde/bulk/list.html"
 
     def init_actions(self) -> None:
-        """Flask-Admin's actions plus ours (each as if declared with ``@action``); the
-        built-in delete goes: bulk deletes are jobs, where an area offers them."""
+        """Flask-Admin's actions plus ours (each as if declared with ``@action``). Where the
+        area deletes in bulk itself (a job, audited, with its role), Flask-Admin's
+        row-by-row "Delete" goes."""
         super().init_actions()
-        self._actions = [(n, t) for n, t in self._actions if n != "delete"]
-        self._actions_data.pop("delete", None)
+        if any(b.name.startswith("delete_") for b in self.bulk_actions):
+            self._actions = [(n, t) for n, t in self._actions if n != "delete"]
+            self._actions_data.pop("delete", None)
         for bulk in self.bulk_actions:
             self._actions.append((bulk.name, bulk.label))
             self._actions_data[bulk.name] = (self._confirm_for(bulk), bulk.label, None)
@@ -50,7 +52,8 @@ class BulkActionsMixin:
         for bulk in self.bulk_actions:
             if bulk.name == name:
                 return bulk
-        abort(404, description=f"{self.name}: there is no bulk action {name[:40]!r}.")
+        abort(404, description=_("%(list)s: there is no bulk action %(name)s.", list=self.name,
+                                 name=repr(name[:40])))
 
     def is_action_allowed(self, name: str) -> bool:
         """Admin-only actions are offered to admins only."""
@@ -61,7 +64,8 @@ class BulkActionsMixin:
 
     def _refuse_unless_allowed(self, bulk: BulkAction) -> None:
         if not self.is_action_allowed(bulk.name):
-            abort(403, description=f"“{bulk.label}” is for admins only; ask an admin to do it.")
+            abort(403, description=_("“%(action)s” is for admins only; ask an admin to do it.",
+                                     action=bulk.label))
 
     @expose("/action/", methods=("POST",))
     def action_view(self):
@@ -97,11 +101,11 @@ class BulkActionsMixin:
         try:
             data = json.loads(request.form.get("selection") or "null")
         except ValueError:
-            raise SelectionError("the selection could not be read; start again from the list") \
-                from None
+            raise SelectionError(_("the selection could not be read; start again from the "
+                                   "list")) from None
         selection = Selection.from_params(data)
         if selection.area != self.bulk_area:
-            raise SelectionError("the selection is of another list")
+            raise SelectionError(_("the selection is of another list"))
         return bulk, selection, bulk.parse(request.form)
 
     # The URL part is "action": Flask-Admin's view handler takes a "name" of its own.
@@ -123,13 +127,14 @@ class BulkActionsMixin:
             bulk, selection, params = self._posted(action)
             runs = bulk.start(selection, params, current_user.id)
         except PROBLEMS as exc:
-            flash(f"Nothing was done: {exc}", "error")
+            flash(_("Nothing was done: %(reason)s", reason=exc), "error")
             return go_to(self.get_url(".index_view"))
         if not runs:
-            flash("Nothing was done: none of the selected rows can take this action.", "error")
+            flash(_("Nothing was done: none of the selected rows can take this action."),
+                  "error")
             return go_to(self.get_url(".index_view"))
         if len(runs) == 1:
-            flash(Markup("{}: job {} started.").format(bulk.label, runs[0].id), "info")
+            flash(_("%(action)s: job %(id)s started.", action=bulk.label, id=runs[0].id), "info")
             return go_to(url_for("jobrun.details_view", id=runs[0].id))
-        flash(f"{bulk.label}: {len(runs)} jobs started.", "info")
+        flash(_("%(action)s: %(n)s jobs started.", action=bulk.label, n=len(runs)), "info")
         return go_to(url_for("jobrun.index_view"))
