@@ -100,8 +100,10 @@ def set_column(job_id: str, selection: Selection, change: Change, value, low, hi
     old = case((column, 1), else_=0) if change.is_bool else column
     rows = selected(selection, literal(job_id), key, old).where(
         key >= low, key <= high, column.is_distinct_from(new))
+    # A plain INSERT: a run executes once (a retry is a new run with its own id), and ON
+    # CONFLICT's speculative insertion would cost every row of a big change.
     recorded = db.session.execute(
-        insert_ignoring_duplicates(undo).from_select(["job_id", "row_id", change.kept.name], rows)
+        insert(undo).from_select(["job_id", "row_id", change.kept.name], rows)
         .execution_options(preserve_rowcount=True)
     ).rowcount
     if not recorded:
