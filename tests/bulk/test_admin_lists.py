@@ -95,6 +95,16 @@ def test_campaigns_activate_and_clean_up(app, user_client, run_jobs):
     _done(run_jobs)
     db.session.expire_all()
     assert db.session.get(Campaign, campaign.id).active is False
+    act(user_client, base, "activate", {}, rowids=[campaign.id])
+    _done(run_jobs)
+    db.session.expire_all()
+    assert db.session.get(Campaign, campaign.id).active is True
+    db.session.get(Contact, 3).email = db.session.get(Contact, 2).email.upper()
+    db.session.commit()
+    act(user_client, base, "remove_email_duplicates", {}, rowids=[campaign.id])
+    run = _done(run_jobs)[-1]
+    assert run.result["removed"] == 1
+    assert db.session.scalar(select(func.count()).select_from(CampaignMember)) == 11
 
 
 def test_groups_refresh_selected(user_client, run_jobs):
