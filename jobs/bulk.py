@@ -54,7 +54,8 @@ class BulkError(ValueError):
     """A bulk request that cannot run (no such column, user, campaign, …)."""
 
 
-def _selection(params: dict) -> Selection:
+def selection_of(params: dict) -> Selection:
+    """The selection stored in a job's parameters, checked again (BulkError if unusable)."""
     try:
         return Selection.from_params(params)
     except SelectionError as exc:
@@ -97,7 +98,7 @@ def bulk_set(ctx: JobContext, selection: dict, change: str, value=None, note: st
     spec = CHANGES.get(change)
     if spec is None:
         raise BulkError(f"a bulk action cannot set {change!r}")
-    chosen = _selection(selection)
+    chosen = selection_of(selection)
     if chosen.area != spec.area:
         raise BulkError(f"{change} is not a column of {chosen.area}")
     if spec.column == "owner_id" and value is not None and db.session.get(User, value) is None:
@@ -116,7 +117,7 @@ def bulk_set(ctx: JobContext, selection: dict, change: str, value=None, note: st
 @job("bulk_shift")
 def bulk_shift(ctx: JobContext, selection: dict, minutes: int) -> dict:
     """Move every selected activity by ``minutes`` (recorded for undo, audited)."""
-    chosen = _selection(selection)
+    chosen = selection_of(selection)
     if chosen.area != "activities" or not isinstance(minutes, int) or not minutes:
         raise BulkError("a shift moves activities by a whole, non-zero number of minutes")
     total, moved = over_chunks(ctx, chosen, lambda low, high: shift_times(
@@ -137,7 +138,7 @@ def _duration(minutes: int) -> str:
 def bulk_reassign_slotted(ctx: JobContext, selection: dict, user_id: int, day: str) -> dict:
     """Give the selected activities to a user in their free slots from ``day`` on (one
     transaction: the planner pairs all of them at once)."""
-    chosen = _selection(selection)
+    chosen = selection_of(selection)
     if db.session.get(User, user_id) is None:
         raise BulkError(f"user {user_id} does not exist")
     result = reassign_slotted(ctx.run_id, chosen, user_id, date.fromisoformat(day),
@@ -151,7 +152,7 @@ def bulk_reassign_slotted(ctx: JobContext, selection: dict, user_id: int, day: s
 @job("bulk_delete")
 def bulk_delete(ctx: JobContext, selection: dict) -> dict:
     """Delete every selected row (contacts, activities), each audited; not undoable."""
-    chosen = _selection(selection)
+    chosen = selection_of(selection)
     shown = DELETED_SHOWN.get(chosen.area)
     if shown is None:
         raise BulkError(f"{chosen.area} cannot be deleted in bulk")

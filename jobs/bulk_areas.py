@@ -30,7 +30,7 @@ from models.groups.refresh import refresh
 from models.selections import Selection, bounds, selected
 
 from .activities import _send_if_queued, _workflows
-from .bulk import BulkError, _selection
+from .bulk import BulkError, selection_of
 from .email.sender import start_senders
 from .runs import JobContext, enqueue, job
 
@@ -46,7 +46,7 @@ def _ids(query) -> list:
 def bulk_join_campaign(ctx: JobContext, selection: dict, campaign_id: int) -> dict:
     """Add the selected contacts (or the selected companies' contacts) to a campaign and
     queue its email, in one transaction; undo removes exactly those members."""
-    chosen = _selection(selection)
+    chosen = selection_of(selection)
     result = join_campaign(ctx.run_id, chosen, campaign_id, ctx.user_id)
     result["campaign_ids"] = [campaign_id]
     ctx.progress(1, 1)  # commits the whole change at once
@@ -61,7 +61,7 @@ def bulk_join_campaign(ctx: JobContext, selection: dict, campaign_id: int) -> di
 @job("bulk_leave_campaign")
 def bulk_leave_campaign(ctx: JobContext, selection: dict, campaign_id: int) -> dict:
     """Remove the selected contacts from a campaign (recorded: undo puts them back)."""
-    chosen = _selection(selection)
+    chosen = selection_of(selection)
     removed = leave_campaign(ctx.run_id, chosen, campaign_id)
     ctx.progress(1, 1)
     return {"removed": removed, "campaign_ids": [campaign_id],
@@ -76,7 +76,7 @@ def bulk_contact_activities(ctx: JobContext, selection: dict, day: str, subject:
     """One activity per selected contact, slotted into users' calendars (the mass create)."""
     if activity_type not in set(ActivityType):
         raise BulkError(f"unknown activity type {activity_type!r}")
-    chosen = _selection(selection)
+    chosen = selection_of(selection)
     result = plan_activities(ctx.run_id, chosen, date.fromisoformat(day), user_id,
                              fallback_user_id)
     result["created"] = create_from_plan(ctx.run_id, subject, activity_type, campaign_id)
@@ -91,7 +91,7 @@ def bulk_contact_activities(ctx: JobContext, selection: dict, day: str, subject:
 @job("bulk_export_contacts")
 def bulk_export_contacts(ctx: JobContext, selection: dict) -> dict:
     """The selected contacts as a formula-safe CSV file (models.csv_cells), by id chunks."""
-    chosen = _selection(selection)
+    chosen = selection_of(selection)
     folder = Path(current_app.config["KOHDE_DATA_DIR"]) / "exports"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{ctx.run_id}.csv"
@@ -116,7 +116,7 @@ def bulk_campaign_cleanup(ctx: JobContext, selection: dict, action: str) -> dict
     audience's own removal, recorded under this job for undo); inactive ones are skipped."""
     if action not in CLEANUPS:
         raise BulkError(f"unknown clean-up {action!r}")
-    chosen = _selection(selection)
+    chosen = selection_of(selection)
     ids = _ids(selected(chosen).order_by("id"))
     done, removed, skipped, per_campaign = 0, 0, [], {}
     ctx.progress(0, len(ids))
@@ -142,7 +142,7 @@ def bulk_campaign_cleanup(ctx: JobContext, selection: dict, action: str) -> dict
 @job("bulk_refresh_groups")
 def bulk_refresh_groups(ctx: JobContext, selection: dict) -> dict:
     """Refresh each selected target group's members, one group (one commit) at a time."""
-    chosen = _selection(selection)
+    chosen = selection_of(selection)
     ids = _ids(selected(chosen).order_by("id"))
     ctx.progress(0, len(ids))
     members, skipped = 0, []
@@ -165,7 +165,7 @@ def bulk_refresh_groups(ctx: JobContext, selection: dict) -> dict:
 @job("bulk_outbox")
 def bulk_outbox(ctx: JobContext, selection: dict, operation: str) -> dict:
     """Retry the selected failed messages, or cancel the selected queued ones."""
-    chosen = _selection(selection)
+    chosen = selection_of(selection)
     if operation == "retry":
         changed = retry_failed(chosen)
         words = f"Put {changed:,} failed messages back in the queue."

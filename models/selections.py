@@ -194,8 +194,12 @@ def _checked_ids(spec: Area, ids) -> tuple:
 
 
 def _column_type(spec: Area, path: str):
-    column, _ = _resolve(spec.model, path)
-    return column.type
+    """The type of the column a dotted path (``owner.email``) names."""
+    *hops, name = path.split(".")
+    current = spec.model
+    for hop in hops:
+        current = inspect(current).relationships[hop].mapper.class_
+    return getattr(current, name).type
 
 
 def _checked_filter(spec: Area, item) -> tuple[str, str, Any]:
@@ -255,17 +259,6 @@ def _typed(kind, value):
     if isinstance(kind, DateTime) or getattr(kind, "impl", None).__class__ is DateTime:
         return datetime.fromisoformat(value)
     return value
-
-
-def _resolve(model, path: str):
-    """The column a dotted path names and the many-to-one relationships on the way."""
-    *hops, name = path.split(".")
-    current, relationships = model, []
-    for hop in hops:
-        rel = inspect(current).relationships[hop]
-        relationships.append(rel)
-        current = rel.mapper.class_
-    return getattr(current, name), relationships
 
 
 class _Joins:

@@ -68,8 +68,7 @@ class Field:
         if self.kind in ("user", "campaign"):
             model = User if self.kind == "user" else Campaign
             row = db.session.get(model, int(raw)) if raw.isdigit() and len(raw) < 10 else None
-            usable = row is not None and (row.active if self.kind == "campaign" else row.active)
-            if not usable:
+            if row is None or not row.active:  # users and campaigns both can be inactive
                 raise BulkRefused(_("there is no active %(kind)s %(raw)s", kind=self.kind,
                                     raw=repr(raw[:40])))
             return row.id
