@@ -4,6 +4,8 @@ scheduler); importing this package registers every job."""
 from . import (  # noqa: F401  (registers)
     activities,
     automations,
+    bulk,
+    bulk_areas,
     campaigns,
     groups,
     imports,

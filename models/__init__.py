@@ -28,6 +28,7 @@ from .automations import (
     StepTrace,
 )
 from .base import Base, UTCDateTime, db, utcnow
+from .bulk import BulkUndo
 from .campaigns import Campaign, CampaignMember, CampaignMemberRemoval, MemberSource
 from .companies import Company
 from .contacts import Contact, ContactKind
@@ -82,6 +83,7 @@ __all__ = [
     "AutomationStep",
     "StepTrace",
     "Base",
+    "BulkUndo",
     "Campaign",
     "CampaignMember",
     "CampaignMemberRemoval",

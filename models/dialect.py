@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import text
+from sqlalchemy import func, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .base import db
@@ -46,3 +46,19 @@ def no_nested_loops(wanted: bool = True) -> Iterator[None]:
     finally:
         if switch:
             db.session.execute(text("SET LOCAL enable_nestloop = on"))
+
+
+def json_change(name: str, old, new):
+    """SQL for the audit trail's ``{name: [old, new]}`` of one row, built by the database
+    (a bulk job writes its audit entries with ``INSERT … SELECT``)."""
+    if db.engine.dialect.name == "postgresql":
+        return func.json_build_object(name, func.json_build_array(old, new))
+    return func.json_object(name, func.json_array(old, new))
+
+
+def json_record(**columns):
+    """SQL for the audit trail's ``{column: value, …}`` of a deleted row."""
+    pairs = [part for key, value in columns.items() for part in (key, value)]
+    if db.engine.dialect.name == "postgresql":
+        return func.json_build_object(*pairs)
+    return func.json_object(*pairs)

@@ -174,7 +174,8 @@ def to_remove(campaign_id: int, action: Action, source_id=None, contact_ids=None
             .where(mine, contacts.c.email_opt_out.is_(True))
         )
     if action == Action.REMOVE_CONTACTS:
-        condition = members.c.contact_id.in_(contact_ids or [])
+        # A list of ids, or a SELECT of them (a bulk action's selection).
+        condition = members.c.contact_id.in_(contact_ids if contact_ids is not None else [])
     elif action == Action.REMOVE_GROUP:
         condition = members.c.contact_id.in_(
             select(group_members.c.contact_id).where(group_members.c.group_id == source_id)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import redirect, request, url_for
-from flask_admin.actions import action
+from flask import request
 from flask_login import current_user
 from markupsafe import Markup, escape
 from sqlalchemy import false, or_, select
@@ -16,6 +15,8 @@ from models.settings import installation_tz
 from models.text import like_pattern, search_terms
 
 from .base import SecureModelView, enum_choices
+from .bulk import BulkActionsMixin
+from .bulk.contacts import COMPANY_ACTIONS, CONTACT_ACTIONS
 
 KIND_CHOICES = enum_choices(ContactKind)
 
@@ -78,8 +79,12 @@ def restrict_to_saved_filter(query):
     return query
 
 
-class ContactView(SecureModelView):
-    """Contacts and leads in one list; filters for the bulk work that follows."""
+class ContactView(BulkActionsMixin, SecureModelView):
+    """Contacts and leads in one list; filters for the bulk work that follows (the
+    bulk actions act on the ticked rows or on all that match: webadmin/admin/bulk/)."""
+
+    bulk_area = "contacts"
+    bulk_actions = CONTACT_ACTIONS
 
     column_list = [
         "id", "first_name", "last_name", "email", "kind", "status",
@@ -111,11 +116,6 @@ class ContactView(SecureModelView):
     list_template = "kohde/contacts/list.html"
     details_template = "kohde/contacts/details.html"
 
-    @action("add_to_campaign", "Add to campaign")
-    def add_to_campaign(self, ids):
-        """Bulk action: choose an active campaign for the selected contacts."""
-        return redirect(url_for("audience.add_contacts", ids=",".join(ids)))
-
     def _apply_search(self, query, count_query, joins, count_joins, search):
         """Every word of the search box in the contact's folded names or email
         (Contact.search_text): any case, any script, with or without accents."""
@@ -143,8 +143,11 @@ class ContactView(SecureModelView):
         return active_saved_filter()
 
 
-class CompanyView(SecureModelView):
+class CompanyView(BulkActionsMixin, SecureModelView):
     """Organisations; a contact's company is picked by name with autocomplete."""
+
+    bulk_area = "companies"
+    bulk_actions = COMPANY_ACTIONS
 
     column_list = ["id", "name", "business_id", "city", "country", "industry", "size", "owner"]
     column_searchable_list = ["name", "business_id"]

@@ -15,6 +15,8 @@ from models.criteria import validate
 from models.criteria.validation import loads
 
 from .base import ReadOnlyModelView, SecureModelView, enum_choices
+from .bulk import BulkActionsMixin
+from .bulk.lists import GROUP_ACTIONS
 from .campaigns import campaign_template_only, campaign_templates
 from .criteria.builder import CriteriaField
 from .schedules import automatic_email_needs_timing
@@ -62,8 +64,11 @@ def _refreshed_at(view, context, model, name):
     return model.refreshed_at.strftime("%Y-%m-%d %H:%M UTC")
 
 
-class TargetGroupView(SecureModelView):
+class TargetGroupView(BulkActionsMixin, SecureModelView):
     """Named conditions over contacts; refresh stores the members."""
+
+    bulk_area = "groups"
+    bulk_actions = GROUP_ACTIONS
 
     column_list = ["id", "name", "member_count", "refreshed_at", "sample_mode", "owner"]
     column_searchable_list = ["name"]

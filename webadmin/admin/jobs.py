@@ -6,14 +6,17 @@ from pathlib import Path
 
 from flask import abort, flash, redirect, send_file, url_for
 from flask_admin import expose
+from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup, escape
 
-from jobs.campaigns import start_undo_audience
+from jobs.bulk import can_undo, start_undo
 from jobs.runs import attempts
 from models import STUCK, JobRun, JobStatus, db
 
 from .base import ReadOnlyModelView
+from .bulk import BulkActionsMixin
+from .bulk.lists import JOB_ACTIONS
 
 STATUS_BADGE = {
     JobStatus.QUEUED: "secondary",
@@ -50,13 +53,16 @@ def _error_head(view, context, model, name):
 
 
 def undoable(run: JobRun) -> bool:
-    """A finished audience job that nobody has undone yet."""
-    return (run.kind == "campaign_audience" and run.status == JobStatus.DONE
-            and not (run.result or {}).get("undone_by"))
+    """A finished audience or bulk job that nobody has undone yet, and that the current
+    user may undo (a user their own jobs, an admin anyone's)."""
+    return can_undo(run) and (current_user.is_admin or run.user_id == current_user.id)
 
 
-class JobRunView(ReadOnlyModelView):
+class JobRunView(BulkActionsMixin, ReadOnlyModelView):
     """Every job the product started: who, what, status, progress, counts, error."""
+
+    bulk_area = "jobs"
+    bulk_actions = JOB_ACTIONS
 
     column_list = ["id", "kind", "status", "attempt", "progress", "user", "enqueued_at",
                    "duration", "result", "error"]
@@ -99,12 +105,15 @@ class JobRunView(ReadOnlyModelView):
 
     @expose("/undo/<run_id>", methods=["POST"])
     def undo(self, run_id: str):
-        """Start the undo of a finished audience job, as a job of its own."""
+        """Start the undo of a finished audience or bulk job, as a job of its own."""
         run = self._run(run_id)
+        if can_undo(run) and not undoable(run):
+            abort(403, description=_("Job %(id)s was started by someone else: only they or an "
+                                     "admin can undo it.", id=run.id))
         if not undoable(run):
-            flash(f"Job {run.id} cannot be undone.", "error")
+            flash(_("Job %(id)s cannot be undone.", id=run.id), "error")
             return redirect(url_for(".details_view", id=run.id))
-        undo_run = start_undo_audience(run.id, started_by=current_user.id)
+        undo_run = start_undo(run, started_by=current_user.id)
         flash(f"Undoing {run.id}: job {undo_run.id} started.", "info")
         return redirect(url_for(".details_view", id=undo_run.id))
 

@@ -16,6 +16,7 @@ from flask.cli import FlaskGroup
 from .activities import activities_group
 from .automations import automations_group
 from .campaigns import campaigns_group
+from .contacts import contacts_group
 from .dev import bootstrap_command, dev_command
 from .email import mailsink_command, outbox_group, set_campaign_template, templates_group
 from .groups import groups_group
@@ -31,6 +32,7 @@ COMMANDS = (
     automations_group,
     bootstrap_command,
     campaigns_group,
+    contacts_group,
     dev_command,
     groups_group,
     import_group,

@@ -1,4 +1,5 @@
-"""`kohde activities …`: mass-create slotted activities for a target group, list them."""
+"""`kohde activities …`: mass-create slotted activities for a target group, list them, and
+change many at once (reassign, shift, set-status: dry run, wait, --json)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,21 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from jobs.activities import start_group_activities
-from models import Activity, ActivityType, Campaign, TargetGroup, User, db
+from jobs.bulk import (
+    CHANGES,
+    start_reassign_slotted,
+    start_set_owner,
+    start_set_status,
+    start_shift,
+)
+from models import Activity, ActivityStatus, ActivityType, Campaign, TargetGroup, User, db
 from models.activities.slots import ActivityError, dry_run
+from models.bulk.changes import would_change
 from models.settings import installation_tz
 
 from ..auth import find_user
 from .lookup import by_id_or_name
+from .selections import run_bulk, selection_from, selection_options
 from .waiting import run_job
 
 
@@ -112,3 +122,56 @@ def list_activities(user_email, day, limit, as_json):
                    f"{a['type']}: {a['subject']}")
 
 
+
+
+def _activities(opts: dict):
+    return selection_from("activities", opts["ids"], opts["where"], opts["search"])
+
+
+@activities_group.command("reassign")
+@click.argument("owner")
+@click.option("--slotted-from", "day", type=click.DateTime(["%Y-%m-%d"]),
+              help="Move them into OWNER's free slots from this day on (default: keep the "
+                   "times).")
+@selection_options(contacts=False)
+@with_appcontext
+def reassign(owner, day, **opts):
+    """Give the chosen activities to OWNER (a user's email), keeping their times or into
+    OWNER's free slots (--slotted-from)."""
+    user = _user(owner)
+    selection = _activities(opts)
+    if day is None:
+        run_bulk(selection, lambda: start_set_owner(selection, user.id), dry=opts["dry"],
+                 no_wait=opts["no_wait"], as_json=opts["as_json"],
+                 would_change=lambda: would_change(selection, CHANGES["activities.owner_id"],
+                                                   user.id))
+        return
+    run_bulk(selection, lambda: start_reassign_slotted(selection, user.id, day.date()),
+             dry=opts["dry"], no_wait=opts["no_wait"], as_json=opts["as_json"])
+
+
+@activities_group.command("shift")
+@click.option("--days", type=int, default=0, help="Days to move by (negative: earlier).")
+@click.option("--hours", type=int, default=0, help="Hours to move by (negative: earlier).")
+@selection_options(contacts=False)
+@with_appcontext
+def shift(days, hours, **opts):
+    """Move the chosen activities by --days and/or --hours."""
+    minutes = days * 24 * 60 + hours * 60
+    if not minutes or abs(minutes) > 3650 * 24 * 60:
+        raise click.ClickException("give --days or --hours (not 0, at most ten years)")
+    selection = _activities(opts)
+    run_bulk(selection, lambda: start_shift(selection, minutes), dry=opts["dry"],
+             no_wait=opts["no_wait"], as_json=opts["as_json"])
+
+
+@activities_group.command("set-status")
+@click.argument("status", type=click.Choice([s.value for s in ActivityStatus]))
+@selection_options(contacts=False)
+@with_appcontext
+def set_status(status, **opts):
+    """Set the status of the chosen activities (done, cancelled, planned)."""
+    selection = _activities(opts)
+    run_bulk(selection, lambda: start_set_status(selection, status), dry=opts["dry"],
+             no_wait=opts["no_wait"], as_json=opts["as_json"],
+             would_change=lambda: would_change(selection, CHANGES["activities.status"], status))

@@ -10,6 +10,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from jobs import embedded_redis
+from jobs.bulk import can_undo, start_undo
 from jobs.queue import redis_url
 from jobs.runs import requeue_lost
 from jobs.scheduler import KohdeScheduler
@@ -18,7 +19,7 @@ from models import JobRun, clock, db
 from models.email.outbox import requeue_stuck
 from models.jobs import recent_runs
 
-from .waiting import ensure_redis, run_as_dict, wait_for
+from .waiting import ensure_redis, run_as_dict, run_job, wait_for
 
 
 @click.group("jobs")
@@ -79,6 +80,25 @@ def wait_job(run_id: str, wait_timeout: float | None, as_json: bool):
         raise click.ClickException(f"no job run {run_id!r} (see `kohde jobs list`)")
     ensure_redis()
     wait_for(run, as_json=as_json, timeout=wait_timeout)
+
+
+@jobs_group.command("undo")
+@click.argument("run_id")
+@click.option("--no-wait", is_flag=True, help="Print the undo's job id and return at once.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
+@with_appcontext
+def undo_job(run_id: str, no_wait: bool, as_json: bool):
+    """Undo a finished bulk or audience job (put back what it changed, where nobody changed
+    it since)."""
+    run = db.session.get(JobRun, run_id)
+    if run is None:
+        raise click.ClickException(f"no job run {run_id!r} (see `kohde jobs list`)")
+    if not can_undo(run):
+        raise click.ClickException(f"job {run_id} cannot be undone (not finished, undone "
+                                   "already, or of a kind without undo)")
+    done = run_job(lambda: start_undo(run), no_wait=no_wait, as_json=as_json)
+    if done is not None and not as_json:
+        click.echo(done.result.get("summary") or json.dumps(done.result, default=str))
 
 
 @jobs_group.command("requeue")

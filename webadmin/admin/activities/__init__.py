@@ -10,6 +10,8 @@ from models.settings import installation_tz
 from models.workflows import run_for as run_workflows
 
 from ..base import SecureModelView, enum_choices
+from ..bulk import BulkActionsMixin
+from ..bulk.activities import ACTIVITY_ACTIONS
 
 
 def local_time(view, context, model, name) -> str:
@@ -20,8 +22,11 @@ def local_time(view, context, model, name) -> str:
     return value.astimezone(installation_tz()).strftime("%Y-%m-%d %H:%M")
 
 
-class ActivityView(SecureModelView):
+class ActivityView(BulkActionsMixin, SecureModelView):
     """Calls, meetings, tasks and emails of users, linked to contacts."""
+
+    bulk_area = "activities"
+    bulk_actions = ACTIVITY_ACTIONS
 
     column_list = [
         "id", "number", "type", "subject", "owner", "start_at", "end_at", "status", "company",

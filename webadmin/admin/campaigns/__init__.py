@@ -15,6 +15,8 @@ from models.campaigns.audience import Action, AudienceError
 from models.campaigns.membership import add_members
 
 from ..base import SecureModelView, enum_choices
+from ..bulk import BulkActionsMixin
+from ..bulk.lists import CAMPAIGN_ACTIONS
 
 SOURCE_CHOICES = enum_choices(MemberSource)
 
@@ -62,8 +64,11 @@ def _audience_link(view, context, model, name):
     return Markup(f'<a class="btn btn-sm btn-outline-secondary" href="{url}">Audience</a>')
 
 
-class CampaignView(SecureModelView):
+class CampaignView(BulkActionsMixin, SecureModelView):
     """Campaigns: dates, owner, template; only active ones are used in actions."""
+
+    bulk_area = "campaigns"
+    bulk_actions = CAMPAIGN_ACTIONS
 
     column_list = [
         "id", "number", "name", "active", "start_date", "end_date", "email_template", "owner",

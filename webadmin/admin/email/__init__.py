@@ -24,6 +24,8 @@ from models.email.message import AddressProblem, address
 from models.email.render import TemplateProblem, check_template
 
 from ..base import ReadOnlyModelView, SecureModelView, enum_choices
+from ..bulk import BulkActionsMixin
+from ..bulk.lists import OUTBOX_ACTIONS
 from .preview import (
     ContactNotFound,
     parse_mail,
@@ -198,8 +200,12 @@ class EmailTemplateView(SecureModelView):
         return redirect(url_for(page, id=template.id))
 
 
-class OutboxView(ReadOnlyModelView):
-    """One row per message and its state; written by the email jobs only."""
+class OutboxView(BulkActionsMixin, ReadOnlyModelView):
+    """One row per message and its state; written by the email jobs (and the list's
+    retry / cancel, which are jobs too)."""
+
+    bulk_area = "outbox"
+    bulk_actions = OUTBOX_ACTIONS
 
     column_list = [
         "id", "state", "suppressed_reason", "to_email", "template", "campaign", "attempts",
