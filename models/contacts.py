@@ -105,3 +105,17 @@ def _keep_search_text(contact: Contact, value, _old, initiator) -> None:
 
 for _name in SEARCHED:
     event.listen(getattr(Contact, _name), "set", _keep_search_text)
+
+
+# The statuses the demo data and a new installation use; a status an import brought in is
+# offered too (contact_statuses).
+KNOWN_STATUSES = ("active", "prospect", "customer", "inactive")
+
+
+def contact_statuses(limit: int = 100) -> list[str]:
+    """The statuses a contact form offers: the known ones, then any other stored status
+    (the index on status answers the DISTINCT)."""
+    stored = db.session.scalars(
+        select(Contact.status).where(Contact.status.not_in(KNOWN_STATUSES))
+        .distinct().order_by(Contact.status).limit(limit))
+    return [*KNOWN_STATUSES, *(s for s in stored if s)]

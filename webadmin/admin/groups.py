@@ -5,18 +5,22 @@ from __future__ import annotations
 from flask import flash, get_template_attribute, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.model.template import BaseListRowAction
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup
 from wtforms import ValidationError
 
 from jobs.groups import start_refresh_group
-from models import FilterModule, SampleMode, TargetGroup, db
+from models import Contact, FilterModule, SampleMode, TargetGroup, db, related
 from models.criteria import validate
+from models.criteria.sentence import sentence
 from models.criteria.validation import loads
+from models.groups.queries import explain_membership
 
 from .base import ReadOnlyModelView, SecureModelView, enum_choices
 from .campaigns import campaign_template_only, campaign_templates
 from .criteria.builder import CriteriaField
+from .related import RelatedPagesMixin, section
 from .schedules import automatic_email_needs_timing
 
 SAMPLE_CHOICES = enum_choices(SampleMode)
@@ -62,15 +66,36 @@ def _refreshed_at(view, context, model, name):
     return model.refreshed_at.strftime("%Y-%m-%d %H:%M UTC")
 
 
-class TargetGroupView(SecureModelView):
+def explained_contact(group: TargetGroup) -> dict | None:
+    """``?explain=CONTACT_ID`` on a group's page: why that contact is in or out of it."""
+    raw = request.args.get("explain", "")
+    if not (raw.isascii() and raw.isdigit() and len(raw) < 10):
+        return None
+    contact = db.session.get(Contact, int(raw))
+    if contact is None:
+        return None
+    problems = validate(group.criteria, group.id)
+    if problems:
+        return {"group": {"id": group.id, "name": group.name}, "errors": problems}
+    return explain_membership(group, contact)
+
+
+def _criteria_words(view, context, model, name):
+    # The conditions as a sentence (models/criteria/sentence.py), never the JSON.
+    return Markup('<span data-criteria-sentence>{}</span>').format(sentence(model.criteria))
+
+
+class TargetGroupView(RelatedPagesMixin, SecureModelView):
     """Named conditions over contacts; refresh stores the members."""
 
     column_list = ["id", "name", "member_count", "refreshed_at", "sample_mode", "owner"]
     column_searchable_list = ["name"]
     column_filters = ["sample_mode", "refreshed_at", "owner.email"]
-    column_labels = {"member_count": "Members", "owner.email": "Owner",
+    column_labels = {"member_count": _l("Members"), "owner.email": _l("Owner"),
+                     "criteria": _l("Conditions"),
                      "refreshed_at": "Refreshed"}
-    column_formatters = {"refreshed_at": _refreshed_at}
+    column_formatters = {"refreshed_at": _refreshed_at, "criteria": _criteria_words}
+    column_formatters_detail = column_formatters
     column_extra_row_actions = [RefreshRowAction()]
     form_columns = [
         "name", "description", "criteria", "sample_mode", "sample_size", "sample_percent",
@@ -93,6 +118,12 @@ class TargetGroupView(SecureModelView):
     form_ajax_refs = {"owner": {"fields": ["email", "name"], "page_size": 20}}
     edit_template = "kohde/groups/edit.html"
     details_template = "kohde/groups/details.html"
+
+    def related_context(self, model) -> dict:
+        """The group's page: its stored members (paged), and a contact explained."""
+        return {"members": section("members",
+                                   lambda n, o: related.group_members(model.id, n, o), short=20),
+                "explained": explained_contact(model)}
 
     def edit_form(self, obj=None):
         """The edit form; the builder's live count knows which group it edits."""
@@ -132,7 +163,9 @@ class SavedFilterView(SecureModelView):
     column_list = ["id", "name", "module", "shared", "owner", "updated_at"]
     column_searchable_list = ["name"]
     column_filters = ["module", "shared", "owner.email"]
-    column_labels = {"owner.email": "Owner"}
+    column_labels = {"owner.email": _l("Owner"), "criteria": _l("Conditions")}
+    column_formatters = {"criteria": _criteria_words}
+    column_formatters_detail = column_formatters
     form_columns = ["name", "module", "criteria", "shared", "owner"]
     form_overrides = {"criteria": CriteriaField}
     form_choices = {"module": MODULE_CHOICES}
