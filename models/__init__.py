@@ -41,7 +41,14 @@ from .email import (
     SendTiming,
     SuppressedAddress,
 )
-from .groups import FilterModule, SampleMode, SavedFilter, TargetGroup, TargetGroupMember
+from .groups import (
+    FilterModule,
+    SampleMode,
+    SavedFilter,
+    TargetGroup,
+    TargetGroupMember,
+    TargetGroupRefresh,
+)
 from .jobs import ACTIVE_STATUSES, STUCK, WORKER_LOST, JobRun, JobStatus
 from .schedules import (
     ActionInUse,
@@ -114,6 +121,7 @@ __all__ = [
     "SuppressedAddress",
     "TargetGroup",
     "TargetGroupMember",
+    "TargetGroupRefresh",
     "UTCDateTime",
     "WORKER_LOST",
     "WizardAssignment",

@@ -93,3 +93,20 @@ def test_plan_an_activity_from_a_contact_starts_with_that_contact(ctx, admin_cli
     assert f'data-json="[[{w["anna"].id}, &#34;Anna Aalto&#34;]]"' in text
     assert f'data-json="[{w["company"].id}, &#34;\\u00c4\\u00e4ni Oy&#34;]"' in text
     assert "Please select model" not in text and "Choose a campaign" in text
+
+
+def test_the_contact_form_offers_known_values_as_selects(ctx, admin_client):
+    from tests.conftest import csrf_token
+
+    db.session.add(Contact(email="x@example.fi", status="vip"))
+    db.session.commit()
+    form = admin_client.get("/admin/contact/new/").text
+    assert '<option value="prospect">Prospect</option>' in form
+    assert '<option value="vip">Vip</option>' in form  # a stored status is offered too
+    assert '<option value="sv">Swedish</option>' in form and "__None" not in form
+    token = csrf_token(admin_client, "/admin/contact/new/")
+    admin_client.post("/admin/contact/new/", data={
+        "kind": "contact", "email": "new@example.fi", "status": "prospect", "language": "",
+        "csrf_token": token})
+    saved = db.session.query(Contact).filter_by(email="new@example.fi").one()
+    assert saved.language is None and saved.status == "prospect"

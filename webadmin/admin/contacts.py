@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import redirect, request, url_for
+from flask import abort, redirect, request, url_for
+from flask_admin import expose
 from flask_admin.actions import action
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup, escape
@@ -17,7 +19,7 @@ from models.criteria import matching_ids, validate
 from models.settings import installation_tz
 from models.text import like_pattern, search_terms
 
-from .base import SecureModelView
+from .base import Permission, SecureModelView, can
 from .forms import blank_select, picker
 from .related import RelatedPagesMixin, section
 from .words import choices, word
@@ -148,6 +150,24 @@ class ContactView(RelatedPagesMixin, SecureModelView):
     }
     list_template = "kohde/contacts/list.html"
     details_template = "kohde/contacts/details.html"
+
+    @property
+    def can_delete(self) -> bool:
+        """Only admins delete contacts, one or many (the README's role matrix); for a user
+        the delete buttons and the bulk delete are not there at all."""
+        return can(Permission.BULK_DELETE_CONTACTS)
+
+    def is_action_allowed(self, name: str) -> bool:  # noqa: D102 (the bulk delete too)
+        if name == "delete" and not self.can_delete:
+            return False
+        return super().is_action_allowed(name)
+
+    @expose("/delete/", methods=("POST",))
+    def delete_view(self):
+        """A user's posted delete is refused with a 403 page, not quietly redirected."""
+        if not self.can_delete:
+            abort(403, description=_("Only an admin can delete contacts."))
+        return super().delete_view()
 
     def related_context(self, model) -> dict:
         """The contact's page: its campaigns, groups, activities, emails and history."""

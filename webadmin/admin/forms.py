@@ -29,7 +29,8 @@ class BlankSelectWidget(Select2Widget):
         if getattr(field, "allow_blank", False):
             field.blank_text = self.blank  # the label of the empty option
         html = super().__call__(field, **kwargs)
-        return Markup(html.replace(f'value="{NONE}"', 'value=""'))
+        # str() first: Markup.replace would escape the quotes of the replacement.
+        return Markup(str(html).replace(f'value="{NONE}"', 'value=""'))
 
 
 def blank_select(blank=NO_VALUE) -> dict:

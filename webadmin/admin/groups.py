@@ -2,28 +2,37 @@
 
 from __future__ import annotations
 
-from flask import flash, get_template_attribute, redirect, request, url_for
+import random
+
+from flask import flash, g, get_template_attribute, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.model.template import BaseListRowAction
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from markupsafe import Markup
+from markupsafe import Markup, escape
+from sqlalchemy import inspect as inspect_row
 from wtforms import ValidationError
 
 from jobs.groups import start_refresh_group
 from models import Contact, FilterModule, SampleMode, TargetGroup, db, related
+from models.charts import group_member_history
 from models.criteria import validate
 from models.criteria.sentence import sentence
 from models.criteria.validation import loads
 from models.groups.queries import explain_membership
 
-from .base import ReadOnlyModelView, SecureModelView, enum_choices
+from .base import Permission, ReadOnlyModelView, SecureModelView, can, enum_choices
 from .campaigns import campaign_template_only, campaign_templates
+from .charts import chart
 from .criteria.builder import CriteriaField
-from .related import RelatedPagesMixin, section
+from .forms import blank_select, picker
+from .related import RelatedPagesMixin, section, when
 from .schedules import automatic_email_needs_timing
 
 SAMPLE_CHOICES = enum_choices(SampleMode)
+# What decides a group's members: saving a change to any of these refreshes the group.
+SELECTION_COLUMNS = ("criteria", "sample_mode", "sample_size", "sample_percent", "sample_seed")
 MODULE_CHOICES = enum_choices(FilterModule)
 
 
@@ -62,8 +71,8 @@ class RefreshRowAction(BaseListRowAction):
 
 def _refreshed_at(view, context, model, name):
     if model.refreshed_at is None:
-        return Markup('<span class="text-muted">never</span>')
-    return model.refreshed_at.strftime("%Y-%m-%d %H:%M UTC")
+        return Markup('<span class="text-muted">{}</span>').format(_("never"))
+    return when(model.refreshed_at)
 
 
 def explained_contact(group: TargetGroup) -> dict | None:
@@ -93,7 +102,7 @@ class TargetGroupView(RelatedPagesMixin, SecureModelView):
     column_filters = ["sample_mode", "refreshed_at", "owner.email"]
     column_labels = {"member_count": _l("Members"), "owner.email": _l("Owner"),
                      "criteria": _l("Conditions"),
-                     "refreshed_at": "Refreshed"}
+                     "refreshed_at": _l("Refreshed")}
     column_formatters = {"refreshed_at": _refreshed_at, "criteria": _criteria_words}
     column_formatters_detail = column_formatters
     column_extra_row_actions = [RefreshRowAction()]
@@ -105,9 +114,21 @@ class TargetGroupView(RelatedPagesMixin, SecureModelView):
     form_overrides = {"criteria": CriteriaField}
     form_choices = {"sample_mode": SAMPLE_CHOICES}
     form_args = {
-        "criteria": {"label": "Conditions", "validators": [criteria_is_a_tree]},
+        "criteria": {"label": _l("Conditions"), "validators": [criteria_is_a_tree]},
         "email_template": {"query_factory": campaign_templates,
-                           "validators": [campaign_template_only]},
+                           "validators": [campaign_template_only],
+                           **blank_select(_l("(no email)"))},
+        "sample_mode": {"label": _l("Keep a sample"), "description": _l(
+            "None: every match is a member. Systematic: every k-th match by id, spread "
+            "evenly. Random: a random sample that stays the same for the same seed and "
+            "matches.")},
+        "sample_size": {"label": _l("Sample size"), "description": _l(
+            "How many of the matches to keep, e.g. 500. Use this or the percent.")},
+        "sample_percent": {"label": _l("Sample percent"), "description": _l(
+            "Which share of the matches to keep, e.g. 10 for 10 %. Use this or the size.")},
+        "sample_seed": {"label": _l("Random seed"), "description": _l(
+            "Random samples only: the same number keeps the same sample on every refresh; "
+            "empty: one is chosen when the group is saved.")},
         # On: a weekly "send group email" scheduled action at the template's send timing.
         "automatic_email": {"label": "Automatic email campaigns",
                             "validators": [automatic_email_needs_timing]},
@@ -115,21 +136,48 @@ class TargetGroupView(RelatedPagesMixin, SecureModelView):
             "label": "Refresh the group N minutes before the automatic email",
             "description": "Empty: no refresh; 0: right before sending; e.g. 15."},
     }
-    form_ajax_refs = {"owner": {"fields": ["email", "name"], "page_size": 20}}
+    form_ajax_refs = {"owner": picker(["email", "name"], _l("Choose a user…"))}
     edit_template = "kohde/groups/edit.html"
     details_template = "kohde/groups/details.html"
 
     def related_context(self, model) -> dict:
         """The group's page: its stored members (paged), and a contact explained."""
+        history = group_member_history(model.id)
         return {"members": section("members",
                                    lambda n, o: related.group_members(model.id, n, o), short=20),
-                "explained": explained_contact(model)}
+                "explained": explained_contact(model),
+                "history": chart("chart-group-members", _("Members over the last refreshes"),
+                                 _("Refreshed"), _("Members"),
+                                 [when(at) for at in history["categories"]], history["series"],
+                                 {"members": _("Members")})}
+
+    def create_form(self, obj=None):  # noqa: D102 (templates: admins only)
+        return _without_template_for_users(super().create_form(obj))
 
     def edit_form(self, obj=None):
         """The edit form; the builder's live count knows which group it edits."""
-        form = super().edit_form(obj)
+        form = _without_template_for_users(super().edit_form(obj))
         form.criteria.group_id = obj.id if obj is not None else None
         return form
+
+    def on_model_change(self, form, model, is_created):
+        """A random sample gets its seed when saved (so refreshes keep the same sample), and
+        whether the members must be stored again is noted for after the commit."""
+        if model.sample_mode == SampleMode.RANDOM and model.sample_seed is None:
+            model.sample_seed = random.randrange(1, 2**31)
+        state = inspect_row(model).attrs
+        g.group_needs_refresh = is_created or any(
+            state[name].history.has_changes() for name in SELECTION_COLUMNS)
+
+    def after_model_change(self, form, model, is_created):
+        """Saving a new group, or new conditions or sample, stores its members at once: a
+        refresh job (the page says so, and links to it)."""
+        if not g.pop("group_needs_refresh", False) or validate(model.criteria, model.id):
+            return
+        run = start_refresh_group(model.id, started_by=current_user.id)
+        url = url_for("jobrun.details_view", id=run.id)
+        flash(Markup(_("Storing the members of %(name)s now: <a href=\"%(url)s\">the refresh "
+                       "job</a>.", name=escape(model.name), url=url)), "info")
 
     @expose("/refresh/", methods=["POST"])
     def refresh(self):
@@ -145,6 +193,14 @@ class TargetGroupView(RelatedPagesMixin, SecureModelView):
         run = start_refresh_group(group.id, started_by=current_user.id)
         flash(f"Refreshing {group.name}: job {run.id}.", "info")
         return redirect(url_for("jobrun.details_view", id=run.id))
+
+
+def _without_template_for_users(form):
+    # Only admins attach or change templates: a user's form has no such field, so a posted
+    # one is ignored (the README's role matrix).
+    if not can(Permission.CHANGE_TEMPLATES) and hasattr(form, "email_template"):
+        del form.email_template
+    return form
 
 
 class TargetGroupMemberView(ReadOnlyModelView):
@@ -170,4 +226,4 @@ class SavedFilterView(SecureModelView):
     form_overrides = {"criteria": CriteriaField}
     form_choices = {"module": MODULE_CHOICES}
     form_args = {"criteria": {"label": "Conditions", "validators": [criteria_is_a_tree]}}
-    form_ajax_refs = {"owner": {"fields": ["email", "name"], "page_size": 20}}
+    form_ajax_refs = {"owner": picker(["email", "name"], _l("Choose a user…"))}

@@ -45,6 +45,10 @@ LABELS = {
     "file": _l("File"), "email": _l("Email"), "group_refresh": _l("Group refresh"),
     "already_members": _l("Already members"), "sent": _l("Sent"), "failed": _l("Failed"),
     "deferred": _l("Deferred"), "suppressed": _l("Not sent"), "queued": _l("Queued"),
+    "kept_existing": _l("Existing contacts left as they were"),
+    "update_existing": _l("Update existing contacts"),
+    "companies_created": _l("Companies created"), "rows": _l("Rows read"),
+    "ignored_columns": _l("Columns ignored"),
 }
 
 
