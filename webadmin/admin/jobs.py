@@ -73,6 +73,14 @@ def may_undo(run: JobRun) -> bool:
         current_user.is_authenticated and run.user_id == current_user.id)
 
 
+def progress_context() -> dict:
+    """What templates/kohde/jobs/_progress.html needs, for every page that includes it (the
+    job's page, its live partial, the wizard's step 6)."""
+    return {"undoable": undoable, "may_undo": may_undo, "result_of": result_of,
+            "job_by_id": lambda run_id: db.session.get(JobRun, run_id), "word": word,
+            "when": when}
+
+
 class JobRunView(ReadOnlyModelView):
     """Every job the product started: who, what, status, progress, counts, error."""
 
@@ -105,14 +113,7 @@ class JobRunView(ReadOnlyModelView):
                            "lease_expires_at"]
 
     def render(self, template, **kwargs):  # noqa: D102 (the details page offers undo)
-        kwargs.setdefault("undoable", undoable)
-        kwargs.setdefault("may_undo", may_undo)
-        kwargs.setdefault("attempts", attempts)
-        kwargs.setdefault("params_of", params_of)
-        kwargs.setdefault("result_of", result_of)
-        kwargs.setdefault("job_by_id", lambda run_id: db.session.get(JobRun, run_id))
-        kwargs.setdefault("word", word)
-        kwargs.setdefault("when", when)
+        kwargs = {**progress_context(), "attempts": attempts, "params_of": params_of, **kwargs}
         return super().render(template, **kwargs)
 
     @expose("/progress/<run_id>")
