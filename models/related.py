@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, exists, func, or_, select
+from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.orm import aliased
 
 from .activities import Activity, ActivityContact, ActivityStatus
@@ -48,12 +48,19 @@ def bounded(query: Select, limit: int, offset: int = 0, *, scalars: bool = False
 
 
 def contact_campaigns(contact_id: int, limit: int = 10, offset: int = 0) -> Page:
-    """The contact's campaigns, newest membership first: (member, campaign, added_by)."""
+    """The contact's campaigns, newest membership first: (member, campaign, added_by, the
+    name of the group or campaign it came from)."""
     added_by = aliased(User)
+    from_group, from_campaign = aliased(TargetGroup), aliased(Campaign)
     query = (
-        select(CampaignMember, Campaign, added_by)
+        select(CampaignMember, Campaign, added_by,
+               func.coalesce(from_group.name, from_campaign.name).label("source_name"))
         .join(Campaign, Campaign.id == CampaignMember.campaign_id)
         .outerjoin(added_by, added_by.id == CampaignMember.added_by_id)
+        .outerjoin(from_group, and_(CampaignMember.source == "group",
+                                    from_group.id == CampaignMember.source_ref))
+        .outerjoin(from_campaign, and_(CampaignMember.source == "campaign",
+                                       from_campaign.id == CampaignMember.source_ref))
         .where(CampaignMember.contact_id == contact_id)
         .order_by(CampaignMember.added_at.desc(), Campaign.id)
     )

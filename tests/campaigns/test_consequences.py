@@ -77,3 +77,13 @@ def test_adding_an_opted_out_member_warns(admin_client, campaign_and_group):
         "campaign": campaign.id, "contact": out.id, "source": "manual", "csrf_token": token},
         follow_redirects=True).text
     assert "opted out of email: added to" in saved and "gets no marketing email" in saved
+
+
+def test_the_cli_dry_run_says_it_too(app, campaign_and_group):
+    campaign, group = campaign_and_group
+    result = app.test_cli_runner().invoke(args=["campaigns", "copy-group", campaign.number,
+                                                str(group.id), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "would add 10" in result.output and "queues 5 emails" in result.output
+    assert "3 opted out of email" in result.output
+    assert "2 within the waiting period" in result.output

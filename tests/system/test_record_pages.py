@@ -16,7 +16,7 @@ def test_a_contacts_page_shows_its_whole_picture(ctx, admin_client, admin_user):
     assert "Admin" in page and "&lt;admin@example.com&gt;" in page  # the owner
     # Campaigns with the source (a link to the group) and the date.
     assert f'data-campaign="{w["campaign"].id}"' in page
-    assert f'href="/admin/targetgroup/details/?id={w["group"].id}">#{w["group"].id}</a>' in page
+    assert f'href="/admin/targetgroup/details/?id={w["group"].id}">Finns</a>' in page
     assert "Target group" in page
     # Groups with the explain link; activities planned and past; emails with status.
     assert f"/admin/targetgroup/details/?id={w['group'].id}&amp;explain={anna.id}#explain" in page

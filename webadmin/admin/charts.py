@@ -45,6 +45,12 @@ class Chart:
         return nice_ceiling(peak)
 
     @property
+    def ticks(self) -> list[int]:
+        """The value axis' marks: 0, the middle when it is a whole number, and the top."""
+        top = self.top
+        return [0, top // 2, top] if top % 2 == 0 else [0, top]
+
+    @property
     def label_every(self) -> int:
         """Label every n-th category, so at most about ten labels fit under the axis."""
         return max(1, math.ceil(len(self.categories) / 10))

@@ -21,7 +21,7 @@ from models.text import like_pattern, search_terms
 
 from .base import Permission, SecureModelView, can
 from .forms import blank_select, picker
-from .related import RelatedPagesMixin, section
+from .related import RelatedPagesMixin, section, when
 from .words import choices, word
 
 KIND_CHOICES = choices("contact_kind")
@@ -133,6 +133,8 @@ class ContactView(RelatedPagesMixin, SecureModelView):
         "kind": lambda v, c, m, n: word("contact_kind", m.kind),
         "status": lambda v, c, m, n: word("contact_status", m.status),
         "language": lambda v, c, m, n: word("language", m.language),
+        "created_at": lambda v, c, m, n: when(m.created_at),
+        "updated_at": lambda v, c, m, n: when(m.updated_at),
     }
     column_formatters_detail = column_formatters
     column_details_exclude_list = ["email_key"]

@@ -209,7 +209,8 @@ class TargetGroupMemberView(ReadOnlyModelView):
     column_list = ["group", "contact", "added_at"]
     column_default_sort = ("added_at", True)
     column_filters = ["group.name", "added_at", "contact.email"]
-    column_labels = {"group.name": "Group", "contact.email": "Contact email"}
+    column_labels = {"group.name": _l("Group"), "contact.email": _l("Contact email")}
+    column_formatters = {"added_at": lambda v, c, m, n: when(m.added_at)}
     column_searchable_list = ["contact.email"]
 
 
@@ -220,7 +221,8 @@ class SavedFilterView(SecureModelView):
     column_searchable_list = ["name"]
     column_filters = ["module", "shared", "owner.email"]
     column_labels = {"owner.email": _l("Owner"), "criteria": _l("Conditions")}
-    column_formatters = {"criteria": _criteria_words}
+    column_formatters = {"criteria": _criteria_words,
+                         "updated_at": lambda v, c, m, n: when(m.updated_at)}
     column_formatters_detail = column_formatters
     form_columns = ["name", "module", "criteria", "shared", "owner"]
     form_overrides = {"criteria": CriteriaField}

@@ -10,12 +10,11 @@ from markupsafe import Markup, escape
 
 from jobs.email.sender import start_senders
 from models import Contact, db, related
-from models.settings import installation_tz
 from models.workflows import run_for as run_workflows
 
 from ..base import SecureModelView
 from ..forms import picker
-from ..related import RelatedPagesMixin, section
+from ..related import RelatedPagesMixin, section, when
 from ..words import choices, word
 
 CONTACTS_IN_LIST = 3  # the list shows the first few contacts of each activity, then "+N"
@@ -23,10 +22,7 @@ CONTACTS_IN_LIST = 3  # the list shows the first few contacts of each activity, 
 
 def local_time(view, context, model, name) -> str:
     """A stored UTC timestamp as people read it: in the installation's time zone."""
-    value = getattr(model, name)
-    if value is None:
-        return ""
-    return value.astimezone(installation_tz()).strftime("%Y-%m-%d %H:%M")
+    return when(getattr(model, name))
 
 
 def _link(view, endpoint: str, record_id, label) -> Markup:

@@ -21,6 +21,7 @@ from models.charts import campaign_funnel
 from ..base import Permission, SecureModelView, can
 from ..charts import chart
 from ..forms import blank_select, picker
+from ..related import when
 from ..words import choices, word
 
 SOURCE_CHOICES = choices("member_source")
@@ -170,7 +171,8 @@ class CampaignMemberView(SecureModelView):
     column_filters = ["campaign.name", "source", "added_at", "contact.email"]
     column_labels = {"campaign.name": _l("Campaign"), "contact.email": _l("Contact email"),
                      "source_ref": _l("Source id")}
-    column_formatters = {"source": lambda v, c, m, n: word("member_source", m.source)}
+    column_formatters = {"source": lambda v, c, m, n: word("member_source", m.source),
+                         "added_at": lambda v, c, m, n: when(m.added_at)}
     column_searchable_list = ["contact.email"]
     form_columns = ["campaign", "contact", "source", "added_by"]
     form_choices = {"source": SOURCE_CHOICES}
