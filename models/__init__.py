@@ -42,7 +42,14 @@ from .email import (
     SendTiming,
     SuppressedAddress,
 )
-from .groups import FilterModule, SampleMode, SavedFilter, TargetGroup, TargetGroupMember
+from .groups import (
+    FilterModule,
+    SampleMode,
+    SavedFilter,
+    TargetGroup,
+    TargetGroupMember,
+    TargetGroupRefresh,
+)
 from .jobs import ACTIVE_STATUSES, STUCK, WORKER_LOST, JobRun, JobStatus
 from .schedules import (
     ActionInUse,
@@ -116,6 +123,7 @@ __all__ = [
     "SuppressedAddress",
     "TargetGroup",
     "TargetGroupMember",
+    "TargetGroupRefresh",
     "UTCDateTime",
     "WORKER_LOST",
     "WizardAssignment",

@@ -110,3 +110,17 @@ for _name in SEARCHED:
 def opt_out(contact_id: int) -> None:
     """Opt the contact out of marketing email (not committed)."""
     db.session.execute(update(Contact).where(Contact.id == contact_id).values(email_opt_out=True))
+
+
+# The statuses the demo data and a new installation use; a status an import brought in is
+# offered too (contact_statuses).
+KNOWN_STATUSES = ("active", "prospect", "customer", "inactive")
+
+
+def contact_statuses(limit: int = 100) -> list[str]:
+    """The statuses a contact form offers: the known ones, then any other stored status
+    (the index on status answers the DISTINCT)."""
+    stored = db.session.scalars(
+        select(Contact.status).where(Contact.status.not_in(KNOWN_STATUSES))
+        .distinct().order_by(Contact.status).limit(limit))
+    return [*KNOWN_STATUSES, *(s for s in stored if s)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 from sqlalchemy import func, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -62,3 +63,20 @@ def json_record(**columns):
     if db.engine.dialect.name == "postgresql":
         return func.json_build_object(*pairs)
     return func.json_object(*pairs)
+
+
+def hour_bucket(column):
+    """``column`` (a UTC timestamp) cut to its hour, for counting per hour in SQL; the
+    caller turns hours into local days (a zone's day starts on a whole hour here, and an
+    hour is the finest cut both databases make alike). SQLite answers text, PostgreSQL a
+    timestamp: ``as_hour`` reads either."""
+    if db.engine.dialect.name == "postgresql":
+        return func.date_trunc("hour", column)
+    return func.strftime("%Y-%m-%d %H:00:00", column)
+
+
+def as_hour(value):
+    """An ``hour_bucket`` value as an aware UTC datetime."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

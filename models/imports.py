@@ -71,6 +71,7 @@ class Outcome:
     companies_created: int = 0
     lines: int = 0
     ignored_columns: list[str] = field(default_factory=list)
+    kept_existing: int = 0  # rows naming a contact the import may not update
 
 
 def data_dir(sub: str) -> Path:
@@ -285,8 +286,14 @@ def _company_ids(names: list[str]) -> tuple[dict[str, int], int]:
     return found, len(missing)
 
 
-def _write_chunk(rows: list[ParsedRow], outcome: Outcome) -> None:
-    """Insert the new contacts and update the known ones, a few statements per chunk."""
+KEPT_EXISTING = ("already a contact: this import may only add new contacts (only an admin's "
+                 "import updates existing ones)")
+
+
+def _write_chunk(rows: list[ParsedRow], outcome: Outcome, update_existing: bool = True,
+                 report=None) -> None:
+    """Insert the new contacts and update the known ones (or, with ``update_existing``
+    off, report them and leave them as they are), a few statements per chunk."""
     names = list(dict.fromkeys(r.values["company"] for r in rows if r.values.get("company")))
     companies, created = _company_ids(names)
     existing = set(
@@ -303,7 +310,10 @@ def _write_chunk(rows: list[ParsedRow], outcome: Outcome) -> None:
         if "company" in values:
             name = values.pop("company")
             values["company_id"] = companies[name_key(name)] if name else None
-        if row.email_key in existing:
+        if row.email_key in existing and not update_existing:
+            report.writerow([row.line, KEPT_EXISTING])
+            outcome.kept_existing += 1
+        elif row.email_key in existing:
             updates.append({"key": row.email_key, **values})
         else:
             # New contacts take the model defaults for what the file leaves empty.
@@ -351,17 +361,20 @@ def _refresh_search_text(keys: list[str]) -> None:
         )
 
 
-def _write_or_isolate(rows: list[ParsedRow], outcome: Outcome, report) -> None:
+def _write_or_isolate(rows: list[ParsedRow], outcome: Outcome, report,
+                      update_existing: bool = True) -> None:
     """Write a chunk; if the database refuses it, write its rows one by one so that only
     the refused rows are lost (each reported with its line and the database's reason)."""
+    kept_before = outcome.kept_existing
     try:
-        _write_chunk(rows, outcome)
+        _write_chunk(rows, outcome, update_existing, report)
         return
     except (DataError, IntegrityError):
         db.session.rollback()  # the chunk before this one is committed: nothing else is lost
+        outcome.kept_existing = kept_before  # counted again row by row
     for row in rows:
         try:
-            _write_chunk([row], outcome)
+            _write_chunk([row], outcome, update_existing, report)
             db.session.commit()
         except (DataError, IntegrityError) as exc:
             db.session.rollback()
@@ -376,8 +389,10 @@ def _count_lines(path: Path) -> int:
 
 
 def run_import(path: Path, progress: Callable[[int, int], None] | None = None,
-               report_path: Path | None = None) -> dict:
+               report_path: Path | None = None, update_existing: bool = True) -> dict:
     """Import ``path``; return counts and where the report of rejected rows is.
+    ``update_existing`` off (a user's import): contacts already there are left as they are
+    and listed in the report.
 
     ``progress(done, total)`` (a job's) commits each chunk with its progress; without it
     each chunk is committed plainly.
@@ -415,11 +430,11 @@ def run_import(path: Path, progress: Callable[[int, int], None] | None = None,
                 report.writerow([line, _readable(str(exc)), *map(_readable, fields)])
                 outcome.rejected += 1
             if len(chunk) >= CHUNK_ROWS:
-                _write_or_isolate(chunk, outcome, report)
+                _write_or_isolate(chunk, outcome, report, update_existing)
                 chunk = []
                 _commit(progress, last_line, total)
         if chunk:
-            _write_or_isolate(chunk, outcome, report)
+            _write_or_isolate(chunk, outcome, report, update_existing)
         _commit(progress, total, total)
     result = {
         "imported": outcome.imported,
@@ -431,6 +446,8 @@ def run_import(path: Path, progress: Callable[[int, int], None] | None = None,
     }
     if outcome.ignored_columns:
         result["ignored_columns"] = outcome.ignored_columns
+    if not update_existing:
+        result["kept_existing"] = outcome.kept_existing
     return result
 
 

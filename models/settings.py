@@ -185,8 +185,11 @@ class Settings(Timestamped, Base):
 
 def installation_tz() -> ZoneInfo:
     """The time zone people schedule and read dates in (Admin → Settings; a bad stored
-    value falls back to the default, see Settings.current)."""
-    return Settings.current().tz
+    value falls back to the default, see Settings.current). Only reads: before the settings
+    row exists this is the zone it would be made with, so showing a page writes nothing
+    (a write in a GET would hold SQLite's lock until the request ends)."""
+    row = db.session.get(Settings, 1)
+    return row.values().tz if row is not None else ZoneInfo(_configured_timezone())
 
 
 def _configured_timezone() -> str:

@@ -4,7 +4,7 @@
   so the job can be undone set-based (issue 15).
 
 Revision ID: 6e6bdc5b2ef1
-Revises: b39c30f67fea
+Revises: 1328b00bb3db
 Create Date: 2026-12-01 13:42:48.949585
 
 """
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '6e6bdc5b2ef1'
-down_revision = 'b39c30f67fea'
+down_revision = '1328b00bb3db'
 branch_labels = None
 depends_on = None
 

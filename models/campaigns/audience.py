@@ -232,6 +232,21 @@ def dry_run(campaign_id: int, action: str, source_id=None, contact_ids=None) -> 
         return {"action": act.value, "would_remove": removing}
 
 
+def email_effect(campaign_id: int, action: str, source_id=None, contact_ids=None) -> dict | None:
+    """For an adding action's dry run: how many emails the join would queue and how many
+    contacts would get none, by reason (None when the action adds nobody an email: a
+    removing action, or a campaign without a template)."""
+    # Imported here: the outbox module imports the campaigns package, so a top-level import
+    # would be a cycle.
+    from ..email.outbox import join_email_preview
+
+    act = check_request(campaign_id, action, source_id, contact_ids)
+    if act not in ADDING:
+        return None
+    with bulk_join_plans(act):
+        return join_email_preview(campaign_id, to_add(campaign_id, act, source_id, contact_ids))
+
+
 def summary(campaign_id: int) -> dict:
     """The audience in numbers, one query: who is in, how reachable, how duplicated."""
     joined = members.join(contacts, contacts.c.id == members.c.contact_id)

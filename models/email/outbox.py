@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import and_, case, exists, func, literal, or_, select, true
-from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql import ColumnElement, Select
 
 from models import (
     Campaign,
@@ -138,6 +138,36 @@ def queue_campaign_join(campaign_id: int, job_id: str | None = None,
                                    outbox.c.state == OutboxState.SUPPRESSED)
     )
     return {"queued": made - suppressed, "suppressed": suppressed}
+
+
+ALREADY_HAD = "already_had"  # a preview's reason only: the contact got this campaign's email
+
+
+def join_email_preview(campaign_id: int, joining: Select) -> dict | None:
+    """What joining the campaign would mean for email, for a dry run: how many of the
+    contacts ``joining`` selects (a ``SELECT id``) would get a message now, and how many
+    would not and why (the same CASE the join uses). None when the campaign has no
+    template (no one gets anything)."""
+    campaign = db.session.get(Campaign, campaign_id)
+    if campaign is None or campaign.email_template_id is None:
+        return None
+    # A contact that left and joins again already has this campaign's message: the unique
+    # key lets no second one in.
+    had_it = exists().where(outbox.c.template_id == campaign.email_template_id,
+                            outbox.c.contact_id == contacts.c.id,
+                            outbox.c.send_key == f"campaign:{campaign.id}")
+    reason = case((had_it, ALREADY_HAD), else_=suppression_reason(
+        campaign.email_template_id, utcnow(), Settings.current().email_waiting_period_days
+    )).label("reason")
+    chosen = joining.subquery("joining")
+    rows = db.session.execute(
+        select(reason, func.count()).select_from(contacts)
+        .where(contacts.c.id.in_(select(chosen.c.id))).group_by(reason)
+    ).all()
+    suppressed = {why: n for why, n in rows if why is not None}
+    return {"template": campaign.email_template.name,
+            "queues": sum(n for why, n in rows if why is None),
+            "suppressed": suppressed, "suppressed_total": sum(suppressed.values())}
 
 
 def campaign_email_counts(campaign_id: int) -> dict[str, int]:

@@ -74,6 +74,24 @@ class TargetGroupMember(Base):
     __table_args__ = (Index("ix_target_group_members_contact_id", "contact_id"),)
 
 
+class TargetGroupRefresh(Base):
+    """One refresh of a group: when, how many members it left, how many came and went (the
+    group page's "members over refreshes" chart)."""
+
+    __tablename__ = "target_group_refreshes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("target_groups.id", ondelete="CASCADE"))
+    refreshed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    member_count: Mapped[int] = mapped_column(default=0)
+    added: Mapped[int] = mapped_column(default=0)
+    removed: Mapped[int] = mapped_column(default=0)
+
+    __table_args__ = (
+        Index("ix_target_group_refreshes_group_id_refreshed_at", "group_id", "refreshed_at"),
+    )
+
+
 class FilterModule(StrEnum):
     """What a saved filter selects: contacts, companies (their contacts) or leads."""
 

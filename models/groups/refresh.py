@@ -12,7 +12,7 @@ from collections.abc import Callable
 from sqlalchemy import delete, exists, func, insert, literal, select, update
 
 from ..base import db, utcnow
-from . import TargetGroup, TargetGroupMember
+from . import TargetGroup, TargetGroupMember, TargetGroupRefresh
 from .queries import group_selection
 
 members = TargetGroupMember.__table__
@@ -64,6 +64,10 @@ def refresh(group: TargetGroup, progress: Callable[[int, int], None] | None = No
         .where(TargetGroup.id == group.id)
         .values(refreshed_at=now, member_count=count)
     )
+    # A row per refresh, in the same transaction: the group page charts the count over time.
+    db.session.execute(insert(TargetGroupRefresh).values(
+        group_id=group.id, refreshed_at=now, member_count=count,
+        added=count - (before - removed), removed=removed))
     # One transaction (so no progress in between: SQLite would block a second writer):
     # a failed refresh leaves the old members in place.
     if progress:

@@ -122,8 +122,12 @@ def test_the_whole_wizard_in_a_browser(live_server, page, admin_user, people, ru
     page.fill("#ed-subject", "Spring calls (moved)")
     page.fill("#ed-minutes", "30")
     page.select_option("#ed-status", "cancelled")
+    asked = []  # "apply to all" asks first (issue 16)
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     page.click("#wizard-apply")
     expect(page.locator(".alert")).to_contain_text("Changed 6 activities")
+    assert asked == ["Change all 6 activities this run created? Only the fields you filled in "
+                     "change."]
     db.session.rollback()
     after = made(job_id)
     assert {(a.subject, a.status) for a in after} == {("Spring calls (moved)", "cancelled")}

@@ -55,5 +55,7 @@ def test_open_the_week_see_an_activity_and_click_through(live_server, page, admi
     entry.click()
     expect(page).to_have_url(f"{live_server}/admin/activity/details/?id={call.id}"
                              f"&url=/admin/calendar/?")
-    expect(page.locator("table")).to_contain_text("Renewal call")
+    # The details page: the heading names the activity; its contacts and fields are tables.
+    expect(page.locator("[data-activity]")).to_contain_text("Renewal call")
+    expect(page.locator("table.searchable")).to_contain_text("Renewal call")
     page.screenshot(path=str(ARTIFACTS / "calendar-activity-details.png"), full_page=True)

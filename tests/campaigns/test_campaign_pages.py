@@ -44,3 +44,20 @@ def test_the_cli_finds_a_campaign_by_its_number(ctx, app):
     result = app.test_cli_runner().invoke(args=["campaigns", "summary", spring.number, "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["members"] == 3
+
+
+def test_every_campaign_argument_takes_the_number(ctx, app):
+    """copy-campaign (both CAMPAIGN and OTHER), add and set-template find a campaign by its
+    number; an all-digit typed number that is no id is found as a number too."""
+    spring, autumn = _campaigns_with_members()
+    autumn.number = "777"
+    db.session.commit()
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["campaigns", "copy-campaign", spring.number, "777",
+                                 "--dry-run", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["would_add"] == 1
+    result = runner.invoke(args=["campaigns", "members", "777"])
+    assert result.exit_code == 0 and "p4@example.fi" in result.output
+    result = runner.invoke(args=["campaigns", "summary", "2099-99999"])
+    assert result.exit_code != 0 and "no campaign '2099-99999'" in result.output

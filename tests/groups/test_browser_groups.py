@@ -53,9 +53,16 @@ def test_build_a_group_see_the_count_and_preview_and_save(live_server, page, adm
     expect(first.locator("select[name=cb_field]")).to_have_value("kind")
     first.locator("select[name=cb_field]").select_option("language")
     ready(first, "text", "all[0]")
+    # Nothing typed yet: no error, only "fill in" (issue 16: messages after the user acted).
+    expect(page.locator('.cb-count [data-status="incomplete"]')).to_be_visible()
+    expect(page.locator(".cb-count [data-error-path]")).to_have_count(0)
+    expect(first).to_have_class("cb-row")
+    first.locator("input[name=cb_v]").fill("fi")
+    expect(count).to_have_attribute("data-count", "4")
+    # Emptied again by the user: now the empty value is named by its path.
+    first.locator("input[name=cb_v]").fill("")
     expect(page.locator(".cb-count [data-error-path]")).to_have_text(
-        "all[0].value: expected a non-empty text, got ''"
-    )  # the empty value is named by its path until it is typed
+        "all[0].value: expected a non-empty text, got ''")
     expect(first).to_have_class("cb-row cb-invalid")
     first.locator("input[name=cb_v]").fill("fi")
     expect(count).to_have_attribute("data-count", "4")

@@ -19,6 +19,7 @@ from models import (
     TargetGroupMember,
     db,
 )
+from models.settings import installation_tz
 from tests.conftest import csrf_token, make_user
 
 FI = {"all": [{"field": "language", "op": "eq", "value": "fi"}]}
@@ -357,7 +358,9 @@ def test_refresh_now_enqueues_and_the_job_stores_the_members(admin_client, peopl
     group = db.session.get(TargetGroup, group.id)
     assert group.member_count == 2 and group.refreshed_at is not None
     listing = admin_client.get("/admin/targetgroup/").text
-    assert group.refreshed_at.strftime("%Y-%m-%d %H:%M UTC") in listing
+    # In the installation's time zone (issue 16), not UTC.
+    local = group.refreshed_at.astimezone(installation_tz())
+    assert local.strftime("%Y-%m-%d %H:%M") in listing and " UTC" not in listing
 
 
 def test_refresh_now_needs_the_csrf_token(admin_client, people):

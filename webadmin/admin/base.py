@@ -28,6 +28,27 @@ MAX_PAGE = 100_000  # far past any list a person pages through
 MAX_SEARCH = 200  # characters of a list's search box
 
 
+class Permission(StrEnum):
+    """What only some roles may do inside screens everyone opens (the README's role matrix).
+    Whole screens are admin-only by ``admin_only``; these are the finer rules."""
+
+    CHANGE_TEMPLATES = "change_templates"  # attach, change or detach an email template
+    UNDO_ANY_JOB = "undo_any_job"  # undo a job someone else started
+    BULK_DELETE_CONTACTS = "bulk_delete_contacts"  # delete contacts (one or many) in lists
+    IMPORT_OVERWRITE = "import_overwrite"  # let an import update existing contacts
+
+
+ADMIN_ONLY_PERMISSIONS = frozenset(Permission)  # a user has none of them; an admin all
+
+
+def can(permission: Permission | str, user=None) -> bool:
+    """May ``user`` (the logged-in user by default) do this? Admins may do everything."""
+    user = current_user if user is None else user
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return user.is_admin or Permission(permission) not in ADMIN_ONLY_PERMISSIONS
+
+
 def enum_choices(enum: type[StrEnum]) -> list[tuple[str, str]]:
     """Select choices for a StrEnum: the stored value and a readable label."""
     return [(member.value, member.value.replace("_", " ").capitalize()) for member in enum]

@@ -4,21 +4,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import request
+from flask import abort, request
+from flask_admin import expose
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup, escape
 from sqlalchemy import false, or_, select
 
-from models import Contact, ContactKind, FilterModule, SavedFilter, db, utcnow
+from models import Contact, ContactKind, FilterModule, SavedFilter, db, related, utcnow
+from models.contacts import contact_statuses
 from models.criteria import matching_ids, validate
 from models.settings import installation_tz
 from models.text import like_pattern, search_terms
 
-from .base import SecureModelView, enum_choices
+from .base import Permission, SecureModelView, can
 from .bulk import BulkActionsMixin
 from .bulk.contacts import COMPANY_ACTIONS, CONTACT_ACTIONS
+from .forms import blank_select, picker
+from .related import RelatedPagesMixin, section, when
+from .words import choices, word
 
-KIND_CHOICES = enum_choices(ContactKind)
+KIND_CHOICES = choices("contact_kind")
+LANGUAGE_CHOICES = choices("language")
 
 
 def _company_link(view, context, model, name):
@@ -79,7 +87,30 @@ def restrict_to_saved_filter(query):
     return query
 
 
-class ContactView(BulkActionsMixin, SecureModelView):
+def contact_picture(contact: Contact) -> dict:
+    """Everything the contact's page shows around it, each list bounded (models/related.py)."""
+    now = utcnow()
+    return {
+        "campaigns": section("campaigns", lambda n, o: related.contact_campaigns(contact.id, n, o)),
+        "groups": section("groups", lambda n, o: related.contact_groups(contact.id, n, o)),
+        "planned": section("planned",
+                           lambda n, o: related.planned_activities(contact.id, now, n, o)),
+        "past": section("past", lambda n, o: related.past_activities(contact.id, now, n, o)),
+        "emails": section("emails", lambda n, o: related.contact_emails(contact.id, n, o)),
+        "history": section("history",
+                           lambda n, o: related.record_history("contacts", contact.id, n, o)),
+    }
+
+
+def _status_choices(obj) -> list[tuple[str, str]]:
+    statuses = contact_statuses()
+    current = getattr(obj, "status", None)
+    if current and current not in statuses:
+        statuses.append(current)  # an edited contact keeps its own status
+    return [(s, word("contact_status", s)) for s in statuses]
+
+
+class ContactView(BulkActionsMixin, RelatedPagesMixin, SecureModelView):
     """Contacts and leads in one list; filters for the bulk work that follows (the
     bulk actions act on the ticked rows or on all that match: webadmin/admin/bulk/)."""
 
@@ -98,23 +129,66 @@ class ContactView(BulkActionsMixin, SecureModelView):
         "company.name", "owner.email",
     ]
     column_labels = {
-        "email_opt_out": "Opted out",
-        "company.name": "Company",
-        "owner.email": "Owner",
+        "email_opt_out": _l("Opted out"),
+        "company.name": _l("Company"),
+        "owner.email": _l("Owner"),
     }
-    column_formatters = {"company": _company_link}
+    column_formatters = {
+        "company": _company_link,
+        "kind": lambda v, c, m, n: word("contact_kind", m.kind),
+        "status": lambda v, c, m, n: word("contact_status", m.status),
+        "language": lambda v, c, m, n: word("language", m.language),
+        "created_at": lambda v, c, m, n: when(m.created_at),
+        "updated_at": lambda v, c, m, n: when(m.updated_at),
+    }
+    column_formatters_detail = column_formatters
     column_details_exclude_list = ["email_key"]
     form_columns = [
         "kind", "first_name", "last_name", "email", "phone", "title", "language", "city",
         "status", "email_opt_out", "company", "owner",
     ]
-    form_choices = {"kind": KIND_CHOICES}
+    # Fields with known values are selects; the status list is filled per form (_status_choices).
+    form_choices = {"kind": KIND_CHOICES, "language": LANGUAGE_CHOICES,
+                    "status": [(s, s) for s in ("active",)]}
+    form_args = {"language": blank_select(_l("(not known)"))}
     form_ajax_refs = {
-        "company": {"fields": ["name"], "page_size": 20},
-        "owner": {"fields": ["email", "name"], "page_size": 20},
+        "company": picker(["name"], _l("Choose a company…")),
+        "owner": picker(["email", "name"], _l("Choose a user…")),
     }
     list_template = "kohde/contacts/list.html"
     details_template = "kohde/contacts/details.html"
+
+    @property
+    def can_delete(self) -> bool:
+        """Only admins delete contacts, one or many (the README's role matrix); for a user
+        the delete buttons and the bulk delete are not there at all."""
+        return can(Permission.BULK_DELETE_CONTACTS)
+
+    def is_action_allowed(self, name: str) -> bool:  # noqa: D102 (the bulk delete too)
+        if name == "delete" and not self.can_delete:
+            return False
+        return super().is_action_allowed(name)
+
+    @expose("/delete/", methods=("POST",))
+    def delete_view(self):
+        """A user's posted delete is refused with a 403 page, not quietly redirected."""
+        if not self.can_delete:
+            abort(403, description=_("Only an admin can delete contacts."))
+        return super().delete_view()
+
+    def related_context(self, model) -> dict:
+        """The contact's page: its campaigns, groups, activities, emails and history."""
+        return {"picture": contact_picture(model)}
+
+    def create_form(self, obj=None):  # noqa: D102 (statuses: the known and the stored ones)
+        form = super().create_form(obj)
+        form.status.choices = _status_choices(obj)
+        return form
+
+    def edit_form(self, obj=None):  # noqa: D102 (the same choices, the contact's own kept)
+        form = super().edit_form(obj)
+        form.status.choices = _status_choices(obj)
+        return form
 
     def _apply_search(self, query, count_query, joins, count_joins, search):
         """Every word of the search box in the contact's folded names or email
@@ -143,15 +217,23 @@ class ContactView(BulkActionsMixin, SecureModelView):
         return active_saved_filter()
 
 
-class CompanyView(BulkActionsMixin, SecureModelView):
+class CompanyView(BulkActionsMixin, RelatedPagesMixin, SecureModelView):
     """Organisations; a contact's company is picked by name with autocomplete."""
 
     bulk_area = "companies"
     bulk_actions = COMPANY_ACTIONS
+    details_template = "kohde/contacts/company_details.html"
 
     column_list = ["id", "name", "business_id", "city", "country", "industry", "size", "owner"]
     column_searchable_list = ["name", "business_id"]
     column_filters = ["city", "country", "industry", "size", "owner.email"]
-    column_labels = {"owner.email": "Owner"}
+    column_labels = {"owner.email": _l("Owner")}
     form_columns = ["name", "business_id", "city", "country", "industry", "size", "owner"]
-    form_ajax_refs = {"owner": {"fields": ["email", "name"], "page_size": 20}}
+    form_ajax_refs = {"owner": picker(["email", "name"], _l("Choose a user…"))}
+
+    def related_context(self, model) -> dict:
+        """The company's page: its contacts and activities."""
+        return {"contacts": section("contacts",
+                                    lambda n, o: related.company_contacts(model.id, n, o)),
+                "activities": section("activities",
+                                      lambda n, o: related.company_activities(model.id, n, o))}

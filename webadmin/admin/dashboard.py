@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from flask import current_app, redirect, request, url_for
 from flask_admin import AdminIndexView, expose
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 
@@ -23,7 +24,13 @@ from models import (
     db,
     utcnow,
 )
+from models import charts as numbers
 from models.schedules.ledger import last_tick, overdue_actions
+from models.settings import installation_tz
+
+from .charts import Chart, chart
+from .related import when
+from .words import word
 
 
 def dashboard_counts() -> dict[str, int]:
@@ -63,6 +70,30 @@ def scheduler_status() -> dict:
             "stale": tick is None or now - tick.ticked_at > timedelta(minutes=5)}
 
 
+def _day(day) -> str:
+    return day.strftime("%d.%m.")
+
+
+def dashboard_charts() -> list[Chart]:
+    """Messages per day (30 days), planned activities per owner (two weeks), job outcomes."""
+    now, tz = clock.now(), installation_tz()
+    messages = numbers.messages_per_day(now, tz)
+    planned = numbers.activities_per_owner(now, tz)
+    jobs = numbers.job_outcomes(now)
+    return [
+        chart("chart-messages", _("Email messages per day, last 30 days"), _("Day"),
+              _("Messages"), [_day(d) for d in messages["categories"]], messages["series"],
+              {"sent": _("Sent"), "suppressed": _("Not sent (suppressed)"),
+               "failed": _("Failed")}),
+        chart("chart-activities", _("Planned activities per owner, next two weeks"), _("Day"),
+              _("Activities"), [_day(d) for d in planned["categories"]], planned["series"],
+              {"others": _("Others")}),
+        chart("chart-jobs", _("Job outcomes, last 30 days"), _("Outcome"), _("Job runs"),
+              [word("job_status", s) for s in jobs["categories"]], jobs["series"],
+              {"runs": _("Job runs")}),
+    ]
+
+
 class DashboardView(AdminIndexView):
     """The back office's home page; needs a login like every other screen."""
 
@@ -77,4 +108,5 @@ class DashboardView(AdminIndexView):
         """Counts and the ten most recent jobs."""
         recent = db.session.scalars(select(JobRun).order_by(JobRun.enqueued_at.desc()).limit(10))
         return self.render("kohde/dashboard.html", counts=dashboard_counts(), recent_jobs=recent,
-                           scheduler=scheduler_status())
+                           scheduler=scheduler_status(), charts=dashboard_charts(), when=when,
+                           word=word)

@@ -11,7 +11,7 @@ from flask_wtf.file import FileField, FileRequired
 from jobs.imports import start_import_contacts
 from models import imports
 
-from .base import SecureView
+from .base import Permission, SecureView, can
 
 
 class ImportForm(FlaskForm):
@@ -34,10 +34,12 @@ class ImportContactsView(SecureView):
             except imports.ImportFileError as exc:
                 flash(str(exc), "error")
             else:
-                run = start_import_contacts(path, upload.filename, started_by=current_user.id)
+                # Only an admin's import overwrites existing contacts (the role matrix).
+                run = start_import_contacts(path, upload.filename, started_by=current_user.id,
+                                            update_existing=can(Permission.IMPORT_OVERWRITE))
                 flash(f"Importing {upload.filename}: job {run.id} started.", "info")
                 return redirect(url_for("jobrun.details_view", id=run.id))
         return self.render(
             "kohde/imports/contacts.html", form=form, columns=imports.COLUMNS,
-            required=imports.REQUIRED,
+            required=imports.REQUIRED, updates=can(Permission.IMPORT_OVERWRITE),
         )

@@ -7,6 +7,7 @@ from pathlib import Path
 from flask import abort, flash, redirect, send_file, url_for
 from flask_admin import expose
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup, escape
 
@@ -14,9 +15,12 @@ from jobs.bulk import can_undo, start_undo
 from jobs.runs import attempts
 from models import STUCK, JobRun, JobStatus, db
 
-from .base import ReadOnlyModelView
+from .base import Permission, ReadOnlyModelView, can
 from .bulk import BulkActionsMixin
 from .bulk.lists import JOB_ACTIONS
+from .job_summary import params_of, result_of
+from .related import when
+from .words import choices, word
 
 STATUS_BADGE = {
     JobStatus.QUEUED: "secondary",
@@ -30,8 +34,9 @@ STATUS_BADGE = {
 def _status_badge(view, context, model, name):
     status = model.shown_status  # "stuck": running, but its worker stopped renewing the lease
     badge = STATUS_BADGE.get(status, "secondary")
+    undone = " ↶" if (model.result or {}).get("undone_by") else ""
     return Markup(f'<span class="badge badge-{badge}" data-status="{escape(status)}">'
-                  f"{escape(status)}</span>")
+                  f"{escape(word('job_status', status))}{undone}</span>")
 
 
 def _attempt(view, context, model, name):
@@ -39,7 +44,7 @@ def _attempt(view, context, model, name):
         return ""
     waiting = ""
     if model.status == JobStatus.QUEUED and model.not_before:
-        waiting = f" (from {model.not_before:%H:%M:%S})"
+        waiting = " " + _("(from %(time)s)", time=when(model.not_before, with_seconds=True))
     return f"{model.attempt}{waiting}"
 
 
@@ -52,10 +57,24 @@ def _error_head(view, context, model, name):
     return (model.error or "").split("\n", 1)[0][:160]
 
 
-def undoable(run: JobRun) -> bool:
-    """A finished audience or bulk job that nobody has undone yet, and that the current
-    user may undo (a user their own jobs, an admin anyone's)."""
-    return can_undo(run) and (current_user.is_admin or run.user_id == current_user.id)
+def _result(view, context, model, name):
+    # The result in words, as on the job's page; links stay links.
+    rows = result_of(model) if model.result else []
+    return Markup("; ").join(Markup("{} {}").format(label, shown) for _k, label, shown in rows)
+
+
+def may_undo(run: JobRun) -> bool:
+    """Users undo their own jobs; an admin undoes anyone's (the README's role matrix)."""
+    return can(Permission.UNDO_ANY_JOB) or (
+        current_user.is_authenticated and run.user_id == current_user.id)
+
+
+def progress_context() -> dict:
+    """What templates/kohde/jobs/_progress.html needs, for every page that includes it (the
+    job's page, its live partial, the wizard's step 6)."""
+    return {"undoable": can_undo, "may_undo": may_undo, "result_of": result_of,
+            "job_by_id": lambda run_id: db.session.get(JobRun, run_id), "word": word,
+            "when": when}
 
 
 class JobRunView(BulkActionsMixin, ReadOnlyModelView):
@@ -64,29 +83,37 @@ class JobRunView(BulkActionsMixin, ReadOnlyModelView):
     bulk_area = "jobs"
     bulk_actions = JOB_ACTIONS
 
-    column_list = ["id", "kind", "status", "attempt", "progress", "user", "enqueued_at",
-                   "duration", "result", "error"]
+    column_list = ["kind", "status", "attempt", "progress", "user", "enqueued_at",
+                   "duration", "result", "error", "id"]
     column_default_sort = ("enqueued_at", True)
     column_filters = ["kind", "status", "attempt", "enqueued_at", "user.email"]
-    column_labels = {"user.email": "Started by"}
+    column_choices = {"kind": choices("job_kind"), "status": choices("job_status")}
+    column_labels = {"user.email": _l("Started by"), "user": _l("Started by"),
+                     "enqueued_at": _l("Queued"), "kind": _l("Job")}
     column_searchable_list = ["id", "kind"]
     column_formatters = {
+        "kind": lambda v, c, m, n: word("job_kind", m.kind),
         "status": _status_badge,
         "progress": _progress,
         "duration": lambda v, c, m, n: f"{m.duration_seconds:.1f} s" if m.started_at else "",
         "error": _error_head,
         "attempt": _attempt,
+        "result": _result,
+        "enqueued_at": lambda v, c, m, n: when(m.enqueued_at),
+        "heartbeat_at": lambda v, c, m, n: when(m.heartbeat_at, with_seconds=True),
+        "lease_expires_at": lambda v, c, m, n: when(m.lease_expires_at, with_seconds=True),
     }
+    column_formatters_detail = column_formatters
     details_template = "kohde/jobs/details.html"
-
-    def render(self, template, **kwargs):  # noqa: D102 (the details page offers undo)
-        kwargs.setdefault("undoable", undoable)
-        kwargs.setdefault("attempts", attempts)
-        return super().render(template, **kwargs)
-    # What changes while a job runs is in the live partial above the table, not here.
-    column_details_list = ["id", "kind", "user", "scheduled_action", "params", "enqueued_at",
+    # What the job was asked is above the table in words (params_of); what changes while a
+    # job runs is in the live partial.
+    column_details_list = ["id", "kind", "user", "scheduled_action", "enqueued_at",
                            "worker_name", "worker_host", "worker_pid", "heartbeat_at",
                            "lease_expires_at"]
+
+    def render(self, template, **kwargs):  # noqa: D102 (the details page offers undo)
+        kwargs = {**progress_context(), "attempts": attempts, "params_of": params_of, **kwargs}
+        return super().render(template, **kwargs)
 
     @expose("/progress/<run_id>")
     def progress(self, run_id: str):
@@ -105,16 +132,17 @@ class JobRunView(BulkActionsMixin, ReadOnlyModelView):
 
     @expose("/undo/<run_id>", methods=["POST"])
     def undo(self, run_id: str):
-        """Start the undo of a finished audience or bulk job, as a job of its own."""
+        """Start the undo of a finished audience or bulk job, as a job of its own (a user
+        undoes only their own jobs)."""
         run = self._run(run_id)
-        if can_undo(run) and not undoable(run):
-            abort(403, description=_("Job %(id)s was started by someone else: only they or an "
-                                     "admin can undo it.", id=run.id))
-        if not undoable(run):
+        if not can_undo(run):
             flash(_("Job %(id)s cannot be undone.", id=run.id), "error")
             return redirect(url_for(".details_view", id=run.id))
+        if not may_undo(run):
+            abort(403, description=_("Only the person who started job %(id)s, or an admin, "
+                                     "can undo it.", id=run.id))
         undo_run = start_undo(run, started_by=current_user.id)
-        flash(f"Undoing {run.id}: job {undo_run.id} started.", "info")
+        flash(_("Undoing %(id)s: job %(undo)s started.", id=run.id, undo=undo_run.id), "info")
         return redirect(url_for(".details_view", id=undo_run.id))
 
     @staticmethod

@@ -53,7 +53,7 @@ def activities_group():
 @click.option("--subject", default="Call", show_default=True)
 @click.option("--type", "activity_type", type=click.Choice([t.value for t in ActivityType]),
               default="call", show_default=True)
-@click.option("--campaign", help="Link the activities to this campaign (id or name).")
+@click.option("--campaign", help="Link the activities to this campaign (id, number or name).")
 @click.option("--dry-run", "dry", is_flag=True, help="Per user: how many, on which days.")
 @click.option("--no-wait", is_flag=True)
 @click.option("--json", "as_json", is_flag=True)

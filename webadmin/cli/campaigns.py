@@ -20,8 +20,16 @@ from models import (
     csv_cells,
     db,
 )
-from models.campaigns.audience import Action, AudienceError, check_request, dry_run, summary
+from models.campaigns.audience import (
+    Action,
+    AudienceError,
+    check_request,
+    dry_run,
+    email_effect,
+    summary,
+)
 
+from ..admin.words import word
 from ..auth import find_user
 from .lookup import by_id_or_name, contact_by_id_or_email
 from .waiting import run_job
@@ -72,8 +80,14 @@ def _run_action(campaign: Campaign, action: Action, source_id=None, contact_ids=
         check_request(campaign.id, action, source_id, contact_ids)
         if dry:
             preview = dry_run(campaign.id, action, source_id, contact_ids)
-            click.echo(json.dumps(preview) if as_json else ", ".join(
-                f"{k.replace('_', ' ')} {v}" for k, v in preview.items() if k != "action"))
+            email = email_effect(campaign.id, action, source_id, contact_ids)
+            text = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in preview.items()
+                             if k != "action")
+            if email is not None:
+                preview["email"] = email
+                text += f"; queues {email['queues']} emails" + "".join(
+                    f", {n} {word('suppression', why)}" for why, n in email["suppressed"].items())
+            click.echo(json.dumps(preview) if as_json else text)
             return
     except AudienceError as exc:
         raise click.ClickException(str(exc)) from None

@@ -135,7 +135,7 @@ def _hhmm(value: str, option: str) -> time:
 @click.argument("name")
 @click.option("--type", "kind", type=click.Choice(list(TYPES)), required=True)
 @click.option("--group", "group_ref", required=True, help="Target group (id or name).")
-@click.option("--campaign", "campaign_ref", help="copy-group: the campaign (id or name).")
+@click.option("--campaign", "campaign_ref", help="copy-group: the campaign (id, number or name).")
 @click.option("--template", "template_ref", help="group-email: a template instead of the group's.")
 @click.option("--user", "user_email", help="group-activities: the user (or fallback) by email.")
 @click.option("--owner", "owner_email", help="The action's owner (owns campaigns it creates).")

@@ -47,6 +47,7 @@ from models.workflows import run_for as run_workflows
 
 from ..base import SecureView, enum_choices
 from ..criteria.builder import CriteriaField
+from ..jobs import progress_context
 from . import wizard_forms as forms
 
 STEPS = ("Shared or per contact", "Contacts", "Exclusions", "Users and details", "Report",
@@ -98,7 +99,8 @@ class ActivityWizardView(SecureView):
         """Render a step with its navigation and what the run has chosen so far."""
         template = f"kohde/activities/wizard/step{step}.html"
         return self.render(template, run=run, step=step, steps=STEPS, problems=list(problems),
-                           created=_created(run), job=_job(run), **context), status
+                           created=_created(run), job=_job(run), **progress_context(),
+                           **context), status
 
     @expose("/")
     def index(self):

@@ -10,11 +10,19 @@ from sqlalchemy import select
 from jobs.campaigns import start_audience_change
 from models import Campaign, SavedFilter, TargetGroup, db
 from models.campaigns import active_campaigns
-from models.campaigns.audience import Action, AudienceError, check_request, dry_run, summary
+from models.campaigns.audience import (
+    Action,
+    AudienceError,
+    check_request,
+    dry_run,
+    email_effect,
+    summary,
+)
 from models.contacts import find_contact
 from models.email.outbox import campaign_email_counts
 
 from ..base import SecureView, go_to
+from ..words import word
 
 # (action, what the button says, which kind of source it needs)
 ACTIONS = [
@@ -109,10 +117,12 @@ class CampaignAudienceView(SecureView):
         try:
             args, refresh = _request_args()
             counts = dry_run(campaign.id, **args)
+            email = email_effect(campaign.id, **args)
         except AudienceError as exc:
             return self.render("kohde/campaigns/_audience_preview.html", error=str(exc)), 400
         return self.render("kohde/campaigns/_audience_preview.html", campaign=campaign,
-                           counts=counts, action=args["action"], refresh=refresh)
+                           counts=counts, email=email, action=args["action"], refresh=refresh,
+                           word=word)
 
     @expose("/<int:campaign_id>/run", methods=["POST"])
     def run(self, campaign_id: int):
@@ -145,9 +155,11 @@ class CampaignAudienceView(SecureView):
         try:
             campaign_id, ids = _chosen_campaign_and_ids()
             counts = dry_run(campaign_id, Action.ADD_CONTACTS, contact_ids=ids)
+            email = email_effect(campaign_id, Action.ADD_CONTACTS, contact_ids=ids)
         except AudienceError as exc:
             return self.render("kohde/campaigns/_audience_preview.html", error=str(exc)), 400
         return self.render("kohde/campaigns/_audience_preview.html", counts=counts,
+                           email=email, word=word,
                            action=Action.ADD_CONTACTS.value, refresh=False,
                            run_url=url_for(".add_contacts_run"))
 

@@ -32,7 +32,7 @@ from models.settings import installation_tz
 from models.text import unstorable
 
 from ..base import SecureView
-from .rows import PERIODS, Group, field_sections, new_row, root_from_tree
+from .rows import PERIODS, Group, field_sections, new_row, root_from_tree, shown_value, used_fields
 
 PREVIEW_SIZE = 20
 EXPLAIN_GROUPS = 20  # an explanation costs a few queries per group: keep the panel quick
@@ -127,8 +127,11 @@ class CriteriaBuilderView(SecureView):
 
     @expose("/count", methods=["POST"])
     def count(self):
-        """How many contacts match the posted tree, or its problems (400)."""
+        """How many contacts match the posted tree, or its problems (400); values nobody has
+        typed yet are no problem to show until the user acts (``touched``)."""
         tree, group_id, problems = _posted_tree()
+        if problems and _only_unfilled(problems):
+            return render_template("kohde/criteria/_count.html", incomplete=True)
         if problems:
             return _problems("kohde/criteria/_count.html", problems)
         number = count_matches(tree)
@@ -140,6 +143,8 @@ class CriteriaBuilderView(SecureView):
     def preview(self):
         """The first matching contacts (by id), or the tree's problems (400)."""
         tree, _, problems = _posted_tree()
+        if problems and _only_unfilled(problems):
+            return render_template("kohde/criteria/_preview.html", incomplete=True)
         if problems:
             return _problems("kohde/criteria/_preview.html", problems)
         contacts = preview(matching_ids(tree, utcnow(), installation_tz()), PREVIEW_SIZE)
@@ -147,7 +152,8 @@ class CriteriaBuilderView(SecureView):
             return jsonify(contacts=[{"id": c.id, "name": str(c), "email": c.email}
                                      for c in contacts])
         return render_template("kohde/criteria/_preview.html", contacts=contacts,
-                               limit=PREVIEW_SIZE)
+                               limit=PREVIEW_SIZE, columns=used_fields(tree),
+                               shown=shown_value)
 
     @expose("/explain/<int:contact_id>")
     def explain(self, contact_id: int):
@@ -186,6 +192,19 @@ def _posted_tree() -> tuple[object, int | None, list[str]]:
         if problems:
             return None, group_id, problems
     return tree, group_id, validate(tree, group_id)
+
+
+def _unfilled(problem: str) -> bool:
+    # A value left empty: what a fresh row has before anyone typed in it.
+    return problem.endswith(("got ''", "got None")) or "needs a non-empty list" in problem
+
+
+def _only_unfilled(problems: list[str]) -> bool:
+    """For a form post the user has not typed in yet (``touched`` is empty): every problem
+    is an empty value, so the builder says "fill in" instead of listing errors."""
+    if request.is_json or request.form.get("touched"):
+        return False
+    return all(_unfilled(p) for p in problems)
 
 
 def _problems(template: str, problems: list[str]):

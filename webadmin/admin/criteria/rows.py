@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from models import Campaign, TargetGroup, User, db
 from models.criteria import FIELDS, OPERATOR_LABELS, Field, FieldType
+from models.settings import installation_tz
 
 # Long option lists stop being usable in a select; past this, ids still save and show.
 MAX_OPTIONS = 500
@@ -201,10 +202,54 @@ def new_row(name: str | None = None, op: str | None = None, previous: dict | Non
         row.period, row.days = previous.get("period", ""), previous.get("days", "")
     if row.widget in ("choice", "ref", "date", "int", "text", "days"):
         row.v = row.v[:1]  # a single-value widget shows the first of several
-    if not row.v and row.widget in ("choice", "bool", "ref"):
+    if not row.v and row.widget == "bool":
+        row.v = ["false"]  # "email opt-out is no": the condition people mean most often
+    if not row.v and row.widget in ("choice", "ref"):
         options = row.options()
         row.v = [options[0][0]] if options else []
     return row
+
+
+# Fields a preview cannot show as one value per contact (memberships, activities).
+NOT_SHOWN = {FieldType.CAMPAIGN, FieldType.GROUP, FieldType.ACTIVITY}
+
+
+def used_fields(tree) -> list[Field]:
+    """The whitelisted fields a tree's conditions use, in order, once each: the preview
+    shows them beside each contact (a company-city condition shows the company's city)."""
+    found: dict[str, Field] = {}
+    stack = [tree]
+    while stack:  # depth-first, left to right, without recursion
+        node = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        children = [node["not"]] if "not" in node else []
+        for key in ("all", "any"):
+            if isinstance(node.get(key), list):
+                children.extend(node[key])
+        stack.extend(reversed(children))
+        spec = FIELDS.get(node.get("field")) if isinstance(node.get("field"), str) else None
+        if spec is not None and spec.type not in NOT_SHOWN:
+            found.setdefault(spec.name, spec)
+    return list(found.values())
+
+
+def shown_value(contact, spec: Field) -> str:
+    """A contact's value of a whitelisted field, as the preview shows it."""
+    if spec.table == "companies":
+        company = contact.company
+        value = getattr(company, spec.column) if company is not None else None
+    elif spec.name == "owner":
+        value = contact.owner
+    elif spec.name == "email_domain":
+        value = (contact.email or "").rpartition("@")[2]
+    else:
+        value = getattr(contact, spec.name, None)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if hasattr(value, "astimezone"):
+        return value.astimezone(installation_tz()).strftime("%Y-%m-%d")
+    return "" if value is None else str(value)
 
 
 def group_from_node(node: dict) -> Group:

@@ -112,13 +112,19 @@
   // Field and operator selects re-render their row through htmx: wait for the new row.
   function rerenders(el) { return el.matches('[name="cb_field"], [name="cb_op"]'); }
 
+  // The user typed or picked a value: from now on empty values are problems to show.
+  function touched(builder) {
+    const flag = builder.querySelector('input.cb-touched');
+    if (flag) { flag.value = '1'; }
+  }
+
   document.addEventListener('input', function (evt) {
     const builder = builderOf(evt.target);
-    if (builder && !rerenders(evt.target)) { changed(builder); }
+    if (builder && !rerenders(evt.target)) { touched(builder); changed(builder); }
   });
   document.addEventListener('change', function (evt) {
     const builder = builderOf(evt.target);
-    if (builder && !rerenders(evt.target)) { changed(builder); }
+    if (builder && !rerenders(evt.target)) { touched(builder); changed(builder); }
   });
   document.addEventListener('click', function (evt) {
     const remove = evt.target.closest('[data-cb-remove]');

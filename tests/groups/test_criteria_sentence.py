@@ -1,0 +1,39 @@
+"""Conditions in words (issue 16): one sentence wherever a tree is shown."""
+
+from __future__ import annotations
+
+from models import Campaign, TargetGroup, db
+from models.criteria.sentence import sentence
+
+
+def test_a_tree_reads_as_a_sentence(ctx):
+    tree = {"all": [{"field": "language", "op": "eq", "value": "fi"},
+                    {"field": "company.city", "op": "eq", "value": "Helsinki"}]}
+    assert sentence(tree) == "Language is fi and company city is Helsinki"
+
+
+def test_groups_nesting_booleans_days_and_names(ctx):
+    spring = Campaign(name="Spring")
+    db.session.add(spring)
+    db.session.commit()
+    tree = {"any": [
+        {"field": "email_opt_out", "op": "eq", "value": False},
+        {"all": [{"field": "city", "op": "in", "value": ["Turku", "Oulu"]},
+                 {"field": "created_at", "op": "within_last_days", "value": 30}]},
+        {"not": {"field": "campaign", "op": "eq", "value": spring.id}},
+        {"field": "campaign", "op": "eq", "value": 99999},
+    ]}
+    assert sentence(tree) == (
+        "Email opt-out is no or (city is one of Turku, Oulu and created within the last "
+        "30 days) or not (member of campaign is Spring) or member of campaign is #99999")
+    assert sentence({"all": []}) == "Every contact"
+
+
+def test_the_group_page_shows_the_sentence_not_json(ctx, admin_client):
+    group = TargetGroup(name="Finns", criteria={"all": [
+        {"field": "language", "op": "eq", "value": "fi"}]})
+    db.session.add(group)
+    db.session.commit()
+    page = admin_client.get(f"/admin/targetgroup/details/?id={group.id}").get_data(as_text=True)
+    assert "<span data-criteria-sentence>Language is fi</span>" in page
+    assert '"field"' not in page and "&#34;field&#34;" not in page

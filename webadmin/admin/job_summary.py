@@ -1,0 +1,169 @@
+"""A job's parameters and result as labelled lines with links, instead of raw JSON.
+
+Each known key has a label and a way to show its value (a record it names becomes a
+link to that record's page); keys nobody described are still shown, labelled from their
+name, so nothing a job records is hidden. Server paths are never shown.
+"""
+
+from __future__ import annotations
+
+from flask import url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from markupsafe import Markup, escape
+
+from models import Campaign, JobRun, SavedFilter, TargetGroup, User, db
+from models.criteria.sentence import sentence
+
+from .words import word
+
+HIDDEN = {"path", "report_path", "slot"}  # server paths and internal bookkeeping
+FIRST_CONTACTS = 5
+
+ACTION_WORDS = {
+    "copy_group": _l("Add a target group's members"),
+    "remove_group": _l("Remove a target group's members"),
+    "copy_campaign": _l("Add another campaign's members"),
+    "remove_campaign": _l("Remove another campaign's members"),
+    "load_filter": _l("Add what a saved filter selects"),
+    "keep_only": _l("Keep only what a saved filter selects"),
+    "dedupe_email": _l("Remove email duplicates"),
+    "dedupe_company": _l("Remove company duplicates"),
+    "prune_opted_out": _l("Remove opted-out contacts"),
+    "add_contacts": _l("Add contacts"),
+    "remove_contacts": _l("Remove contacts"),
+}
+LABELS = {
+    "campaign_id": _l("Campaign"), "group_id": _l("Target group"), "action": _l("What"),
+    "source_id": _l("From"), "contact_ids": _l("Contacts"), "run_id": _l("Run"),
+    "user_id": _l("For user"), "fallback_user_id": _l("Fallback user"), "day": _l("Day"),
+    "subject": _l("Subject"), "activity_type": _l("Type"), "refresh_group": _l("Refresh first"),
+    "filename": _l("File"), "added": _l("Added"), "removed": _l("Removed"),
+    "restored": _l("Put back"), "members": _l("Members now"), "created": _l("Created"),
+    "imported": _l("Imported"), "updated": _l("Updated"), "rejected": _l("Rejected"),
+    "undid": _l("Undid"), "undone_by": _l("Undone by"), "group": _l("Target group"),
+    "file": _l("File"), "email": _l("Email"), "group_refresh": _l("Group refresh"),
+    "already_members": _l("Already members"), "sent": _l("Sent"), "failed": _l("Failed"),
+    "deferred": _l("Deferred"), "suppressed": _l("Not sent"), "queued": _l("Queued"),
+    "kept_existing": _l("Existing contacts left as they were"),
+    "update_existing": _l("Update existing contacts"),
+    "companies_created": _l("Companies created"), "rows": _l("Rows read"),
+    "ignored_columns": _l("Columns ignored"),
+}
+
+
+def _label(key: str) -> str:
+    return str(LABELS.get(key, key.replace("_", " ").capitalize()))
+
+
+def _link(endpoint: str, label, **args) -> Markup:
+    return Markup(f'<a href="{escape(url_for(endpoint, **args))}">{escape(label)}</a>')
+
+
+def _record(model, endpoint: str, record_id) -> Markup | str:
+    if not isinstance(record_id, int) or isinstance(record_id, bool):
+        return "" if record_id is None else str(record_id)
+    found = db.session.get(model, record_id) if record_id < 2**31 else None
+    if found is None:
+        return _("#%(id)s (deleted)", id=record_id)
+    return _link(endpoint, found, id=record_id)
+
+
+def _group(group_id) -> Markup | str:
+    link = _record(TargetGroup, "targetgroup.details_view", group_id)
+    group = db.session.get(TargetGroup, group_id) if isinstance(group_id, int) \
+        and group_id < 2**31 else None
+    if group is None:
+        return link
+    return Markup('{} <span class="text-muted small" data-criteria-sentence>({})</span>').format(
+        link, sentence(group.criteria))
+
+
+def _source(run: JobRun):
+    action = str(run.params.get("action", ""))
+    source_id = run.params.get("source_id")
+    if action.endswith("_group"):
+        return _group(source_id)
+    if action.endswith("_campaign"):
+        return _record(Campaign, "campaign.details_view", source_id)
+    if action in ("load_filter", "keep_only"):
+        return _record(SavedFilter, "savedfilter.details_view", source_id)
+    return None
+
+
+def _contacts(ids) -> Markup | str:
+    if not isinstance(ids, list):
+        return ""
+    links = [_link("contact.details_view", f"#{i}", id=i)
+             for i in ids[:FIRST_CONTACTS] if isinstance(i, int)]
+    more = _(" and %(count)s more", count=len(ids) - FIRST_CONTACTS) \
+        if len(ids) > FIRST_CONTACTS else ""
+    return Markup(_("%(count)s: ", count=len(ids))) + Markup(", ").join(links) + more
+
+
+def _run_link(run_id) -> Markup | str:
+    other = db.session.get(JobRun, run_id) if isinstance(run_id, str) else None
+    if other is None:
+        return str(run_id or "")
+    label = f"{word('job_kind', other.kind)} ({other.id})"
+    who = f" — {other.user}" if other.user else ""
+    return _link("jobrun.details_view", label, id=other.id) + who
+
+
+def _plain(value) -> str:
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if isinstance(value, int | float):
+        return f"{value:,}".replace(",", " ")
+    if isinstance(value, dict):
+        return "; ".join(f"{_label(k)} {_plain(v)}" for k, v in value.items()
+                         if k not in HIDDEN and v not in (None, "", {}))
+    if isinstance(value, list):
+        return ", ".join(_plain(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def _value(run: JobRun, key: str, value):
+    if key == "campaign_id":
+        return _record(Campaign, "campaign.details_view", value)
+    if key == "group_id":
+        return _group(value)
+    if key == "source_id":
+        return _source(run) or _plain(value)
+    if key == "action":
+        return str(ACTION_WORDS.get(value, _plain(value)))
+    if key == "contact_ids":
+        return _contacts(value)
+    if key in ("user_id", "fallback_user_id"):
+        return _record(User, "user.details_view", value)
+    if key == "activity_type":
+        return word("activity_type", value)
+    if key in ("undid", "undone_by") or (key == "run_id" and run.kind == "undo_audience"):
+        return _run_link(value)
+    if key == "run_id" and run.kind == "activity_wizard":
+        return _link("activity_wizard.step", _("Wizard run %(id)s", id=value), run_id=value,
+                     step=6)
+    return _plain(value)
+
+
+def described(run: JobRun, data: dict | None, skip: tuple[str, ...] = ()) -> list[tuple]:
+    """(key, label, shown value) for each thing a job's params or result hold."""
+    rows = []
+    for key, value in (data or {}).items():
+        if key in HIDDEN or key in skip or value is None or value == "":
+            continue
+        shown = _value(run, key, value)
+        if shown not in ("", None):
+            rows.append((key, _label(key), shown))
+    return rows
+
+
+def params_of(run: JobRun) -> list[tuple]:
+    """What the job was asked to do."""
+    return described(run, run.params)
+
+
+def result_of(run: JobRun) -> list[tuple]:
+    """What the job did (the campaign and action are already in its parameters; a bulk
+    job's summary sentence is shown above the rows)."""
+    return described(run, run.result, skip=("campaign_id", "action", "summary"))

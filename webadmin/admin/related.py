@@ -1,0 +1,79 @@
+"""Related lists on record pages: which list is expanded ("show all"), its page, and times
+in the installation's zone.
+
+A details page shows each related list bounded (``SHORT`` rows); its "show all" link
+opens the same page with ``?all=<list>``, which pages that one list ``LONG`` rows at a
+time. The queries are in ``models/related.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import request
+
+from models.related import Page
+from models.settings import installation_tz
+
+from .words import word
+
+SHORT, LONG = 10, 100
+MAX_PAGE = 10_000  # far past any list a person pages through
+
+
+@dataclass
+class Section:
+    """One related list as a page shows it."""
+
+    name: str
+    page: Page
+    expanded: bool
+    number: int  # the page number, from 1
+
+    @property
+    def rows(self) -> list:
+        """The rows shown."""
+        return self.page.rows
+
+
+def section(name: str, fetch: Callable[[int, int], Page], short: int = SHORT) -> Section:
+    """The list ``name`` for this request: ``short`` rows, or with ``?all=name`` a page of
+    ``LONG`` (``&page=N``). ``fetch(limit, offset)`` is a models/related.py function."""
+    expanded = request.args.get("all") == name
+    number = 1
+    if expanded:
+        raw = request.args.get("page", "1")
+        number = min(max(int(raw), 1), MAX_PAGE) if raw.isascii() and raw.isdigit() else 1
+    limit = LONG if expanded else short
+    return Section(name, fetch(limit, (number - 1) * limit), expanded, number)
+
+
+def when(value: datetime | None, with_seconds: bool = False) -> str:
+    """A stored UTC time as people read it: in the installation's zone, to the minute.
+
+    (Until the translation helper's locale-aware ``localtime`` filter is in: then this
+    becomes a call to it.)"""
+    if value is None:
+        return ""
+    return value.astimezone(installation_tz()).strftime(
+        "%Y-%m-%d %H:%M:%S" if with_seconds else "%Y-%m-%d %H:%M")
+
+
+class RelatedPagesMixin:
+    """For views whose pages show related lists: ``when`` (local times) and ``word`` (codes
+    in words) in every template they render, plus whatever ``related_context`` adds to the
+    details page."""
+
+    def related_context(self, model) -> dict:
+        """The details page's related lists (a view overrides it)."""
+        return {}
+
+    def render(self, template, **kwargs):  # noqa: D102
+        kwargs.setdefault("when", when)
+        kwargs.setdefault("word", word)
+        model = kwargs.get("model")
+        if template == getattr(self, "details_template", None) and model is not None:
+            kwargs.update(self.related_context(model))
+        return super().render(template, **kwargs)

@@ -1,0 +1,58 @@
+"""Stored codes (enum values, job kinds, suppression reasons) as the words people read.
+
+One table per kind of code, translated with Flask-Babel; an unknown code falls back to
+itself with underscores as spaces, so a new value never shows as ``snake_case``.
+"""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+WORDS: dict[str, dict[str, object]] = {
+    "activity_type": {"call": _l("Call"), "meeting": _l("Meeting"), "task": _l("Task"),
+                      "email": _l("Email")},
+    "activity_status": {"planned": _l("Planned"), "done": _l("Done"),
+                        "cancelled": _l("Cancelled")},
+    "member_source": {"group": _l("Target group"), "campaign": _l("Another campaign"),
+                      "filter": _l("Saved filter"), "manual": _l("Added by hand"),
+                      "workflow": _l("Workflow"), "import": _l("Import"),
+                      "automatic": _l("Automatic email campaign")},
+    "outbox_state": {"queued": _l("Queued"), "sending": _l("Sending"), "sent": _l("Sent"),
+                     "deferred": _l("Deferred (will retry)"), "failed": _l("Failed"),
+                     "suppressed": _l("Not sent")},
+    "suppression": {"opted_out": _l("opted out of email"), "no_email": _l("no email address"),
+                    "invalid_email": _l("invalid email address"),
+                    "bounced": _l("the address bounced"),
+                    "waiting_period": _l("within the waiting period"),
+                    "already_had": _l("already got this campaign's email")},
+    "job_kind": {"activity_wizard": _l("Group activity wizard"),
+                 "campaign_audience": _l("Campaign audience change"),
+                 "group_activities": _l("Activities for a target group"),
+                 "import_contacts": _l("Contact import"),
+                 "refresh_group": _l("Target group refresh"),
+                 "scheduled_action": _l("Scheduled action"),
+                 "send_outbox": _l("Sending email"),
+                 "undo_audience": _l("Undo of an audience change"),
+                 "undo_scheduled_run": _l("Undo of a scheduled run")},
+    "job_status": {"queued": _l("Queued"), "running": _l("Running"), "done": _l("Done"),
+                   "failed": _l("Failed"), "stuck": _l("Stuck")},
+    "audit_action": {"create": _l("Created"), "update": _l("Changed"), "delete": _l("Deleted")},
+    "language": {"fi": _l("Finnish"), "sv": _l("Swedish"), "hu": _l("Hungarian"),
+                 "en": _l("English")},
+    "contact_status": {"active": _l("Active"), "prospect": _l("Prospect"),
+                       "customer": _l("Customer"), "inactive": _l("Inactive")},
+    "contact_kind": {"contact": _l("Contact"), "lead": _l("Lead")},
+}
+
+
+def word(kind: str, code) -> str:
+    """``code`` of ``kind`` in words ("call" → "Call"); empty for no code."""
+    if code is None or code == "":
+        return ""
+    found = WORDS.get(kind, {}).get(str(code))
+    return str(found) if found is not None else str(code).replace("_", " ").capitalize()
+
+
+def choices(kind: str) -> list[tuple[str, str]]:
+    """Select choices for a kind of code: (stored value, words)."""
+    return [(code, str(label)) for code, label in WORDS[kind].items()]
