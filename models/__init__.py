@@ -34,6 +34,7 @@ from .contacts import Contact, ContactKind
 from .email import (
     CAMPAIGN_FOLDER,
     EmailTemplate,
+    EmailTemplateVariant,
     MailboxMessage,
     OutboxMessage,
     OutboxState,
@@ -90,6 +91,7 @@ __all__ = [
     "Contact",
     "ContactKind",
     "EmailTemplate",
+    "EmailTemplateVariant",
     "FilterModule",
     "Frequency",
     "JobRun",

@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     ForeignKey,
     Index,
@@ -77,9 +78,9 @@ class StepKind(StrEnum):
 
 
 STEP_LABELS = {
-    StepKind.EMAIL_CONTACT: "Email to the contact",
-    StepKind.EMAIL_USER: "Email to a user",
-    StepKind.TASK: "Task for a user",
+    StepKind.EMAIL_CONTACT: _l("Email to the contact"),
+    StepKind.EMAIL_USER: _l("Email to a user"),
+    StepKind.TASK: _l("Task for a user"),
 }
 
 
@@ -110,16 +111,16 @@ class Outcome(StrEnum):
 
 # "Why not sent", in words (the outbox's suppression reasons and the automation's own).
 WHY = {
-    "opted_out": "the contact opted out of email",
-    "no_email": "the contact has no email address",
-    "invalid_email": "the contact's email address is not valid",
-    "bounced": "the address bounced",
-    "waiting_period": "the same template reached the contact within the waiting period",
-    "left": "the contact left the automation",
-    "paused": "the automation is paused",
-    "no_owner": "the contact has no owner",
-    "no_user": "no user to send to",
-    "step_removed": "the step was removed",
+    "opted_out": _l("the contact opted out of email"),
+    "no_email": _l("the contact has no email address"),
+    "invalid_email": _l("the contact's email address is not valid"),
+    "bounced": _l("the address bounced"),
+    "waiting_period": _l("the same template reached the contact within the waiting period"),
+    "left": _l("the contact left the automation"),
+    "paused": _l("the automation is paused"),
+    "no_owner": _l("the contact has no owner"),
+    "no_user": _l("no user to send to"),
+    "step_removed": _l("the step was removed"),
 }
 
 WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     JSON,
     DateTime,
@@ -47,10 +48,10 @@ class ActionKind(StrEnum):
 
 
 KIND_LABELS = {
-    ActionKind.REFRESH_GROUP: "Refresh a target group",
-    ActionKind.GROUP_ACTIVITIES: "Create target group activities",
-    ActionKind.GROUP_EMAIL: "Send a target group's email (new campaign each time)",
-    ActionKind.COPY_GROUP: "Copy a target group into a campaign",
+    ActionKind.REFRESH_GROUP: _l("Refresh a target group"),
+    ActionKind.GROUP_ACTIVITIES: _l("Create target group activities"),
+    ActionKind.GROUP_EMAIL: _l("Send a target group's email (new campaign each time)"),
+    ActionKind.COPY_GROUP: _l("Copy a target group into a campaign"),
 }
 
 

@@ -40,7 +40,15 @@ from models import (
 )
 from models.automations import NOTIFY_REASON
 from models.dialect import insert_ignoring_duplicates
-from models.email.message import AddressProblem, Draft, address, compiled, draft, wire
+from models.email.message import (
+    AddressProblem,
+    Draft,
+    address,
+    compiled,
+    draft,
+    variant_for,
+    wire,
+)
 from models.email.outbox import (
     Suppression,
     release_dead_claims,
@@ -62,7 +70,7 @@ MARK_SENT = (
     update(outbox)
     .where(outbox.c.id == bindparam("b_id"))
     .values(state=OutboxState.SENT, sent_at=bindparam("b_sent_at"), last_error=None,
-            message_id=bindparam("b_message_id"))
+            message_id=bindparam("b_message_id"), language=bindparam("b_language"))
 )
 
 
@@ -133,9 +141,11 @@ def _prepare(ids: list[int], record: Recorder, counts: dict) -> list[Outgoing]:
         .options(selectinload(OutboxMessage.contact).selectinload(Contact.owner),
                  selectinload(OutboxMessage.contact).selectinload(Contact.company),
                  selectinload(OutboxMessage.template).selectinload(EmailTemplate.sender_user),
+                 selectinload(OutboxMessage.template).selectinload(EmailTemplate.variants),
                  selectinload(OutboxMessage.campaign))
     ).all()
-    templates: dict[int, CompiledTemplate] = {}
+    # One compiled template per template and language variant.
+    templates: dict[tuple[int, str | None], CompiledTemplate] = {}
     ready = []
     for row in rows:
         if row.id in held_back:
@@ -152,8 +162,10 @@ def _prepare(ids: list[int], record: Recorder, counts: dict) -> list[Outgoing]:
             counts["suppressed"] += 1
             continue
         try:
-            if row.template_id not in templates:
-                templates[row.template_id] = compiled(row.template)
+            variant = variant_for(row.template, contact.language)
+            key = (row.template_id, variant.language if variant else None)
+            if key not in templates:
+                templates[key] = compiled(row.template, contact.language)
             message_draft = draft(row.template, contact, row.campaign, to=to,
                                   message_id=row.message_id,
                                   idstring=f"kohde.{row.id}")
@@ -162,7 +174,7 @@ def _prepare(ids: list[int], record: Recorder, counts: dict) -> list[Outgoing]:
             counts["failed"] += 1
             continue
         ready.append(Outgoing(row.id, to.addr_spec, contact.email_key, row.attempts,
-                              message_draft, templates[row.template_id]))
+                              message_draft, templates[key]))
     return ready
 
 
@@ -232,10 +244,12 @@ class Recorder:
         statement = update(outbox).where(outbox.c.id == row_id).values(**values)
         self.thread.submit(self._execute, (statement, None)).result()
 
-    def sent(self, row_id: int, message_id: str | None) -> None:
-        """The server said 250: commit that now, without waiting for it here."""
+    def sent(self, row_id: int, message_id: str | None, language: str | None = None) -> None:
+        """The server said 250: commit that now (with the variant's language), without
+        waiting for it here."""
         self.settled()
-        params = {"b_id": row_id, "b_sent_at": utcnow(), "b_message_id": message_id}
+        params = {"b_id": row_id, "b_sent_at": utcnow(), "b_message_id": message_id,
+                  "b_language": language}
         self.pending = self.thread.submit(self._execute, (MARK_SENT, params))
 
     def settled(self) -> None:
@@ -314,7 +328,7 @@ def _send(ready: list[Outgoing], record: Recorder, counts: dict, pace: float,
             except smtplib.SMTPResponseException as exc:
                 _smtp_refused(item, exc.smtp_code, exc.smtp_error, record, counts)
             else:
-                record.sent(item.id, item.message_id)
+                record.sent(item.id, item.message_id, item.template.language)
                 counts["sent"] += 1
             pending.discard(item.id)
             wait = pace - (time.monotonic() - started)
