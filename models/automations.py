@@ -123,7 +123,7 @@ WHY = {
     "step_removed": _l("the step was removed"),
 }
 
-WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+WEEKDAY_NAMES = (_l("Mon"), _l("Tue"), _l("Wed"), _l("Thu"), _l("Fri"), _l("Sat"), _l("Sun"))
 
 
 def parse_weekdays(text: str) -> tuple[int, ...]:

@@ -64,7 +64,7 @@ LABELS: dict[type[StrEnum], dict[str, object]] = {
     OutboxState: {OutboxState.QUEUED: _l("Queued"), OutboxState.SENDING: _l("Sending"),
                   OutboxState.SENT: _l("Sent"), OutboxState.DEFERRED: _l("Deferred"),
                   OutboxState.FAILED: _l("Failed"), OutboxState.SUPPRESSED: _l("Suppressed")},
-    Frequency: {Frequency.ONCE: _l("Once"), Frequency.HOURLY: _l("Every few hours"),
+    Frequency: {Frequency.ONCE: _l("Once"), Frequency.HOURLY: _l("Every N hours"),
                 Frequency.DAILY: _l("Daily"), Frequency.WEEKLY: _l("Weekly"),
                 Frequency.MONTHLY: _l("Monthly"), Frequency.CRON: _l("Cron expression")},
     SampleMode: {SampleMode.NONE: _l("No sample"),
@@ -74,16 +74,17 @@ LABELS: dict[type[StrEnum], dict[str, object]] = {
                    FilterModule.LEAD: _l("Leads")},
     ActionKind: KIND_LABELS,
     StepKind: STEP_LABELS,
-    CatchUp: {CatchUp.LATEST: _l("Run the latest missed one once"),
-              CatchUp.SKIP: _l("Skip missed runs")},
-    Overlap: {Overlap.SKIP: _l("Skip while the previous run is active"),
-              Overlap.QUEUE: _l("Wait for the previous run")},
+    CatchUp: {CatchUp.LATEST: _l("Run the latest missed time once"),
+              CatchUp.SKIP: _l("Skip missed times")},
+    Overlap: {Overlap.SKIP: _l("Skip while the previous run is still running"),
+              Overlap.QUEUE: _l("Queue after the previous run")},
     ActivityAssignee: {ActivityAssignee.OWNER: _l("Each contact's owner"),
                        ActivityAssignee.USER: _l("The chosen user"),
-                       ActivityAssignee.OWNER_OR_USER: _l("The owner, else the chosen user")},
-    ActivityDay: {ActivityDay.TODAY: _l("The same day"),
+                       ActivityAssignee.OWNER_OR_USER: _l("The owner; the chosen user takes "
+                                                          "contacts without one")},
+    ActivityDay: {ActivityDay.TODAY: _l("The run's day"),
                   ActivityDay.NEXT_WORKING_DAY: _l("The next working day"),
-                  ActivityDay.PLUS_DAYS: _l("A number of days later")},
+                  ActivityDay.PLUS_DAYS: _l("N days after the run")},
     Origin: {Origin.MANUAL: _l("Made by hand"),
              Origin.GROUP_EMAIL: _l("A target group's automatic email"),
              Origin.GROUP_REFRESH: _l("Refresh before a target group's email")},
@@ -134,11 +135,16 @@ JOB_KINDS = {
     "undo_scheduled_run": _l("Undo of a scheduled run"),
 }
 
+# How a scheduled action's run came about (ScheduledActionRun.trigger).
+RUN_TRIGGERS = {"schedule": _l("On schedule"), "catch_up": _l("A missed run, caught up"),
+                "run_now": _l("Run now")}
+
 # Looked up by name from templates: {{ run.kind|label("job") }},
 # {{ activity.status|label("ActivityStatus") }}.
 _BY_NAME: dict[str, dict[str, object]] = {enum.__name__: labels for enum, labels in LABELS.items()}
 _BY_NAME["job"] = JOB_KINDS
 _BY_NAME["language"] = LANGUAGE_NAMES
+_BY_NAME["run_trigger"] = RUN_TRIGGERS
 
 
 def label(value, kind: type[StrEnum] | str | None = None):
