@@ -18,7 +18,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy import (
     ForeignKey,
     Index,
@@ -138,7 +140,7 @@ def parse_weekdays(text: str) -> tuple[int, ...]:
         else:
             days.add(int(part))
     if any(d < 1 or d > 7 for d in days):
-        raise ValueError("weekdays are 1 (Monday) … 7 (Sunday)")
+        raise ValueError(_("weekdays are 1 (Monday) … 7 (Sunday)"))
     return tuple(sorted(days)) or (1, 2, 3, 4, 5, 6, 7)
 
 
@@ -149,10 +151,10 @@ def weekdays_words(text: str) -> str:
     except ValueError:
         return text
     if len(days) == 7:
-        return "every day"
+        return _("every day")
     if len(days) > 2 and days == tuple(range(days[0], days[-1] + 1)):
         return f"{WEEKDAY_NAMES[days[0] - 1]}–{WEEKDAY_NAMES[days[-1] - 1]}"
-    return ", ".join(WEEKDAY_NAMES[d - 1] for d in days)
+    return ", ".join(str(WEEKDAY_NAMES[d - 1]) for d in days)
 
 
 def step_due(entered_at: datetime, delay_days: int, weekdays: tuple[int, ...],
@@ -166,7 +168,7 @@ def step_due(entered_at: datetime, delay_days: int, weekdays: tuple[int, ...],
     if at is None and earliest.isoweekday() in weekdays:
         return earliest.astimezone(UTC)
     day: date = earliest.date()
-    for _ in range(15):
+    for _day in range(15):
         moment = datetime.combine(day, at or time(0), tzinfo=tz)
         if day.isoweekday() in weekdays and (moment >= earliest or at is None):
             return moment.astimezone(UTC)
@@ -211,9 +213,9 @@ class Automation(Timestamped, Base):
     def trigger_words(self) -> str:
         """"status = lead" or "filter 'Hot leads'"."""
         if self.trigger == Trigger.STATUS:
-            return f"contacts in status '{self.status_value}'"
+            return _("contacts in status '%(status)s'", status=self.status_value)
         name = self.saved_filter.name if self.saved_filter else f"#{self.filter_id}"
-        return f"contacts matching the filter '{name}'"
+        return _("contacts matching the filter '%(name)s'", name=name)
 
     def criteria(self) -> dict:
         """The trigger as a criteria tree (models/criteria)."""
@@ -225,24 +227,24 @@ class Automation(Timestamped, Base):
         """What keeps it from being activated, by field."""
         found: dict[str, str] = {}
         if not (self.name or "").strip():
-            found["name"] = "give the automation a name"
+            found["name"] = _("give the automation a name")
         if self.trigger == Trigger.STATUS and not (self.status_value or "").strip():
-            found["status_value"] = "choose the status"
+            found["status_value"] = _("choose the status")
         if self.trigger == Trigger.FILTER and self.filter_id is None and self.saved_filter is None:
-            found["filter"] = "choose the saved filter"
+            found["filter"] = _("choose the saved filter")
         if self.trigger not in set(Trigger):
-            found["trigger"] = "choose status or filter"
+            found["trigger"] = _("choose status or filter")
         if self.mode not in set(Mode):
-            found["mode"] = "choose continuous or one-time"
+            found["mode"] = _("choose continuous or one-time")
         if self.mode == Mode.ONE_TIME and self.only_new:
-            found["only_new"] = "a one-time automation takes who matches at activation"
+            found["only_new"] = _("a one-time automation takes who matches at activation")
         if self.reentry == Reentry.AFTER_DAYS and not (self.reentry_days or 0) > 0:
-            found["reentry_days"] = "give the days after leaving (1 or more)"
+            found["reentry_days"] = _("give the days after leaving (1 or more)")
         for step in self.steps:
             for field, message in step.problems().items():
                 found[f"step {step.position}: {field}"] = message
         if not self.steps:
-            found["steps"] = "add at least one step"
+            found["steps"] = _("add at least one step")
         return found
 
 
@@ -280,23 +282,25 @@ class AutomationStep(Base):
     @property
     def timing_words(self) -> str:
         """"2 days after entry, Mon–Fri at 09:00"."""
-        days = "on entry" if not self.delay_days else (
-            f"{self.delay_days} day{'s' if self.delay_days != 1 else ''} after entry")
-        at = f" at {self.at_time:%H:%M}" if self.at_time else ""
-        return f"{days}, {weekdays_words(self.weekdays)}{at}"
+        days = _("on entry") if not self.delay_days else ngettext(
+            "%(num)d day after entry", "%(num)d days after entry", self.delay_days)
+        if self.at_time:
+            return _("%(days)s, %(weekdays)s at %(time)s", days=days,
+                     weekdays=weekdays_words(self.weekdays), time=f"{self.at_time:%H:%M}")
+        return f"{days}, {weekdays_words(self.weekdays)}"
 
     @property
     def what_words(self) -> str:
         """"template 'Welcome' from the owner" …"""
-        who = "the owner" if self.recipient == Recipient.OWNER else (
-            self.user.email if self.user else f"user #{self.user_id}")
+        who = _("the owner") if self.recipient == Recipient.OWNER else (
+            self.user.email if self.user else _("user #%(id)s", id=self.user_id))
         if self.kind == StepKind.EMAIL_CONTACT:
             name = self.template.name if self.template else "?"
-            return f"template '{name}', sent as {who}"
+            return _("template '%(name)s', sent as %(who)s", name=name, who=who)
         if self.kind == StepKind.EMAIL_USER:
             name = self.template.name if self.template else "?"
-            return f"template '{name}' to {who}"
-        return f"task '{self.subject}' for {who}"
+            return _("template '%(name)s' to %(who)s", name=name, who=who)
+        return _("task '%(subject)s' for %(who)s", subject=self.subject, who=who)
 
     def due_for(self, entered_at: datetime, tz: ZoneInfo) -> datetime:
         """This step's due time for a contact who entered at ``entered_at``."""
@@ -309,19 +313,20 @@ class AutomationStep(Base):
 
         found = {}
         if self.kind not in set(StepKind):
-            found["kind"] = "choose email to contact, email to user or task"
+            found["kind"] = _("choose email to contact, email to user or task")
         if self.kind in (StepKind.EMAIL_CONTACT, StepKind.EMAIL_USER):
             if self.template is None and self.template_id is None:
-                found["template"] = "choose a template"
+                found["template"] = _("choose a template")
             elif self.kind == StepKind.EMAIL_CONTACT and self.template is not None \
                     and self.template.folder != CAMPAIGN_FOLDER:
-                found["template"] = f"template '{self.template.name}' is not in the Campaign folder"
+                found["template"] = _("template '%(name)s' is not in the Campaign folder",
+                                      name=self.template.name)
         if self.kind == StepKind.TASK and not (self.subject or "").strip():
-            found["subject"] = "give the task a subject"
+            found["subject"] = _("give the task a subject")
         if self.recipient == Recipient.USER and self.user is None and self.user_id is None:
-            found["user"] = "choose the user"
+            found["user"] = _("choose the user")
         if not 0 <= (self.delay_days or 0) <= 3650:
-            found["delay_days"] = "days after entry: 0 … 3650"
+            found["delay_days"] = _("days after entry: 0 … 3650")
         try:
             parse_weekdays(self.weekdays)
         except ValueError as exc:

@@ -119,7 +119,10 @@ LABELS: dict[type[StrEnum], dict[str, object]] = {
     TraceState: {TraceState.PENDING: _l("Pending"), TraceState.DONE: _l("Done")},
     Outcome: {Outcome.SENT: _l("Sent"), Outcome.QUEUED: _l("Queued"),
               Outcome.TASK_CREATED: _l("Task created"), Outcome.SUPPRESSED: _l("Suppressed"),
-              Outcome.CANCELLED: _l("Cancelled"), Outcome.FAILED: _l("Failed")},
+              Outcome.CANCELLED: _l("Cancelled"), Outcome.FAILED: _l("Failed"),
+              # Not stored outcomes: a step still waiting, and one the sender held back.
+              "pending": _l("Pending"),
+              "suppressed at send time": _l("Suppressed at send time")},
 }
 
 # What each job kind does (the jobs screen, the dashboard, the CLI's lists).
@@ -135,6 +138,11 @@ JOB_KINDS = {
     "undo_scheduled_run": _l("Undo of a scheduled run"),
 }
 
+# Why a message was not sent (OutboxMessage.suppressed_reason, models/email/outbox.py).
+SUPPRESSION_REASONS = {"opted_out": _l("opted out"), "no_email": _l("no email"),
+                       "invalid_email": _l("invalid email"), "bounced": _l("bounced before"),
+                       "waiting_period": _l("waiting period")}
+
 # How a scheduled action's run came about (ScheduledActionRun.trigger).
 RUN_TRIGGERS = {"schedule": _l("On schedule"), "catch_up": _l("A missed run, caught up"),
                 "run_now": _l("Run now")}
@@ -145,6 +153,7 @@ _BY_NAME: dict[str, dict[str, object]] = {enum.__name__: labels for enum, labels
 _BY_NAME["job"] = JOB_KINDS
 _BY_NAME["language"] = LANGUAGE_NAMES
 _BY_NAME["run_trigger"] = RUN_TRIGGERS
+_BY_NAME["suppression"] = SUPPRESSION_REASONS
 
 
 def label(value, kind: type[StrEnum] | str | None = None):

@@ -27,7 +27,7 @@ from models import (
 )
 from models.email.message import AddressProblem, address
 from models.email.render import TemplateProblem, check_template
-from models.labels import LANGUAGE_NAMES
+from models.labels import LANGUAGE_NAMES, SUPPRESSION_REASONS
 
 from ..base import ReadOnlyModelView, SecureModelView, enum_choices
 from ..columns import COLUMN_LABELS
@@ -266,7 +266,8 @@ class OutboxView(ReadOnlyModelView):
                       "campaign.name"]
     column_labels = {"template.name": _l("Template"), "campaign.name": _l("Campaign")}
     column_searchable_list = ["to_email"]
-    column_choices = {"state": enum_choices(OutboxState)}
+    column_choices = {"state": enum_choices(OutboxState),
+                      "suppressed_reason": list(SUPPRESSION_REASONS.items())}
 
 
 class MailboxView(ReadOnlyModelView):
