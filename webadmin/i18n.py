@@ -18,7 +18,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale
 from flask import Flask, has_request_context, request, session
-from flask_babel import Babel, format_date, format_datetime, format_decimal, format_time, get_locale
+from flask_babel import (
+    Babel,
+    format_date,
+    format_datetime,
+    format_decimal,
+    format_time,
+    get_locale,
+    refresh,
+)
 from flask_login import current_user
 
 from models.labels import LANGUAGE_NAMES, label
@@ -148,6 +156,9 @@ def init_app(app: Flask) -> None:
     """Bind Flask-Babel; ``_`` and ``ngettext`` become available in every template, with
     the date, time, number and label filters."""
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    # Flask-Babel keeps the locale on ``g``: a request that shares its app context with
+    # another (a CLI command or a test driving several requests) must choose afresh.
+    app.before_request(refresh)
     app.jinja_env.filters.update(localtime=localtime, localdate=localdate, clock=clock,
                                  number=number, weekday=weekday, label=label)
     app.jinja_env.globals.update(language_names=LANGUAGE_NAMES,
