@@ -122,7 +122,6 @@ class EmailTemplateView(SecureModelView):
         "send_time", "registration_url", "survey_url", "variants",
     ]
     inline_models = [VariantForm(EmailTemplateVariant)]
-    column_labels = {"variants": _l("Language variants")}
     form_choices = {
         "sender_mode": enum_choices(SenderMode),
         "send_timing": enum_choices(SendTiming),
