@@ -48,7 +48,7 @@ from .users import Role
 LANGUAGE_NAMES = {"en": "English", "fi": "Suomi", "sv": "Svenska", "hu": "Magyar"}
 
 LABELS: dict[type[StrEnum], dict[str, object]] = {
-    Role: {Role.ADMIN: _l("Admin"), Role.USER: _l("User")},
+    Role: {Role.ADMIN: _l("Administrator"), Role.USER: _l("User")},
     JobStatus: {JobStatus.QUEUED: _l("Queued"), JobStatus.RUNNING: _l("Running"),
                 JobStatus.DONE: _l("Done"), JobStatus.FAILED: _l("Failed")},
     ContactKind: {ContactKind.CONTACT: _l("Contact"), ContactKind.LEAD: _l("Lead")},
