@@ -210,6 +210,19 @@ def run_jobs(app):
     return run
 
 
+def campaign_joined(template: EmailTemplate, contacts: list[Contact]) -> Campaign:
+    """``contacts`` join a new campaign that sends ``template``: their messages are queued
+    (committed), as when members are added on the Audience screen."""
+    campaign = Campaign(name=f"Campaign for {template.name}", email_template=template)
+    db.session.add_all([*contacts, campaign])
+    db.session.commit()
+    db.session.add_all(CampaignMember(campaign=campaign, contact=c) for c in contacts)
+    db.session.commit()
+    queue_campaign_join(campaign.id, contact_ids=[c.id for c in contacts])
+    db.session.commit()
+    return campaign
+
+
 def campaign_with_queued_messages(count: int, per_second: int):
     """A campaign whose ``count`` members each have a queued message (no sender started),
     sent ``per_second`` a second: what the crash tests kill a sender in the middle of."""

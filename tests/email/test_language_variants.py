@@ -9,18 +9,9 @@ from html import unescape
 from sqlalchemy import select
 
 from jobs.email.sender import send_outbox
-from models import (
-    Campaign,
-    CampaignMember,
-    Contact,
-    EmailTemplate,
-    EmailTemplateVariant,
-    OutboxMessage,
-    db,
-)
+from models import Contact, EmailTemplate, EmailTemplateVariant, OutboxMessage, db
 from models.email.message import compiled, language_key
-from models.email.outbox import queue_campaign_join
-from tests.conftest import csrf_token
+from tests.conftest import campaign_joined, csrf_token
 
 BODY = '<p>Hello {{ contact.first_name }}</p><a href="{{ unsubscribe_url }}">unsubscribe</a>'
 FI_BODY = '<p>Hei {{ contact.first_name }}</p><a href="{{ unsubscribe_url }}">peru tilaus</a>'
@@ -42,15 +33,9 @@ def _template() -> EmailTemplate:
 
 def _send_to(template: EmailTemplate, people: dict[str, str | None]) -> dict[str, object]:
     """Contacts (email → language) join a campaign sending ``template``; the outbox sends."""
-    contacts = [Contact(first_name=email.split("@")[0].title(), email=email, language=language)
-                for email, language in people.items()]
-    campaign = Campaign(name="Spring", email_template=template)
-    db.session.add_all([*contacts, campaign])
-    db.session.commit()
-    db.session.add_all(CampaignMember(campaign=campaign, contact=c) for c in contacts)
-    db.session.commit()
-    queue_campaign_join(campaign.id, contact_ids=[c.id for c in contacts])
-    db.session.commit()
+    campaign_joined(template, [
+        Contact(first_name=email.split("@")[0].title(), email=email, language=language)
+        for email, language in people.items()])
     assert send_outbox()["sent"] == len(people)
     db.session.rollback()
     return {row.to_email: row for row in db.session.scalars(select(OutboxMessage))}
