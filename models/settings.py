@@ -201,8 +201,10 @@ class Settings(Timestamped, Base):
 
 def installation_tz() -> ZoneInfo:
     """The time zone people schedule and read dates in (Admin → Settings; a bad stored
-    value falls back to the default, see Settings.current)."""
-    return Settings.current().tz
+    value falls back to the default, see Settings.current). Only reads: every page that
+    shows a time asks, and must not create the settings row (a write) by asking."""
+    row = db.session.get(Settings, 1)
+    return row.values().tz if row is not None else ZoneInfo(_configured_timezone())
 
 
 def _configured_timezone() -> str:
