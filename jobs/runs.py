@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app, g, has_app_context
+from flask_babel import force_locale
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Callback
@@ -414,7 +415,10 @@ def execute(run_id: str):
     g.acting_user_id = run.user_id
     try:
         try:
-            result = func(ctx, **run.params)
+            # What the job writes for people (an import's row report, its result in words)
+            # is in the language of whoever started it.
+            with force_locale(_language_of(run.user_id)):
+                result = func(ctx, **run.params)
         except BaseException as exc:  # timeouts and interrupts too: the row must not stay running
             try:
                 db.session.rollback()
@@ -432,6 +436,14 @@ def execute(run_id: str):
         return result
     finally:
         heartbeat.stop()
+
+
+def _language_of(user_id: int | None) -> str:
+    """The language the user who started a job chose (English for the scheduler's)."""
+    from models import User
+
+    user = db.session.get(User, user_id) if user_id else None
+    return (user.language if user is not None else None) or "en"
 
 
 def _describe(exc: BaseException) -> str:

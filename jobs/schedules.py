@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+from flask_babel import gettext as _
 
 from models import (
     CAMPAIGN_FOLDER,
@@ -39,6 +40,7 @@ from models.campaigns import unused_name
 from models.campaigns.membership import revert
 from models.email.outbox import campaign_email_counts, cancel_unsent_to_added
 from models.groups.refresh import refresh
+from models.labels import label
 from models.schedules import ledger
 from models.schedules.ledger import ScheduleError
 
@@ -114,8 +116,9 @@ def _n(value: int) -> str:
 
 
 def _refresh_words(result: dict) -> str:
-    return (f"group refreshed: {_n(result['members'])} members "
-            f"(+{_n(result['added'])}, −{_n(result['removed'])})")
+    return _("group refreshed: %(members)s members (+%(added)s, −%(removed)s)",
+             members=_n(result["members"]), added=_n(result["added"]),
+             removed=_n(result["removed"]))
 
 
 def do_refresh_group(ctx: JobContext, action: ScheduledAction, run: ScheduledActionRun):
@@ -128,9 +131,10 @@ def do_refresh_group(ctx: JobContext, action: ScheduledAction, run: ScheduledAct
 def _email_words(counts: dict, queued: int, suppressed: int) -> str:
     reasons = sorted(((k.removeprefix("suppressed_"), v) for k, v in counts.items()
                       if k.startswith("suppressed_") and v), key=lambda kv: -kv[1])
-    words = f"{_n(queued)} messages queued, {_n(suppressed)} suppressed"
+    words = _("%(queued)s messages queued, %(suppressed)s suppressed", queued=_n(queued),
+              suppressed=_n(suppressed))
     if reasons:
-        words += " (" + ", ".join(f"{k.replace('_', ' ')} {_n(v)}" for k, v in reasons) + ")"
+        words += " (" + ", ".join(f"{label(k, 'suppression')} {_n(v)}" for k, v in reasons) + ")"
     return words
 
 
@@ -142,7 +146,8 @@ def do_copy_group(ctx: JobContext, action: ScheduledAction, run: ScheduledAction
     campaign_name = action.campaign.name
     result = change_audience(ctx, action.campaign_id, "copy_group", group.id,
                              refresh_group=action.refresh_first)
-    words = f"{_n(result.get('added', 0))} members of '{group.name}' added to '{campaign_name}'"
+    words = _("%(added)s members of '%(group)s' added to '%(campaign)s'",
+              added=_n(result.get("added", 0)), group=group.name, campaign=campaign_name)
     email = result.get("email") or {}
     if email.get("queued") or email.get("suppressed"):
         words += ", " + _email_words({}, email["queued"], email["suppressed"])
@@ -179,7 +184,8 @@ def do_group_email(ctx: JobContext, action: ScheduledAction, run: ScheduledActio
                   by_reason={k: v for k, v in counts.items() if k.startswith("suppressed_")})
     if refreshed:
         result["group_refresh"] = refreshed
-    words = (f"campaign '{campaign.name}' created, {_n(result.get('added', 0))} members linked, "
+    words = (_("campaign '%(name)s' created, %(added)s members linked, ", name=campaign.name,
+               added=_n(result.get("added", 0)))
              + _email_words(counts, email["queued"], email["suppressed"]))
     if refreshed:
         words = f"{_refresh_words(refreshed)}; {words}"
@@ -212,10 +218,12 @@ def do_group_activities(ctx: JobContext, action: ScheduledAction, run: Scheduled
                                          action.activity_type, action.campaign_id)
     ctx.progress(result["created"], result["created"])  # commits
     result.update(group=group.name, day=day.isoformat())
-    words = (f"{_n(result['created'])} activities '{action.activity_subject}' created for "
-             f"'{group.name}' from {day.isoformat()} for {len(result['per_user'])} user(s)")
+    words = _("%(created)s activities '%(subject)s' created for '%(group)s' from %(day)s for "
+              "%(users)s user(s)", created=_n(result["created"]), subject=action.activity_subject,
+              group=group.name, day=day.isoformat(), users=len(result["per_user"]))
     if result.get("unassigned"):
-        words += f"; {_n(result['unassigned'])} contacts had nobody to take them"
+        words += "; " + _("%(count)s contacts had nobody to take them",
+                          count=_n(result["unassigned"]))
     return result, words, None
 
 

@@ -35,6 +35,7 @@ from .contacts import Contact, ContactKind
 from .email import (
     CAMPAIGN_FOLDER,
     EmailTemplate,
+    EmailTemplateVariant,
     MailboxMessage,
     OutboxMessage,
     OutboxState,
@@ -99,6 +100,7 @@ __all__ = [
     "Contact",
     "ContactKind",
     "EmailTemplate",
+    "EmailTemplateVariant",
     "FilterModule",
     "Frequency",
     "JobRun",

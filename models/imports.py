@@ -17,6 +17,8 @@ from pathlib import Path
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 
@@ -81,7 +83,7 @@ def data_dir(sub: str) -> Path:
     return path
 
 
-NOT_CSV = "save it from your spreadsheet as CSV UTF-8"
+NOT_CSV = _l("save it from your spreadsheet as CSV UTF-8")
 # Zip (xlsx, ods), OLE (xls), PDF, PNG, JPEG, GIF: files people pick by mistake.
 BINARY_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"%PDF", b"\x89PNG", b"\xff\xd8\xff", b"GIF8")
 
@@ -93,13 +95,14 @@ def check_file(path: Path) -> None:
     (the row is rejected with its line), not the file's.
     """
     if not path.is_file():
-        raise ImportFileError(f"{path.name}: no such file")
+        raise ImportFileError(f"{path.name}: " + _("no such file"))
     with path.open("rb") as fh:
         head = fh.read(SNIFF_BYTES)
     if not head.strip():
-        raise ImportFileError(f"{path.name}: the file is empty")
+        raise ImportFileError(f"{path.name}: " + _("the file is empty"))
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise ImportFileError(f"{path.name}: this file is UTF-16 text, not UTF-8; {NOT_CSV}")
+        raise ImportFileError(f"{path.name}: " + _("this file is UTF-16 text, not UTF-8; "
+                                                   "%(advice)s", advice=NOT_CSV))
     first_line = head.split(b"\n", 1)[0]
     # A binary file has NULs on many of its "lines"; a text file with one broken row has
     # them on that row only, and that row is rejected on its own (the docstring's rule).
@@ -108,8 +111,8 @@ def check_file(path: Path) -> None:
     binary = b"\x00" in first_line or with_nul > max(3, len(lines) // 10)
     if binary or head.startswith(BINARY_MAGIC):
         raise ImportFileError(
-            f"{path.name}: this is not a CSV file (it contains binary data, e.g. a "
-            f"spreadsheet); {NOT_CSV}"
+            f"{path.name}: " + _("this is not a CSV file (it contains binary data, e.g. a "
+                                 "spreadsheet); %(advice)s", advice=NOT_CSV)
         )
 
 
@@ -117,7 +120,7 @@ def store_upload(stream, filename: str | None) -> Path:
     """Keep an uploaded file under uploads/ for the job; refuse what cannot be a CSV."""
     name = filename or "upload.csv"
     if not name.lower().endswith((".csv", ".txt")):
-        raise ImportFileError(f"{name}: only .csv files can be imported")
+        raise ImportFileError(f"{name}: " + _("only .csv files can be imported"))
     path = data_dir("uploads") / f"{uuid.uuid4().hex}.csv"
     with path.open("wb") as out:
         while chunk := stream.read(1024 * 1024):
@@ -155,11 +158,12 @@ def _open_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
         header = next(reader)
     except StopIteration:
         fh.close()
-        raise ImportFileError(f"{path.name}: no header row") from None
+        raise ImportFileError(f"{path.name}: " + _("no header row")) from None
     except csv.Error as exc:
         fh.close()
         raise ImportFileError(
-            f"{path.name}: the header row is not CSV ({exc}); {NOT_CSV}"
+            f"{path.name}: " + _("the header row is not CSV (%(problem)s); %(advice)s",
+                                 problem=exc, advice=NOT_CSV)
         ) from None
 
     def records():
@@ -187,11 +191,12 @@ def _unreadable_cell(header: list[str], fields: list[str]) -> str | None:
     """Why the record cannot be read as text (None when it can): a cell with bytes that
     are not UTF-8, or with a NUL character (PostgreSQL stores neither)."""
     for i, value in enumerate(fields):
-        column = header[i] if i < len(header) else f"column {i + 1}"
+        column = header[i] if i < len(header) else _("column %(n)s", n=i + 1)
         if _bad_bytes(value):
-            return f"{column}: not valid UTF-8 text; save the file as CSV UTF-8"
+            return f"{column}: " + _("not valid UTF-8 text; save the file as CSV UTF-8")
         if "\x00" in value:
-            return f"{column}: contains a NUL character (binary data), which cannot be stored"
+            return f"{column}: " + _("contains a NUL character (binary data), which cannot be "
+                                     "stored")
     return None
 
 
@@ -201,7 +206,12 @@ def _parse_bool(raw: str) -> bool:
         return True
     if word in FALSE_WORDS:
         return False
-    raise ValueError(f"email_opt_out must be yes/no, true/false or 1/0, not {raw!r}")
+    raise ValueError(_("email_opt_out must be yes/no, true/false or 1/0, not %(value)s",
+                       value=repr(raw)))
+
+
+def _too_long(length: int, limit: int) -> str:
+    return _("%(length)s characters, at most %(limit)s fit", length=length, limit=limit)
 
 
 class RowValidator:
@@ -215,35 +225,37 @@ class RowValidator:
     def parse(self, line: int, fields: list[str]) -> ParsedRow:
         """Validate one record; the error message names the column and the problem."""
         if len(fields) > len(self.header):
-            raise ValueError(f"{len(fields)} fields, but the header has {len(self.header)}")
+            raise ValueError(_("%(fields)s fields, but the header has %(header)s",
+                               fields=len(fields), header=len(self.header)))
         if problem := _unreadable_cell(self.header, fields):
             raise ValueError(problem)
         raw = dict(zip(self.header, fields + [""] * (len(self.header) - len(fields)), strict=True))
         email = raw.get("email", "").strip()
         if not email:
-            raise ValueError("email: required, but empty")
+            raise ValueError("email: " + _("required, but empty"))
         try:
             validate_email(email, check_deliverability=False)
         except EmailNotValidError as exc:
-            raise ValueError(f"email: {email!r} is not a valid address ({exc})") from None
+            raise ValueError("email: " + _("%(email)s is not a valid address (%(problem)s)",
+                                           email=repr(email), problem=exc)) from None
         if len(email) > _max_length("email"):
-            raise ValueError(f"email: {len(email)} characters, at most {_max_length('email')}")
+            raise ValueError("email: " + _too_long(len(email), _max_length("email")))
         key = email.lower()
         if key in self.seen:
-            raise ValueError(f"email: {email} is already on line {self.seen[key]} of this file")
+            raise ValueError("email: " + _("%(email)s is already on line %(line)s of this file",
+                                           email=email, line=self.seen[key]))
         values: dict = {"email": email}
         for column in TEXT_FIELDS:
             if column in raw:
                 value = raw[column].strip()
                 if len(value) > _max_length(column):
-                    raise ValueError(
-                        f"{column}: {len(value)} characters, at most {_max_length(column)} fit"
-                    )
+                    raise ValueError(f"{column}: " + _too_long(len(value), _max_length(column)))
                 values[column] = value or None
         if "kind" in raw:
             kind = raw["kind"].strip().lower()
             if kind and kind not in set(ContactKind):
-                raise ValueError(f"kind: must be contact or lead, not {raw['kind']!r}")
+                raise ValueError("kind: " + _("must be contact or lead, not %(value)s",
+                                              value=repr(raw["kind"])))
             values["kind"] = kind or None
         if "email_opt_out" in raw:
             opt_out = raw["email_opt_out"].strip()
@@ -251,14 +263,13 @@ class RowValidator:
         if "owner_email" in raw:
             owner = raw["owner_email"].strip().lower()
             if owner and owner not in self.owners:
-                raise ValueError(f"owner_email: no CRM user has the email {owner!r}")
+                raise ValueError("owner_email: " + _("no CRM user has the email %(email)s",
+                                                     email=repr(owner)))
             values["owner_id"] = self.owners.get(owner)
         if "company" in raw:
             company = raw["company"].strip()
             if len(company) > _company_max_length():
-                raise ValueError(
-                    f"company: {len(company)} characters, at most {_company_max_length()} fit"
-                )
+                raise ValueError("company: " + _too_long(len(company), _company_max_length()))
             values["company"] = company or None
         self.seen[key] = line
         return ParsedRow(line=line, email_key=key, values=values)
@@ -383,7 +394,8 @@ def _write_or_isolate(rows: list[ParsedRow], outcome: Outcome, report,
         except (DataError, IntegrityError) as exc:
             db.session.rollback()
             reason = str(exc.orig).strip().splitlines()[0][:200] if exc.orig else "refused"
-            report.writerow([row.line, f"the database refused this row: {reason}"])
+            report.writerow([row.line, _("the database refused this row: %(reason)s",
+                                         reason=reason)])
             outcome.rejected += 1
 
 
@@ -404,8 +416,8 @@ def run_import(path: Path, progress: Callable[[int, int], None] | None = None,
     header, records = _open_rows(path)
     if "email" not in header:
         raise ImportFileError(
-            f"{path.name}: the header has no 'email' column (found: {', '.join(header)}); "
-            "is this a CSV of contacts with a header row?"
+            f"{path.name}: " + _("the header has no 'email' column (found: %(found)s); is this "
+                                 "a CSV of contacts with a header row?", found=", ".join(header))
         )
     outcome = Outcome(ignored_columns=[h for h in header if h not in COLUMNS])
     total = max(_count_lines(path) - 1, 0)
@@ -422,7 +434,7 @@ def run_import(path: Path, progress: Callable[[int, int], None] | None = None,
         for line, fields in records:
             last_line = line
             if isinstance(fields, csv.Error):
-                report.writerow([line, f"unreadable CSV: {fields}"])
+                report.writerow([line, _("unreadable CSV: %(problem)s", problem=fields)])
                 outcome.rejected += 1
                 continue
             if not any(f.strip() for f in fields):

@@ -24,6 +24,8 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from croniter import croniter
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 MAX_STEPS = 200_000  # candidates looked at before deciding a rule never comes due
 
@@ -39,7 +41,7 @@ class Frequency(StrEnum):
     CRON = "cron"
 
 
-WEEKDAY_NAMES = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+WEEKDAY_NAMES = [_l("Mon"), _l("Tue"), _l("Wed"), _l("Thu"), _l("Fri"), _l("Sat"), _l("Sun")]
 
 
 @lru_cache(maxsize=1)
@@ -83,15 +85,17 @@ def resolve(local: datetime, zone: ZoneInfo) -> tuple[datetime, str | None]:
     if first.astimezone(zone).replace(tzinfo=None) == local:
         second = local.replace(tzinfo=zone, fold=1).astimezone(UTC)
         if second != first:
-            return first, f"{local:%H:%M} happens twice that day: runs once, at the first"
+            return first, _("%(time)s happens twice that day: runs once, at the first",
+                            time=f"{local:%H:%M}")
         return first, None
     # In the gap: the first whole minute after it that exists.
     probe = local.replace(second=0, microsecond=0)
-    for _ in range(24 * 60):
+    for _minute in range(24 * 60):
         probe += timedelta(minutes=1)
         instant = probe.replace(tzinfo=zone).astimezone(UTC)
         if instant.astimezone(zone).replace(tzinfo=None) == probe:
-            return instant, f"{local:%H:%M} does not exist that day: runs at {probe:%H:%M}"
+            return instant, _("%(time)s does not exist that day: runs at %(moved)s",
+                              time=f"{local:%H:%M}", moved=f"{probe:%H:%M}")
     raise ValueError(f"no valid local time after {local} in {zone.key}")
 
 
@@ -117,25 +121,27 @@ class Recurrence:
         """What is missing or wrong, by field name (empty: the rule is complete)."""
         found: dict[str, str] = {}
         if zone_or_none(self.timezone) is None:
-            found["timezone"] = f"not a time zone: {self.timezone!r} (e.g. Europe/Helsinki)"
+            found["timezone"] = _("not a time zone: %(zone)s (e.g. Europe/Helsinki)",
+                                  zone=repr(self.timezone))
         freq = self.frequency
         if freq not in set(Frequency):
-            found["frequency"] = f"choose a frequency ({', '.join(Frequency)})"
+            found["frequency"] = _("choose a frequency (%(values)s)", values=", ".join(Frequency))
         if freq in (Frequency.ONCE, Frequency.HOURLY) and self.start_at is None:
-            label = "the date and time to run at" if freq == Frequency.ONCE else "the first run"
-            found["start_at"] = f"choose {label}"
+            found["start_at"] = (_("choose the date and time to run at") if freq == Frequency.ONCE
+                                 else _("choose the first run"))
         if freq == Frequency.HOURLY and not (self.interval_hours and 1 <= self.interval_hours
                                              <= 24 * 7):
-            found["interval_hours"] = "every how many hours: 1 … 168"
+            found["interval_hours"] = _("every how many hours: 1 … 168")
         if freq in (Frequency.DAILY, Frequency.WEEKLY, Frequency.MONTHLY) \
                 and self.time_of_day is None:
-            found["time_of_day"] = "choose the time of day (HH:MM)"
+            found["time_of_day"] = _("choose the time of day (HH:MM)")
         if freq == Frequency.WEEKLY and not self.weekdays:
-            found["weekdays"] = "choose at least one weekday"
+            found["weekdays"] = _("choose at least one weekday")
         if freq == Frequency.MONTHLY and not (self.day_of_month and 1 <= self.day_of_month <= 31):
-            found["day_of_month"] = "choose the day of the month: 1 … 31 (31: the last day)"
+            found["day_of_month"] = _("choose the day of the month: 1 … 31 (31: the last day)")
         if freq == Frequency.CRON and not croniter.is_valid(self.cron or ""):
-            found["cron"] = f"not a valid cron expression: {self.cron or ''!r} (e.g. 0 7 * * 1-5)"
+            found["cron"] = _("not a valid cron expression: %(cron)s (e.g. 0 7 * * 1-5)",
+                              cron=repr(self.cron or ""))
         return found
 
     # --- local candidates -------------------------------------------------------------------
@@ -220,20 +226,20 @@ class Recurrence:
     def describe(self) -> str:
         """The rule in words, e.g. "weekly on Mon, Thu at 09:00 (Europe/Helsinki)"."""
         at = self.time_of_day.strftime("%H:%M") if self.time_of_day else "?"
+        start = f"{self.start_at:%Y-%m-%d %H:%M}" if self.start_at else None
         freq = self.frequency
         if freq == Frequency.ONCE:
-            words = f"once at {self.start_at:%Y-%m-%d %H:%M}" if self.start_at else "once"
+            words = _("once at %(when)s", when=start) if start else _("once")
         elif freq == Frequency.HOURLY:
-            words = f"every {self.interval_hours} h"
-            if self.start_at:
-                words += f" from {self.start_at:%Y-%m-%d %H:%M}"
+            words = (_("every %(hours)s h from %(when)s", hours=self.interval_hours, when=start)
+                     if start else _("every %(hours)s h", hours=self.interval_hours))
         elif freq == Frequency.DAILY:
-            words = f"daily at {at}"
+            words = _("daily at %(time)s", time=at)
         elif freq == Frequency.WEEKLY:
-            days = ", ".join(WEEKDAY_NAMES[d - 1] for d in self.weekdays)
-            words = f"weekly on {days} at {at}"
+            days = ", ".join(str(WEEKDAY_NAMES[d - 1]) for d in self.weekdays)
+            words = _("weekly on %(days)s at %(time)s", days=days, time=at)
         elif freq == Frequency.MONTHLY:
-            words = f"monthly on day {self.day_of_month} at {at}"
+            words = _("monthly on day %(day)s at %(time)s", day=self.day_of_month, time=at)
         else:
-            words = f"cron {self.cron}"
+            words = _("cron %(cron)s", cron=self.cron)
         return f"{words} ({self.timezone})"

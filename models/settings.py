@@ -15,6 +15,8 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -25,62 +27,72 @@ MAX_DURATION_MINUTES = 24 * 60
 MAX_WAITING_DAYS = 3650
 MAX_MESSAGES_PER_SECOND = 10_000
 LABELS = {
-    "timezone": "Time zone",
-    "activity_duration_minutes": "Activity duration",
-    "activity_earliest_start": "Earliest start",
-    "activity_latest_end": "Latest end",
-    "working_days": "Working days",
-    "email_waiting_period_days": "Email waiting period",
-    "email_messages_per_second": "Email messages per second",
+    "timezone": _l("Time zone"),
+    "activity_duration_minutes": _l("Activity duration"),
+    "activity_earliest_start": _l("Earliest start"),
+    "activity_latest_end": _l("Latest end"),
+    "working_days": _l("Working days"),
+    "email_waiting_period_days": _l("Email waiting period"),
+    "email_messages_per_second": _l("Email messages per second"),
 }
 
 
 @lru_cache(maxsize=256)
-def timezone_problem(name) -> str | None:
-    """Why ``name`` is not an IANA time zone (None when it is one), e.g. Europe/Helsinki."""
-    if not isinstance(name, str) or not name.strip():
-        return "choose a time zone, e.g. Europe/Helsinki"
+def _is_zone(name: str) -> bool:
     try:
         ZoneInfo(name)
     except Exception:  # noqa: BLE001 - ZoneInfo raises several kinds for a bad key
-        return f"{name[:64]!r} is not an IANA time zone (e.g. Europe/Helsinki, UTC)"
+        return False
+    return True
+
+
+def timezone_problem(name) -> str | None:
+    """Why ``name`` is not an IANA time zone (None when it is one), e.g. Europe/Helsinki."""
+    if not isinstance(name, str) or not name.strip():
+        return _("choose a time zone, e.g. Europe/Helsinki")
+    if not _is_zone(name):
+        return _("%(name)s is not an IANA time zone (e.g. Europe/Helsinki, UTC)",
+                 name=repr(name[:64]))
     return None
 
 
 def parse_working_days(text) -> list[int]:
     """ISO weekdays from "1,2,3,4,5" (sorted, each once); ValueError says what is wrong."""
     if not isinstance(text, str):
-        raise ValueError("list the working days as ISO weekdays, e.g. 1,2,3,4,5")
+        raise ValueError(_("list the working days as ISO weekdays, e.g. 1,2,3,4,5"))
     days = set()
     for part in text.replace(" ", "").split(","):
         if not part:
             continue
         if not (part.isascii() and part.isdigit() and 1 <= int(part) <= 7):
-            raise ValueError(f"{part[:20]!r} is not a weekday: use 1 (Monday) to 7 (Sunday), "
-                             "separated by commas")
+            raise ValueError(_("%(part)s is not a weekday: use 1 (Monday) to 7 (Sunday), "
+                               "separated by commas", part=repr(part[:20])))
         days.add(int(part))
     if not days:
-        raise ValueError("at least one working day, e.g. 1,2,3,4,5 (1 = Monday … 7 = Sunday)")
+        raise ValueError(_("at least one working day, e.g. 1,2,3,4,5 (1 = Monday … 7 = "
+                           "Sunday)"))
     return sorted(days)
 
 
-def _whole_number(value, low: int, high: int, unit: str) -> str | None:
+def _whole_number(value, low: int, high: int, unit) -> str | None:
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        return f"a whole number of {unit} from {low} to {high:,}"
+        return _("a whole number of %(unit)s from %(low)s to %(high)s", unit=unit, low=low,
+                 high=f"{high:,}")
     return None
 
 
 def window_problem(earliest, latest, duration) -> str | None:
     """Why the activity day cannot hold one activity (None when it can)."""
     if not isinstance(earliest, time) or not isinstance(latest, time):
-        return "give the earliest start and the latest end as HH:MM"
+        return _("give the earliest start and the latest end as HH:MM")
     if latest <= earliest:
-        return (f"the latest end ({latest:%H:%M}) must be after the earliest start "
-                f"({earliest:%H:%M})")
+        return _("the latest end (%(latest)s) must be after the earliest start (%(earliest)s)",
+                 latest=f"{latest:%H:%M}", earliest=f"{earliest:%H:%M}")
     minutes = (latest.hour * 60 + latest.minute) - (earliest.hour * 60 + earliest.minute)
     if isinstance(duration, int) and 0 < duration and minutes < duration:
-        return (f"the day from {earliest:%H:%M} to {latest:%H:%M} is shorter than one "
-                f"activity ({duration} minutes)")
+        return _("the day from %(earliest)s to %(latest)s is shorter than one activity "
+                 "(%(duration)s minutes)", earliest=f"{earliest:%H:%M}",
+                 latest=f"{latest:%H:%M}", duration=duration)
     return None
 
 
@@ -149,17 +161,20 @@ class Settings(Timestamped, Base):
         def keep(name: str, value, problem: str | None, default):
             if problem is None:
                 return value
-            problems.append(f"{LABELS[name]}: {problem}; using {default!s}")
+            problems.append(_("%(setting)s: %(problem)s; using %(default)s", setting=LABELS[name],
+                              problem=problem, default=default))
             return default
 
         timezone = keep("timezone", self.timezone, timezone_problem(self.timezone),
                         _configured_timezone())
         duration = keep("activity_duration_minutes", self.activity_duration_minutes,
                         _whole_number(self.activity_duration_minutes, 1, MAX_DURATION_MINUTES,
-                                      "minutes"), 15)
+                                      _("minutes")), 15)
         earliest, latest = self.activity_earliest_start, self.activity_latest_end
         if problem := window_problem(earliest, latest, duration):
-            problems.append(f"{LABELS['activity_latest_end']}: {problem}; using 08:00–16:00")
+            problems.append(_("%(setting)s: %(problem)s; using %(default)s",
+                              setting=LABELS["activity_latest_end"], problem=problem,
+                              default="08:00–16:00"))
             earliest, latest = time(8, 0), time(16, 0)
             duration = min(duration, 8 * 60)
         try:
@@ -167,11 +182,12 @@ class Settings(Timestamped, Base):
         except ValueError as exc:
             days = keep("working_days", None, str(exc), "1,2,3,4,5")
         waiting = keep("email_waiting_period_days", self.email_waiting_period_days,
-                       _whole_number(self.email_waiting_period_days, 0, MAX_WAITING_DAYS, "days"),
+                       _whole_number(self.email_waiting_period_days, 0, MAX_WAITING_DAYS,
+                                     _("days")),
                        30)
         per_second = keep("email_messages_per_second", self.email_messages_per_second,
                           _whole_number(self.email_messages_per_second, 1,
-                                        MAX_MESSAGES_PER_SECOND, "messages"), 50)
+                                        MAX_MESSAGES_PER_SECOND, _("messages")), 50)
         return SettingsValues(
             timezone=timezone, activity_duration_minutes=duration,
             activity_earliest_start=earliest, activity_latest_end=latest, working_days=days,

@@ -31,6 +31,8 @@ class User(UserMixin, Timestamped, Base):
     role: Mapped[str] = mapped_column(String(10), default=Role.USER)
     password_hash: Mapped[str] = mapped_column(String(255), default="")
     active: Mapped[bool] = mapped_column(default=True)
+    # The back office's language ("en", "fi", "sv", "hu"); empty: follow the browser.
+    language: Mapped[str | None] = mapped_column(String(5))
     # Secret part of the user's private calendar feed URL.
     calendar_token: Mapped[str] = mapped_column(
         String(64), unique=True, default=lambda: secrets.token_urlsafe(32)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import ForeignKey, Index, String, and_, func, select
 from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
@@ -45,14 +46,20 @@ class Workflow(Timestamped, Base):
     @property
     def conditions_words(self) -> str:
         """"type = call, status = done, owner = x, has a campaign"."""
+        from .activities import ActivityStatus, ActivityType
+        from .labels import label
+
         words = []
         if self.activity_type:
-            words.append(f"type = {self.activity_type}")
+            words.append(_("type = %(type)s", type=label(self.activity_type, ActivityType)))
         if self.activity_status:
-            words.append(f"status = {self.activity_status}")
+            words.append(_("status = %(status)s",
+                           status=label(self.activity_status, ActivityStatus)))
         if self.owner_id:
-            words.append(f"owner = {self.owner.email if self.owner else self.owner_id}")
-        words.append(f"campaign = '{self.campaign.name}'" if self.campaign else "has a campaign")
+            words.append(_("owner = %(owner)s",
+                           owner=self.owner.email if self.owner else self.owner_id))
+        words.append(_("campaign = '%(name)s'", name=self.campaign.name) if self.campaign
+                     else _("has a campaign"))
         return ", ".join(words)
 
     def where(self, activities):

@@ -23,6 +23,7 @@ from models import Campaign, CampaignMember, Contact, EmailTemplate, Role, Setti
 from models.email.outbox import queue_campaign_join
 from webadmin import create_app
 from webadmin.config import database_url
+from webadmin.i18n import compile_catalogues
 
 CSRF_RE = re.compile(r'<input[^>]*name="csrf_token"[^>]*value="([^"]+)"')
 PASSWORD = "correct horse battery"
@@ -89,6 +90,7 @@ def _own_redis_database(url: str) -> str:
 def app(database_uri, redis_url, tmp_path_factory):
     """The app on an empty database brought up by the migrations (not create_all)."""
     data_dir = tmp_path_factory.mktemp("data")
+    compile_catalogues()  # `pytest` run without `make install` still finds every language
     app = create_app(
         {
             "TESTING": True,
@@ -242,6 +244,19 @@ def run_jobs(app):
             db.session.rollback()
 
     return run
+
+
+def campaign_joined(template: EmailTemplate, contacts: list[Contact]) -> Campaign:
+    """``contacts`` join a new campaign that sends ``template``: their messages are queued
+    (committed), as when members are added on the Audience screen."""
+    campaign = Campaign(name=f"Campaign for {template.name}", email_template=template)
+    db.session.add_all([*contacts, campaign])
+    db.session.commit()
+    db.session.add_all(CampaignMember(campaign=campaign, contact=c) for c in contacts)
+    db.session.commit()
+    queue_campaign_join(campaign.id, contact_ids=[c.id for c in contacts])
+    db.session.commit()
+    return campaign
 
 
 def campaign_with_queued_messages(count: int, per_second: int):

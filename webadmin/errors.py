@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, current_app, jsonify, render_template, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -19,16 +21,17 @@ from .extensions import db
 log = logging.getLogger(__name__)
 
 SENTENCES = {
-    400: "The request could not be understood: a value in it is not valid.",
-    403: "You do not have permission to open this page. Ask an admin if you need it.",
-    404: "There is nothing here: the page or record does not exist (any more).",
-    405: "This page cannot be used that way.",
-    409: "That cannot be done now: the record changed in the meantime.",
-    413: "The file is too large to upload.",
-    500: "Something went wrong on our side. The error has been logged; please try again.",
+    400: _l("The request could not be understood: a value in it is not valid."),
+    403: _l("You do not have permission to open this page. Ask an admin if you need it."),
+    404: _l("There is nothing here: the page or record does not exist (any more)."),
+    405: _l("This page cannot be used that way."),
+    409: _l("That cannot be done now: the record changed in the meantime."),
+    413: _l("The file is too large to upload."),
+    500: _l("Something went wrong on our side. The error has been logged; please try again."),
 }
-TITLES = {400: "Bad request", 403: "Not allowed", 404: "Not found", 405: "Not allowed",
-          409: "Conflict", 413: "Too large", 500: "Something went wrong"}
+TITLES = {400: _l("Bad request"), 403: _l("Not allowed"), 404: _l("Not found"),
+          405: _l("Not allowed"), 409: _l("Conflict"), 413: _l("Too large"),
+          500: _l("Something went wrong")}
 
 
 def _sentence(error: HTTPException) -> str:
@@ -37,7 +40,7 @@ def _sentence(error: HTTPException) -> str:
     # A description given on purpose (abort(404, description=...)) says more than the default.
     if code < 500 and error.description and error.description != default:
         return error.description
-    return SENTENCES.get(code, SENTENCES[500] if code >= 500 else SENTENCES[400])
+    return str(SENTENCES.get(code, SENTENCES[500] if code >= 500 else SENTENCES[400]))
 
 
 def _admin_view():
@@ -58,12 +61,12 @@ def _page(code: int, title: str, sentence: str) -> str:
         db.session.rollback()
         return (f"<!doctype html><title>{code} {escape(title)}</title>"
                 f"<h1>{escape(title)}</h1><p>{escape(sentence)}</p>"
-                '<p><a href="/admin/">Back to the dashboard</a></p>')
+                f'<p><a href="/admin/">{escape(_("Back to the dashboard"))}</a></p>')
 
 
 def render_error(code: int, sentence: str):
     """The answer for an error: a page, an htmx fragment or JSON."""
-    title = TITLES.get(code, "Error")
+    title = str(TITLES.get(code, _("Error")))
     if request.is_json or request.accept_mimetypes.best == "application/json":
         return jsonify(error=sentence), code
     if request.headers.get("HX-Request"):
@@ -88,7 +91,7 @@ def handle_exception(error: Exception):
         raise error  # tests and the debugger want the exception itself
     log.error("unhandled error on %s %s", request.method, request.path, exc_info=error)
     db.session.rollback()
-    return render_error(500, SENTENCES[500])
+    return render_error(500, str(SENTENCES[500]))
 
 
 def settings_problems() -> list[str]:

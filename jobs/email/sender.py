@@ -35,7 +35,15 @@ from models.email.claims import (
     set_state,
     suppressed_now,
 )
-from models.email.message import AddressProblem, Draft, address, compiled, draft, wire
+from models.email.message import (
+    AddressProblem,
+    Draft,
+    address,
+    compiled,
+    draft,
+    variant_for,
+    wire,
+)
 from models.email.outbox import Suppression, release_dead_claims, requeue_stuck
 from models.email.render import CompiledTemplate, TemplateProblem
 
@@ -69,7 +77,8 @@ def _prepare(ids: list[int], record: Recorder, counts: dict) -> list[Outgoing]:
     message needs (each template compiled once per batch)."""
     held_back = suppressed_now(ids, Settings.current().email_waiting_period_days)
     rows = claimed_messages(ids)
-    templates: dict[int, CompiledTemplate] = {}
+    # One compiled template per template and language variant.
+    templates: dict[tuple[int, str | None], CompiledTemplate] = {}
     ready = []
     for row in rows:
         if row.id in held_back:
@@ -86,8 +95,10 @@ def _prepare(ids: list[int], record: Recorder, counts: dict) -> list[Outgoing]:
             counts["suppressed"] += 1
             continue
         try:
-            if row.template_id not in templates:
-                templates[row.template_id] = compiled(row.template)
+            variant = variant_for(row.template, contact.language)
+            key = (row.template_id, variant.language if variant else None)
+            if key not in templates:
+                templates[key] = compiled(row.template, contact.language)
             message_draft = draft(row.template, contact, row.campaign, to=to,
                                   message_id=row.message_id, idstring=f"kohde.{row.id}",
                                   sender_mode=row.sender_mode, sender_user=row.sender_user)
@@ -96,7 +107,7 @@ def _prepare(ids: list[int], record: Recorder, counts: dict) -> list[Outgoing]:
             counts["failed"] += 1
             continue
         ready.append(Outgoing(row.id, to.addr_spec, contact.email_key, row.attempts,
-                              message_draft, templates[row.template_id]))
+                              message_draft, templates[key]))
     return ready
 
 
@@ -165,10 +176,11 @@ class Recorder:
         """Record an outcome and wait for it."""
         self.thread.submit(self._execute, (set_state(row_id, **values), None)).result()
 
-    def sent(self, row_id: int, message_id: str | None) -> None:
-        """The server said 250: commit that now, without waiting for it here."""
+    def sent(self, row_id: int, message_id: str | None, language: str | None = None) -> None:
+        """The server said 250: commit that now (with the variant's language), without
+        waiting for it here."""
         self.settled()
-        params = sent_params(row_id, message_id)
+        params = sent_params(row_id, message_id, language)
         self.pending = self.thread.submit(self._execute, (MARK_SENT, params))
 
     def settled(self) -> None:
@@ -236,7 +248,7 @@ def _send(ready: list[Outgoing], record: Recorder, counts: dict, pace: float,
             except smtplib.SMTPResponseException as exc:
                 _smtp_refused(item, exc.smtp_code, exc.smtp_error, record, counts)
             else:
-                record.sent(item.id, item.message_id)
+                record.sent(item.id, item.message_id, item.template.language)
                 counts["sent"] += 1
             pending.discard(item.id)
             wait = pace - (time.monotonic() - started)

@@ -7,6 +7,9 @@ from datetime import datetime, time
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
@@ -45,9 +48,9 @@ class StepKind(StrEnum):
 
 
 STEP_LABELS = {
-    StepKind.EMAIL_CONTACT: "Email to the contact",
-    StepKind.EMAIL_USER: "Email to a user",
-    StepKind.TASK: "Task for a user",
+    StepKind.EMAIL_CONTACT: _l("Email to the contact"),
+    StepKind.EMAIL_USER: _l("Email to a user"),
+    StepKind.TASK: _l("Task for a user"),
 }
 
 
@@ -78,16 +81,16 @@ class Outcome(StrEnum):
 
 # "Why not sent", in words (the outbox's suppression reasons and the automation's own).
 WHY = {
-    "opted_out": "the contact opted out of email",
-    "no_email": "the contact has no email address",
-    "invalid_email": "the contact's email address is not valid",
-    "bounced": "the address bounced",
-    "waiting_period": "the same template reached the contact within the waiting period",
-    "left": "the contact left the automation",
-    "paused": "the automation is paused",
-    "no_owner": "the contact has no owner",
-    "no_user": "no user to send to",
-    "step_removed": "the step was removed",
+    "opted_out": _l("the contact opted out of email"),
+    "no_email": _l("the contact has no email address"),
+    "invalid_email": _l("the contact's email address is not valid"),
+    "bounced": _l("the address bounced"),
+    "waiting_period": _l("the same template reached the contact within the waiting period"),
+    "left": _l("the contact left the automation"),
+    "paused": _l("the automation is paused"),
+    "no_owner": _l("the contact has no owner"),
+    "no_user": _l("no user to send to"),
+    "step_removed": _l("the step was removed"),
 }
 
 
@@ -128,9 +131,9 @@ class Automation(Timestamped, Base):
     def trigger_words(self) -> str:
         """"status = lead" or "filter 'Hot leads'"."""
         if self.trigger == Trigger.STATUS:
-            return f"contacts in status '{self.status_value}'"
+            return _("contacts in status '%(status)s'", status=self.status_value)
         name = self.saved_filter.name if self.saved_filter else f"#{self.filter_id}"
-        return f"contacts matching the filter '{name}'"
+        return _("contacts matching the filter '%(name)s'", name=name)
 
     def criteria(self) -> dict:
         """The trigger as a criteria tree (models/criteria)."""
@@ -142,24 +145,24 @@ class Automation(Timestamped, Base):
         """What keeps it from being activated, by field."""
         found: dict[str, str] = {}
         if not (self.name or "").strip():
-            found["name"] = "give the automation a name"
+            found["name"] = _("give the automation a name")
         if self.trigger == Trigger.STATUS and not (self.status_value or "").strip():
-            found["status_value"] = "choose the status"
+            found["status_value"] = _("choose the status")
         if self.trigger == Trigger.FILTER and self.filter_id is None and self.saved_filter is None:
-            found["filter"] = "choose the saved filter"
+            found["filter"] = _("choose the saved filter")
         if self.trigger not in set(Trigger):
-            found["trigger"] = "choose status or filter"
+            found["trigger"] = _("choose status or filter")
         if self.mode not in set(Mode):
-            found["mode"] = "choose continuous or one-time"
+            found["mode"] = _("choose continuous or one-time")
         if self.mode == Mode.ONE_TIME and self.only_new:
-            found["only_new"] = "a one-time automation takes who matches at activation"
+            found["only_new"] = _("a one-time automation takes who matches at activation")
         if self.reentry == Reentry.AFTER_DAYS and not (self.reentry_days or 0) > 0:
-            found["reentry_days"] = "give the days after leaving (1 or more)"
+            found["reentry_days"] = _("give the days after leaving (1 or more)")
         for step in self.steps:
             for field, message in step.problems().items():
                 found[f"step {step.position}: {field}"] = message
         if not self.steps:
-            found["steps"] = "add at least one step"
+            found["steps"] = _("add at least one step")
         return found
 
 
@@ -197,23 +200,25 @@ class AutomationStep(Base):
     @property
     def timing_words(self) -> str:
         """"2 days after entry, Mon–Fri at 09:00"."""
-        days = "on entry" if not self.delay_days else (
-            f"{self.delay_days} day{'s' if self.delay_days != 1 else ''} after entry")
-        at = f" at {self.at_time:%H:%M}" if self.at_time else ""
-        return f"{days}, {weekdays_words(self.weekdays)}{at}"
+        days = _("on entry") if not self.delay_days else ngettext(
+            "%(num)d day after entry", "%(num)d days after entry", self.delay_days)
+        if self.at_time:
+            return _("%(days)s, %(weekdays)s at %(time)s", days=days,
+                     weekdays=weekdays_words(self.weekdays), time=f"{self.at_time:%H:%M}")
+        return f"{days}, {weekdays_words(self.weekdays)}"
 
     @property
     def what_words(self) -> str:
         """"template 'Welcome' from the owner" …"""
-        who = "the owner" if self.recipient == Recipient.OWNER else (
-            self.user.email if self.user else f"user #{self.user_id}")
+        who = _("the owner") if self.recipient == Recipient.OWNER else (
+            self.user.email if self.user else _("user #%(id)s", id=self.user_id))
         if self.kind == StepKind.EMAIL_CONTACT:
             name = self.template.name if self.template else "?"
-            return f"template '{name}', sent as {who}"
+            return _("template '%(name)s', sent as %(who)s", name=name, who=who)
         if self.kind == StepKind.EMAIL_USER:
             name = self.template.name if self.template else "?"
-            return f"template '{name}' to {who}"
-        return f"task '{self.subject}' for {who}"
+            return _("template '%(name)s' to %(who)s", name=name, who=who)
+        return _("task '%(subject)s' for %(who)s", subject=self.subject, who=who)
 
     def due_for(self, entered_at: datetime, tz: ZoneInfo) -> datetime:
         """This step's due time for a contact who entered at ``entered_at``."""
@@ -226,19 +231,20 @@ class AutomationStep(Base):
 
         found = {}
         if self.kind not in set(StepKind):
-            found["kind"] = "choose email to contact, email to user or task"
+            found["kind"] = _("choose email to contact, email to user or task")
         if self.kind in (StepKind.EMAIL_CONTACT, StepKind.EMAIL_USER):
             if self.template is None and self.template_id is None:
-                found["template"] = "choose a template"
+                found["template"] = _("choose a template")
             elif self.kind == StepKind.EMAIL_CONTACT and self.template is not None \
                     and self.template.folder != CAMPAIGN_FOLDER:
-                found["template"] = f"template '{self.template.name}' is not in the Campaign folder"
+                found["template"] = _("template '%(name)s' is not in the Campaign folder",
+                                      name=self.template.name)
         if self.kind == StepKind.TASK and not (self.subject or "").strip():
-            found["subject"] = "give the task a subject"
+            found["subject"] = _("give the task a subject")
         if self.recipient == Recipient.USER and self.user is None and self.user_id is None:
-            found["user"] = "choose the user"
+            found["user"] = _("choose the user")
         if not 0 <= (self.delay_days or 0) <= 3650:
-            found["delay_days"] = "days after entry: 0 … 3650"
+            found["delay_days"] = _("days after entry: 0 … 3650")
         try:
             parse_weekdays(self.weekdays)
         except ValueError as exc:

@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+WEEKDAY_NAMES = (_l("Mon"), _l("Tue"), _l("Wed"), _l("Thu"), _l("Fri"), _l("Sat"), _l("Sun"))
 
 
 def parse_weekdays(text: str) -> tuple[int, ...]:
@@ -20,7 +23,7 @@ def parse_weekdays(text: str) -> tuple[int, ...]:
         else:
             days.add(int(part))
     if any(d < 1 or d > 7 for d in days):
-        raise ValueError("weekdays are 1 (Monday) … 7 (Sunday)")
+        raise ValueError(_("weekdays are 1 (Monday) … 7 (Sunday)"))
     return tuple(sorted(days)) or (1, 2, 3, 4, 5, 6, 7)
 
 
@@ -31,10 +34,10 @@ def weekdays_words(text: str) -> str:
     except ValueError:
         return text
     if len(days) == 7:
-        return "every day"
+        return _("every day")
     if len(days) > 2 and days == tuple(range(days[0], days[-1] + 1)):
         return f"{WEEKDAY_NAMES[days[0] - 1]}–{WEEKDAY_NAMES[days[-1] - 1]}"
-    return ", ".join(WEEKDAY_NAMES[d - 1] for d in days)
+    return ", ".join(str(WEEKDAY_NAMES[d - 1]) for d in days)
 
 
 def step_due(entered_at: datetime, delay_days: int, weekdays: tuple[int, ...],
@@ -48,7 +51,7 @@ def step_due(entered_at: datetime, delay_days: int, weekdays: tuple[int, ...],
     if at is None and earliest.isoweekday() in weekdays:
         return earliest.astimezone(UTC)
     day: date = earliest.date()
-    for _ in range(15):
+    for _day in range(15):
         moment = datetime.combine(day, at or time(0), tzinfo=tz)
         if day.isoweekday() in weekdays and (moment >= earliest or at is None):
             return moment.astimezone(UTC)

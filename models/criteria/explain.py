@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext as _
+
 from ..base import db
 from .compiler import condition_holds
 from .fields import FIELDS, OPERATOR_LABELS
@@ -13,11 +15,11 @@ from .fields import FIELDS, OPERATOR_LABELS
 def describe(node: dict) -> str:
     """A condition as a person would say it: "City contains Tur"."""
     if "all" in node:
-        return "all of"
+        return _("all of")
     if "any" in node:
-        return "any of"
+        return _("any of")
     if "not" in node:
-        return "not"
+        return _("not")
     spec = FIELDS.get(node.get("field"))
     label = spec.label if spec else str(node.get("field"))
     op = OPERATOR_LABELS.get(node.get("op"), str(node.get("op")))

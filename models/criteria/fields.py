@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from flask_babel import lazy_gettext as _l
+
 from ..activities import ActivityType
 from ..contacts import ContactKind
 
@@ -44,12 +46,13 @@ OPERATORS: dict[FieldType, tuple[str, ...]] = {
 }
 
 OPERATOR_LABELS = {
-    "eq": "is", "ne": "is not", "in": "is one of", "not_in": "is none of",
-    "contains": "contains", "starts_with": "starts with", "is_empty": "is empty",
-    "is_not_empty": "is not empty", "lt": "is less than", "lte": "is at most",
-    "gt": "is more than", "gte": "is at least", "between": "is between",
-    "within_last_days": "within the last N days", "older_than_days": "more than N days ago",
-    "exists": "has", "not_exists": "has no",
+    "eq": _l("is"), "ne": _l("is not"), "in": _l("is one of"), "not_in": _l("is none of"),
+    "contains": _l("contains"), "starts_with": _l("starts with"), "is_empty": _l("is empty"),
+    "is_not_empty": _l("is not empty"), "lt": _l("is less than"), "lte": _l("is at most"),
+    "gt": _l("is more than"), "gte": _l("is at least"), "between": _l("is between"),
+    "within_last_days": _l("within the last N days"),
+    "older_than_days": _l("more than N days ago"),
+    "exists": _l("has"), "not_exists": _l("has no"),
 }
 
 
@@ -73,26 +76,27 @@ class Field:
 FIELDS: dict[str, Field] = {
     f.name: f
     for f in (
-        Field("kind", "Kind", FieldType.CHOICE, "contacts", "kind", tuple(ContactKind)),
-        Field("first_name", "First name", FieldType.STRING, "contacts", "first_name"),
-        Field("last_name", "Last name", FieldType.STRING, "contacts", "last_name"),
-        Field("status", "Status", FieldType.STRING, "contacts", "status"),
-        Field("email", "Email", FieldType.STRING, "contacts", "email_key"),
-        Field("email_domain", "Email domain", FieldType.STRING, "contacts", "email_key"),
-        Field("email_opt_out", "Email opt-out", FieldType.BOOL, "contacts", "email_opt_out"),
-        Field("owner", "Owner", FieldType.USER, "contacts", "owner_id"),
-        Field("language", "Language", FieldType.STRING, "contacts", "language"),
-        Field("city", "City", FieldType.STRING, "contacts", "city"),
-        Field("title", "Title", FieldType.STRING, "contacts", "title"),
-        Field("created_at", "Created", FieldType.DATETIME, "contacts", "created_at"),
-        Field("updated_at", "Updated", FieldType.DATETIME, "contacts", "updated_at"),
-        Field("company.name", "Company name", FieldType.STRING, "companies", "name"),
-        Field("company.city", "Company city", FieldType.STRING, "companies", "city"),
-        Field("company.country", "Company country", FieldType.STRING, "companies", "country"),
-        Field("company.industry", "Company industry", FieldType.STRING, "companies", "industry"),
-        Field("company.size", "Company size", FieldType.INT, "companies", "size"),
-        Field("campaign", "Member of campaign", FieldType.CAMPAIGN, ""),
-        Field("target_group", "Member of target group", FieldType.GROUP, ""),
-        Field("activity", "Activity", FieldType.ACTIVITY, "", choices=tuple(ActivityType)),
+        Field("kind", _l("Kind"), FieldType.CHOICE, "contacts", "kind", tuple(ContactKind)),
+        Field("first_name", _l("First name"), FieldType.STRING, "contacts", "first_name"),
+        Field("last_name", _l("Last name"), FieldType.STRING, "contacts", "last_name"),
+        Field("status", _l("Status"), FieldType.STRING, "contacts", "status"),
+        Field("email", _l("Email"), FieldType.STRING, "contacts", "email_key"),
+        Field("email_domain", _l("Email domain"), FieldType.STRING, "contacts", "email_key"),
+        Field("email_opt_out", _l("Email opt-out"), FieldType.BOOL, "contacts", "email_opt_out"),
+        Field("owner", _l("Owner"), FieldType.USER, "contacts", "owner_id"),
+        Field("language", _l("Language"), FieldType.STRING, "contacts", "language"),
+        Field("city", _l("City"), FieldType.STRING, "contacts", "city"),
+        Field("title", _l("Title"), FieldType.STRING, "contacts", "title"),
+        Field("created_at", _l("Created"), FieldType.DATETIME, "contacts", "created_at"),
+        Field("updated_at", _l("Updated"), FieldType.DATETIME, "contacts", "updated_at"),
+        Field("company.name", _l("Company name"), FieldType.STRING, "companies", "name"),
+        Field("company.city", _l("Company city"), FieldType.STRING, "companies", "city"),
+        Field("company.country", _l("Company country"), FieldType.STRING, "companies", "country"),
+        Field("company.industry", _l("Company industry"), FieldType.STRING, "companies",
+              "industry"),
+        Field("company.size", _l("Company size"), FieldType.INT, "companies", "size"),
+        Field("campaign", _l("Member of campaign"), FieldType.CAMPAIGN, ""),
+        Field("target_group", _l("Member of target group"), FieldType.GROUP, ""),
+        Field("activity", _l("Activity"), FieldType.ACTIVITY, "", choices=tuple(ActivityType)),
     )
 }

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from datetime import date
 
+from flask_babel import gettext as _
+
 from ..text import unstorable
 from .fields import FIELDS, FieldType
 
@@ -41,15 +43,20 @@ def loads(text) -> tuple[object, list[str]]:
     """A tree from JSON text, or the problems that stop it being read (too long, not JSON,
     nested too deeply for the parser): never a RecursionError."""
     if not isinstance(text, str | bytes):
-        return None, ["(root): expected JSON text"]
+        return None, ["(root): " + _("expected JSON text")]
     if len(text) > MAX_TREE_TEXT:
-        return None, [f"(root): the conditions are longer than {MAX_TREE_TEXT:,} characters"]
+        return None, ["(root): " + _("the conditions are longer than %(limit)s characters",
+                                     limit=f"{MAX_TREE_TEXT:,}")]
     try:
         return json.loads(text), []
     except RecursionError:
-        return None, [f"(root): nested deeper than {MAX_DEPTH} levels"]
+        return None, ["(root): " + _deeper()]
     except ValueError as exc:
-        return None, [f"(root): not valid JSON ({exc})"]
+        return None, ["(root): " + _("not valid JSON (%(problem)s)", problem=exc)]
+
+
+def _deeper() -> str:
+    return _("nested deeper than %(levels)s levels", levels=MAX_DEPTH)
 
 
 def _shape_problem(tree) -> str | None:
@@ -60,23 +67,24 @@ def _shape_problem(tree) -> str | None:
         node, depth = stack.pop()
         # A level of groups is two of JSON (object, list); values add two more at the bottom.
         if depth > 2 * MAX_DEPTH + 4:
-            return f"(root): nested deeper than {MAX_DEPTH} levels"
+            return "(root): " + _deeper()
         if isinstance(node, dict):
             nodes += 1
             stack.extend((v, depth + 1) for v in node.values())
         elif isinstance(node, list):
             if len(node) > MAX_LIST:
-                return f"(root): a list of more than {MAX_LIST:,} items"
+                return "(root): " + _("a list of more than %(limit)s items",
+                                      limit=f"{MAX_LIST:,}")
             stack.extend((v, depth + 1) for v in node)
         if nodes > MAX_NODES:
-            return f"(root): more than {MAX_NODES} conditions and groups"
+            return "(root): " + _("more than %(limit)s conditions and groups", limit=MAX_NODES)
     return None
 
 
 def _show(value) -> str:
     """``repr`` for a message: short, and safe for values nested too deeply to print."""
     if isinstance(value, list | dict):
-        return f"a {'list' if isinstance(value, list) else 'JSON object'}"
+        return _("a list") if isinstance(value, list) else _("a JSON object")
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -101,13 +109,14 @@ def _is_date(value) -> bool:
 
 def _text_problem(value) -> str | None:
     if not isinstance(value, str) or value == "":
-        return f"expected a non-empty text, got {_show(value)}"
+        return _("expected a non-empty text, got %(value)s", value=_show(value))
     if "\x00" in value:
-        return "a text cannot contain a NUL character"
+        return _("a text cannot contain a NUL character")
     if len(value) > MAX_TEXT:
-        return f"at most {MAX_TEXT} characters"
+        return _("at most %(limit)s characters", limit=MAX_TEXT)
     if problem := unstorable(value):
-        return f"this text {problem} (a lone surrogate), which cannot be stored"
+        return _("this text %(problem)s (a lone surrogate), which cannot be stored",
+                 problem=problem)
     return None
 
 
@@ -117,43 +126,46 @@ def _scalar_problem(field, value) -> str | None:
     if kind == FieldType.STRING:
         return _text_problem(value)
     if kind == FieldType.CHOICE:
-        ok, want = value in field.choices, "one of " + ", ".join(field.choices)
+        ok, want = value in field.choices, _("one of %(values)s", values=", ".join(field.choices))
     elif kind == FieldType.BOOL:
-        ok, want = isinstance(value, bool), "true or false"
+        ok, want = isinstance(value, bool), _("true or false")
     elif kind == FieldType.DATETIME:
-        ok, want = _is_date(value), f"a date as YYYY-MM-DD from {FIRST_DAY} to {LAST_DAY}"
+        ok, want = _is_date(value), _("a date as YYYY-MM-DD from %(first)s to %(last)s",
+                                      first=FIRST_DAY, last=LAST_DAY)
     elif kind in (FieldType.INT, FieldType.USER, FieldType.CAMPAIGN, FieldType.GROUP):
         ok = _is_int(value) and INT_MIN <= value <= INT_MAX
-        want = "a whole number" if kind == FieldType.INT else "an id"
+        want = _("a whole number") if kind == FieldType.INT else _("an id")
         if _is_int(value) and not ok:
-            return f"{value} is too large a number"
+            return _("%(value)s is too large a number", value=value)
     else:
-        return "this field takes no plain value"
-    return None if ok else f"expected {want}, got {_show(value)}"
+        return _("this field takes no plain value")
+    return None if ok else _("expected %(want)s, got %(value)s", want=want, value=_show(value))
 
 
 def _value_problems(field, op: str, value, path: str) -> list[str]:
     where = _join(path, "value")
     if op in ("is_empty", "is_not_empty"):
-        return [] if value is None else [f"{where}: {op} takes no value"]
+        return [] if value is None else [f"{where}: " + _("%(op)s takes no value", op=op)]
     if op in ("in", "not_in"):
         if not isinstance(value, list) or not value:
-            return [f"{where}: {op} needs a non-empty list"]
+            return [f"{where}: " + _("%(op)s needs a non-empty list", op=op)]
         if len(value) > MAX_LIST:
-            return [f"{where}: at most {MAX_LIST} values"]
+            return [f"{where}: " + _("at most %(limit)s values", limit=MAX_LIST)]
         return [f"{where}[{i}]: {p}" for i, v in enumerate(value)
                 if (p := _scalar_problem(field, v))]
     if op == "between":
         if not isinstance(value, list) or len(value) != 2:
-            return [f"{where}: between needs a list of two values [from, to]"]
+            return [f"{where}: " + _("between needs a list of two values [from, to]")]
         problems = [f"{where}[{i}]: {p}" for i, v in enumerate(value)
                     if (p := _scalar_problem(field, v))]
         if not problems and value[0] > value[1]:
-            problems.append(f"{where}: the first value must not be greater than the second")
+            problems.append(f"{where}: " + _("the first value must not be greater than the "
+                                             "second"))
         return problems
     if op in ("within_last_days", "older_than_days"):
         if not _is_int(value) or not 0 <= value <= MAX_DAYS:
-            return [f"{where}: expected a number of days from 0 to {MAX_DAYS}, got {_show(value)}"]
+            return [f"{where}: " + _("expected a number of days from 0 to %(limit)s, got "
+                                     "%(value)s", limit=MAX_DAYS, value=_show(value))]
         return []
     if op in ("exists", "not_exists"):
         return _activity_problems(field, value, where)
@@ -169,31 +181,37 @@ def _activity_problems(field, value, where: str) -> list[str]:
         return []
     if not isinstance(value, dict):
         example = '{"type": "call", "within_last_days": 30}'
-        return [f"{where}: expected an object like {example}"]
-    problems = [f"{where}: unknown key {k!r}" for k in sorted(set(value) - ACTIVITY_KEYS)]
+        return [f"{where}: " + _("expected an object like %(example)s", example=example)]
+    problems = [f"{where}: " + _("unknown key %(key)s", key=repr(k))
+                for k in sorted(set(value) - ACTIVITY_KEYS)]
     if "type" in value and (not isinstance(value["type"], str)
                             or value["type"] not in field.choices):
-        problems.append(f"{where}.type: expected one of {', '.join(field.choices)}")
+        problems.append(f"{where}.type: " + _("expected one of %(values)s",
+                                              values=", ".join(field.choices)))
     for key in ("within_last_days", "planned_next_days"):
         if key in value and (not _is_int(value[key]) or not 0 <= value[key] <= MAX_DAYS):
-            problems.append(f"{where}.{key}: expected a number of days from 0 to {MAX_DAYS}")
+            problems.append(f"{where}.{key}: " + _("expected a number of days from 0 to "
+                                                   "%(limit)s", limit=MAX_DAYS))
     if "within_last_days" in value and "planned_next_days" in value:
-        problems.append(f"{where}: use within_last_days or planned_next_days, not both")
+        problems.append(f"{where}: " + _("use within_last_days or planned_next_days, not "
+                                         "both"))
     return problems
 
 
 def _condition_problems(node: dict, path: str) -> list[str]:
     unknown = sorted(set(node) - {"field", "op", "value"})
-    problems = [f"{_join(path, _show(k)[1:-1])}: unknown key" for k in unknown]
+    problems = [f"{_join(path, _show(k)[1:-1])}: " + _("unknown key") for k in unknown]
     name = node.get("field")
     field = FIELDS.get(name) if isinstance(name, str) else None
     if field is None:
-        return problems + [f"{_join(path, 'field')}: unknown field {_show(name)}"]
+        return problems + [f"{_join(path, 'field')}: "
+                           + _("unknown field %(name)s", name=_show(name))]
     op = node.get("op")
     if not isinstance(op, str) or op not in field.operators:
         return problems + [
-            f"{_join(path, 'op')}: {_show(op)} does not fit {field.type} field {name!r} "
-            f"(use one of {', '.join(field.operators)})"
+            f"{_join(path, 'op')}: "
+            + _("%(op)s does not fit %(type)s field %(name)s (use one of %(ops)s)",
+                op=_show(op), type=field.type, name=repr(name), ops=", ".join(field.operators))
         ]
     return problems + _value_problems(field, op, node.get("value"), path)
 
@@ -211,15 +229,16 @@ def validate(tree, group_id: int | None = None) -> list[str]:
         nonlocal count
         label = path or "(root)"
         if depth > MAX_DEPTH:
-            problems.append(f"{label}: nested deeper than {MAX_DEPTH} levels")
+            problems.append(f"{label}: " + _deeper())
             return
         if not isinstance(node, dict):
-            problems.append(f"{label}: expected an object, got {type(node).__name__}")
+            problems.append(f"{label}: " + _("expected an object, got %(type)s",
+                                             type=type(node).__name__))
             return
         groups = [k for k in GROUP_KEYS if k in node]
         if groups:
             if len(node) != 1:
-                problems.append(f"{label}: a group has exactly one key, all, any or not")
+                problems.append(f"{label}: " + _("a group has exactly one key, all, any or not"))
                 return
             key = groups[0]
             if key == "not":
@@ -227,27 +246,30 @@ def validate(tree, group_id: int | None = None) -> list[str]:
                 return
             children = node[key]
             if not isinstance(children, list):
-                problems.append(f"{_join(path, key)}: expected a list of conditions")
+                problems.append(f"{_join(path, key)}: " + _("expected a list of conditions"))
                 return
             for i, child in enumerate(children):
                 walk(child, f"{_join(path, key)}[{i}]", depth + 1)
             return
         count += 1
         if count == MAX_CONDITIONS + 1:
-            problems.append(f"{label}: more than {MAX_CONDITIONS} conditions")
+            problems.append(f"{label}: " + _("more than %(limit)s conditions",
+                                             limit=MAX_CONDITIONS))
         problems.extend(_condition_problems(node, path))
         if group_id is not None and node.get("field") == "target_group":
             ids = node.get("value") if isinstance(node.get("value"), list) else [node.get("value")]
             if group_id in ids:
-                problems.append(f"{_join(path, 'value')}: a group cannot depend on itself")
+                problems.append(f"{_join(path, 'value')}: "
+                                + _("a group cannot depend on itself"))
 
     if not isinstance(tree, dict) or not set(tree) & set(GROUP_KEYS):
-        return ['(root): the root must be an object with "all", "any" or "not"']
+        return ["(root): " + _('the root must be an object with "all", "any" or "not"')]
     if shape := _shape_problem(tree):
         return [shape]
     walk(tree, "", 0)
     if len(problems) > MAX_PROBLEMS:
-        problems[MAX_PROBLEMS:] = [f"(root): and {len(problems) - MAX_PROBLEMS} more problems"]
+        problems[MAX_PROBLEMS:] = ["(root): " + _("and %(count)s more problems",
+                                                  count=len(problems) - MAX_PROBLEMS)]
     return problems
 
 

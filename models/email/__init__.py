@@ -52,9 +52,34 @@ class EmailTemplate(Timestamped, Base):
     survey_url: Mapped[str | None] = mapped_column(String(500))
 
     sender_user = relationship("User")
+    # The same message in other languages, chosen by the contact's language (message.py).
+    variants = relationship("EmailTemplateVariant", back_populates="template",
+                            cascade="all, delete-orphan", passive_deletes=True,
+                            order_by="EmailTemplateVariant.language")
 
     def __str__(self) -> str:
         return self.name
+
+
+class EmailTemplateVariant(Base):
+    """A template's subject and bodies in one language; contacts whose language has no
+    variant get the template's main text."""
+
+    __tablename__ = "email_template_variants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    template_id: Mapped[int] = mapped_column(ForeignKey("email_templates.id", ondelete="CASCADE"))
+    language: Mapped[str] = mapped_column(String(5))
+    subject: Mapped[str] = mapped_column(String(255), default="")
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    body_text: Mapped[str] = mapped_column(Text, default="")
+
+    template = relationship("EmailTemplate", back_populates="variants")
+
+    __table_args__ = (UniqueConstraint("template_id", "language"),)
+
+    def __str__(self) -> str:
+        return self.language
 
 
 class OutboxState(StrEnum):
@@ -86,6 +111,8 @@ class OutboxMessage(Base):
     state: Mapped[str] = mapped_column(String(12), default=OutboxState.QUEUED)
     suppressed_reason: Mapped[str | None] = mapped_column(String(40))
     to_email: Mapped[str | None] = mapped_column(String(254))
+    # The template variant's language the message went out in (NULL: the main text).
+    language: Mapped[str | None] = mapped_column(String(5))
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     message_id: Mapped[str | None] = mapped_column(String(255))

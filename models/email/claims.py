@@ -36,7 +36,7 @@ MARK_SENT = (
     update(outbox)
     .where(outbox.c.id == bindparam("b_id"))
     .values(state=OutboxState.SENT, sent_at=bindparam("b_sent_at"), last_error=None,
-            message_id=bindparam("b_message_id"))
+            message_id=bindparam("b_message_id"), language=bindparam("b_language"))
 )
 
 
@@ -88,6 +88,7 @@ def claimed_messages(ids: list[int]) -> list[OutboxMessage]:
         .options(selectinload(OutboxMessage.contact).selectinload(Contact.owner),
                  selectinload(OutboxMessage.contact).selectinload(Contact.company),
                  selectinload(OutboxMessage.template).selectinload(EmailTemplate.sender_user),
+                 selectinload(OutboxMessage.template).selectinload(EmailTemplate.variants),
                  selectinload(OutboxMessage.campaign),
                  selectinload(OutboxMessage.sender_user))
     ).all())
@@ -98,9 +99,11 @@ def set_state(row_id: int, **values):
     return update(outbox).where(outbox.c.id == row_id).values(**values)
 
 
-def sent_params(row_id: int, message_id: str | None) -> dict:
-    """The parameters of ``MARK_SENT`` for a message the server took (250)."""
-    return {"b_id": row_id, "b_sent_at": utcnow(), "b_message_id": message_id}
+def sent_params(row_id: int, message_id: str | None, language: str | None = None) -> dict:
+    """The parameters of ``MARK_SENT`` for a message the server took (250), with the
+    language variant it was written in."""
+    return {"b_id": row_id, "b_sent_at": utcnow(), "b_message_id": message_id,
+            "b_language": language}
 
 
 def bounce(row_id: int, email_key: str, error: str) -> tuple:

@@ -116,14 +116,36 @@ def context_for(template: EmailTemplate, contact: Contact, campaign=None, *,
     }
 
 
-def compiled(template: EmailTemplate) -> CompiledTemplate:
-    """The template's parts compiled for rendering."""
-    return CompiledTemplate(template.subject, template.body_html, template.body_text)
+def language_key(language: str | None) -> str | None:
+    """A contact's language as a variant's key: "fi-FI", " FI " and "fi" are all "fi"."""
+    key = (language or "").strip().lower().replace("_", "-").split("-")[0]
+    return key or None
+
+
+def variant_for(template: EmailTemplate, language: str | None):
+    """The template's variant in ``language`` (a contact's), or None: then the main text."""
+    key = language_key(language)
+    if key is None:
+        return None
+    for variant in template.variants:
+        if variant.language == key and (variant.subject or "").strip():
+            return variant
+    return None
+
+
+def compiled(template: EmailTemplate, language: str | None = None) -> CompiledTemplate:
+    """The template's parts compiled for rendering: the variant in ``language`` when the
+    template has one, else its main text. ``.language`` says which (None: the main text)."""
+    variant = variant_for(template, language)
+    source = variant or template
+    result = CompiledTemplate(source.subject, source.body_html, source.body_text)
+    result.language = variant.language if variant else None
+    return result
 
 
 def render_for(template: EmailTemplate, contact: Contact, campaign=None) -> Rendered:
-    """The template rendered for one contact."""
-    return compiled(template).render(context_for(template, contact, campaign))
+    """The template rendered for one contact, in the contact's language when it can be."""
+    return compiled(template, contact.language).render(context_for(template, contact, campaign))
 
 
 @dataclass
@@ -245,5 +267,5 @@ def compose(template: EmailTemplate, contact: Contact, campaign=None, *,
     """The message to ``contact`` exactly as the outbox would send it, parsed back (previews,
     test sends); ``draft_args`` as for :func:`draft`."""
     payload, _message_id = wire(draft(template, contact, campaign, **draft_args),
-                                compiled_template or compiled(template))
+                                compiled_template or compiled(template, contact.language))
     return message_from_bytes(payload, policy=policy.default)

@@ -543,6 +543,7 @@ class CompiledTemplate:
     def __init__(self, subject: str, body_html: str, body_text: str,
                  budget: float | None = None):
         self.budget = budget if budget is not None else time_budget()
+        self.language: str | None = None  # a variant's language (message.compiled sets it)
         self.stopped: str | None = None  # why renders are refused without trying
         try:
             html_env, text_env = environment(), environment()

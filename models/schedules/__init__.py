@@ -13,6 +13,9 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy import (
     JSON,
     DateTime,
@@ -47,10 +50,10 @@ class ActionKind(StrEnum):
 
 
 KIND_LABELS = {
-    ActionKind.REFRESH_GROUP: "Refresh a target group",
-    ActionKind.GROUP_ACTIVITIES: "Create target group activities",
-    ActionKind.GROUP_EMAIL: "Send a target group's email (new campaign each time)",
-    ActionKind.COPY_GROUP: "Copy a target group into a campaign",
+    ActionKind.REFRESH_GROUP: _l("Refresh a target group"),
+    ActionKind.GROUP_ACTIVITIES: _l("Create target group activities"),
+    ActionKind.GROUP_EMAIL: _l("Send a target group's email (new campaign each time)"),
+    ActionKind.COPY_GROUP: _l("Copy a target group into a campaign"),
 }
 
 
@@ -201,46 +204,49 @@ class ScheduledAction(Timestamped, Base):
 
         found = {f: m for f, m in self.recurrence.problems().items()}
         if not (self.name or "").strip():
-            found["name"] = "give the action a name"
+            found["name"] = _("give the action a name")
         if self.kind not in set(ActionKind):
-            found["kind"] = f"choose what the action does ({', '.join(ActionKind)})"
+            found["kind"] = _("choose what the action does (%(values)s)",
+                              values=", ".join(ActionKind))
             return found
         if self.target_group is None and self.target_group_id is None:
-            found["target_group"] = "choose the target group"
+            found["target_group"] = _("choose the target group")
         if self.kind == ActionKind.COPY_GROUP:
             if self.campaign is None:
-                found["campaign"] = "choose the campaign to copy the group into"
+                found["campaign"] = _("choose the campaign to copy the group into")
             elif not self.campaign.active:
-                found["campaign"] = f"campaign '{self.campaign.name}' is not active"
+                found["campaign"] = _("campaign '%(name)s' is not active", name=self.campaign.name)
         if self.kind == ActionKind.GROUP_EMAIL:
             template = self.template or (self.target_group.email_template
                                          if self.target_group else None)
             if template is None:
-                found["template"] = ("choose a template, or give the target group an email "
-                                     "template")
+                found["template"] = _("choose a template, or give the target group an email "
+                                      "template")
             elif template.folder != CAMPAIGN_FOLDER:
-                found["template"] = f"template '{template.name}' is not in the Campaign folder"
+                found["template"] = _("template '%(name)s' is not in the Campaign folder",
+                                      name=template.name)
         if self.kind == ActionKind.GROUP_ACTIVITIES:
             if not (self.activity_subject or "").strip():
-                found["activity_subject"] = "give the activities a subject"
+                found["activity_subject"] = _("give the activities a subject")
             if self.activity_type not in set(ActivityType):
-                found["activity_type"] = f"choose an activity type ({', '.join(ActivityType)})"
+                found["activity_type"] = _("choose an activity type (%(values)s)",
+                                           values=", ".join(ActivityType))
             if self.activity_assignee not in set(ActivityAssignee):
-                found["activity_assignee"] = "choose whose calendar gets the activities"
+                found["activity_assignee"] = _("choose whose calendar gets the activities")
             elif self.activity_assignee != ActivityAssignee.OWNER and self.user is None \
                     and self.user_id is None:
-                found["user"] = "choose the user who gets the activities (or the fallback user)"
+                found["user"] = _("choose the user who gets the activities (or the fallback user)")
             if self.activity_day not in set(ActivityDay):
-                found["activity_day"] = "choose the day the activities are planned from"
+                found["activity_day"] = _("choose the day the activities are planned from")
             elif self.activity_day == ActivityDay.PLUS_DAYS and not (
                     0 <= (self.activity_day_offset or 0) <= 365):
-                found["activity_day_offset"] = "days ahead: 0 … 365"
+                found["activity_day_offset"] = _("days ahead: 0 … 365")
         if self.catch_up not in set(CatchUp):
-            found["catch_up"] = "choose latest or skip"
+            found["catch_up"] = _("choose latest or skip")
         if self.overlap not in set(Overlap):
-            found["overlap"] = "choose skip or queue"
+            found["overlap"] = _("choose skip or queue")
         if not self.max_failures or self.max_failures < 1:
-            found["max_failures"] = "pause after at least 1 failure"
+            found["max_failures"] = _("pause after at least 1 failure")
         return found
 
     @property
@@ -344,11 +350,13 @@ def actions_using(session: Session, obj) -> list[ScheduledAction]:
 
 def in_use_message(obj, actions: list[ScheduledAction]) -> str:
     """"Target group 'X' is used by scheduled actions 'A' (#3), 'B' (#5): …"."""
-    label = {"TargetGroup": "Target group", "Campaign": "Campaign",
-             "EmailTemplate": "Template", "User": "User"}[type(obj).__name__]
+    label = {"TargetGroup": _("Target group"), "Campaign": _("Campaign"),
+             "EmailTemplate": _("Template"), "User": _("User")}[type(obj).__name__]
     names = ", ".join(f"'{a.name}' (#{a.id})" for a in actions)
-    return (f"{label} '{obj}' is used by scheduled action{'s' if len(actions) > 1 else ''} "
-            f"{names}: change or delete {'them' if len(actions) > 1 else 'it'} first.")
+    return ngettext("%(what)s '%(name)s' is used by scheduled action %(actions)s: change or "
+                    "delete it first.",
+                    "%(what)s '%(name)s' is used by scheduled actions %(actions)s: change or "
+                    "delete them first.", len(actions), what=label, name=obj, actions=names)
 
 
 @event.listens_for(Session, "before_flush")
@@ -380,17 +388,19 @@ def timing_problem(template) -> str | None:
     from ..email import CAMPAIGN_FOLDER, SendTiming
 
     if template is None:
-        return "the group has no email template: choose one (Campaign folder)"
+        return _("the group has no email template: choose one (Campaign folder)")
     if template.folder != CAMPAIGN_FOLDER:
-        return f"template '{template.name}' is not in the {CAMPAIGN_FOLDER!r} folder"
+        return _("template '%(name)s' is not in the %(folder)s folder", name=template.name,
+                 folder=repr(CAMPAIGN_FOLDER))
     if template.send_timing != SendTiming.SCHEDULED or not template.send_time:
-        return (f"template '{template.name}' sends immediately: an automatic group email needs "
-                "a template with send timing 'scheduled' (weekdays and a time)")
+        return _("template '%(name)s' sends immediately: an automatic group email needs a "
+                 "template with send timing 'scheduled' (weekdays and a time)", name=template.name)
     try:
         if not parse_weekdays(template.send_weekdays):
-            return f"template '{template.name}' has no send weekdays"
+            return _("template '%(name)s' has no send weekdays", name=template.name)
     except ValueError:
-        return f"template '{template.name}' has invalid send weekdays {template.send_weekdays!r}"
+        return _("template '%(name)s' has invalid send weekdays %(days)s", name=template.name,
+                 days=repr(template.send_weekdays))
     return None
 
 

@@ -50,13 +50,13 @@ def test_builder_dry_run_activate_and_counts(admin_client, ctx):
     tick_at(local(2026, 12, 7, 10))
     tick_at(local(2026, 12, 8, 9, 30))
     listing = admin_client.get("/admin/automation/").get_data(as_text=True)
-    assert "Email to the contact: queued 1, suppressed 1" in listing
+    assert "Email to the contact: Queued 1, Suppressed 1" in listing
     first_email = db.session.scalar(select(AutomationStep).where(
         AutomationStep.template_id == welcome.id))
     people = admin_client.get(f"/admin/automation/steps/{first_email.id}/contacts?state=queued")
     assert "Anna" in people.get_data(as_text=True)
     history = admin_client.get(f"/admin/contact_automations/{anna.id}").get_data(as_text=True)
-    assert "Leads" in history and "queued" in history
+    assert "Leads" in history and "Queued" in history
 
     # Editing the pending task: the effect first, then saved (done steps untouched).
     task = db.session.get(AutomationStep, second.id)

@@ -13,10 +13,10 @@ from sqlalchemy import select
 from jobs.email import sink
 from jobs.email.sender import send_outbox
 from jobs.embedded_redis import free_port
-from models import Campaign, CampaignMember, Contact, EmailTemplate, OutboxMessage, Settings, db
+from models import Campaign, Contact, EmailTemplate, OutboxMessage, Settings, db
 from models.email.message import Draft, address, wire
-from models.email.outbox import queue_campaign_join
 from models.email.render import CompiledTemplate
+from tests.conftest import campaign_joined
 
 BODY = '<p>Hei {{ contact.first_name }}</p><a href="{{ unsubscribe_url }}">pois</a>'
 
@@ -37,16 +37,9 @@ def mailbox(app):
 
 def queue(template: EmailTemplate, *emails: str, per_second: int = 1000) -> Campaign:
     """Contacts with these addresses join a campaign that sends ``template``."""
-    people = [Contact(first_name=f"P{n}", email=email) for n, email in enumerate(emails)]
-    campaign = Campaign(name=f"C {template.name}", email_template=template)
-    db.session.add_all([*people, campaign])
     Settings.get().email_messages_per_second = per_second
-    db.session.commit()
-    db.session.add_all(CampaignMember(campaign=campaign, contact=p) for p in people)
-    db.session.commit()
-    queue_campaign_join(campaign.id, contact_ids=[p.id for p in people])
-    db.session.commit()
-    return campaign
+    return campaign_joined(template, [Contact(first_name=f"P{n}", email=email)
+                                      for n, email in enumerate(emails)])
 
 
 def outcomes() -> dict:

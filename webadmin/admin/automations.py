@@ -9,6 +9,9 @@ from datetime import time
 
 from flask import abort, flash, redirect, request, url_for
 from flask_admin import expose
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from markupsafe import Markup, escape
 from sqlalchemy import select
 
@@ -40,10 +43,15 @@ from models.automations import (
     schedule,
     step_counts,
 )
+from models.labels import label
 from models.settings import installation_tz
 from models.users import active_users
 
 from .base import SecureModelView, SecureView, enum_choices
+
+# What the first activation did (models.automations.activate), in words.
+ACTIVATION_WORDS = {"entered": _l("entered"), "scheduled": _l("steps scheduled"),
+                    "baseline": _l("already matching, held back as not new")}
 
 
 def _enrolled(view, context, model, name):
@@ -55,7 +63,7 @@ def _step_counts(view, context, model, name):
     parts = []
     for step in model.steps:
         c = counts.get(step.id, {})
-        words = ", ".join(f"{k} {v}" for k, v in sorted(c.items())) or "—"
+        words = ", ".join(f"{label(k, 'Outcome')} {v}" for k, v in sorted(c.items())) or "—"
         parts.append(f"{step.position}. {escape(step.kind_label)}: {escape(words)}")
     return Markup("<br>".join(parts))
 
@@ -68,15 +76,16 @@ class AutomationView(SecureModelView):
     column_list = ["id", "name", "active", "mode", "trigger", "enrolled", "steps"]
     column_formatters = {"enrolled": _enrolled, "steps": _step_counts,
                          "trigger": lambda v, c, m, n: m.trigger_words}
-    column_labels = {"enrolled": "In it now", "steps": "Per step"}
+    column_labels = {"enrolled": _l("In it now"), "steps": _l("Per step")}
     form_columns = ["name", "trigger", "status_value", "saved_filter", "mode", "only_new",
                     "reentry", "reentry_days"]
     form_choices = {"trigger": enum_choices(Trigger), "mode": enum_choices(Mode),
                     "reentry": enum_choices(Reentry)}
-    form_args = {"status_value": {"label": "Status (trigger: status)"},
-                 "saved_filter": {"label": "Saved filter (trigger: filter)"},
-                 "only_new": {"label": "Only new records (who start matching after activation)"},
-                 "reentry_days": {"label": "Re-entry: days after leaving"}}
+    form_args = {"status_value": {"label": _l("Status (trigger: status)")},
+                 "saved_filter": {"label": _l("Saved filter (trigger: filter)")},
+                 "only_new": {"label": _l("Only new records (who start matching after "
+                                          "activation)")},
+                 "reentry_days": {"label": _l("Re-entry: days after leaving")}}
     column_details_list = ["id", "name"]
 
     def on_model_change(self, form, model, is_created):
@@ -198,7 +207,9 @@ class AutomationView(SecureModelView):
                                tz=installation_tz()), 422
         moved = reschedule(step.automation)
         db.session.commit()
-        flash(f"Step {step.position} saved; {moved} pending steps rescheduled.", "info")
+        flash(ngettext("Step %(step)s saved; %(num)d pending step rescheduled.",
+                       "Step %(step)s saved; %(num)d pending steps rescheduled.", moved,
+                       step=step.position), "info")
         return self._steps_partial(step.automation)
 
     @expose("/steps/<int:step_id>/contacts")
@@ -217,12 +228,14 @@ class AutomationView(SecureModelView):
         row = self._automation(request.form.get("id", type=int) or 0)
         problems = row.problems()
         if problems:
-            flash("It cannot run as it is: " + "; ".join(f"{k}: {v}" for k, v in problems.items()),
-                  "error")
+            flash(_("It cannot run as it is:") + " "
+                  + "; ".join(f"{k}: {v}" for k, v in problems.items()), "error")
         else:
             done = activate(row, clock.now())
             db.session.commit()
-            flash(f"'{row.name}' is active{': ' + str(done) if done else ''}.", "info")
+            words = ", ".join(f"{ACTIVATION_WORDS.get(key, key)} {n}" for key, n in done.items())
+            flash(_("'%(name)s' is active: %(done)s.", name=row.name, done=words) if done
+                  else _("'%(name)s' is active.", name=row.name), "info")
         return redirect(url_for(".details_view", id=row.id))
 
     @expose("/deactivate/", methods=["POST"])
@@ -231,7 +244,8 @@ class AutomationView(SecureModelView):
         row = self._automation(request.form.get("id", type=int) or 0)
         deactivate(row, clock.now())
         db.session.commit()
-        flash(f"'{row.name}' is off; it resumes where it was when activated again.", "info")
+        flash(_("'%(name)s' is off; it resumes where it was when activated again.",
+                name=row.name), "info")
         return redirect(url_for(".details_view", id=row.id))
 
 

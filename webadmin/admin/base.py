@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime, time
 from enum import StrEnum
 
 from flask import Response, abort, flash, redirect, request, url_for
@@ -10,9 +11,10 @@ from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.filters import FilterConverter
 from flask_admin.contrib.sqla.form import AdminModelConverter
 from flask_admin.helpers import get_redirect_target
-from flask_admin.model import filters
+from flask_admin.model import filters, typefmt
 from flask_admin.model.form import converts
 from flask_admin.tools import iterdecode
+from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import BigInteger, Integer, String, inspect
@@ -20,6 +22,10 @@ from wtforms import fields
 
 from models import ActionInUse, db
 from models.csv_cells import safe_cell
+from models.labels import choices
+
+from ..i18n import clock, localdate, localtime
+from .columns import COLUMN_LABELS
 
 # The largest ids the database's INTEGER and BIGINT columns hold: a larger number in a URL
 # is "no such record", not an out-of-range error from PostgreSQL.
@@ -50,8 +56,18 @@ def can(permission: Permission | str, user=None) -> bool:
 
 
 def enum_choices(enum: type[StrEnum]) -> list[tuple[str, str]]:
-    """Select choices for a StrEnum: the stored value and a readable label."""
-    return [(member.value, member.value.replace("_", " ").capitalize()) for member in enum]
+    """Select choices for a StrEnum: the stored value and its label in the reader's language
+    (models/labels.py)."""
+    return choices(enum)
+
+
+# Moments in the installation's zone and the reader's format, to the minute (datetime
+# before date: a datetime is a date too, and the first match wins).
+LOCAL_FORMATTERS = {
+    datetime: lambda view, value, name: localtime(value),
+    date: lambda view, value, name: localdate(value),
+    time: lambda view, value, name: clock(value),
+}
 
 
 def go_to(url: str):
@@ -164,6 +180,16 @@ class SecureModelView(AccessMixin, ModelView):
     column_default_sort = ("id", True)
     # Never offer these in forms: the database or the code keeps them.
     form_excluded_columns = ["created_at", "updated_at"]
+    column_type_formatters = {**LOCAL_FORMATTERS, **typefmt.BASE_FORMATTERS}
+    column_type_formatters_detail = {**LOCAL_FORMATTERS, **typefmt.DETAIL_FORMATTERS}
+
+    def __init__(self, *args, **kwargs):
+        """Column names in the reader's language (webadmin/admin/columns.py, the screen's
+        own ``column_labels`` first), and stored values shown by their labels wherever the
+        form offers them as choices."""
+        self.column_labels = {**COLUMN_LABELS, **(self.column_labels or {})}
+        self.column_choices = {**(self.form_choices or {}), **(self.column_choices or {})}
+        super().__init__(*args, **kwargs)
 
     def handle_view_exception(self, exc: Exception) -> bool:
         """Deleting a group, campaign, template or user a scheduled action uses is refused
@@ -199,16 +225,17 @@ class SecureModelView(AccessMixin, ModelView):
         row, answers 404 with the layout and a way back."""
         row = self.get_one(request.args.get("id", ""))
         if row is None:
-            abort(404, description=f"{self.name}: there is no such record (it may have been "
-                                   "deleted, or the link is wrong).")
+            abort(404, description=_("%(screen)s: there is no such record (it may have been "
+                                     "deleted, or the link is wrong).", screen=self.name))
         return row
 
     def _check_id(self) -> None:
         """404 with the layout and a way back, for an id that names no row."""
         raw = request.args.get("id")
         if raw is not None and self.get_one(raw) is None:
-            abort(404, description=f"{self.name}: there is no record with the id {raw[:40]!r} "
-                                   "(it may have been deleted, or the link is wrong).")
+            abort(404, description=_("%(screen)s: there is no record with the id %(id)s (it may "
+                                     "have been deleted, or the link is wrong).",
+                                     screen=self.name, id=repr(raw[:40])))
 
     @expose("/details/")
     def details_view(self):
@@ -228,7 +255,7 @@ class SecureModelView(AccessMixin, ModelView):
         """Bulk actions; row ids that cannot name a row are refused before any query."""
         ids = request.form.getlist("rowid")
         if any(parse_key(self.model, raw) is None for raw in ids):
-            flash("Some of the selected rows do not exist; nothing was done.", "error")
+            flash(_("Some of the selected rows do not exist; nothing was done."), "error")
             return redirect(get_redirect_target() or self.get_url(".index_view"))
         return super().action_view()
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import flash, redirect, url_for
 from flask_admin import expose
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
@@ -17,7 +19,7 @@ from .base import Permission, SecureView, can
 class ImportForm(FlaskForm):
     """A CSV file of contacts."""
 
-    file = FileField("CSV file", validators=[FileRequired("Choose a CSV file to import.")])
+    file = FileField(_l("CSV file"), validators=[FileRequired(_l("Choose a CSV file to import."))])
 
 
 class ImportContactsView(SecureView):
@@ -37,7 +39,8 @@ class ImportContactsView(SecureView):
                 # Only an admin's import overwrites existing contacts (the role matrix).
                 run = start_import_contacts(path, upload.filename, started_by=current_user.id,
                                             update_existing=can(Permission.IMPORT_OVERWRITE))
-                flash(f"Importing {upload.filename}: job {run.id} started.", "info")
+                flash(_("Importing %(file)s: job %(job)s started.", file=upload.filename,
+                        job=run.id), "info")
                 return redirect(url_for("jobrun.details_view", id=run.id))
         return self.render(
             "kohde/imports/contacts.html", form=form, columns=imports.COLUMNS,

@@ -4,10 +4,11 @@ the next 10 runs, the run history, Run now / Pause / Resume and undo of a run.""
 from __future__ import annotations
 
 from datetime import datetime, time
-from zoneinfo import ZoneInfo
 
 from flask import abort, flash, redirect, request, url_for
 from flask_admin import expose
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup, escape
 from sqlalchemy import select
@@ -21,7 +22,9 @@ from models import (
     ActivityType,
     Campaign,
     CatchUp,
+    Frequency,
     Overlap,
+    RunStatus,
     ScheduledAction,
     ScheduledActionRun,
     Settings,
@@ -30,15 +33,14 @@ from models import (
     clock,
     db,
 )
+from models.labels import label
 from models.recurrence import WEEKDAY_NAMES, Recurrence, time_zones
-from models.schedules import KIND_LABELS, timing_problem
+from models.schedules import timing_problem
 from models.schedules.ledger import ScheduleError, pause, resume
 
+from ..i18n import localtime
 from .base import SecureModelView, enum_choices
 from .campaigns import campaign_template_only, campaign_templates
-
-FREQUENCY_LABELS = [("once", "Once"), ("hourly", "Every N hours"), ("daily", "Daily"),
-                    ("weekly", "Weekly"), ("monthly", "Monthly"), ("cron", "Cron expression")]
 
 
 class WeekdaysField(SelectMultipleField):
@@ -65,38 +67,39 @@ def automatic_email_needs_timing(form, field):
     if field.data:
         problem = timing_problem(form.email_template.data)
         if problem:
-            raise ValidationError(f"Cannot switch on automatic email: {problem}.")
+            raise ValidationError(_("Cannot switch on automatic email: %(problem)s.",
+                                    problem=problem))
 
 
 def _local(model: ScheduledAction, moment: datetime | None) -> str:
-    if moment is None:
-        return ""
-    try:
-        zone = ZoneInfo(model.timezone)
-    except Exception:  # noqa: BLE001 (a broken zone shows UTC)
-        zone = ZoneInfo("UTC")
-    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    """A moment in the action's own zone, in the reader's format."""
+    return localtime(moment, model.timezone)
+
+
+def _muted(text) -> Markup:
+    return Markup('<span class="text-muted">%s</span>') % text
 
 
 def _next_run(view, context, model, name):
     if not model.active:
-        return Markup('<span class="text-muted">paused</span>')
-    return _local(model, model.next_run_at) or Markup('<span class="text-muted">none</span>')
+        return _muted(_("paused"))
+    return _local(model, model.next_run_at) or _muted(_("none"))
 
 
 def _last_run(view, context, model, name):
     if model.last_run_at is None:
-        return Markup('<span class="text-muted">never</span>')
+        return _muted(_("never"))
     badge = "success" if model.last_status == "done" else "danger"
-    return Markup(f'{_local(model, model.last_run_at)} '
-                  f'<span class="badge badge-{badge}">{escape(model.last_status)}</span>')
+    return Markup(f'{escape(_local(model, model.last_run_at))} '
+                  f'<span class="badge badge-{badge}">'
+                  f'{escape(label(model.last_status, RunStatus))}</span>')
 
 
 def _state(view, context, model, name):
     if model.active:
-        return Markup('<span class="badge badge-success">active</span>')
-    reason = escape(model.paused_reason or "")
-    return Markup(f'<span class="badge badge-secondary" title="{reason}">paused</span>')
+        return Markup('<span class="badge badge-success">%s</span>') % _("active")
+    return Markup('<span class="badge badge-secondary" title="%s">%s</span>') % (
+        model.paused_reason or "", _("paused"))
 
 
 def _schedule(view, context, model, name):
@@ -130,12 +133,13 @@ class ScheduledActionView(SecureModelView):
     admin_only = True
     column_list = ["id", "name", "kind", "target_group", "schedule", "next_run_at", "last_run_at",
                    "active", "failure_streak"]
-    column_labels = {"kind": "Type", "next_run_at": "Next run (local)",
-                     "last_run_at": "Last run (local)", "failure_streak": "Failures in a row",
-                     "active": "State"}
+    column_labels = {"kind": _l("Type"), "next_run_at": _l("Next run (local)"),
+                     "last_run_at": _l("Last run (local)"),
+                     "failure_streak": _l("Failures in a row"), "active": _l("State"),
+                     "schedule": _l("Schedule")}
     column_formatters = {"next_run_at": _next_run, "last_run_at": _last_run, "active": _state,
                          "schedule": _schedule, "failure_streak": _streak,
-                         "kind": lambda v, c, m, n: KIND_LABELS.get(m.kind, m.kind)}
+                         "kind": lambda v, c, m, n: m.kind_label}
     column_filters = ["kind", "frequency", "active", "origin", "next_run_at"]
     column_searchable_list = ["name"]
     column_default_sort = ("id", False)
@@ -152,49 +156,43 @@ class ScheduledActionView(SecureModelView):
     ]
     form_overrides = {"weekdays": WeekdaysField, "timezone": SelectField}
     form_choices = {
-        "kind": [(k.value, KIND_LABELS[k]) for k in ActionKind],
-        "frequency": FREQUENCY_LABELS,
+        "kind": enum_choices(ActionKind),
+        "frequency": enum_choices(Frequency),
         "activity_type": enum_choices(ActivityType),
-        "activity_assignee": [(ActivityAssignee.OWNER.value, "Each contact's owner"),
-                              (ActivityAssignee.USER.value, "The chosen user"),
-                              (ActivityAssignee.OWNER_OR_USER.value,
-                               "The owner; the chosen user takes contacts without one")],
-        "activity_day": [(ActivityDay.TODAY.value, "The run's day"),
-                         (ActivityDay.NEXT_WORKING_DAY.value, "The next working day"),
-                         (ActivityDay.PLUS_DAYS.value, "N days after the run")],
-        "catch_up": [(CatchUp.LATEST.value, "Run the latest missed time once"),
-                     (CatchUp.SKIP.value, "Skip missed times")],
-        "overlap": [(Overlap.SKIP.value, "Skip while the previous run is still running"),
-                    (Overlap.QUEUE.value, "Queue after the previous run")],
+        "activity_assignee": enum_choices(ActivityAssignee),
+        "activity_day": enum_choices(ActivityDay),
+        "catch_up": enum_choices(CatchUp),
+        "overlap": enum_choices(Overlap),
     }
     form_args = {
-        "kind": {"label": "Type"},
-        "target_group": {"label": "Target group", "query_factory": groups_by_name},
-        "campaign": {"label": "Campaign (copy a group into it; optional for activities)",
+        "kind": {"label": _l("Type")},
+        "target_group": {"label": _l("Target group"), "query_factory": groups_by_name},
+        "campaign": {"label": _l("Campaign (copy a group into it; optional for activities)"),
                      "query_factory": active_campaigns},
-        "template": {"label": "Template (group email; empty: the group's own)",
+        "template": {"label": _l("Template (group email; empty: the group's own)"),
                      "query_factory": campaign_templates, "validators": [campaign_template_only]},
-        "owner": {"label": "Owner (owns the campaigns it creates)", "query_factory": active_users},
-        "user": {"label": "User (activities: the chosen or fallback user)",
+        "owner": {"label": _l("Owner (owns the campaigns it creates)"),
+                  "query_factory": active_users},
+        "user": {"label": _l("User (activities: the chosen or fallback user)"),
                  "query_factory": active_users},
-        "refresh_first": {"label": "Refresh the group first"},
-        "activity_subject": {"label": "Activity subject"},
-        "activity_type": {"label": "Activity type"},
-        "activity_assignee": {"label": "Activities for"},
-        "activity_day": {"label": "Activities on"},
-        "activity_day_offset": {"label": "N days after the run"},
-        "start_at": {"label": "Date and time (once; the first of every N hours), local"},
-        "interval_hours": {"label": "Every N hours"},
-        "time_of_day": {"label": "Time of day (local)", "default_format": "%H:%M"},
-        "weekdays": {"label": "Weekdays"},
-        "day_of_month": {"label": "Day of the month (31: the last day of short months)"},
-        "cron": {"label": "Cron expression (local time)",
-                 "description": "minute hour day month weekday, e.g. 0 7 * * 1-5"},
-        "timezone": {"label": "Time zone"},
-        "catch_up": {"label": "Missed runs"},
-        "overlap": {"label": "When the previous run is still running"},
-        "max_failures": {"label": "Pause after N failures in a row"},
-        "active": {"label": "Active"},
+        "refresh_first": {"label": _l("Refresh the group first")},
+        "activity_subject": {"label": _l("Activity subject")},
+        "activity_type": {"label": _l("Activity type")},
+        "activity_assignee": {"label": _l("Activities for")},
+        "activity_day": {"label": _l("Activities on")},
+        "activity_day_offset": {"label": _l("N days after the run")},
+        "start_at": {"label": _l("Date and time (once; the first of every N hours), local")},
+        "interval_hours": {"label": _l("Every N hours")},
+        "time_of_day": {"label": _l("Time of day (local)"), "default_format": "%H:%M"},
+        "weekdays": {"label": _l("Weekdays")},
+        "day_of_month": {"label": _l("Day of the month (31: the last day of short months)")},
+        "cron": {"label": _l("Cron expression (local time)"),
+                 "description": _l("minute hour day month weekday, e.g. 0 7 * * 1-5")},
+        "timezone": {"label": _l("Time zone")},
+        "catch_up": {"label": _l("Missed runs")},
+        "overlap": {"label": _l("When the previous run is still running")},
+        "max_failures": {"label": _l("Pause after N failures in a row")},
+        "active": {"label": _l("Active")},
     }
 
     def _with_zones(self, form):
@@ -207,7 +205,7 @@ class ScheduledActionView(SecureModelView):
         if request.method == "GET":
             form.timezone.data = Settings.get().timezone
             form.owner.data = db.session.get(User, current_user.id)
-            form.activity_subject.data = form.activity_subject.data or "Call"
+            form.activity_subject.data = form.activity_subject.data or _("Call")
             form.max_failures.data = form.max_failures.data or 3
             form.active.data = True
         return form
@@ -246,7 +244,7 @@ class ScheduledActionView(SecureModelView):
             model.compute_next_run(clock.now())
         else:
             model.next_run_at = None
-            model.paused_reason = model.paused_reason or "paused by hand"
+            model.paused_reason = model.paused_reason or _("paused by hand")
 
     # --- the live preview ---------------------------------------------------------------------
 
@@ -300,17 +298,19 @@ class ScheduledActionView(SecureModelView):
             flash(str(exc), "error")
             return self._back(action.id)
         if run.job_run_id:
-            flash(f"'{action.name}' is running: job {run.job_run_id}.", "info")
+            flash(_("'%(name)s' is running: job %(job)s.", name=action.name, job=run.job_run_id),
+                  "info")
         else:
-            flash(f"'{action.name}' will run when its previous run has finished.", "info")
+            flash(_("'%(name)s' will run when its previous run has finished.", name=action.name),
+                  "info")
         return self._back(action.id)
 
     @expose("/pause/", methods=["POST"])
     def pause_view(self):
         """Stop the action until it is resumed."""
         action = self._posted_action()
-        pause(action, f"paused by {current_user.email}")
-        flash(f"'{action.name}' is paused.", "info")
+        pause(action, _("paused by %(email)s", email=current_user.email))
+        flash(_("'%(name)s' is paused.", name=action.name), "info")
         return self._back(action.id)
 
     @expose("/resume/", methods=["POST"])
@@ -320,9 +320,10 @@ class ScheduledActionView(SecureModelView):
         try:
             resume(action)
         except ScheduleError as exc:
-            flash(f"'{action.name}' cannot run: {exc}", "error")
+            flash(_("'%(name)s' cannot run: %(problem)s", name=action.name, problem=exc), "error")
             return self._back(action.id)
-        flash(f"'{action.name}' runs again: next {_local(action, action.next_run_at)}.", "info")
+        flash(_("'%(name)s' runs again: next %(when)s.", name=action.name,
+                when=_local(action, action.next_run_at)), "info")
         return self._back(action.id)
 
     @expose("/undo/", methods=["POST"])
@@ -336,7 +337,8 @@ class ScheduledActionView(SecureModelView):
         except ScheduleError as exc:
             flash(str(exc), "error")
             return self._back(run.action_id)
-        flash(f"Undoing the run due {run.due_at:%Y-%m-%d %H:%M} UTC: job {job_run.id}.", "info")
+        flash(_("Undoing the run due %(when)s: job %(job)s.", when=localtime(run.due_at),
+                job=job_run.id), "info")
         return redirect(url_for("jobrun.details_view", id=job_run.id))
 
     @expose("/group/<int:group_id>")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import redirect
 from flask_admin import expose
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from wtforms.validators import ValidationError
 
 from models import Settings, db
@@ -32,10 +34,11 @@ def _valid_working_days(form, field):
         raise ValidationError(str(exc)[0].upper() + str(exc)[1:] + ".") from None
 
 
-def _between(low: int, high: int, unit: str):
+def _between(low: int, high: int, unit):
     def check(form, field):
         if field.data is None or not low <= field.data <= high:
-            raise ValidationError(f"A whole number of {unit} from {low} to {high:,}.")
+            raise ValidationError(_("A whole number of %(unit)s from %(low)s to %(high)s.",
+                                    unit=unit, low=low, high=f"{high:,}"))
 
     return check
 
@@ -59,23 +62,24 @@ class SettingsView(SecureModelView):
                    "activity_latest_end", "working_days", "email_waiting_period_days"]
     # The rules are models.settings': the form names the field and what is allowed.
     form_args = {
-        "timezone": {"description": "An IANA time zone, e.g. Europe/Helsinki, Europe/Stockholm, "
-                                    "Europe/Budapest, UTC",
+        "timezone": {"description": _l("An IANA time zone, e.g. Europe/Helsinki, "
+                                       "Europe/Stockholm, Europe/Budapest, UTC"),
                      "validators": [_valid_timezone]},
-        "working_days": {"description": "ISO weekdays, 1 = Monday … 7 = Sunday, e.g. 1,2,3,4,5",
+        "working_days": {"description": _l("ISO weekdays, 1 = Monday … 7 = Sunday, e.g. "
+                                           "1,2,3,4,5"),
                          "validators": [_valid_working_days]},
         "activity_duration_minutes": {
-            "validators": [_between(1, MAX_DURATION_MINUTES, "minutes")]},
-        "activity_latest_end": {"description": "After the earliest start, by at least one "
-                                               "activity's duration",
+            "validators": [_between(1, MAX_DURATION_MINUTES, _l("minutes"))]},
+        "activity_latest_end": {"description": _l("After the earliest start, by at least one "
+                                                  "activity's duration"),
                                 "validators": [_valid_window]},
         "email_waiting_period_days": {
-            "description": "The same template is not sent to the same contact again within this "
-                           "many days (0: no waiting period)",
-            "validators": [_between(0, MAX_WAITING_DAYS, "days")],
+            "description": _l("The same template is not sent to the same contact again within "
+                              "this many days (0: no waiting period)"),
+            "validators": [_between(0, MAX_WAITING_DAYS, _l("days"))],
         },
         "email_messages_per_second": {
-            "validators": [_between(1, MAX_MESSAGES_PER_SECOND, "messages per second")]},
+            "validators": [_between(1, MAX_MESSAGES_PER_SECOND, _l("messages per second"))]},
     }
 
     def get_one(self, id):
@@ -99,7 +103,7 @@ class AuditView(ReadOnlyModelView):
     column_list = ["at", "user", "action", "table_name", "record_id", "summary", "changes"]
     column_default_sort = ("at", True)
     column_filters = ["action", "table_name", "record_id", "at", "user.email"]
-    column_labels = {"user.email": "User", "table_name": "Table"}
+    column_labels = {"user.email": _l("User"), "table_name": _l("Table")}
     column_formatters = {
         "changes": lambda v, c, m, n: ", ".join(sorted(m.changes or {}))[:120],
     }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
+
 from models import ActivityStatus, ActivityType
 
 from .base import ReadOnlyModelView, SecureModelView, enum_choices
@@ -15,10 +17,11 @@ class WorkflowView(SecureModelView):
     column_formatters = {"conditions": lambda v, c, m, n: m.conditions_words}
     column_editable_list = ["active"]
     form_columns = ["name", "active", "activity_type", "activity_status", "owner", "campaign"]
-    form_choices = {"activity_type": [("", "any"), *enum_choices(ActivityType)],
-                    "activity_status": [("", "any"), *enum_choices(ActivityStatus)]}
-    form_args = {"owner": {"label": "Activity owner (empty: anyone)"},
-                 "campaign": {"label": "Activity campaign (empty: any campaign)"}}
+    column_labels = {"conditions": _l("Conditions")}
+    form_choices = {"activity_type": [("", _l("any")), *enum_choices(ActivityType)],
+                    "activity_status": [("", _l("any")), *enum_choices(ActivityStatus)]}
+    form_args = {"owner": {"label": _l("Activity owner (empty: anyone)")},
+                 "campaign": {"label": _l("Activity campaign (empty: any campaign)")}}
 
     def on_model_change(self, form, model, is_created):
         """Empty choices are "any"."""
@@ -33,3 +36,4 @@ class WorkflowRunView(ReadOnlyModelView):
     column_list = ["ran_at", "workflow", "trigger", "campaign", "activity_id", "source_job_id",
                    "activities", "added", "queued", "suppressed"]
     column_default_sort = ("ran_at", True)
+    column_labels = {"activity_id": _l("Activity"), "source_job_id": _l("Job")}

@@ -21,6 +21,7 @@ import json
 from flask import abort, jsonify, render_template, request
 from flask_admin import expose
 from flask_admin.form import JSONField
+from flask_babel import gettext
 from markupsafe import Markup
 from sqlalchemy import func, select
 
@@ -183,7 +184,7 @@ def _posted_tree() -> tuple[object, int | None, list[str]]:
     if request.is_json:
         body, problems = loads(request.get_data(as_text=True))
         if problems or not isinstance(body, dict):
-            return None, None, ['(request): expected a JSON object {"criteria": {…}}']
+            return None, None, ["(request): " + gettext('expected a JSON object {"criteria": {…}}')]
         tree, group_id = body.get("criteria"), body.get("group_id")
         group_id = group_id if isinstance(group_id, int) else None
     else:

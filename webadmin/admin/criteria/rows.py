@@ -11,17 +11,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from models import Campaign, TargetGroup, User, db
 from models.criteria import FIELDS, OPERATOR_LABELS, Field, FieldType
+from models.labels import label
 from models.settings import installation_tz
 
 # Long option lists stop being usable in a select; past this, ids still save and show.
 MAX_OPTIONS = 500
-SECTIONS = {"contacts": "Contact", "companies": "Company", "": "Memberships and activities"}
-PERIODS = (("", "any time"), ("within_last_days", "in the last … days"),
-           ("planned_next_days", "planned in the next … days"))
+SECTIONS = {"contacts": _l("Contact"), "companies": _l("Company"),
+            "": _l("Memberships and activities")}
+PERIODS = (("", _l("any time")), ("within_last_days", _l("in the last … days")),
+           ("planned_next_days", _l("planned in the next … days")))
 
 
 def widget_for(spec: Field, op: str) -> str:
@@ -110,12 +114,12 @@ class Row:
         """(value, label) pairs for select-like widgets; picked ids missing from the list too."""
         kind = self.spec.type
         if kind == FieldType.BOOL:
-            return [("true", "yes"), ("false", "no")]
+            return [("true", _("yes")), ("false", _("no"))]
         if kind in (FieldType.CHOICE, FieldType.ACTIVITY):
-            return [(c, c.replace("_", " ")) for c in self.spec.choices]
+            return [(c, label(c, type(c))) for c in self.spec.choices]
         options = _ref_options(kind)
-        known = {value for value, _ in options}
-        return options + [(v, f"#{v} (not found)") for v in self.v if v not in known]
+        known = {value for value, _label in options}
+        return options + [(v, _("#%(id)s (not found)", id=v)) for v in self.v if v not in known]
 
     def picked(self, value: str) -> bool:
         """Is this option among the row's values?"""

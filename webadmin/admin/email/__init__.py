@@ -5,6 +5,10 @@ from __future__ import annotations
 from flask import abort, flash, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.helpers import is_form_submitted
+from flask_admin.model.form import InlineFormAdmin
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import delete, func, select
 
@@ -12,6 +16,7 @@ from models import (
     CAMPAIGN_FOLDER,
     Campaign,
     EmailTemplate,
+    EmailTemplateVariant,
     MailboxMessage,
     OutboxState,
     SenderMode,
@@ -22,10 +27,12 @@ from models import (
 )
 from models.email.message import AddressProblem, address
 from models.email.render import TemplateProblem, check_template
+from models.labels import LANGUAGE_NAMES, SUPPRESSION_REASONS
 
 from ..base import ReadOnlyModelView, SecureModelView, enum_choices
 from ..bulk import BulkActionsMixin
 from ..bulk.lists import OUTBOX_ACTIONS
+from ..columns import COLUMN_LABELS
 from .preview import (
     ContactNotFound,
     parse_mail,
@@ -51,6 +58,50 @@ def _check_parts(form) -> bool:
     return ok
 
 
+class VariantForm(InlineFormAdmin):
+    """A template's subject and bodies in one more language (the "Language variants" part
+    of the template's form); contacts in that language get it instead of the main text."""
+
+    form_columns = ["id", "language", "subject", "body_html", "body_text"]
+    form_label = _l("Language variant")
+    column_labels = {**COLUMN_LABELS, "language": _l("Language")}
+    form_choices = {"language": list(LANGUAGE_NAMES.items())}
+    form_args = {
+        "subject": {"description": _l("Empty: this variant is not used.")},
+        "body_html": {"render_kw": {"rows": 8, "style": "font-family: monospace"}},
+        "body_text": {"description": _l("Empty: made from the HTML body when a message is "
+                                        "sent."),
+                      "render_kw": {"rows": 5, "style": "font-family: monospace"}},
+    }
+
+
+def _check_variants(form) -> bool:
+    """Each language once, and each variant checked like the main text (syntax, the
+    unsubscribe link of marketing email), its problems shown on its own fields."""
+    entries = getattr(form, "variants", None)
+    if entries is None:
+        return True
+    ok, seen = True, set()
+    for entry in entries.entries:
+        if entries.should_delete(entry):
+            continue
+        variant = entry.form
+        if variant.language.data in seen:
+            variant.language.errors = [*variant.language.errors,
+                                       _("This language has a variant already.")]
+            ok = False
+        seen.add(variant.language.data)
+        if not (variant.subject.data or "").strip():
+            continue
+        try:
+            check_template(variant.subject.data, variant.body_html.data or "",
+                           variant.body_text.data or "", bool(form.marketing.data))
+        except TemplateProblem as exc:
+            variant.body_html.errors = [*variant.body_html.errors, str(exc)]
+            ok = False
+    return ok
+
+
 def _attached_to(template_id: int) -> int:
     """Campaigns and target groups that send this template."""
     return sum(
@@ -70,8 +121,9 @@ class EmailTemplateView(SecureModelView):
     form_columns = [
         "name", "folder", "sender_mode", "sender_name", "sender_email", "sender_user",
         "subject", "body_html", "body_text", "marketing", "send_timing", "send_weekdays",
-        "send_time", "registration_url", "survey_url",
+        "send_time", "registration_url", "survey_url", "variants",
     ]
+    inline_models = [VariantForm(EmailTemplateVariant)]
     form_choices = {
         "sender_mode": enum_choices(SenderMode),
         "send_timing": enum_choices(SendTiming),
@@ -80,14 +132,17 @@ class EmailTemplateView(SecureModelView):
     # the widget-args dict it is given, so one refused save would mark these fields invalid
     # on every later page until the process restarts.
     form_args = {
-        "send_weekdays": {"description": "ISO weekdays, 1 = Monday … 7 = Sunday, e.g. 1,3,5"},
-        "folder": {"description": 'Only templates in "Campaign" attach to campaigns and groups.',
+        "send_weekdays": {"description": _l("ISO weekdays, 1 = Monday … 7 = Sunday, e.g. "
+                                            "1,3,5")},
+        "folder": {"description": _l('Only templates in "Campaign" attach to campaigns and '
+                                     'groups.'),
                    "render_kw": {"list": "email-template-folders", "autocomplete": "off"}},
         "body_html": {"render_kw": {"rows": 14, "style": "font-family: monospace"}},
-        "body_text": {"description": "Empty: made from the HTML body when a message is sent.",
+        "body_text": {"description": _l("Empty: made from the HTML body when a message is "
+                                        "sent."),
                       "render_kw": {"rows": 8, "style": "font-family: monospace"}},
-        "marketing": {"description": "Marketing email must contain {{ unsubscribe_url }} and "
-                                     "is never sent to contacts who opted out."},
+        "marketing": {"description": _l("Marketing email must contain {{ unsubscribe_url }} "
+                                        "and is never sent to contacts who opted out.")},
     }
     form_ajax_refs = {"sender_user": {"fields": ["email", "name"], "page_size": 20}}
     create_template = "kohde/email/template_create.html"
@@ -110,7 +165,7 @@ class EmailTemplateView(SecureModelView):
         valid = super().validate_form(form)
         if not hasattr(form, "body_html") or not is_form_submitted():
             return valid  # the delete form, or a GET
-        checked = _check_parts(form) and self._check_whole(form)
+        checked = _check_parts(form) and self._check_whole(form) and _check_variants(form)
         return self._check_sender(form) & self._check_folder(form) & checked & valid
 
     @staticmethod
@@ -133,7 +188,8 @@ class EmailTemplateView(SecureModelView):
         # Refused here, not in the sender job: a bad From would fail every message.
         mode, email = form.sender_mode.data, (form.sender_email.data or "").strip()
         if mode == SenderMode.USER and not form.sender_user.data:
-            form.sender_user.errors = [*form.sender_user.errors, "Choose the user to send as."]
+            form.sender_user.errors = [*form.sender_user.errors,
+                                       _("Choose the user to send as.")]
             return False
         if email:
             try:
@@ -153,8 +209,8 @@ class EmailTemplateView(SecureModelView):
             return True
         model = getattr(form, "_obj", None)
         if model is not None and model.folder == CAMPAIGN_FOLDER and _attached_to(model.id):
-            problem = (f"Campaigns or target groups send this template; detach it there "
-                       f"before moving it out of {CAMPAIGN_FOLDER!r}.")
+            problem = _("Campaigns or target groups send this template; detach it there "
+                        "before moving it out of %(folder)s.", folder=repr(CAMPAIGN_FOLDER))
             form.folder.errors = [*form.folder.errors, problem]
             return False
         return True
@@ -162,7 +218,7 @@ class EmailTemplateView(SecureModelView):
     def after_model_change(self, form, model, is_created):
         """Saved with unknown placeholders: say so (they render empty)."""
         for warning in getattr(form, "template_warnings", []):
-            flash(f"Saved, but {warning} — it renders empty.", "warning")
+            flash(_("Saved, but %(warning)s — it renders empty.", warning=warning), "warning")
 
     def _template(self, template_id: int) -> EmailTemplate:
         template = db.session.get(EmailTemplate, template_id)
@@ -193,7 +249,7 @@ class EmailTemplateView(SecureModelView):
         try:
             contact = sample_contact(request.form.get("contact", ""))
         except ContactNotFound as exc:
-            flash(f"Nothing sent: {exc}", "error")
+            flash(_("Nothing sent: %(problem)s", problem=exc), "error")
         else:
             ok, said = send_test(template, contact, user)
             flash(said, "success" if ok else "error")
@@ -213,9 +269,10 @@ class OutboxView(BulkActionsMixin, ReadOnlyModelView):
     ]
     column_filters = ["state", "suppressed_reason", "created_at", "sent_at", "template.name",
                       "campaign.name"]
-    column_labels = {"template.name": "Template", "campaign.name": "Campaign"}
+    column_labels = {"template.name": _l("Template"), "campaign.name": _l("Campaign")}
     column_searchable_list = ["to_email"]
-    column_choices = {"state": enum_choices(OutboxState)}
+    column_choices = {"state": enum_choices(OutboxState),
+                      "suppressed_reason": list(SUPPRESSION_REASONS.items())}
 
 
 class MailboxView(ReadOnlyModelView):
@@ -225,7 +282,7 @@ class MailboxView(ReadOnlyModelView):
     admin_only = True
     can_export = False
     column_list = ["received_at", "mail_from", "recipients", "subject"]
-    column_labels = {"mail_from": "From", "received_at": "Received (UTC)"}
+    column_labels = {"mail_from": _l("From"), "received_at": _l("Received")}
     column_default_sort = [("received_at", True), ("id", True)]
     column_searchable_list = ["subject", "recipients", "mail_from"]
     column_details_list = ["id", "received_at", "mail_from", "recipients", "subject",
@@ -243,5 +300,6 @@ class MailboxView(ReadOnlyModelView):
         """Empty the mailbox."""
         removed = db.session.execute(delete(MailboxMessage)).rowcount
         db.session.commit()
-        flash(f"Mailbox cleared: {removed} message(s) removed.", "success")
+        flash(ngettext("Mailbox cleared: %(num)d message removed.",
+                       "Mailbox cleared: %(num)d messages removed.", removed), "success")
         return redirect(url_for(".index_view"))

@@ -9,12 +9,13 @@ from email import message_from_string, policy
 from email.message import EmailMessage
 
 from flask import current_app
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from jobs.email import smtp
 from models import Contact, EmailTemplate, User, db
 from models.contacts import find_contact
-from models.email.message import AddressProblem, address, compose
+from models.email.message import AddressProblem, address, compiled, compose
 from models.email.render import CompiledTemplate, TemplateProblem
 
 # Shown as headers; the MIME plumbing is left out.
@@ -32,7 +33,8 @@ def sample_contact(ident: str) -> Contact:
         return you_as_contact()
     contact = find_contact(ident)
     if contact is None:
-        raise ContactNotFound(f"No contact {ident!r} (type a contact's id or email address).")
+        raise ContactNotFound(_("No contact %(ident)s (type a contact's id or email address).",
+                                ident=repr(ident)))
     return contact
 
 
@@ -62,7 +64,15 @@ def _headers(message: EmailMessage) -> list[tuple[str, str]]:
 
 def preview_message(template: EmailTemplate, contact: Contact, parts: dict[str, str]) -> Preview:
     """The message as it would be sent to ``contact``; ``parts`` (subject, body_html,
-    body_text) replace the saved ones, so the edit page previews what is being typed."""
+    body_text) replace the saved ones, so the edit page previews what is being typed.
+    Without ``parts`` it is the saved template in the contact's language (its variant)."""
+    if not parts:
+        message = compose(template, contact, test=True,
+                          compiled_template=compiled(template, contact.language))
+        return Preview(contact=contact, headers=_headers(message),
+                       html=message.get_body(("html",)).get_content(),
+                       text=message.get_body(("plain",)).get_content(),
+                       text_generated=not (template.body_text or "").strip())
     subject = parts.get("subject", template.subject)
     body_html = parts.get("body_html", template.body_html)
     body_text = parts.get("body_text", template.body_text)
@@ -93,7 +103,7 @@ def send_test(template: EmailTemplate, contact: Contact, user: User) -> tuple[bo
         to = address(user.name, user.email)
         message = compose(template, contact, to=to, idstring="kohde.test", test=True)
     except (TemplateProblem, AddressProblem) as exc:
-        return False, f"Nothing sent: {exc}"
+        return False, _("Nothing sent: %(problem)s", problem=exc)
     subject = message["Subject"]
     del message["Subject"]
     message["Subject"] = f"[TEST] {subject}"
@@ -108,15 +118,19 @@ def send_test(template: EmailTemplate, contact: Contact, user: User) -> tuple[bo
                 client.close()
     except smtplib.SMTPRecipientsRefused as exc:
         code, detail = next(iter(exc.recipients.values()))
-        return False, (f"The SMTP server at {where} refused {user.email}: "
-                       f"{_smtp_answer(code, detail)}")
+        return False, _("The SMTP server at %(where)s refused %(email)s: %(answer)s",
+                        where=where, email=user.email, answer=_smtp_answer(code, detail))
     except smtplib.SMTPResponseException as exc:
-        return False, (f"The SMTP server at {where} refused the test: "
-                       f"{_smtp_answer(exc.smtp_code, exc.smtp_error)}")
+        return False, _("The SMTP server at %(where)s refused the test: %(answer)s",
+                        where=where, answer=_smtp_answer(exc.smtp_code, exc.smtp_error))
     except (OSError, smtplib.SMTPException) as exc:
-        return False, f"Could not send through the SMTP server at {where}: {exc}"
-    sink = "" if current_app.config.get("SMTP_URL") else " (the development sink: Email → Mailbox)"
-    return True, f"Test sent to {user.email} through {where}{sink}; the server accepted it."
+        return False, _("Could not send through the SMTP server at %(where)s: %(problem)s",
+                        where=where, problem=exc)
+    if current_app.config.get("SMTP_URL"):
+        return True, _("Test sent to %(email)s through %(where)s; the server accepted it.",
+                       email=user.email, where=where)
+    return True, _("Test sent to %(email)s through %(where)s (the development sink: Email → "
+                   "Mailbox); the server accepted it.", email=user.email, where=where)
 
 
 @dataclass

@@ -1,0 +1,176 @@
+"""Stored values in words: one translated label per value of every enum a person reads,
+job kinds included, so no page shows ``snake_case``.
+
+The labels are lazy (``lazy_gettext``): they become text in the reader's language when a
+page renders them, and English anywhere else (the CLI, logs). The step kinds, scheduled
+action kinds and criteria operators keep their labels next to their enums
+(``STEP_LABELS``, ``KIND_LABELS``, ``OPERATOR_LABELS``); :func:`label` finds those too.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from flask_babel import lazy_gettext as _l
+
+from .activities import ActivityStatus, ActivityType
+from .activities.wizard import WizardAssignment, WizardMode, WizardSource
+from .automations import (
+    STEP_LABELS,
+    Mode,
+    Outcome,
+    Recipient,
+    Reentry,
+    StepKind,
+    TraceState,
+    Trigger,
+)
+from .campaigns import MemberSource
+from .campaigns.audience import Action
+from .contacts import ContactKind
+from .email import OutboxState, SenderMode, SendTiming
+from .groups import FilterModule, SampleMode
+from .jobs import JobStatus
+from .recurrence import Frequency
+from .schedules import (
+    KIND_LABELS,
+    ActionKind,
+    ActivityAssignee,
+    ActivityDay,
+    CatchUp,
+    Origin,
+    Overlap,
+    RunStatus,
+)
+from .users import Role
+
+# Languages are named in their own language: a reader finds theirs whatever the page's.
+LANGUAGE_NAMES = {"en": "English", "fi": "Suomi", "sv": "Svenska", "hu": "Magyar"}
+
+LABELS: dict[type[StrEnum], dict[str, object]] = {
+    Role: {Role.ADMIN: _l("Administrator"), Role.USER: _l("User")},
+    JobStatus: {JobStatus.QUEUED: _l("Queued"), JobStatus.RUNNING: _l("Running"),
+                JobStatus.DONE: _l("Done"), JobStatus.FAILED: _l("Failed")},
+    ContactKind: {ContactKind.CONTACT: _l("Contact"), ContactKind.LEAD: _l("Lead")},
+    ActivityType: {ActivityType.CALL: _l("Call"), ActivityType.MEETING: _l("Meeting"),
+                   ActivityType.TASK: _l("Task"), ActivityType.EMAIL: _l("Email")},
+    ActivityStatus: {ActivityStatus.PLANNED: _l("Planned"), ActivityStatus.DONE: _l("Done"),
+                     ActivityStatus.CANCELLED: _l("Cancelled")},
+    SenderMode: {SenderMode.FIXED: _l("A fixed sender"),
+                 SenderMode.OWNER: _l("The contact's owner"),
+                 SenderMode.USER: _l("A chosen user")},
+    SendTiming: {SendTiming.IMMEDIATELY: _l("Immediately"),
+                 SendTiming.SCHEDULED: _l("On chosen weekdays at a time")},
+    OutboxState: {OutboxState.QUEUED: _l("Queued"), OutboxState.SENDING: _l("Sending"),
+                  OutboxState.SENT: _l("Sent"), OutboxState.DEFERRED: _l("Deferred"),
+                  OutboxState.FAILED: _l("Failed"), OutboxState.SUPPRESSED: _l("Suppressed")},
+    Frequency: {Frequency.ONCE: _l("Once"), Frequency.HOURLY: _l("Every N hours"),
+                Frequency.DAILY: _l("Daily"), Frequency.WEEKLY: _l("Weekly"),
+                Frequency.MONTHLY: _l("Monthly"), Frequency.CRON: _l("Cron expression")},
+    SampleMode: {SampleMode.NONE: _l("No sample"),
+                 SampleMode.SYSTEMATIC: _l("Systematic (every k-th)"),
+                 SampleMode.RANDOM: _l("Random")},
+    FilterModule: {FilterModule.CONTACT: _l("Contacts"), FilterModule.COMPANY: _l("Companies"),
+                   FilterModule.LEAD: _l("Leads")},
+    ActionKind: KIND_LABELS,
+    StepKind: STEP_LABELS,
+    CatchUp: {CatchUp.LATEST: _l("Run the latest missed time once"),
+              CatchUp.SKIP: _l("Skip missed times")},
+    Overlap: {Overlap.SKIP: _l("Skip while the previous run is still running"),
+              Overlap.QUEUE: _l("Queue after the previous run")},
+    ActivityAssignee: {ActivityAssignee.OWNER: _l("Each contact's owner"),
+                       ActivityAssignee.USER: _l("The chosen user"),
+                       ActivityAssignee.OWNER_OR_USER: _l("The owner; the chosen user takes "
+                                                          "contacts without one")},
+    ActivityDay: {ActivityDay.TODAY: _l("The run's day"),
+                  ActivityDay.NEXT_WORKING_DAY: _l("The next working day"),
+                  ActivityDay.PLUS_DAYS: _l("N days after the run")},
+    Origin: {Origin.MANUAL: _l("Made by hand"),
+             Origin.GROUP_EMAIL: _l("A target group's automatic email"),
+             Origin.GROUP_REFRESH: _l("Refresh before a target group's email")},
+    RunStatus: {RunStatus.WAITING: _l("Waiting"), RunStatus.QUEUED: _l("Queued"),
+                RunStatus.RUNNING: _l("Running"), RunStatus.DONE: _l("Done"),
+                RunStatus.FAILED: _l("Failed"), RunStatus.SKIPPED: _l("Skipped")},
+    MemberSource: {MemberSource.GROUP: _l("Target group"), MemberSource.CAMPAIGN: _l("Campaign"),
+                   MemberSource.FILTER: _l("Saved filter"), MemberSource.MANUAL: _l("By hand"),
+                   MemberSource.WORKFLOW: _l("Workflow"), MemberSource.IMPORT: _l("Import"),
+                   MemberSource.AUTOMATIC: _l("Automatic email")},
+    Action: {Action.COPY_GROUP: _l("Copy a target group's members"),
+             Action.REMOVE_GROUP: _l("Remove a target group's members"),
+             Action.COPY_CAMPAIGN: _l("Copy another campaign's members"),
+             Action.REMOVE_CAMPAIGN: _l("Remove another campaign's members"),
+             Action.LOAD_FILTER: _l("Load from a saved filter"),
+             Action.KEEP_ONLY: _l("Keep only those in a saved filter"),
+             Action.DEDUPE_EMAIL: _l("Remove email duplicates"),
+             Action.DEDUPE_COMPANY: _l("Remove company duplicates"),
+             Action.PRUNE_OPTED_OUT: _l("Remove opted-out contacts")},
+    WizardMode: {WizardMode.SHARED: _l("One shared activity"),
+                 WizardMode.PER_CONTACT: _l("One activity per contact")},
+    WizardSource: {WizardSource.CRITERIA: _l("Conditions"), WizardSource.GROUP: _l("Target group")},
+    WizardAssignment: {WizardAssignment.USER: _l("All to one user"),
+                       WizardAssignment.OWNER: _l("Each contact's owner"),
+                       WizardAssignment.EVEN: _l("Dealt out evenly")},
+    Trigger: {Trigger.STATUS: _l("Contacts in a status"),
+              Trigger.FILTER: _l("Contacts in a saved filter")},
+    Mode: {Mode.CONTINUOUS: _l("Continuous"), Mode.ONE_TIME: _l("One-time")},
+    Reentry: {Reentry.NEVER: _l("Never"), Reentry.AFTER_LEAVING: _l("After leaving"),
+              Reentry.AFTER_DAYS: _l("Some days after leaving")},
+    Recipient: {Recipient.OWNER: _l("The contact's owner"), Recipient.USER: _l("A chosen user")},
+    TraceState: {TraceState.PENDING: _l("Pending"), TraceState.DONE: _l("Done")},
+    Outcome: {Outcome.SENT: _l("Sent"), Outcome.QUEUED: _l("Queued"),
+              Outcome.TASK_CREATED: _l("Task created"), Outcome.SUPPRESSED: _l("Suppressed"),
+              Outcome.CANCELLED: _l("Cancelled"), Outcome.FAILED: _l("Failed"),
+              # Not stored outcomes: a step still waiting, and one the sender held back.
+              "pending": _l("Pending"),
+              "suppressed at send time": _l("Suppressed at send time")},
+}
+
+# What each job kind does (the jobs screen, the dashboard, the CLI's lists).
+JOB_KINDS = {
+    "activity_wizard": _l("Group activity wizard"),
+    "campaign_audience": _l("Campaign audience change"),
+    "group_activities": _l("Target group activities"),
+    "import_contacts": _l("Contact import"),
+    "refresh_group": _l("Target group refresh"),
+    "scheduled_action": _l("Scheduled action"),
+    "send_outbox": _l("Sending email"),
+    "undo_audience": _l("Undo of an audience change"),
+    "undo_scheduled_run": _l("Undo of a scheduled run"),
+}
+
+# Why a message was not sent (OutboxMessage.suppressed_reason, models/email/outbox.py).
+SUPPRESSION_REASONS = {"opted_out": _l("opted out"), "no_email": _l("no email"),
+                       "invalid_email": _l("invalid email"), "bounced": _l("bounced before"),
+                       "waiting_period": _l("waiting period")}
+
+# How a scheduled action's run came about (ScheduledActionRun.trigger).
+RUN_TRIGGERS = {"schedule": _l("On schedule"), "catch_up": _l("A missed run, caught up"),
+                "run_now": _l("Run now")}
+
+# Looked up by name from templates: {{ run.kind|label("job") }},
+# {{ activity.status|label("ActivityStatus") }}.
+_BY_NAME: dict[str, dict[str, object]] = {enum.__name__: labels for enum, labels in LABELS.items()}
+_BY_NAME["job"] = JOB_KINDS
+_BY_NAME["language"] = LANGUAGE_NAMES
+_BY_NAME["run_trigger"] = RUN_TRIGGERS
+_BY_NAME["suppression"] = SUPPRESSION_REASONS
+
+
+def label(value, kind: type[StrEnum] | str | None = None):
+    """The words for a stored value: ``kind`` is its enum (or the enum's name, or "job" for
+    a job kind, "language" for a language code); a value nobody labelled reads as itself
+    with its underscores as spaces, never as ``snake_case``."""
+    if value is None or value == "":
+        return ""
+    if kind is None and isinstance(value, StrEnum):
+        kind = type(value)
+    labels = LABELS.get(kind) if isinstance(kind, type) else _BY_NAME.get(kind or "", None)
+    if labels and (found := labels.get(str(value))) is not None:
+        return found
+    text = str(value)
+    return text.replace("_", " ").capitalize() if "_" in text else text
+
+
+def choices(enum: type[StrEnum]) -> list[tuple[str, object]]:
+    """Select choices for an enum: the stored value and its label."""
+    return [(member.value, label(member.value, enum)) for member in enum]
