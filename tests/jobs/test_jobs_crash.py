@@ -36,9 +36,11 @@ LEASE = 2.0  # seconds (default 30)
 REAPER = 0.5  # seconds between reaper passes (default 10)
 RETRY = 0.5  # seconds before a second attempt (default 5)
 # A dead run is failed within a lease and a reaper pass (plus process start-up noise on a
-# busy machine); sending resumes within one more pass and the retry's backoff.
+# busy machine); sending resumes within one more pass and the retry's backoff, plus a new
+# worker's start-up, which takes several seconds on a loaded 2-core machine (the seconds
+# a quiet machine takes are bench/chaos.py's to measure, not this test's).
 FAILED_WITHIN = LEASE + REAPER + 3
-RESUMED_WITHIN = LEASE + 2 * REAPER + RETRY + 6
+RESUMED_WITHIN = LEASE + 2 * REAPER + RETRY + 15
 
 
 def settings_env(app) -> dict[str, str]:
