@@ -49,6 +49,8 @@ from email.utils import format_datetime, make_msgid  # noqa: E402
 from sqlalchemy import func, insert, literal, select  # noqa: E402
 
 from bench.seed import bench_database, database_arguments  # noqa: E402
+from bench.table import Line  # noqa: E402
+from bench.table import print_table as print_table_lines  # noqa: E402
 from jobs.email.sender import send_outbox  # noqa: E402
 from jobs.embedded_redis import free_port  # noqa: E402
 from models import (  # noqa: E402
@@ -313,19 +315,18 @@ def measure_round(ctx, url: str, port: int, counter, cpu, campaign_id: int,
     return {"seconds": seconds, "sink_cpu": sink_cpu}
 
 
-def print_table(rounds: list[dict], messages: int) -> None:
-    """operation, messages, seconds, msgs/s, ratio to the floor and per worker, and the
-    sink's CPU (medians over the rounds; each ratio is taken within its round)."""
-    header = (f"{'operation':<34} {'messages':>9} {'seconds':>8} {'msgs/s':>8} "
-              f"{'to floor':>9} {'per worker':>11} {'sink CPU':>9}")
-    print(header)
-    print("-" * len(header))
+def print_table(rounds: list[dict], messages: int, dialect: str) -> None:
+    """The bench's table (``bench/table.py``): medians over the rounds; per worker and the
+    sink's CPU as notes."""
+    lines = []
     for name in (FLOOR, ONE, TWO):
         seconds = statistics.median(r["seconds"][name] for r in rounds)
-        ratio = statistics.median(r["seconds"][FLOOR] / r["seconds"][name] for r in rounds)
+        speedup = statistics.median(r["seconds"][FLOOR] / r["seconds"][name] for r in rounds)
         sink = statistics.median(r["sink_cpu"][name] for r in rounds)
-        print(f"{name:<34} {messages:>9,} {seconds:>8.2f} {messages / seconds:>8,.0f} "
-              f"{ratio:>8.2f}× {ratio / WORKERS[name]:>10.2f}× {sink:>8.0%}")
+        lines.append(Line(name, messages, seconds, None if name == FLOOR else FLOOR,
+                          note=f"{speedup / WORKERS[name]:.2f}× the floor's rate per worker; "
+                               f"sink CPU {sink:.0%}"))
+    print_table_lines("outbox_send", dialect, lines, unit="messages")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -350,7 +351,7 @@ def main(argv: list[str] | None = None) -> None:
                       for _ in range(args.rounds)]
             print(f"messages: {args.messages:,}; rounds: {args.rounds} (medians); load average "
                   f"at the end: {os.getloadavg()[0]:.1f}\n")
-            print_table(rounds, args.messages)
+            print_table(rounds, args.messages, db.engine.dialect.name)
     finally:
         stop.set()
         sink_proc.join(10)
