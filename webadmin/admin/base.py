@@ -21,6 +21,8 @@ from wtforms import fields
 from models import ActionInUse, db
 from models.csv_cells import safe_cell
 
+from .paging import PagingMixin
+
 # The largest ids the database's INTEGER and BIGINT columns hold: a larger number in a URL
 # is "no such record", not an out-of-range error from PostgreSQL.
 INT_MAX, BIGINT_MAX = 2**31 - 1, 2**63 - 1
@@ -127,14 +129,16 @@ class SecureView(AccessMixin, BaseView):
     """A custom admin page (not a model list) behind the login."""
 
 
-class SecureModelView(AccessMixin, ModelView):
-    """Every model screen: behind the login, CSRF on every form, sensible paging."""
+class SecureModelView(PagingMixin, AccessMixin, ModelView):
+    """Every model screen: behind the login, CSRF on every form, sensible paging (an
+    estimated count and no deep OFFSETs at a million rows: paging.py)."""
 
     # The global CSRFProtect checks every POST; FlaskForm renders its token.
     form_base_class = AdminForm
     model_form_converter = KohdeModelConverter
     filter_converter = KohdeFilterConverter()
     page_size = 50
+    list_template = "kohde/list.html"
     can_set_page_size = True
     can_view_details = True
     can_export = True
