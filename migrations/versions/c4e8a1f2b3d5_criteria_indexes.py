@@ -1,0 +1,40 @@
+"""criteria indexes for the live count at a million contacts (issue 17)
+
+- ix_contacts_criteria (language, status, kind, email_opt_out, owner_id, company_id):
+  counts over the columns most conditions name read this narrow index (index-only on
+  PostgreSQL once vacuumed) instead of every row of contacts.
+- ix_contacts_created_at_criteria (created_at, kind, status, language, email_opt_out)
+  replaces ix_contacts_created_at: "created within N days" with its usual companions is
+  one index range, and the contact list still sorts by creation time on it.
+
+Revision ID: c4e8a1f2b3d5
+Revises: b39c30f67fea
+Create Date: 2026-12-01 14:30:00
+
+"""
+from alembic import op
+
+
+# revision identifiers, used by Alembic.
+revision = 'c4e8a1f2b3d5'
+down_revision = 'b39c30f67fea'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table('contacts', schema=None) as batch_op:
+        batch_op.create_index('ix_contacts_criteria', ['language', 'status', 'kind',
+                                                       'email_opt_out', 'owner_id',
+                                                       'company_id'], unique=False)
+        batch_op.create_index('ix_contacts_created_at_criteria',
+                              ['created_at', 'kind', 'status', 'language', 'email_opt_out'],
+                              unique=False)
+        batch_op.drop_index('ix_contacts_created_at')
+
+
+def downgrade():
+    with op.batch_alter_table('contacts', schema=None) as batch_op:
+        batch_op.create_index('ix_contacts_created_at', ['created_at'], unique=False)
+        batch_op.drop_index('ix_contacts_created_at_criteria')
+        batch_op.drop_index('ix_contacts_criteria')
