@@ -108,9 +108,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rate-limit", type=int, default=50,
                         help="also run the largest setup under this installation-wide "
                              "messages/s and check it holds (0: skip)")
-    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL",
-                                                              "redis://127.0.0.1:6379/15"),
-                        help="the Redis the senders share the rate limit in (it is flushed)")
+    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL"),
+                        help="the Redis the senders share the rate limit in, flushed before "
+                             "each run [default: REDIS_URL; without one each sender paces "
+                             "alone and the limit is not checked]")
     return database_arguments(parser).parse_args(argv)
 
 
@@ -333,13 +334,14 @@ def measure_round(ctx, url: str, port: int, sink: tuple, campaign_id: int, args)
     assert counter.value == messages, counter.value
     setups = [tuple(int(x) for x in s.split("x")) for s in args.setups.split(",")]
     runs = [(setup_name(w, c), w, c, 1_000_000) for w, c in setups]
-    if args.rate_limit:
+    if args.rate_limit and args.redis_url:
         w, c = max(setups, key=lambda wc: wc[0] * wc[1])
         runs.append((f"{setup_name(w, c)}, limit {args.rate_limit}/s", w, c, args.rate_limit))
     for name, workers, connections, rate in runs:
         fresh_outbox(campaign_id, messages)
         set_rate(rate)
-        get_redis_flushed(args.redis_url)
+        if args.redis_url:
+            Redis.from_url(args.redis_url).flushdb()
         counter.value = 0
         config = sender_config(port, connections, args.redis_url)
         reports, (seconds[name], sink_cpu[name]) = run_workers(ctx, url, config, workers, clock)
@@ -348,11 +350,6 @@ def measure_round(ctx, url: str, port: int, sink: tuple, campaign_id: int, args)
         print(f"  {name}: {seconds[name]:.1f} s ({messages / seconds[name]:,.0f} msgs/s)",
               flush=True)
     return {"seconds": seconds, "sink_cpu": sink_cpu, "runs": runs}
-
-
-def get_redis_flushed(url: str) -> None:
-    """An empty rate-limit bucket for every run (the bench's own Redis database)."""
-    Redis.from_url(url).flushdb()
 
 
 def print_table(rounds: list[dict], messages: int, dialect: str) -> None:

@@ -76,7 +76,7 @@ def floor_sql(dialect: str, table: str) -> str:
 
     ago = AGO[dialect].format(seconds=SPREAD)
     if table == "companies":
-        name = f"{pick('companies', 'n % :n_companies')} || ' ' || n"
+        name = f"{pick('company_names', 'n % :n_company_names')} || ' ' || n"
         return (RECURSIVE[dialect] + "INSERT INTO companies (name, name_key, city, industry, "
                 "size, owner_id, created_at, updated_at) "
                 f"SELECT {name}, lower({name}), {pick('cities', 'n % :n_cities')}, 'IT', 40, "
@@ -107,10 +107,10 @@ def pool_params(dialect: str) -> dict:
         "first": [f[0] for f in pool["first"]], "first_ascii": [f[1] for f in pool["first"]],
         "first_fold": [f[2] for f in pool["first"]], "last": [v[0] for v in pool["last"]],
         "last_ascii": [v[1] for v in pool["last"]], "last_fold": [v[2] for v in pool["last"]],
-        "cities": pool["city"], "companies": pool["company"],
+        "cities": pool["city"], "company_names": pool["company"],
     }
     sizes = {"n_first": len(arrays["first"]), "n_last": len(arrays["last"]),
-             "n_cities": len(arrays["cities"]), "n_companies": len(arrays["companies"])}
+             "n_cities": len(arrays["cities"]), "n_company_names": len(arrays["company_names"])}
     if dialect == "sqlite":
         arrays = {k: json.dumps(v) for k, v in arrays.items()}
     return {**arrays, **sizes}
