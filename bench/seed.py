@@ -66,7 +66,7 @@ RECURSIVE = {"postgresql": "",
                        "WHERE n < :rows) "}
 AGO = {"postgresql": "now() - make_interval(secs => {seconds})",
        "sqlite": "strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || ({seconds}) || ' seconds')"}
-SPREAD = "(n * 7919) % 63072000"  # seconds within two years, scattered over n
+SPREAD = "(CAST(n AS BIGINT) * 7919) % 63072000"  # seconds within two years, scattered over n
 
 
 def floor_sql(dialect: str, table: str) -> str:
@@ -87,7 +87,7 @@ def floor_sql(dialect: str, table: str) -> str:
              "'@example.fi'")
     return (RECURSIVE[dialect] + f"INSERT INTO contacts ({FLOOR_COLUMNS}) "
             f"SELECT 'contact', {pick('first', first)}, {pick('last', last)}, {email}, "
-            "'+' || (1000000000 + (n * 7919) % 9000000000), 'fi', "
+            "'+' || (1000000000 + (CAST(n AS BIGINT) * 7919) % 9000000000), 'fi', "
             f"{pick('cities', 'n % :n_cities')}, 'active', {false}, "
             ":first_company + n % :companies, :first_owner + n % :owners, "
             f"{pick('first_fold', first)} || ' ' || {pick('last_fold', last)} || ' ' || {email}, "
