@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
         times = {name: [] for name, _, _ in PAGES}
         errors: dict[str, int] = {}
         ready = threading.Barrier(args.users + 1)
-        until = [0.0]
+        until = [float("inf")]  # set once everyone has logged in
         threads = [threading.Thread(target=click_through, daemon=True,
                                     args=(port, n, until, times, errors, ready))
                    for n in range(args.users)]

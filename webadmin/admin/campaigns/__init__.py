@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from flask import flash, request
 from flask_login import current_user
-from markupsafe import Markup
-from sqlalchemy import func, select
+from markupsafe import Markup, escape
 from wtforms.validators import ValidationError
 
 from jobs.email.sender import start_senders
@@ -15,6 +14,7 @@ from models.campaigns.audience import Action, AudienceError
 from models.campaigns.membership import add_members
 
 from ..base import SecureModelView, enum_choices
+from ..paging import member_counts
 
 SOURCE_CHOICES = enum_choices(MemberSource)
 
@@ -49,12 +49,11 @@ def typed_number_only(form, field):
 
 
 def _member_count(view, context, model, name):
-    # The campaign's members, counted on its primary key's prefix, linked to the list of them.
-    count = db.session.scalar(
-        select(func.count()).select_from(CampaignMember)
-        .where(CampaignMember.campaign_id == model.id))
+    # The campaign's members, linked to the list of them: counted once for the whole page
+    # (a big campaign's from the statistics, paging.member_counts).
+    count = member_counts(context, model.id)
     url = view.get_url("campaignmember.index_view", campaign_id=model.id)
-    return Markup(f'<a href="{url}">{count:,}</a>')
+    return Markup(f'<a href="{url}">{escape(count)}</a>')
 
 
 def _audience_link(view, context, model, name):
