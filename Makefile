@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # pytest-xdist processes; each gets its own SQLite file / PostgreSQL database / Redis db
 TEST_WORKERS ?= auto
 
-.PHONY: run test install browser bench chaos lint migrate clean translations messages
+.PHONY: run test install browser bench bench-all chaos lint migrate clean translations messages
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,14 @@ browser:
 BENCH_CONTACTS ?= 100000
 bench: install
 	$(PY) bench/seed.py --contacts $(BENCH_CONTACTS)
+
+## make bench-all SIZE=N: every bench at N contacts and one summary table of every
+## operation's ratio to its floor (BENCH_DATABASE_URL: a kohde_bench… database, else SQLite)
+SIZE ?= 100000
+BENCH_DATABASE_URL ?=
+bench-all: install
+	flock /tmp/kohde-bench.lock $(PY) bench/all.py --size $(SIZE) \
+	  $(if $(BENCH_DATABASE_URL),--database-url $(BENCH_DATABASE_URL))
 
 ## make chaos: kill -9 / pg_terminate_backend / Redis flush during a 3,000-message send (PostgreSQL)
 CHAOS_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/kohde_bench_chaos

@@ -47,10 +47,10 @@ from bench.seed import (  # noqa: E402
     SEED,
     bench_database,
     database_arguments,
-    print_table,
     references,
     run_floor,
 )
+from bench.table import Line, print_table  # noqa: E402
 from models import (  # noqa: E402
     Activity,
     ActivityContact,
@@ -64,6 +64,7 @@ from models import (  # noqa: E402
 from models.activities.slots import create_from_plan, plan, slot_times, working_days  # noqa: E402
 from models.groups.refresh import refresh  # noqa: E402
 from models.seed import seed_demo  # noqa: E402
+from models.settings import SettingsValues  # noqa: E402
 
 OWNERS = 50
 NAIVE_MAX = 5_000
@@ -118,9 +119,10 @@ def empty_activities() -> None:
     with db.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("TRUNCATE activities, activity_contacts, activity_slots, "
-                              "activity_plans RESTART IDENTITY"))
+                              "activity_plans, workflow_runs RESTART IDENTITY"))
         else:
-            for table in ("activity_contacts", "activities", "activity_slots", "activity_plans"):
+            for table in ("workflow_runs", "activity_contacts", "activities", "activity_slots",
+                          "activity_plans"):
                 conn.execute(text(f"DELETE FROM {table}"))
 
 
@@ -130,9 +132,9 @@ def counts() -> tuple[int, int]:
             db.session.scalar(select(func.count()).select_from(ActivityContact)))
 
 
-def grid(settings: Settings, contacts: int, owners: int) -> list[tuple[datetime, datetime]]:
+def grid(settings: SettingsValues, contacts: int, owners: int) -> list[tuple[datetime, datetime]]:
     """The slot grid (UTC) long enough for the busiest owner, as the job would lay it out."""
-    tz = settings.zone
+    tz = settings.tz
     times = slot_times(settings)
     per_owner = -(-contacts // owners)
     days = working_days(DAY, -(-per_owner // len(times)),
@@ -204,7 +206,8 @@ def main(argv: list[str] | None = None) -> None:
     with bench_database(args):
         dialect = db.engine.dialect.name
         group_id = seed(args.contacts, args.owners)
-        settings = Settings.get()
+        Settings.get()  # the row, made once
+        settings = Settings.current()
         db.session.commit()
         slots = grid(settings, args.contacts, args.owners)
         per_day = len(slot_times(settings))
@@ -229,12 +232,14 @@ def main(argv: list[str] | None = None) -> None:
 
         print(f"contacts: {args.contacts:,}; owners: {args.owners}; slots a day: {per_day}; "
               f"working days filled: {len(slots) // per_day}\n")
-        print_table([
-            ("floor: INSERT … SELECT ×2", args.contacts, floor_seconds),
-            ("naive: query + session.add", naive_rows, naive_seconds),
-            ("job: plan + create_from_plan", args.contacts, job_seconds),
-            ("job again, N activities in the way", args.contacts, again_seconds),
-        ], args.contacts)
+        floor, naive = "floor: INSERT … SELECT ×2", "naive: query + session.add"
+        print_table("activities", dialect, [
+            Line(floor, args.contacts, floor_seconds, naive=naive),
+            Line(naive, naive_rows, naive_seconds, floor, naive),
+            Line("job: plan + create_from_plan", args.contacts, job_seconds, floor, naive),
+            Line("job again, N activities in the way", args.contacts, again_seconds, floor,
+                 naive),
+        ])
         print(f"(job: {plan_seconds:.2f} s planning, {job_seconds - plan_seconds:.2f} s "
               f"creating and committing; again: {again_plan:.2f} s planning)")
 

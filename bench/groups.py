@@ -52,6 +52,7 @@ from bench.seed import (  # noqa: E402
     count_contacts,
     database_arguments,
 )
+from bench.table import Line, print_table  # noqa: E402
 from models import Contact, TargetGroup, TargetGroupMember, UTCDateTime, db, utcnow  # noqa: E402
 from models.groups.queries import count_matches  # noqa: E402
 from models.groups.refresh import refresh  # noqa: E402
@@ -177,8 +178,8 @@ def best_of(runs: int, measure) -> tuple[float, int]:
     return best, value
 
 
-def measure(group_id: int, naive_rows: int, dialect: str, rounds: int) -> list[tuple]:
-    """Every line of the table: (operation, rows, seconds, the line it compares with).
+def measure(group_id: int, naive_rows: int, dialect: str, rounds: int) -> list[Line]:
+    """Every line of the table.
 
     Fills and refreshes run ``rounds`` times, floor and refresh taking turns, and the
     fastest time of each counts: on a shared machine a single run measures the neighbours.
@@ -215,13 +216,13 @@ def measure(group_id: int, naive_rows: int, dialect: str, rounds: int) -> list[t
     assert member_count(group_id) == rows
     empty_members()
 
+    fill, unchanged = "floor: INSERT … SELECT", "floor: anti-join DELETE + INSERT"
     lines = [
-        ("floor: INSERT … SELECT", members, best["floor fill"], None),
-        ("floor: anti-join DELETE + INSERT", members, best["floor unchanged"], None),
-        ("refresh: first fill", members, best["refresh fill"], "floor: INSERT … SELECT"),
-        ("refresh: no change", members, best["refresh unchanged"],
-         "floor: anti-join DELETE + INSERT"),
-        (NAIVE, rows, naive_seconds, None),
+        Line(fill, members, best["floor fill"], naive=NAIVE),
+        Line(unchanged, members, best["floor unchanged"], naive=NAIVE),
+        Line("refresh: first fill", members, best["refresh fill"], fill, NAIVE),
+        Line("refresh: no change", members, best["refresh unchanged"], unchanged, NAIVE),
+        Line(NAIVE, rows, naive_seconds, fill, NAIVE),
     ]
     for label, tree, raw in COUNTS:
         raw_sql = text(raw.format(find=FIND[dialect]))
@@ -229,26 +230,9 @@ def measure(group_id: int, naive_rows: int, dialect: str, rounds: int) -> list[t
         seconds, count = best_of(rounds, lambda t=tree: count_matches(t))
         assert count == floor_count, (label, count, floor_count)
         floor_label = f"floor: count {label}"
-        lines.append((floor_label, count, floor_seconds, None))
-        lines.append((f"count_matches: {label}", count, seconds, floor_label))
+        lines.append(Line(floor_label, count, floor_seconds))
+        lines.append(Line(f"count_matches: {label}", count, seconds, floor_label))
     return lines
-
-
-def print_table(lines: list[tuple]) -> None:
-    """operation, rows, seconds, rows/s, the time per row over its floor's, rows/s over naive's."""
-    rates = {name: rows / seconds for name, rows, seconds, _ in lines}
-    naive = rates[NAIVE]
-    header = (
-        f"{'operation':<42} {'rows':>10} {'seconds':>8} {'rows/s':>12} "
-        f"{'to floor':>9} {'vs naive':>9}"
-    )
-    print(header)
-    print("-" * len(header))
-    for name, rows, seconds, floor in lines:
-        rate = rates[name]
-        to_floor = f"{rates[floor] / rate:>8.2f}×" if floor else f"{1:>8.2f}×"
-        print(f"{name:<42} {rows:>10,} {seconds:>8.3f} {rate:>12,.0f} {to_floor} "
-              f"{rate / naive:>8.1f}×")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -274,14 +258,12 @@ def main(argv: list[str] | None = None) -> None:
               f"group: language is fi\n")
 
         lines = measure(group_id, min(args.contacts, NAIVE_MAX), dialect, args.rounds)
-        print_table(lines)
-        naive = next(rows / seconds for name, rows, seconds, _ in lines if name == NAIVE)
-        members = lines[0][1]
+        print_table("groups", dialect, lines)
+        naive = next(line for line in lines if line.operation == NAIVE)
+        members = lines[0].rows
         print(f"\n{members:,} members of {args.contacts:,} contacts "
               f"({members / args.contacts:.0%}); the naive loop extrapolated to {members:,} "
-              f"members: {members / naive:,.0f} s.\n'to floor': time per row ÷ the floor's "
-              "(1.00× is as fast as hand-written SQL; lower is better). "
-              "'vs naive': rows/s ÷ the naive loop's.")
+              f"members: {naive.per_row * members:,.0f} s.")
 
 
 if __name__ == "__main__":

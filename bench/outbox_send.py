@@ -1,27 +1,28 @@
-"""How fast the outbox sends, next to a plain smtplib loop, to a local aiosmtpd sink.
+"""How fast the outbox sends with more workers and connections, to a sink that answers like
+a remote relay (issue 17).
 
-One run, one machine, one sink (an aiosmtpd server in its own process, so it
-does not share the GIL with the senders; it counts what it receives and keeps
-nothing):
+One sink (an aiosmtpd server in its own process, so it does not share the GIL with
+the senders) counts what it receives and answers each message after ``--delay-ms``
+(20–50 ms by default, as a relay that queues and checks does). Against it:
 
-* floor     — a plain smtplib loop: build each ``EmailMessage`` (From, To,
-  Subject, Date, Message-ID, text + HTML alternative) and send it over one
-  connection; no database, no templates;
-* 1 worker  — Kohde's ``send_outbox()`` in this process over N queued
-  messages: claim batches, check suppression again, render each message in the
-  sandbox, send over one connection per batch, commit each message as sent
-  right after the server's 250;
-* 2 workers — a fresh outbox of the same N messages, sent by two processes
-  running ``send_outbox()`` side by side (each started and warmed up before the
-  clock starts).
+* floor — a plain smtplib loop: build each ``EmailMessage`` (From, To, Subject, Date,
+  Message-ID, text + HTML alternative) and send it over one connection; no database;
+* kohde: W workers × C connections — a fresh outbox of the same N messages sent by W
+  processes running ``send_outbox()`` side by side (each started and connected before
+  the clock starts), each over C SMTP connections (``KOHDE_SMTP_CONNECTIONS``): claim
+  batches, check suppression again, render each message in the sandbox, record each as
+  sent right after the server's 250;
+* the largest setup again under an installation-wide limit (``--rate-limit``, messages
+  a second in Admin → Settings): the senders share one token bucket in Redis, and the
+  line shows the rate they kept.
 
-The messages are queued as the product queues them: N contacts join a
-campaign that has a template, and ``queue_campaign_join`` writes the outbox.
-"sink CPU" is the share of one CPU the sink used meanwhile: near 100 % the
-sink, not the sender, is the limit. ``--rounds R`` repeats all three and
-prints medians (on a busy machine single runs scatter).
-It wipes the database it runs on, so on PostgreSQL it only runs on a database
-named ``kohde_bench…`` or with --force (see bench/seed.py and bench/README.md).
+The messages are queued as the product queues them: N contacts join a campaign that
+has a template, and ``queue_campaign_join`` writes the outbox. The notes give each
+setup's rate as a multiple of one worker with one connection (the goal: ≥ 0.8 × the
+number of connections in use) and the sink's CPU (near 100 % the sink is the limit).
+It wipes the database it runs on, so on PostgreSQL it only runs on a database named
+``kohde_bench…`` or with --force (see bench/seed.py and bench/README.md); the Redis
+database of ``--redis-url`` is flushed before each run.
 """
 
 from __future__ import annotations
@@ -37,8 +38,10 @@ ROOT = _HERE.parent
 sys.path.insert(0, str(ROOT))
 
 import argparse  # noqa: E402
+import asyncio  # noqa: E402
 import multiprocessing as mp  # noqa: E402
 import os  # noqa: E402
+import random  # noqa: E402
 import smtplib  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
@@ -46,9 +49,12 @@ from email.headerregistry import Address  # noqa: E402
 from email.message import EmailMessage  # noqa: E402
 from email.utils import format_datetime, make_msgid  # noqa: E402
 
+from redis import Redis  # noqa: E402
 from sqlalchemy import func, insert, literal, select  # noqa: E402
 
 from bench.seed import bench_database, database_arguments  # noqa: E402
+from bench.table import Line  # noqa: E402
+from bench.table import print_table as print_table_lines  # noqa: E402
 from jobs.email.sender import send_outbox  # noqa: E402
 from jobs.embedded_redis import free_port  # noqa: E402
 from models import (  # noqa: E402
@@ -91,9 +97,21 @@ viikkoa ennen tapahtumaa, niin varaamme sinulle paikan.</p>
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line: size, database and what may be wiped."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--messages", type=int, default=20_000, help="messages per run (N)")
+    parser.add_argument("--messages", type=int, default=600, help="messages per run (N)")
     parser.add_argument("--rounds", type=int, default=1,
-                        help="repeat the three measurements; the table shows medians")
+                        help="repeat the measurements; the table shows medians")
+    parser.add_argument("--delay-ms", default="20-50",
+                        help="the sink answers each message after MIN-MAX ms, like a remote "
+                             "relay ('0': at once)")
+    parser.add_argument("--setups", default="1x1,2x1,4x1,1x2,1x4,2x4",
+                        help="WORKERSxCONNECTIONS to measure, comma separated")
+    parser.add_argument("--rate-limit", type=int, default=50,
+                        help="also run the largest setup under this installation-wide "
+                             "messages/s and check it holds (0: skip)")
+    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL"),
+                        help="the Redis the senders share the rate limit in, flushed before "
+                             "each run [default: REDIS_URL; without one each sender paces "
+                             "alone and the limit is not checked]")
     return database_arguments(parser).parse_args(argv)
 
 
@@ -104,22 +122,31 @@ class CountingHandler:
     """Accepts every message and counts its recipients; parses and keeps nothing, as a
     fast MTA's queue would not slow the sender down either."""
 
-    def __init__(self, counter):
-        self.counter = counter
+    def __init__(self, counter, delay: tuple[float, float]):
+        self.counter, self.delay = counter, delay
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
-        """aiosmtpd hook: count, answer 250."""
+        """aiosmtpd hook: count, wait as a remote relay does (each connection on its own),
+        answer 250."""
+        if self.delay[1] > 0:
+            await asyncio.sleep(random.uniform(*self.delay))
         with self.counter.get_lock():
             self.counter.value += len(envelope.rcpt_tos)
         return "250 OK"
 
 
-def run_sink(port: int, counter, cpu, ready, stop) -> None:
+def parse_delay(text: str) -> tuple[float, float]:
+    """'20-50' → (0.02, 0.05) seconds; '0' → no delay."""
+    low, _, high = text.partition("-")
+    return float(low) / 1000, float(high or low) / 1000
+
+
+def run_sink(port: int, counter, cpu, ready, stop, delay=(0.0, 0.0)) -> None:
     """The sink process: listen on 127.0.0.1:``port`` until ``stop`` is set, publishing
     its CPU seconds in ``cpu`` (is the sink, not the sender, the limit?)."""
     from jobs.email import sink
 
-    controller = sink.start(CountingHandler(counter), port)
+    controller = sink.start(CountingHandler(counter, delay), port)
     ready.set()
     while not stop.wait(0.05):
         cpu.value = time.process_time()
@@ -163,15 +190,15 @@ def run_floor(messages: int, port: int) -> float:
 # --- Kohde's sender ----------------------------------------------------------------------
 
 
-def sender_config(smtp_port: int) -> dict:
+def sender_config(smtp_port: int, connections: int = 1, redis_url: str | None = None) -> dict:
     """What the app needs to send to the sink (besides the database)."""
-    return {"SMTP_URL": f"smtp://127.0.0.1:{smtp_port}", "KOHDE_BASE_URL": "https://crm.example.fi"}
+    return {"SMTP_URL": f"smtp://127.0.0.1:{smtp_port}", "KOHDE_BASE_URL": "https://crm.example.fi",
+            "KOHDE_SMTP_CONNECTIONS": connections, "REDIS_URL": redis_url}
 
 
-def make_app(url: str, smtp_port: int):
-    """The app as a sender process sees it (no Redis: nothing here enqueues work)."""
-    return create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench",
-                       **sender_config(smtp_port)})
+def make_app(url: str, config: dict):
+    """The app as a sender process sees it (Redis only for the shared rate limit)."""
+    return create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", **config})
 
 
 def create_audience(messages: int) -> int:
@@ -226,9 +253,9 @@ def sent_count() -> int:
     return db.session.scalar(select(func.count()).where(OutboxMessage.state == OutboxState.SENT))
 
 
-def run_sender_process(url: str, smtp_port: int, ready, go, results) -> None:
-    """A second sender: build the app and warm up, wait for ``go``, send, report."""
-    app = make_app(url, smtp_port)
+def run_sender_process(url: str, config: dict, ready, go, results) -> None:
+    """A sender: build the app and warm up, wait for ``go``, send, report."""
+    app = make_app(url, config)
     with app.app_context():
         db.session.execute(select(1))  # connect now, not on the clock
         db.session.remove()
@@ -239,13 +266,13 @@ def run_sender_process(url: str, smtp_port: int, ready, go, results) -> None:
         results.put((os.getpid(), time.perf_counter() - began, counts))
 
 
-def run_workers(ctx, url: str, smtp_port: int, workers: int,
+def run_workers(ctx, url: str, config: dict, workers: int,
                 clock: Stopwatch) -> tuple[list, tuple[float, float]]:
     """``workers`` sender processes started together on the same outbox: what each one
     reported, and the clock from the go (once each has its app up and connected) to the
     last one's report (not to the processes' exit)."""
     ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
-    procs = [ctx.Process(target=run_sender_process, args=(url, smtp_port, ready, go, results))
+    procs = [ctx.Process(target=run_sender_process, args=(url, config, ready, go, results))
              for _ in range(workers)]
     for proc in procs:
         proc.start()
@@ -261,9 +288,13 @@ def run_workers(ctx, url: str, smtp_port: int, workers: int,
     return reports, timing
 
 
-FLOOR, ONE, TWO = ("floor: smtplib loop, 1 connection", "kohde: send_outbox, 1 worker",
-                   "kohde: send_outbox, 2 workers")
-WORKERS = {FLOOR: 1, ONE: 1, TWO: 2}
+FLOOR = "floor: smtplib loop, 1 connection"
+
+
+def setup_name(workers: int, connections: int) -> str:
+    """The table's name for a setup."""
+    return f"kohde: {workers} worker{'s' if workers > 1 else ''} × {connections} connection" + (
+        "s" if connections > 1 else "")
 
 
 class Stopwatch:
@@ -284,48 +315,64 @@ class Stopwatch:
         return seconds, (self.sink_cpu.value - self.sink_began) / seconds
 
 
-def measure_round(ctx, url: str, port: int, counter, cpu, campaign_id: int,
-                  messages: int) -> dict:
-    """The three operations once, each checked to have delivered every message."""
-    seconds, sink_cpu, clock = {}, {}, Stopwatch(cpu)
+def set_rate(per_second: int) -> None:
+    """The installation's messages per second (Admin → Settings)."""
+    Settings.get().email_messages_per_second = per_second
+    db.session.commit()
+    db.session.remove()
 
+
+def measure_round(ctx, url: str, port: int, sink: tuple, campaign_id: int, args) -> dict:
+    """The floor and every setup once, each checked to have delivered every message."""
+    counter, cpu = sink
+    seconds, sink_cpu, clock = {}, {}, Stopwatch(cpu)
+    messages = args.messages
     counter.value = 0
     clock.start()
     run_floor(messages, port)
     seconds[FLOOR], sink_cpu[FLOOR] = clock.stop()
     assert counter.value == messages, counter.value
+    setups = [tuple(int(x) for x in s.split("x")) for s in args.setups.split(",")]
+    runs = [(setup_name(w, c), w, c, 1_000_000) for w, c in setups]
+    if args.rate_limit and args.redis_url:
+        w, c = max(setups, key=lambda wc: wc[0] * wc[1])
+        runs.append((f"{setup_name(w, c)}, limit {args.rate_limit}/s", w, c, args.rate_limit))
+    for name, workers, connections, rate in runs:
+        fresh_outbox(campaign_id, messages)
+        set_rate(rate)
+        if args.redis_url:
+            Redis.from_url(args.redis_url).flushdb()
+        counter.value = 0
+        config = sender_config(port, connections, args.redis_url)
+        reports, (seconds[name], sink_cpu[name]) = run_workers(ctx, url, config, workers, clock)
+        assert counter.value == messages == sent_count(), counter.value
+        assert sum(r[2]["sent"] for r in reports) == messages, reports
+        print(f"  {name}: {seconds[name]:.1f} s ({messages / seconds[name]:,.0f} msgs/s)",
+              flush=True)
+    return {"seconds": seconds, "sink_cpu": sink_cpu, "runs": runs}
 
-    fresh_outbox(campaign_id, messages)
-    counter.value = 0
-    clock.start()
-    counts = send_outbox()
-    seconds[ONE], sink_cpu[ONE] = clock.stop()
-    assert counts["sent"] == messages == counter.value == sent_count(), counts
 
-    fresh_outbox(campaign_id, messages)
-    counter.value = 0
-    reports, (seconds[TWO], sink_cpu[TWO]) = run_workers(ctx, url, port, 2, clock)
-    assert counter.value == messages == sent_count(), counter.value
-    assert sum(r[2]["sent"] for r in reports) == messages, reports
-    shares = ", ".join(f"{r[2]['sent']:,} in {r[1]:.1f} s" for r in reports)
-    print(f"  round: floor {seconds[FLOOR]:.1f} s, 1 worker {seconds[ONE]:.1f} s, "
-          f"2 workers {seconds[TWO]:.1f} s ({shares})", flush=True)
-    return {"seconds": seconds, "sink_cpu": sink_cpu}
+def print_table(rounds: list[dict], messages: int, dialect: str) -> None:
+    """The bench's table (``bench/table.py``): medians over the rounds; the rate as a
+    multiple of one worker with one connection, and per sending connection, as notes."""
+    def median(name: str, key: str = "seconds") -> float:
+        return statistics.median(r[key][name] for r in rounds)
 
-
-def print_table(rounds: list[dict], messages: int) -> None:
-    """operation, messages, seconds, msgs/s, ratio to the floor and per worker, and the
-    sink's CPU (medians over the rounds; each ratio is taken within its round)."""
-    header = (f"{'operation':<34} {'messages':>9} {'seconds':>8} {'msgs/s':>8} "
-              f"{'to floor':>9} {'per worker':>11} {'sink CPU':>9}")
-    print(header)
-    print("-" * len(header))
-    for name in (FLOOR, ONE, TWO):
-        seconds = statistics.median(r["seconds"][name] for r in rounds)
-        ratio = statistics.median(r["seconds"][FLOOR] / r["seconds"][name] for r in rounds)
-        sink = statistics.median(r["sink_cpu"][name] for r in rounds)
-        print(f"{name:<34} {messages:>9,} {seconds:>8.2f} {messages / seconds:>8,.0f} "
-              f"{ratio:>8.2f}× {ratio / WORKERS[name]:>10.2f}× {sink:>8.0%}")
+    runs = rounds[0]["runs"]
+    one = median(setup_name(1, 1)) if any(r[1:3] == (1, 1) for r in runs) else None
+    lines = [Line(FLOOR, messages, median(FLOOR), FLOOR,
+                  note=f"sink CPU {median(FLOOR, 'sink_cpu'):.0%}")]
+    for name, workers, connections, rate in runs:
+        seconds = median(name)
+        note = f"sink CPU {median(name, 'sink_cpu'):.0%}"
+        if one:
+            speedup = one / seconds
+            share = speedup / workers / connections
+            note = f"{speedup:.2f}× 1 worker × 1 connection, {share:.2f} per connection; " + note
+        if rate < 1_000_000:
+            note = f"limit {rate}/s: measured {messages / seconds:.1f}/s; " + note
+        lines.append(Line(name, messages, seconds, FLOOR, note=note))
+    print_table_lines("outbox_send", dialect, lines, unit="messages")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -336,21 +383,23 @@ def main(argv: list[str] | None = None) -> None:
     ctx = mp.get_context("spawn")
     port = free_port()
     counter, cpu, ready, stop = ctx.Value("q", 0), ctx.Value("d", 0.0), ctx.Event(), ctx.Event()
-    sink_proc = ctx.Process(target=run_sink, args=(port, counter, cpu, ready, stop),
+    delay = parse_delay(args.delay_ms)
+    sink_proc = ctx.Process(target=run_sink, args=(port, counter, cpu, ready, stop, delay),
                             daemon=True)
     sink_proc.start()
     assert ready.wait(60), "the sink did not start"
     try:
-        with bench_database(args, **sender_config(port)) as (_app, url):
-            print(f"sink: aiosmtpd on 127.0.0.1:{port} (pid {sink_proc.pid}); CPUs: "
-                  f"{os.cpu_count()}; load average: {os.getloadavg()[0]:.1f}")
+        with bench_database(args, **sender_config(port, 1, args.redis_url)) as (_app, url):
+            print(f"sink: aiosmtpd on 127.0.0.1:{port} (pid {sink_proc.pid}), answering after "
+                  f"{args.delay_ms} ms; CPUs: {os.cpu_count()}; load average: "
+                  f"{os.getloadavg()[0]:.1f}")
             campaign_id = create_audience(args.messages)
             db.session.remove()
-            rounds = [measure_round(ctx, url, port, counter, cpu, campaign_id, args.messages)
+            rounds = [measure_round(ctx, url, port, (counter, cpu), campaign_id, args)
                       for _ in range(args.rounds)]
             print(f"messages: {args.messages:,}; rounds: {args.rounds} (medians); load average "
                   f"at the end: {os.getloadavg()[0]:.1f}\n")
-            print_table(rounds, args.messages)
+            print_table(rounds, args.messages, db.engine.dialect.name)
     finally:
         stop.set()
         sink_proc.join(10)

@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import insert, select, text  # noqa: E402
 
 from bench.seed import bench_database, database_arguments  # noqa: E402
+from bench.table import Line, print_table  # noqa: E402
 from jobs.scheduler import tick  # noqa: E402
 from jobs.schedules import run_due_actions  # noqa: E402
 from models import ScheduledAction, TargetGroup, db  # noqa: E402
@@ -135,16 +136,13 @@ def main(argv: list[str] | None = None) -> None:
                  ("due check (run_due_actions)", *timed(check, args.rounds)),
                  ("whole tick (every check)", *timed(whole, args.rounds)),
                  ("naive: load all, compute in Python", *timed(naive, 1))]
-        floor_ms = lines[0][2]
-        naive_ms = lines[-1][2]
-        print(f"{'operation':<38} {'actions':>8} {'fastest ms':>11} {'median ms':>10} "
-              f"{'to floor':>9} {'vs naive':>9}")
-        for name, fastest, median in lines:
-            print(f"{name:<38} {args.actions:>8,} {fastest:>11.2f} {median:>10.2f} "
-                  f"{median / floor_ms:>8.1f}× {naive_ms / median:>8.0f}×")
-        print("\n'to floor': median ÷ the floor's median (lower is better); "
-              "'vs naive': how many times faster than the naive loop.")
-
+        floor, naive_name = lines[0][0], lines[-1][0]
+        print_table("schedules", dialect, [
+            Line(name, args.actions, median / 1000, None if name == floor else floor,
+                 naive_name, note=f"fastest {fastest:.2f} ms")
+            for name, fastest, median in lines
+        ], unit="actions")
+        print("(seconds: the median of the rounds)")
 
 if __name__ == "__main__":
     main()

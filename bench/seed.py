@@ -1,16 +1,18 @@
-"""How fast `kohde seed` fills the contacts table, next to the database's floor and a naive loop.
+"""How fast `kohde seed` fills companies and contacts, next to the database's floor and a
+naive loop.
 
-One run, one fresh schema, three ways into the same contacts table (same
-indexes, same foreign keys, same companies and owners), each starting empty:
+One run, one fresh schema, three ways into the same tables (same indexes, same foreign
+keys, the same owners), each starting empty:
 
-* floor  — one ``INSERT … SELECT`` from generate_series (PostgreSQL) or a
-  recursive CTE (SQLite) with constant-ish values: the most the database
-  ingests into this table with its indexes, with no Python in the way;
+* floor  — two ``INSERT … SELECT`` (N/20 companies, N contacts) from generate_series
+  (PostgreSQL) or a recursive CTE (SQLite) with the seed's Faker name pools, distinct
+  company names and emails, the same search text and spread creation times: what the
+  database ingests into these tables with their indexes, with no Python in the way;
 * naive  — ``session.add(Contact(...))`` per row and one commit, on at most
   20,000 rows (it is slow; rows/s is what extrapolates);
-* seed   — ``jobs.seed.seed_demo`` of N contacts, timed whole as a person
-  running `kohde seed` waits for it (Faker pools, 10 owners, N/20 companies
-  and the contacts).
+* seed   — ``models.seed.seed_demo`` of N contacts, timed whole as a person
+  running `kohde seed` waits for it (Faker pools, N/20 companies and the contacts,
+  generated in chunks and loaded with COPY / multi-row inserts).
 
 It wipes the database it runs on, so on PostgreSQL it only runs on a database
 named ``kohde_bench`` (``createdb -h 127.0.0.1 -U postgres kohde_bench``) or
@@ -20,6 +22,7 @@ with --force. See bench/README.md.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -36,8 +39,9 @@ import flask_migrate  # noqa: E402
 from sqlalchemy import func, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from bench.table import Line, print_table  # noqa: E402
 from models import Company, Contact, User, db  # noqa: E402
-from models.seed import seed_demo  # noqa: E402
+from models.seed import Pools, seed_demo  # noqa: E402
 from webadmin import create_app  # noqa: E402
 from webadmin.config import database_url  # noqa: E402
 
@@ -46,25 +50,70 @@ NAIVE_MAX = 20_000
 USERS = 10
 SEED = 1
 
-# The floor's rows: constant names, a distinct email per row (so the email_key
-# index sees as many keys as the seed gives it), owners and companies cycling
-# through real ids so every foreign key is checked as for seeded rows.
-FLOOR_SELECT = """
-SELECT 'contact', 'Matti', 'Virtanen', 'floor' || n || '@example.fi', '+358401234567', 'fi',
-       'Helsinki', 'active', {false}, :first_company + n % :companies, :first_owner + n % :owners,
-       CURRENT_TIMESTAMP, CURRENT_TIMESTAMP
-"""
+# The floor writes what the seed writes, into the same tables with the same indexes
+# (four trigram GIN indexes on contacts among them, whose cost grows with the variety of
+# the text): the same Faker pools of names, distinct company names and emails, the same
+# search text, creation times spread over two years, every foreign key real. Only the
+# choosing is simpler (n modulo the pool sizes instead of a random generator), and it
+# all happens in the database, with no Python in the way. PostgreSQL: pools as arrays;
+# SQLite: pools as JSON arrays, rows from a recursive CTE.
+ARRAY = {"postgresql": "(CAST(:{name} AS text[]))[{index} + 1]",
+         "sqlite": "json_extract(:{name}, '$[' || ({index}) || ']')"}
+SERIES = {"postgresql": "generate_series(1, :rows) AS n",
+          "sqlite": "seq"}
+RECURSIVE = {"postgresql": "",
+             "sqlite": "WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq "
+                       "WHERE n < :rows) "}
+AGO = {"postgresql": "now() - make_interval(secs => {seconds})",
+       "sqlite": "strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || ({seconds}) || ' seconds')"}
+SPREAD = "(CAST(n AS BIGINT) * 7919) % 63072000"  # seconds within two years, scattered over n
+
+
+def floor_sql(dialect: str, table: str) -> str:
+    """The floor's INSERT … SELECT of ``table`` (companies or contacts) for ``dialect``."""
+    def pick(name: str, index: str) -> str:
+        return ARRAY[dialect].format(name=name, index=index)
+
+    ago = AGO[dialect].format(seconds=SPREAD)
+    if table == "companies":
+        name = f"{pick('company_names', 'n % :n_company_names')} || ' ' || n"
+        return (RECURSIVE[dialect] + "INSERT INTO companies (name, name_key, city, industry, "
+                "size, owner_id, created_at, updated_at) "
+                f"SELECT {name}, lower({name}), {pick('cities', 'n % :n_cities')}, 'IT', 40, "
+                f":first_owner + n % :owners, {ago}, {ago} FROM {SERIES[dialect]}")
+    first, last = "n % :n_first", "(n / :n_first) % :n_last"
+    false = "false" if dialect == "postgresql" else "0"
+    email = (f"{pick('first_ascii', first)} || '.' || {pick('last_ascii', last)} || n || "
+             "'@example.fi'")
+    return (RECURSIVE[dialect] + f"INSERT INTO contacts ({FLOOR_COLUMNS}) "
+            f"SELECT 'contact', {pick('first', first)}, {pick('last', last)}, {email}, "
+            "'+' || (1000000000 + (CAST(n AS BIGINT) * 7919) % 9000000000), 'fi', "
+            f"{pick('cities', 'n % :n_cities')}, 'active', {false}, "
+            ":first_company + n % :companies, :first_owner + n % :owners, "
+            f"{pick('first_fold', first)} || ' ' || {pick('last_fold', last)} || ' ' || {email}, "
+            f"{ago}, {ago} FROM {SERIES[dialect]}")
+
+
 FLOOR_COLUMNS = (
     "kind, first_name, last_name, email, phone, language, city, status, email_opt_out, "
-    "company_id, owner_id, created_at, updated_at"
+    "company_id, owner_id, search_text, created_at, updated_at"
 )
-FLOOR_SQL = {
-    "postgresql": f"INSERT INTO contacts ({FLOOR_COLUMNS})"
-    + FLOOR_SELECT.format(false="false")
-    + "FROM generate_series(1, :rows) AS n",
-    "sqlite": "WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < :rows) "
-    f"INSERT INTO contacts ({FLOOR_COLUMNS})" + FLOOR_SELECT.format(false="0") + "FROM seq",
-}
+
+
+def pool_params(dialect: str) -> dict:
+    """The seed's Faker pools (Finnish), as the floor's array parameters."""
+    pool = Pools(SEED).by_locale["fi_FI"]
+    arrays = {
+        "first": [f[0] for f in pool["first"]], "first_ascii": [f[1] for f in pool["first"]],
+        "first_fold": [f[2] for f in pool["first"]], "last": [v[0] for v in pool["last"]],
+        "last_ascii": [v[1] for v in pool["last"]], "last_fold": [v[2] for v in pool["last"]],
+        "cities": pool["city"], "company_names": pool["company"],
+    }
+    sizes = {"n_first": len(arrays["first"]), "n_last": len(arrays["last"]),
+             "n_cities": len(arrays["cities"]), "n_company_names": len(arrays["company_names"])}
+    if dialect == "sqlite":
+        arrays = {k: json.dumps(v) for k, v in arrays.items()}
+    return {**arrays, **sizes}
 
 
 def database_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -132,15 +181,18 @@ def drop_schema() -> None:
         conn.execute(text("CREATE SCHEMA public"))
 
 
-def empty_contacts() -> None:
-    """Every operation starts from an empty contacts table (companies and owners stay)."""
+def empty_contacts(companies: bool = False) -> None:
+    """Every operation starts from an empty contacts table (and, with ``companies``, no
+    companies either; owners stay)."""
     db.session.remove()
+    tables = "contacts, companies" if companies else "contacts"
     with db.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             # Fresh table and index files, so no run inherits another's dead rows.
-            conn.execute(text("TRUNCATE contacts RESTART IDENTITY CASCADE"))
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         else:
-            conn.execute(text("DELETE FROM contacts"))
+            for table in tables.split(", "):
+                conn.execute(text(f"DELETE FROM {table}"))
 
 
 def count_contacts() -> int:
@@ -163,12 +215,14 @@ def references() -> dict[str, int]:
     }
 
 
-def run_floor(rows: int, refs: dict[str, int]) -> float:
-    """One INSERT … SELECT of ``rows`` contacts; seconds taken."""
-    sql = text(FLOOR_SQL[db.engine.dialect.name])
+def run_floor(rows: int, refs: dict[str, int], table: str = "contacts") -> float:
+    """One INSERT … SELECT of ``rows`` contacts (or companies, with distinct names, given
+    the owners' ``refs``); seconds taken."""
+    sql = text(floor_sql(db.engine.dialect.name, table))
+    params = {"rows": rows, **refs, **pool_params(db.engine.dialect.name)}
     began = time.perf_counter()
     with db.engine.begin() as conn:
-        conn.execute(sql, {"rows": rows, **refs})
+        conn.execute(sql, params)
     return time.perf_counter() - began
 
 
@@ -194,24 +248,6 @@ def run_naive(rows: int, refs: dict[str, int]) -> float:
         )
     session.commit()
     return time.perf_counter() - began
-
-
-def print_table(results: list[tuple[str, int, float]], total: int) -> None:
-    """operation, rows, seconds, rows/s and the ratios to the floor and to the naive loop
-    (the lines whose names start with "floor" and "naive")."""
-    rates = {name: rows / seconds for name, rows, seconds in results}
-    floor = next(rate for name, rate in rates.items() if name.startswith("floor"))
-    naive = next(rate for name, rate in rates.items() if name.startswith("naive"))
-    width = max(len(name) for name, _, _ in results)
-    header = (f"{'operation':<{width}} {'rows':>10} {'seconds':>9} {'rows/s':>11} "
-              f"{'to floor':>9} {'vs naive':>9}")
-    print(header)
-    print("-" * len(header))
-    for name, rows, seconds in results:
-        rate = rates[name]
-        print(f"{name:<{width}} {rows:>10,} {seconds:>9.2f} {rate:>11,.0f} "
-              f"{rate / floor:>8.2f}× {rate / naive:>8.1f}×")
-    print(f"(naive loop extrapolated to {total:,} rows: {total / naive:,.0f} s)")
 
 
 @contextmanager
@@ -260,36 +296,34 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     naive_rows = min(args.contacts, NAIVE_MAX)
     with bench_database(args):
-        # Owners and companies first, so the floor and the naive loop point at
-        # as many of them as the seed's contacts will.
-        seed_demo(0, args.contacts // 20, USERS, SEED)
-        refs = references()
+        companies = args.contacts // 20
+        seed_demo(0, 0, USERS, SEED)  # the owners, before any clock starts
+        owners = {k: v for k, v in references().items() if k in ("first_owner", "owners")}
 
-        floor_seconds = run_floor(args.contacts, refs)
+        floor_seconds = run_floor(companies, owners, "companies")
+        refs = references()
+        floor_seconds += run_floor(args.contacts, refs)
         assert count_contacts() == args.contacts
         empty_contacts()
 
         naive_seconds = run_naive(naive_rows, refs)
         assert count_contacts() == naive_rows
-        empty_contacts()
+        empty_contacts(companies=True)
 
-        # The seed runs as `kohde seed` would: it makes its own companies
-        # (owners it reuses), so the warm-up companies go first.
-        db.session.execute(Company.__table__.delete())
-        db.session.commit()
+        # The seed runs as `kohde seed` would: its companies and its contacts.
         seed_seconds = seed_demo(args.contacts, None, USERS, SEED)["seconds"]
         assert count_contacts() == args.contacts
 
-        print(f"contacts: {args.contacts:,}; companies: {args.contacts // 20:,}; owners: {USERS}\n")
-        print_table(
-            [
-                ("floor: INSERT … SELECT", args.contacts, floor_seconds),
-                ("naive: session.add per row", naive_rows, naive_seconds),
-                ("seed: seed_demo", args.contacts, seed_seconds),
-            ],
-            args.contacts,
-        )
-
+        print(f"contacts: {args.contacts:,}; companies: {companies:,}; owners: {USERS}\n")
+        floor, naive = "floor: INSERT … SELECT, companies + contacts", "naive: session.add per row"
+        print_table("seed", db.engine.dialect.name, [
+            Line(floor, args.contacts, floor_seconds, naive=naive),
+            Line(naive, naive_rows, naive_seconds, floor, naive),
+            Line("seed: seed_demo, companies + contacts", args.contacts, seed_seconds, floor,
+                 naive),
+        ])
+        print(f"(naive loop extrapolated to {args.contacts:,} rows: "
+              f"{naive_seconds / naive_rows * args.contacts:,.0f} s)")
 
 if __name__ == "__main__":
     main()

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from sqlalchemy import func, text
+from sqlalchemy import any_, func, literal, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .base import db
@@ -16,6 +16,16 @@ def insert(table):
     """This database's ``INSERT`` construct, the one with ``on_conflict_do_…``."""
     dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
     return dialect.insert(table)
+
+
+def one_of(column, values: list):
+    """``column IN (values)`` for a batch of thousands: on PostgreSQL one array parameter
+    (``= ANY(:values)``), not a placeholder per value for SQLAlchemy to write, psycopg to
+    parse (a long query misses its cache) and the server to read, statement after
+    statement; SQLite takes the list (up to 32,766 values)."""
+    if db.engine.dialect.name == "postgresql":
+        return column == any_(literal(list(values), postgresql.ARRAY(column.type)))
+    return column.in_(values)
 
 
 def insert_ignoring_duplicates(table):

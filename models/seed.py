@@ -4,8 +4,10 @@ Faker makes small pools of names once; rows are then combined from the pools
 with a seeded ``random.Random``, so a million contacts cost seconds, and the
 same seed gives the same data. About 3 % of the emails repeat an earlier one
 with different case or stray spaces (the duplicates campaigns must clean),
-about 5 % are opted out. Rows go in with COPY on PostgreSQL and multi-row
-executemany on SQLite.
+about 5 % are opted out. Every company name is distinct (a pool name, then the
+same with a number), every generated email too. Rows are generated in chunks and go
+in with COPY on PostgreSQL and multi-row executemany on SQLite, companies and
+contacts both.
 """
 
 from __future__ import annotations
@@ -14,13 +16,16 @@ import random
 import time
 import unicodedata
 from collections.abc import Callable
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 from faker import Faker
-from sqlalchemy import insert, select
+from psycopg.copy import QueuedLibpqWriter
+from sqlalchemy import select
 
 from models import Company, Role, User, db
 from models.contacts import search_text
+from models.text import fold, name_key
 
 LOCALES = {  # locale: (share of contacts, language code, email domains)
     "fi_FI": (0.60, "fi", ["example.fi", "posti.example.fi", "yritys.example.fi"]),
@@ -34,6 +39,9 @@ CONTACT_COLUMNS = [
     "kind", "first_name", "last_name", "email", "phone", "language", "city", "status",
     "email_opt_out", "company_id", "owner_id", "search_text", "created_at", "updated_at",
 ]
+COMPANY_COLUMNS = ["name", "name_key", "city", "industry", "size", "owner_id", "created_at",
+                   "updated_at"]
+COMPANY_SIZES = [5, 12, 40, 120, 300, 1500]
 CHUNK = 50_000
 POOL = 400
 
@@ -64,8 +72,8 @@ class Pools:
             firsts = _unique(fake.first_name() for _ in range(POOL))
             lasts = _unique(fake.last_name() for _ in range(POOL))
             self.by_locale[locale] = {
-                "first": [(n, ascii_fold(n)) for n in firsts],
-                "last": [(n, ascii_fold(n)) for n in lasts],
+                "first": [(n, ascii_fold(n), fold(n)) for n in firsts],
+                "last": [(n, ascii_fold(n), fold(n)) for n in lasts],
                 "city": _unique(fake.city() for _ in range(POOL // 4)),
                 "company": _unique(fake.company() for _ in range(POOL)),
             }
@@ -95,83 +103,109 @@ def _seed_users(count: int) -> list[int]:
     return ids[:count]
 
 
-def _seed_companies(rng: random.Random, pools: Pools, count: int, owners: list[int]) -> list[int]:
-    now = datetime.now(UTC)
-    rows = []
+def _company_rows(rng: random.Random, pools: Pools, count: int, owners: list[int],
+                  stamp: str):
+    # (name, name_key, city, industry, size, owner_id, created_at, updated_at); a pool name
+    # is used once as it is, then with a number, so every company name is distinct.
     locales = list(LOCALES)
-    weights = [LOCALES[loc][0] for loc in locales]
-    for n in range(count):
-        pool = pools.by_locale[rng.choices(locales, weights)[0]]
+    chosen = rng.choices(range(len(locales)), [LOCALES[loc][0] for loc in locales], k=count)
+    by_index = [pools.by_locale[loc] for loc in locales]
+    used: set[str] = set()
+    for n, index in enumerate(chosen):
+        pool = by_index[index]
         name = rng.choice(pool["company"])
-        rows.append({
-            "name": name if n < len(pool["company"]) else f"{name} {n}",
-            "city": rng.choice(pool["city"]),
-            "industry": rng.choice(INDUSTRIES),
-            "size": rng.choice([5, 12, 40, 120, 300, 1500]),
-            "owner_id": rng.choice(owners) if owners else None,
-            "created_at": now,
-            "updated_at": now,
-        })
-    first = db.session.scalar(select(db.func.coalesce(db.func.max(Company.id), 0)))
-    for start in range(0, len(rows), CHUNK):
-        db.session.execute(insert(Company), rows[start : start + CHUNK])
-    db.session.commit()
-    # In id order: rng.choice over this list must see the same list every run.
-    added = select(Company.id).where(Company.id > first).order_by(Company.id)
-    return list(db.session.scalars(added))
+        if name in used:
+            name = f"{name} {n}"
+        used.add(name)
+        yield (name, name_key(name), rng.choice(pool["city"]), rng.choice(INDUSTRIES),
+               rng.choice(COMPANY_SIZES), rng.choice(owners) if owners else None, stamp, stamp)
 
 
-def _contact_rows(rng, pools, start, count, companies, owners, emails_so_far, now):
+def _contact_rows(rng, pools, start, count, companies, owners, emails_so_far, now, marks):
+    # One chunk of contact rows as tuples in CONTACT_COLUMNS order, drawn column by column
+    # (``choices(k=…)`` draws a whole column in one call, several times faster than a
+    # choice per row); per row only the names, the email and its search text. The names'
+    # folded forms come from the pools. ``marks``: the database's true, false and NULL.
+    true, false, null = marks
+    postgres = true == "t"  # the marks say which database the rows are for
     locales = list(LOCALES)
-    weights = [LOCALES[loc][0] for loc in locales]
-    two_years = 2 * 365 * 24 * 3600
-    for n in range(start, start + count):
-        locale = rng.choices(locales, weights)[0]
-        _, language, domains = LOCALES[locale]
-        pool = pools.by_locale[locale]
-        first, first_ascii = rng.choice(pool["first"])
-        last, last_ascii = rng.choice(pool["last"])
-        if emails_so_far and rng.random() < 0.03:
-            email = _variant(rng, rng.choice(emails_so_far))
+    picks = rng.choices(range(len(locales)), [LOCALES[loc][0] for loc in locales], k=count)
+    by_index = [(LOCALES[loc][1], LOCALES[loc][2], pools.by_locale[loc]) for loc in locales]
+    rand = rng.random
+    remembered = len(emails_so_far)
+    firsts, lasts, emails, searched, languages, cities = [], [], [], [], [], []
+    for n, index in zip(range(start, start + count), picks, strict=True):
+        language, domains, pool = by_index[index]
+        names = pool["first"]
+        first, first_ascii, first_fold = names[int(rand() * len(names))]
+        names = pool["last"]
+        last, last_ascii, last_fold = names[int(rand() * len(names))]
+        if remembered and rand() < 0.03:
+            email = _variant(rng, emails_so_far[int(rand() * remembered)])
+            searched.append(search_text(first, last, email))
         else:
-            email = f"{first_ascii}.{last_ascii}{n}@{rng.choice(domains)}"
-            if len(emails_so_far) < 200_000:
+            email = f"{first_ascii}.{last_ascii}{n}@{domains[int(rand() * len(domains))]}"
+            searched.append(f"{first_fold} {last_fold} {email}")
+            if remembered < 200_000:
                 emails_so_far.append(email)
-        created = now - timedelta(seconds=rng.randrange(two_years))
-        yield (
-            "lead" if rng.random() < 0.15 else "contact",
-            first,
-            last,
-            email,
-            f"+{rng.randrange(10**9, 10**10)}",
-            language,
-            rng.choice(pool["city"]),
-            rng.choice(STATUSES),
-            rng.random() < 0.05,
-            rng.choice(companies) if companies and rng.random() < 0.9 else None,
-            rng.choice(owners) if owners else None,
-            search_text(first, last, email),
-            created,
-            created,
-        )
-
-
-def _copy_postgres(rows) -> None:
-    conn = db.session.connection().connection.driver_connection  # the psycopg connection
-    with conn.cursor() as cur:
-        with cur.copy(f"COPY contacts ({', '.join(CONTACT_COLUMNS)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-
-
-def _insert_sqlite(rows) -> None:
-    cursor = db.session.connection().connection.driver_connection.cursor()
-    marks = ", ".join("?" for _ in CONTACT_COLUMNS)
-    # UTCDateTime stores naive UTC text on SQLite; write the same form.
-    cursor.executemany(
-        f"INSERT INTO contacts ({', '.join(CONTACT_COLUMNS)}) VALUES ({marks})",
-        (r[:-2] + (r[-2].strftime("%Y-%m-%d %H:%M:%S.%f"),) * 2 for r in rows),
+                remembered += 1
+        firsts.append(first)
+        lasts.append(last)
+        emails.append(email)
+        languages.append(language)
+        cities.append(pool["city"][int(rand() * len(pool["city"]))])
+    created = _stamps(rng, now, count, postgres)
+    with_company = ([c if rand() < 0.9 else null for c in rng.choices(companies, k=count)]
+                    if companies else [null] * count)
+    return zip(
+        rng.choices(["lead", "contact"], [15, 85], k=count), firsts, lasts, emails,
+        [f"+{p}" for p in rng.choices(range(10**9, 10**10), k=count)], languages, cities,
+        rng.choices(STATUSES, k=count), rng.choices([true, false], [5, 95], k=count),
+        with_company, rng.choices(owners, k=count) if owners else [null] * count, searched,
+        created, created, strict=True,
     )
+
+
+def _stamps(rng: random.Random, now: datetime, count: int, postgres: bool) -> list[str]:
+    # ``count`` creation moments over the two years before today, written the way each
+    # database stores them (UTCDateTime: naive UTC text on SQLite): a day and a time of
+    # day drawn apart (formatting a million datetimes would cost seconds).
+    suffix = "+00" if postgres else ".000000"
+    days = [(now.date() - timedelta(days=d)).isoformat() for d in range(1, 2 * 365 + 1)]
+    times = [f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}{suffix}"
+             for s in range(0, 24 * 3600, 36)]
+    return [f"{day} {moment}" for day, moment in zip(rng.choices(days, k=count),
+                                                     rng.choices(times, k=count), strict=True)]
+
+
+@contextmanager
+def _loader(table: str, columns: list[str]):
+    """A function that loads a chunk of row tuples into ``table``, for as long as the block
+    runs; the caller commits after it.
+
+    PostgreSQL: one COPY in text form for every chunk, written from a queue by psycopg's
+    writer thread, so the server ingests one chunk while Python makes the next. Our
+    values hold no tab, newline or backslash (names from Faker's pools, generated
+    emails), so nothing needs escaping. SQLite: a multi-row executemany per chunk (its
+    type affinity turns the text marks into its integers).
+    """
+    connection = db.session.connection().connection.driver_connection
+    names = ", ".join(columns)
+    if db.engine.dialect.name != "postgresql":
+        marks = ", ".join("?" for _ in columns)
+        cursor = connection.cursor()
+        yield lambda rows: cursor.executemany(
+            f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+        return
+    line = "\t".join(["%s"] * len(columns)) + "\n"
+    with connection.cursor() as cur:
+        with cur.copy(f"COPY {table} ({names}) FROM STDIN",
+                      writer=QueuedLibpqWriter(cur)) as copy:
+            yield lambda rows: copy.write("".join([line % row for row in rows]))
+
+
+def _last_id(model) -> int:
+    return db.session.scalar(select(db.func.coalesce(db.func.max(model.id), 0)))
 
 
 def seed_demo(
@@ -181,23 +215,40 @@ def seed_demo(
     seed: int = 1,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
-    """Add ``contacts`` contacts, ``companies`` companies and ``users`` owners; return counts."""
+    """Add ``contacts`` contacts, ``companies`` companies and ``users`` owners; return counts.
+
+    Generated in chunks of ``CHUNK`` rows and loaded with COPY on PostgreSQL (one per
+    table, fed chunk by chunk), multi-row inserts on SQLite; ``progress`` is told after
+    each chunk, the commit comes at the end.
+    """
     began = time.perf_counter()
     rng = random.Random(seed)
     pools = Pools(seed)
     owner_ids = _seed_users(users)
-    company_ids = _seed_companies(
-        rng, pools, contacts // 20 if companies is None else companies, owner_ids
-    )
-    write = _copy_postgres if db.engine.dialect.name == "postgresql" else _insert_sqlite
+    postgres = db.engine.dialect.name == "postgresql"
     now = datetime.now(UTC).replace(microsecond=0)
+    marks = ("t", "f", "\\N") if postgres else (1, 0, None)
+    company_count = contacts // 20 if companies is None else companies
+    first_company = _last_id(Company)
+    rows = list(_company_rows(rng, pools, company_count, owner_ids,
+                              _stamps(rng, now, 1, postgres)[0]))
+    with _loader("companies", COMPANY_COLUMNS) as load:
+        for start in range(0, len(rows), CHUNK):
+            load([row[:5] + (marks[2] if row[5] is None else row[5],) + row[6:]
+                  for row in rows[start : start + CHUNK]])
+    db.session.commit()
+    # In id order: rng.choices over this list must see the same list every run.
+    company_ids = list(db.session.scalars(
+        select(Company.id).where(Company.id > first_company).order_by(Company.id)))
     emails: list[str] = []
-    for start in range(0, contacts, CHUNK):
-        count = min(CHUNK, contacts - start)
-        write(_contact_rows(rng, pools, start, count, company_ids, owner_ids, emails, now))
-        db.session.commit()
-        if progress:
-            progress(start + count, contacts)
+    with _loader("contacts", CONTACT_COLUMNS) as load:
+        for start in range(0, contacts, CHUNK):
+            count = min(CHUNK, contacts - start)
+            load(_contact_rows(rng, pools, start, count, company_ids, owner_ids, emails, now,
+                               marks))
+            if progress:
+                progress(start + count, contacts)
+    db.session.commit()
     return {
         "contacts": contacts,
         "companies": len(company_ids),

@@ -124,7 +124,8 @@ def _empty_tables() -> None:
 
 @pytest.fixture(autouse=True)
 def clean_state(app):
-    """Each test starts with empty tables and an empty Redis database."""
+    """Each test starts with empty tables, an empty Redis database and no cached figures."""
+    app.extensions.pop("kohde_dashboard_figures", None)
     with app.app_context():
         get_redis(app).flushdb()
         _empty_tables()

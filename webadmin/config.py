@@ -39,6 +39,11 @@ class Config:
     # before the tick (or a starting sender) takes it for a crashed sender's and requeues it.
     KOHDE_SCHEDULER_INTERVAL = float(os.environ.get("KOHDE_SCHEDULER_INTERVAL", "60"))
     KOHDE_OUTBOX_STUCK_SECONDS = int(os.environ.get("KOHDE_OUTBOX_STUCK_SECONDS", "600"))
+    # Sending (issue 17): SMTP connections per sender, used side by side (a relay's answer
+    # takes tens of ms), and a per-recipient-domain rate on top of the installation's
+    # messages per second (Admin → Settings); both rates hold across every sender (Redis).
+    KOHDE_SMTP_CONNECTIONS = max(1, int(os.environ.get("KOHDE_SMTP_CONNECTIONS", "1")))
+    KOHDE_EMAIL_DOMAIN_PER_SECOND = float(os.environ.get("KOHDE_EMAIL_DOMAIN_PER_SECOND", "0"))
     # Liveness (docs/architecture.md, rule 9): a running job renews its lease every third of it; the
     # scheduler's reaper pass (every KOHDE_REAPER_INTERVAL seconds, besides each tick) fails
     # a run whose lease expired and retries it: at most KOHDE_JOB_ATTEMPTS attempts, attempt

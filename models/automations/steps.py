@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import String, and_, cast, exists, func, insert, literal, select, update
 
 from ..base import db
-from ..dialect import insert_ignoring_duplicates
+from ..dialect import insert_ignoring_duplicates, one_of
 from .definitions import AutomationStep, Outcome, Recipient, StepKind, StepTrace, TraceState
 
 traces = StepTrace.__table__
@@ -25,9 +25,9 @@ PRESUMED = {
 
 def batch(ids: list[int]):
     """The claimed traces ``ids``, with the id range around them: the primary key's range
-    scan finds them (an IN list of 2,000 ids alone is planned as a scan of every trace of
+    scan finds them (the list alone, 2,000 ids, is planned as a scan of every trace of
     every automation, once per statement and batch). Claims are mostly runs of ids."""
-    return and_(traces.c.id >= min(ids), traces.c.id <= max(ids), traces.c.id.in_(ids))
+    return and_(traces.c.id >= min(ids), traces.c.id <= max(ids), one_of(traces.c.id, ids))
 
 
 def claim_due(step: AutomationStep, now: datetime, limit: int) -> list[int]:
@@ -79,7 +79,7 @@ def email_contacts(step: AutomationStep, ids: list[int], now: datetime) -> dict:
     """The step's template to each claimed trace's contact, through the outbox (opt-out,
     no / invalid email, bounces and the waiting period decided in SQL)."""
     from ..contacts import Contact
-    from ..email import OutboxMessage, OutboxState, SenderMode
+    from ..email import OutboxMessage, SenderMode
     from ..email.outbox import suppression_reason
     from ..settings import Settings
 
@@ -99,17 +99,20 @@ def email_contacts(step: AutomationStep, ids: list[int], now: datetime) -> dict:
         .select_from(traces.join(contacts, contacts.c.id == traces.c.contact_id))
         .where(batch(ids))
     )
-    db.session.execute(insert_ignoring_duplicates(outbox).from_select(
+    made = db.session.execute(insert_ignoring_duplicates(outbox).from_select(
         ["template_id", "contact_id", "send_key", "reason", "state", "suppressed_reason",
-         "to_email", "created_at", "sender_mode", "sender_user_id"], rows))
-    earlier = outbox.alias("o")
-    mine = and_(earlier.c.template_id == step.template_id,
-                earlier.c.contact_id == traces.c.contact_id,
-                earlier.c.send_key == send_key(traces.c.enrolment_id, step.id))
-    held_reason = select(earlier.c.suppressed_reason).where(
-        mine, earlier.c.state == OutboxState.SUPPRESSED).scalar_subquery()
-    suppressed = _exception(step, ids, Outcome.SUPPRESSED, held_reason,
-                            exists().where(mine, earlier.c.state == OutboxState.SUPPRESSED))
+         "to_email", "created_at", "sender_mode", "sender_user_id"], rows)
+        .returning(outbox.c.contact_id, outbox.c.suppressed_reason)).all()
+    # The held-back traces, from the rows the statement wrote: not a search of the outbox
+    # for them (which reads the template's whole history, more with each batch). A trace is
+    # claimed once, so its message cannot be there before (the key has its enrolment).
+    held: dict[str, list[int]] = {}
+    for contact_id, why_not in made:
+        if why_not:
+            held.setdefault(why_not, []).append(contact_id)
+    suppressed = sum(_exception(step, ids, Outcome.SUPPRESSED, why_not,
+                                traces.c.contact_id.in_(contact_ids))
+                     for why_not, contact_ids in held.items())
     return {"queued": len(ids) - suppressed, "suppressed": suppressed}
 
 

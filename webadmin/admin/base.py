@@ -26,6 +26,7 @@ from models.labels import choices
 
 from ..i18n import clock, localdate, localtime
 from .columns import COLUMN_LABELS
+from .paging import PagingMixin
 
 # The largest ids the database's INTEGER and BIGINT columns hold: a larger number in a URL
 # is "no such record", not an out-of-range error from PostgreSQL.
@@ -164,14 +165,16 @@ class SecureView(AccessMixin, BaseView):
     """A custom admin page (not a model list) behind the login."""
 
 
-class SecureModelView(AccessMixin, ModelView):
-    """Every model screen: behind the login, CSRF on every form, sensible paging."""
+class SecureModelView(PagingMixin, AccessMixin, ModelView):
+    """Every model screen: behind the login, CSRF on every form, sensible paging (an
+    estimated count and no deep OFFSETs at a million rows: paging.py)."""
 
     # The global CSRFProtect checks every POST; FlaskForm renders its token.
     form_base_class = AdminForm
     model_form_converter = KohdeModelConverter
     filter_converter = KohdeFilterConverter()
     page_size = 50
+    list_template = "kohde/list.html"
     can_set_page_size = True
     can_view_details = True
     can_export = True

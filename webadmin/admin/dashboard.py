@@ -8,58 +8,17 @@ from flask import current_app, redirect, request, url_for
 from flask_admin import AdminIndexView, expose
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from models import (
-    ACTIVE_STATUSES,
-    Activity,
-    ActivityStatus,
-    Campaign,
-    Company,
-    Contact,
-    ContactKind,
-    JobRun,
-    TargetGroup,
-    clock,
-    db,
-    utcnow,
-)
+from models import JobRun, clock, db
 from models import charts as numbers
+from models.dashboard import dashboard_counts
 from models.schedules.ledger import last_tick, overdue_actions
 from models.settings import installation_tz
 
 from .charts import Chart, chart
 from .related import when
 from .words import word
-
-
-def dashboard_counts() -> dict[str, int]:
-    """The dashboard's numbers, one aggregate query per table."""
-    contacts = db.session.execute(
-        select(
-            func.count(),
-            func.count().filter(Contact.kind == ContactKind.LEAD),
-            func.count().filter(Contact.email_opt_out.is_(True)),
-        ).select_from(Contact)
-    ).one()
-    return {
-        "contacts": contacts[0] - contacts[1],
-        "leads": contacts[1],
-        "opted_out": contacts[2],
-        "companies": db.session.scalar(select(func.count()).select_from(Company)),
-        "active_campaigns": db.session.scalar(
-            select(func.count()).select_from(Campaign).where(Campaign.active.is_(True))
-        ),
-        "target_groups": db.session.scalar(select(func.count()).select_from(TargetGroup)),
-        "planned_activities": db.session.scalar(
-            select(func.count())
-            .select_from(Activity)
-            .where(Activity.status == ActivityStatus.PLANNED, Activity.start_at >= utcnow())
-        ),
-        "active_jobs": db.session.scalar(
-            select(func.count()).select_from(JobRun).where(JobRun.status.in_(ACTIVE_STATUSES))
-        ),
-    }
 
 
 def scheduler_status() -> dict:

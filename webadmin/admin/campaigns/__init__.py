@@ -6,7 +6,7 @@ from flask import flash, g, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from sqlalchemy import func, select
 from sqlalchemy import inspect as inspect_row
 from wtforms.validators import ValidationError
@@ -23,6 +23,7 @@ from ..bulk import BulkActionsMixin
 from ..bulk.lists import CAMPAIGN_ACTIONS
 from ..charts import chart
 from ..forms import blank_select, picker
+from ..paging import member_counts
 from ..related import when
 from ..words import choices, word
 
@@ -91,10 +92,11 @@ def funnel_chart(campaign_id: int):
 
 
 def _member_count(view, context, model, name):
-    # The campaign's members, linked to the list of exactly them.
-    count = member_count(model.id)
+    # The campaign's members, linked to the list of them: counted once for the whole page
+    # (a big campaign's from the statistics, paging.member_counts).
+    count = member_counts(context, model.id)
     url = view.get_url("campaignmember.index_view", campaign_id=model.id)
-    return Markup(f'<a href="{url}">{count:,}</a>')
+    return Markup(f'<a href="{url}">{escape(count)}</a>')
 
 
 def _audience_link(view, context, model, name):
