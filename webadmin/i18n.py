@@ -73,20 +73,22 @@ def select_timezone() -> str:
 ENGLISH_MOMENT, ENGLISH_DAY = "yyyy-MM-dd HH:mm", "yyyy-MM-dd"
 
 
-def _medium_date_short_time(locale: Locale) -> str:
+def _medium_date_short_time(locale: Locale, seconds: bool = False) -> str:
     # The locale's own way of joining a date and a time ("{1} 'klo' {0}" in Finnish), with
-    # the medium date (a four-digit year) and the short time (no seconds).
+    # the medium date (a four-digit year) and the short time (no seconds), or the medium
+    # time (with them).
     if locale.language == "en":
-        return ENGLISH_MOMENT
+        return ENGLISH_MOMENT + (":ss" if seconds else "")
     joiner = str(locale.datetime_formats["medium"])
+    time_format = locale.time_formats["medium" if seconds else "short"]
     return joiner.replace("{1}", locale.date_formats["medium"].pattern).replace(
-        "{0}", locale.time_formats["short"].pattern)
+        "{0}", time_format.pattern)
 
 
-def localtime(value, zone: str | None = None) -> str:
+def localtime(value, zone: str | None = None, seconds: bool = False) -> str:
     """A moment in the installation's zone (or in ``zone``, e.g. a scheduled action's own),
-    in the reader's format, to the minute ("1.12.2026 klo 15.38", "2026-12-01 15:38");
-    a date or time of day as such."""
+    in the reader's format, to the minute ("1.12.2026 klo 15.38", "2026-12-01 15:38") or,
+    with ``seconds``, to the second (leases and heartbeats); a date or time of day as such."""
     if value is None or value == "":
         return ""
     if isinstance(value, str):  # an ISO moment from JSON (e.g. a group's refresh time)
@@ -95,7 +97,7 @@ def localtime(value, zone: str | None = None) -> str:
         except ValueError:
             return value
     if isinstance(value, datetime):
-        pattern = _medium_date_short_time(get_locale() or Locale("en"))
+        pattern = _medium_date_short_time(get_locale() or Locale("en"), seconds)
         if zone:
             return format_datetime(_in_zone(value, zone), pattern, rebase=False)
         return format_datetime(value, pattern)

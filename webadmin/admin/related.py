@@ -15,8 +15,8 @@ from datetime import datetime
 from flask import request
 
 from models.related import Page
-from models.settings import installation_tz
 
+from ..i18n import localtime
 from .words import word
 
 SHORT, LONG = 10, 100
@@ -51,14 +51,9 @@ def section(name: str, fetch: Callable[[int, int], Page], short: int = SHORT) ->
 
 
 def when(value: datetime | None, with_seconds: bool = False) -> str:
-    """A stored UTC time as people read it: in the installation's zone, to the minute.
-
-    (Until the translation helper's locale-aware ``localtime`` filter is in: then this
-    becomes a call to it.)"""
-    if value is None:
-        return ""
-    return value.astimezone(installation_tz()).strftime(
-        "%Y-%m-%d %H:%M:%S" if with_seconds else "%Y-%m-%d %H:%M")
+    """A stored UTC time as people read it: in the installation's zone and the reader's
+    format (``webadmin.i18n.localtime``, the one formatter of moments)."""
+    return localtime(value, seconds=with_seconds)
 
 
 class RelatedPagesMixin:
