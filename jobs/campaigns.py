@@ -23,6 +23,7 @@ from models.campaigns.membership import add_members, remove_members, revert, tak
 from models.groups.refresh import refresh
 
 from .email.sender import start_senders
+from .pause import pause_at
 from .runs import JobContext, enqueue, job
 
 
@@ -49,6 +50,7 @@ def change_audience(
                                   job_id=ctx.run_id, added_by=ctx.user_id))
     else:
         result["removed"] = remove_members(ctx.run_id, campaign_id, act, source_id, contact_ids)
+    pause_at("campaign_audience.before_commit")  # crash tests: rows written, not committed
     ctx.progress(1, 1)  # commits the whole change at once
     if result.get("email", {}).get("queued"):
         start_senders()
