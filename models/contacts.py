@@ -8,6 +8,7 @@ from sqlalchemy import Computed, ForeignKey, Index, String, event, select, updat
 from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
 from .base import Base, Timestamped, db
+from .dialect import email_domain
 from .text import fold
 
 SEARCHED = ("first_name", "last_name", "email")
@@ -91,6 +92,13 @@ class Contact(Timestamped, Base):
 
     def __str__(self) -> str:
         return self.full_name or self.email or f"#{self.id}"
+
+
+# "Email domain is …" (issue 17): the domain expression the criteria compiler writes, with
+# the address itself so a count reads this index only (index-only on PostgreSQL), not the
+# rows of a million contacts.
+Index("ix_contacts_email_domain", email_domain(Contact.__table__.c.email_key),
+      Contact.__table__.c.email_key)
 
 
 def find_contact(ident: str) -> Contact | None:

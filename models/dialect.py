@@ -6,10 +6,40 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from sqlalchemy import any_, func, literal, text
+from sqlalchemy import Integer, any_, func, literal, literal_column, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from .base import db
+
+
+class strpos(FunctionElement):  # noqa: N801 (reads like the SQL function it is)
+    """1-based position of a substring, 0 when absent: instr() / strpos() per dialect."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(strpos)
+def _strpos_default(element, compiler, **kw):
+    return f"instr({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(strpos, "postgresql")
+def _strpos_postgresql(element, compiler, **kw):
+    return f"strpos({compiler.process(element.clauses, **kw)})"
+
+
+def email_domain(column):
+    """The part of an address after its '@' (the whole text when there is none).
+
+    The '@' and the 1 are written into the SQL, not bound: the expression index
+    ix_contacts_email_domain matches a query only when the expression is the same text
+    (SQLite compares it literally; a bound parameter never equals an indexed constant).
+    """
+    at = strpos(column, literal_column("'@'"))
+    return func.substr(column, at + literal_column("1", Integer))
 
 
 def insert(table):

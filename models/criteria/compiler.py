@@ -4,7 +4,7 @@ Every condition compiles to a clause that is never NULL (SQL's third truth
 value would make ``not`` disagree with common sense), so ``not`` of a
 condition is exactly "the condition does not hold". The same Core
 expressions run on PostgreSQL and SQLite; the one dialect difference
-(finding a substring) is :class:`strpos`.
+(finding a substring) is :class:`models.dialect.strpos`.
 """
 
 from __future__ import annotations
@@ -13,44 +13,21 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, and_, exists, false, func, not_, or_, select, true
-from sqlalchemy.ext.compiler import compiles
+from sqlalchemy import and_, exists, false, func, not_, or_, select, true
 from sqlalchemy.sql import ColumnElement, Select
-from sqlalchemy.sql.functions import FunctionElement
 
 from ..activities import Activity, ActivityContact, ActivityStatus
 from ..base import utcnow
 from ..campaigns import CampaignMember
 from ..companies import Company
 from ..contacts import Contact
+from ..dialect import email_domain, strpos
 from ..groups import TargetGroupMember
 from .fields import FIELDS, FieldType
 from .validation import check
 
 contacts = Contact.__table__
 companies = Company.__table__
-
-
-class strpos(FunctionElement):  # noqa: N801 (reads like the SQL function it is)
-    """1-based position of a substring, 0 when absent: instr() / strpos() per dialect."""
-
-    type = Integer()
-    inherit_cache = True
-
-
-@compiles(strpos)
-def _strpos_default(element, compiler, **kw):
-    return f"instr({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(strpos, "postgresql")
-def _strpos_postgresql(element, compiler, **kw):
-    return f"strpos({compiler.process(element.clauses, **kw)})"
-
-
-def email_domain(column):
-    """The part of an address after its '@' (the whole text when there is none)."""
-    return func.substr(column, strpos(column, "@") + 1)
 
 
 @dataclass
