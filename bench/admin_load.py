@@ -4,8 +4,12 @@ One database of N seeded contacts (`kohde seed`'s data) with what a live install
 has around them: campaigns (one holding half the contacts), target groups (one of
 ~60 %), a few thousand job runs. A gunicorn (2 processes × 4 threads, as in production
 but smaller) serves it on a free local port; ``--users`` threads each log in through
-the real form (CSRF token and all) and request the pages in turn, as fast as the answers
-come, for ``--seconds``. Printed per page: requests, errors, p50 / p95 / p99 ms.
+the real form (CSRF token and all) and request the pages in turn for ``--seconds``:
+as fast as the answers come (``--think 0``, the default: a stress test, where a page's
+time is mostly its wait behind the other nine people's pages on two cores), or reading
+each page for a random ``--think 1-3`` seconds first, as people do (locust's
+``between(1, 3)``). Printed per page: requests, errors, p50 / p95 / p99 ms, and the
+requests per second the server answered.
 
 The pages: the contact list, a search, a sort by last name, page 5,000 (past the
 deepest page a list offers: the hint to filter), the campaign list, the target group
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
+import random
 import re
 import statistics
 import subprocess
@@ -69,9 +74,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--users", type=int, default=10, help="people clicking at once")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--web-processes", type=int, default=2)
+    parser.add_argument("--think", type=parse_think, default=(0.0, 0.0),
+                        help="seconds each person reads a page before the next click: "
+                             "0 (as fast as answers come) or a range like 1-3")
     parser.add_argument("--reuse", action="store_true",
                         help="keep a database already seeded with N contacts")
     return database_arguments(parser).parse_args(argv)
+
+
+def parse_think(text: str) -> tuple[float, float]:
+    """'1-3' → (1.0, 3.0); '0' → no pause."""
+    low, _, high = text.partition("-")
+    return float(low), float(high or low)
 
 
 def populate() -> None:
@@ -169,7 +183,7 @@ class Browser:
 
 
 def click_through(port: int, start: int, until: list[float], times: dict, errors: dict,
-                  ready: threading.Barrier) -> None:
+                  ready: threading.Barrier, think: tuple[float, float]) -> None:
     """One person requesting the pages in turn (starting at page ``start``) until
     ``until[0]`` (set once everyone has logged in)."""
     browser = Browser(port)
@@ -185,6 +199,8 @@ def click_through(port: int, start: int, until: list[float], times: dict, errors
             errors[name] = errors.get(name, 0) + 1
         times[name].append(elapsed)
         n += 1
+        if think[1]:
+            time.sleep(random.uniform(*think))
 
 
 def serve(url: str, port: int, processes: int) -> subprocess.Popen:
@@ -230,7 +246,7 @@ def main(argv: list[str] | None = None) -> None:
         ready = threading.Barrier(args.users + 1)
         until = [float("inf")]  # set once everyone has logged in
         threads = [threading.Thread(target=click_through, daemon=True,
-                                    args=(port, n, until, times, errors, ready))
+                                    args=(port, n, until, times, errors, ready, args.think))
                    for n in range(args.users)]
         for thread in threads:
             thread.start()
@@ -243,9 +259,12 @@ def main(argv: list[str] | None = None) -> None:
         server.terminate()
         server.wait(30)
     shown = make_url(url).render_as_string(hide_password=True)
+    pause = (f"each reads a page {args.think[0]:g}–{args.think[1]:g} s" if args.think[1]
+             else "no pause between clicks")
     print(f"\n{shown}; {args.contacts:,} contacts; {args.users} users for {args.seconds:.0f} s; "
-          f"gunicorn {args.web_processes} × 4 threads; load average before "
-          f"{load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}\n")
+          f"gunicorn {args.web_processes} × 4 threads; {pause}; "
+          f"{sum(map(len, times.values())) / args.seconds:.1f} requests/s answered; "
+          f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}\n")
     header = f"{'page':<20} {'requests':>9} {'errors':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}"
     print(header)
     print("-" * len(header))
