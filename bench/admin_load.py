@@ -165,8 +165,15 @@ class Browser:
         if body is not None:
             data = urllib.parse.urlencode(body)
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-        self.conn.request(method, path, body=data, headers=headers)
-        answer = self.conn.getresponse()
+        try:
+            self.conn.request(method, path, body=data, headers=headers)
+            answer = self.conn.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionError):
+            # gunicorn closes a keep-alive connection idle for 2 s (a person reading a
+            # page); a browser opens a new one and asks again, so does this.
+            self.conn.close()
+            self.conn.request(method, path, body=data, headers=headers)
+            answer = self.conn.getresponse()
         text_ = answer.read().decode("utf-8", "replace")
         for header in answer.headers.get_all("Set-Cookie") or []:
             name, _, rest = header.partition("=")
@@ -193,7 +200,11 @@ def click_through(port: int, start: int, until: list[float], times: dict, errors
     while time.perf_counter() < until[0]:
         name, path, marker = PAGES[n % len(PAGES)]
         began = time.perf_counter()
-        status, page = browser.request("GET", path)
+        try:
+            status, page = browser.request("GET", path)
+        except (OSError, http.client.HTTPException):  # counted, never a silent dead thread
+            browser.conn.close()
+            status, page = 0, ""
         elapsed = time.perf_counter() - began
         if status != 200 or marker not in page:
             errors[name] = errors.get(name, 0) + 1
