@@ -182,9 +182,9 @@ def undo_bulk(ctx: JobContext, run_id: str) -> dict:
         restored, kept = restore_column(run_id, CHANGES[params["change"]], params.get("value"),
                                         user_id=ctx.user_id, undo_id=ctx.run_id)
     else:
-        restored = restore_times(run_id, with_owner=original.kind == "bulk_reassign_slotted",
-                                 user_id=ctx.user_id, undo_id=ctx.run_id)
-        kept = 0
+        restored, kept = restore_times(run_id,
+                                       with_owner=original.kind == "bulk_reassign_slotted",
+                                       user_id=ctx.user_id, undo_id=ctx.run_id)
     forget(run_id)
     original.result = {**original.result, "undone_by": ctx.run_id}
     ctx.progress(restored, restored)  # commits

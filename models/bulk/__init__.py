@@ -21,7 +21,9 @@ class BulkUndo(Base):
     Written set-based before the change (``INSERT … SELECT`` of the selection's rows whose
     value differs), so the change itself is driven by these rows and records exactly what
     it touched. ``old_int`` holds ids, numbers and booleans (0/1); ``old_text`` text;
-    ``old_start`` / ``old_end`` an activity's times.
+    ``old_start`` / ``old_end`` an activity's times, and ``new_start`` / ``new_end`` the
+    times the job gave it: undo puts back only what still holds them, so an activity
+    someone moved since keeps its new place.
     """
 
     __tablename__ = "bulk_undo"
@@ -32,3 +34,5 @@ class BulkUndo(Base):
     old_text: Mapped[str | None] = mapped_column(String(255))
     old_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
     old_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    new_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    new_end: Mapped[datetime | None] = mapped_column(UTCDateTime)

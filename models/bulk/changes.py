@@ -16,12 +16,14 @@ from datetime import timedelta
 from sqlalchemy import (
     Boolean,
     String,
+    and_,
     case,
     cast,
     delete,
     func,
     insert,
     literal,
+    or_,
     select,
     update,
 )
@@ -179,12 +181,30 @@ def shift_times(job_id: str, selection: Selection, delta: timedelta, low, high, 
                                      key.in_(_recorded(job_id, low, high)))
             .values(start_at=shifted(activities.c.start_at, delta),
                     end_at=shifted(activities.c.end_at, delta)))
+        record_new_times(job_id, low, high)
         audit_times(job_id, low, high, user_id=user_id, what="moved in bulk")
     return moved
 
 
-def restore_times(job_id: str, *, with_owner: bool, user_id: int | None, undo_id: str) -> int:
-    """Undo a shift or a slotted reassignment: the recorded times (and owner) come back."""
+def record_new_times(job_id: str, low, high) -> None:
+    """After a shift or a reassignment: the times each recorded activity has now, so undo
+    can tell the job's work from a later edit."""
+    activities = AREAS["activities"].model.__table__
+
+    def now(column):
+        return select(column).where(activities.c.id == undo.c.row_id).scalar_subquery()
+
+    db.session.execute(
+        update(undo).where(undo.c.job_id == job_id, undo.c.row_id >= low, undo.c.row_id <= high)
+        .values(new_start=now(activities.c.start_at), new_end=now(activities.c.end_at)))
+
+
+def restore_times(job_id: str, *, with_owner: bool, user_id: int | None,
+                  undo_id: str) -> tuple[int, int]:
+    """Undo a shift or a slotted reassignment: the recorded times (and owner) come back to
+    the activities that still have the times the job gave them; (restored, kept because
+    someone moved them since). Records from before the job noted its new times (no
+    ``new_start``) are restored as they are. Not committed."""
     activities = AREAS["activities"].model.__table__
     key = activities.c.id
 
@@ -195,14 +215,21 @@ def restore_times(job_id: str, *, with_owner: bool, user_id: int | None, undo_id
     values = {"start_at": old(undo.c.old_start), "end_at": old(undo.c.old_end)}
     if with_owner:
         values["owner_id"] = old(undo.c.old_int)
+    untouched = and_(undo.c.job_id == job_id, or_(
+        undo.c.new_start.is_(None),
+        and_(activities.c.start_at == undo.c.new_start,
+             activities.c.end_at.is_not_distinct_from(undo.c.new_end))))
     _audit(select(literal(utcnow(), audit.c.at.type), literal(user_id, audit.c.user_id.type),
                   literal("update"), literal("activities"), cast(undo.c.row_id, String),
                   literal(_summary(undo_id, f"undo of {job_id}")),
                   json_change("start_at", activities.c.start_at, undo.c.old_start))
            .select_from(undo.join(activities, activities.c.id == undo.c.row_id))
-           .where(undo.c.job_id == job_id))
-    mine = select(undo.c.row_id).where(undo.c.job_id == job_id)
-    return db.session.execute(update(activities).where(key.in_(mine)).values(values)).rowcount
+           .where(untouched))
+    mine = select(undo.c.row_id).select_from(undo.join(activities, activities.c.id ==
+                                                       undo.c.row_id)).where(untouched)
+    restored = db.session.execute(update(activities).where(key.in_(mine)).values(values)).rowcount
+    total = db.session.scalar(select(func.count()).where(undo.c.job_id == job_id))
+    return restored, total - restored
 
 
 def delete_rows(job_id: str, selection: Selection, low, high, *, user_id: int | None,

@@ -137,6 +137,29 @@ def test_shift_and_undo_activities(ctx, run_jobs):
     assert {a.id: a.start_at for a in db.session.scalars(select(Activity))} == before
 
 
+def test_undo_of_a_shift_leaves_an_activity_moved_since(ctx, run_jobs):
+    """Someone moved one of the shifted activities again: undo keeps it where they put it,
+    puts the other back, and says so."""
+    data = world(2)
+    ids = _activities(data["alice"], 2)
+    before = {a.id: a.start_at for a in db.session.scalars(select(Activity))}
+    run = start_shift(Selection("activities", tuple(ids)), 60)
+    run_jobs()
+    _done(run.id)
+    moved_again = db.session.get(Activity, ids[1])
+    moved_again.start_at += timedelta(days=7)
+    moved_again.end_at += timedelta(days=7)
+    db.session.commit()
+    placed = moved_again.start_at
+    undo = start_undo_bulk(run.id)
+    run_jobs()
+    result = _done(undo.id).result
+    assert (result["restored"], result["kept"]) == (1, 1)
+    db.session.expire_all()
+    assert db.session.get(Activity, ids[0]).start_at == before[ids[0]]
+    assert db.session.get(Activity, ids[1]).start_at == placed
+
+
 def test_reassign_into_free_slots(ctx, run_jobs):
     data = world(2)
     ids = _activities(data["alice"], 4)
