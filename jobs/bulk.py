@@ -27,7 +27,7 @@ from models.bulk.changes import (
 from models.campaigns.membership import revert
 from models.selections import AREAS, Selection, SelectionError, bounds
 
-from .runs import JobContext, enqueue, job
+from .runs import JobContext, attempts, enqueue, job
 
 # Every column a bulk action may set, by the name the job's parameters use.
 CHANGES = {c.area + "." + c.column: c for c in (
@@ -78,6 +78,13 @@ def over_chunks(ctx: JobContext, selection: Selection, work) -> tuple[int, int]:
     return total, changed
 
 
+def earlier_attempts(run_id: str) -> list[str]:
+    """The ids of the attempts of this run's request before it (a retry after a crash
+    follows a run whose committed chunks are recorded under that run's id)."""
+    ids = [run.id for run in attempts(db.session.get(JobRun, run_id))]
+    return ids[:ids.index(run_id)]
+
+
 def _user_label(user_id: int | None) -> str:
     user = db.session.get(User, user_id) if user_id else None
     return (user.name or user.email) if user else "nobody"
@@ -120,8 +127,10 @@ def bulk_shift(ctx: JobContext, selection: dict, minutes: int) -> dict:
     chosen = selection_of(selection)
     if chosen.area != "activities" or not isinstance(minutes, int) or not minutes:
         raise BulkError("a shift moves activities by a whole, non-zero number of minutes")
+    done_by = earlier_attempts(ctx.run_id)
     total, moved = over_chunks(ctx, chosen, lambda low, high: shift_times(
-        ctx.run_id, chosen, timedelta(minutes=minutes), low, high, user_id=ctx.user_id))
+        ctx.run_id, chosen, timedelta(minutes=minutes), low, high, user_id=ctx.user_id,
+        done_by=done_by))
     return {"selected": total, "moved": moved,
             "summary": f"Moved {moved:,} activities by {_duration(minutes)}."}
 
@@ -173,19 +182,24 @@ def undo_bulk(ctx: JobContext, run_id: str) -> dict:
     if original.result.get("undone_by"):
         raise BulkError(f"job {run_id} was already undone by {original.result['undone_by']}")
     params = original.params
+    restored = kept = 0
     if original.kind in MEMBERSHIP:
-        restored = kept = 0
         for campaign_id in original.result.get("campaign_ids", []):
             removed, put_back = revert(run_id, campaign_id)
             restored += removed + put_back
-    elif original.kind == "bulk_set":
-        restored, kept = restore_column(run_id, CHANGES[params["change"]], params.get("value"),
-                                        user_id=ctx.user_id, undo_id=ctx.run_id)
     else:
-        restored, kept = restore_times(run_id,
-                                       with_owner=original.kind == "bulk_reassign_slotted",
-                                       user_id=ctx.user_id, undo_id=ctx.run_id)
-    forget(run_id)
+        # Chunks an earlier attempt committed before it died are recorded under its id.
+        for attempt_id in [*earlier_attempts(run_id), run_id]:
+            if original.kind == "bulk_set":
+                back, left = restore_column(attempt_id, CHANGES[params["change"]],
+                                            params.get("value"), user_id=ctx.user_id,
+                                            undo_id=ctx.run_id)
+            else:
+                back, left = restore_times(
+                    attempt_id, with_owner=original.kind == "bulk_reassign_slotted",
+                    user_id=ctx.user_id, undo_id=ctx.run_id)
+            restored, kept = restored + back, kept + left
+            forget(attempt_id)
     original.result = {**original.result, "undone_by": ctx.run_id}
     ctx.progress(restored, restored)  # commits
     words = f"Put back {restored:,} rows as they were before {run_id}"

@@ -9,7 +9,7 @@ recorded values back where the row still holds what the job set (a later edit wi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -66,10 +66,12 @@ class Change:
         return undo.c.old_text if isinstance(column.type, String) else undo.c.old_int
 
 
-def chunks(low, high, size: int = CHUNK) -> Iterator[tuple[int, int]]:
-    """Inclusive id ranges covering ``low``…``high`` (nothing when the selection is empty)."""
+def chunks(low, high, size: int | None = None) -> Iterator[tuple[int, int]]:
+    """Inclusive id ranges covering ``low``…``high`` (nothing when the selection is empty),
+    ``size`` ids each (CHUNK, read when called: tests make it small)."""
     if low is None:
         return
+    size = size or CHUNK
     start = low
     while start <= high:
         yield start, min(start + size - 1, high)
@@ -144,12 +146,17 @@ def restore_column(job_id: str, change: Change, value, *, user_id: int | None,
     return restored, total - restored
 
 
-def record_times(job_id: str, selection: Selection, low, high) -> int:
-    """Keep the selected activities' owner and times (ids in ``low``…``high``) for undo."""
+def record_times(job_id: str, selection: Selection, low, high,
+                 done_by: Sequence[str] = ()) -> int:
+    """Keep the selected activities' owner and times (ids in ``low``…``high``) for undo,
+    except those the runs ``done_by`` (earlier attempts of the same request) recorded:
+    their change committed with their record, so they are done."""
     activities = AREAS["activities"].model.__table__
     key = activities.c.id
     rows = selected(selection, literal(job_id), key, activities.c.owner_id,
                     activities.c.start_at, activities.c.end_at).where(key >= low, key <= high)
+    if done_by:
+        rows = rows.where(key.not_in(select(undo.c.row_id).where(undo.c.job_id.in_(done_by))))
     return db.session.execute(
         insert_ignoring_duplicates(undo).from_select(
             ["job_id", "row_id", "old_int", "old_start", "old_end"], rows)
@@ -169,12 +176,13 @@ def audit_times(job_id: str, low, high, *, user_id: int | None, what: str) -> No
 
 
 def shift_times(job_id: str, selection: Selection, delta: timedelta, low, high, *,
-                user_id: int | None) -> int:
+                user_id: int | None, done_by: Sequence[str] = ()) -> int:
     """Move the selected activities (ids in ``low``…``high``) by ``delta``; recorded and
-    audited. How many moved."""
+    audited. How many moved. ``done_by``: earlier attempts of this request, whose chunks
+    are not moved a second time (a shift, unlike setting a value, is not idempotent)."""
     activities = AREAS["activities"].model.__table__
     key = activities.c.id
-    moved = record_times(job_id, selection, low, high)
+    moved = record_times(job_id, selection, low, high, done_by)
     if moved:
         db.session.execute(
             update(activities).where(key >= low, key <= high,

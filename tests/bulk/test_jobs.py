@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, insert, select
+from sqlalchemy.exc import OperationalError
 
+import jobs.bulk
 from jobs.bulk import (
     start_delete,
     start_opt_out,
@@ -158,6 +160,40 @@ def test_undo_of_a_shift_leaves_an_activity_moved_since(ctx, run_jobs):
     db.session.expire_all()
     assert db.session.get(Activity, ids[0]).start_at == before[ids[0]]
     assert db.session.get(Activity, ids[1]).start_at == placed
+
+
+def test_a_shift_retried_after_a_crash_moves_each_activity_once_and_undoes_all(
+        app, ctx, run_jobs, monkeypatch):
+    """The first attempt commits a chunk and loses its database; the retry moves only the
+    rest (a shift done twice would move them twice) and undo puts back both attempts'."""
+    data = world(2)
+    ids = _activities(data["alice"], 5)
+    before = {a.id: a.start_at for a in db.session.scalars(select(Activity))}
+    monkeypatch.setattr(changes, "CHUNK", 2)
+    calls = []
+
+    def shift_then_lose_the_database(*args, **kwargs):
+        calls.append(args[0])
+        if len(calls) == 2:  # the first chunk is committed; the second one fails
+            raise OperationalError("UPDATE activities", {}, Exception("server closed"))
+        return changes.shift_times(*args, **kwargs)
+
+    monkeypatch.setattr(jobs.bulk, "shift_times", shift_then_lose_the_database)
+    app.config["KOHDE_JOB_RETRY_SECONDS"] = 0  # the retry goes on the queue at once
+    first = start_shift(Selection("activities", tuple(ids)), 60)
+    run_jobs()
+    attempts = db.session.scalars(select(JobRun).where(JobRun.kind == "bulk_shift")
+                                  .order_by(JobRun.attempt)).all()
+    assert [(a.attempt, a.status) for a in attempts] == [(1, "failed"), (2, "done")]
+    assert attempts[0].id == first.id
+    db.session.expire_all()
+    assert {a.id: a.start_at - before[a.id] for a in db.session.scalars(select(Activity))} \
+        == dict.fromkeys(ids, timedelta(hours=1))
+    undo = start_undo_bulk(attempts[1].id)
+    run_jobs()
+    assert _done(undo.id).result["restored"] == 5
+    db.session.expire_all()
+    assert {a.id: a.start_at for a in db.session.scalars(select(Activity))} == before
 
 
 def test_reassign_into_free_slots(ctx, run_jobs):
