@@ -103,6 +103,17 @@ class JobContext:
                 self.heartbeat.lost.set()
         self.check()
 
+    def progress_aside(self, done: int, total: int | None = None) -> None:
+        """Record progress without committing: for a job that must stay one transaction
+        (a retry runs under a new id, so committed halves would be done twice). The
+        heartbeat writes it on its own connection with its next renewal; on SQLite, where
+        the job's open write holds the only write lock, only the final commit shows it."""
+        if self.heartbeat is not None:
+            values = {"progress_done": done}
+            if total is not None:
+                values["progress_total"] = total
+            self.heartbeat.progress = values
+
     @property
     def lost(self) -> bool:
         """Whether the run was taken from this process (the reaper failed it meanwhile)."""

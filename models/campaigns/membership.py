@@ -8,11 +8,12 @@ one transaction.
 
 from __future__ import annotations
 
-from sqlalchemy import and_, delete, func, insert, literal, select, true
+from sqlalchemy import and_, delete, insert, literal, select, true
 
 from ..base import db, utcnow
 from ..dialect import insert_ignoring_duplicates
 from ..email.outbox import queue_campaign_join
+from ..ranges import even_ranges
 from . import Campaign, CampaignMember, CampaignMemberRemoval
 from .audience import SOURCE_OF, Action, bulk_join_plans, to_add, to_remove
 
@@ -89,18 +90,9 @@ def add_members(campaign_id: int, action: Action, source_id=None, contact_ids=No
 
 def added_ranges(campaign_id: int, job_id: str, size: int) -> list[dict]:
     """The members job ``job_id`` added, cut into contact-id ranges of ``size`` members
-    (``{"low", "high"}``, inclusive), in one pass over them in id order."""
-    numbered = (select(members.c.contact_id,
-                       func.row_number().over(order_by=members.c.contact_id).label("n"))
-                .where(members.c.campaign_id == campaign_id, members.c.job_id == job_id)
-                .subquery("numbered"))
-    starts = list(db.session.scalars(
-        select(numbered.c.contact_id).where((numbered.c.n - 1) % size == 0)
-        .order_by(numbered.c.contact_id)))
-    highest = db.session.scalar(select(func.max(members.c.contact_id)).where(
-        members.c.campaign_id == campaign_id, members.c.job_id == job_id))
-    ends = [start - 1 for start in starts[1:]] + [highest]
-    return [{"low": low, "high": high} for low, high in zip(starts, ends, strict=True)]
+    (``{"low", "high"}``, inclusive)."""
+    return even_ranges(members.c.contact_id, members.c.campaign_id == campaign_id,
+                       members.c.job_id == job_id, size=size)
 
 
 def insert_members(rows) -> int:

@@ -49,8 +49,8 @@ def source_and_targets(people: int = PEOPLE) -> tuple[Campaign, Campaign, Campai
     db.session.execute(insert(Contact), [
         {"first_name": f"P{n}", "email": f"p{n}@example.fi", "email_opt_out": n % 10 == 0}
         for n in range(people)])
-    db.session.execute(insert(CampaignMember), [
-        {"campaign_id": source.id, "contact_id": i} for i in db.session.scalars(select(Contact.id))])
+    db.session.execute(insert(CampaignMember), [{"campaign_id": source.id, "contact_id": i}
+                                                for i in db.session.scalars(select(Contact.id))])
     db.session.commit()
     return source, *targets
 
