@@ -43,8 +43,13 @@ def change_audience(
     source_id: int | None = None,
     contact_ids: list[int] | None = None,
     refresh_group: bool = False,
+    *,
+    split: bool = True,
 ) -> dict:
-    """Run one audience action on a campaign, in one transaction."""
+    """Run one audience action on a campaign, in one transaction; with ``split`` (its own
+    job's way), the email of more new members than KOHDE_CHUNK_ROWS follows in chunk runs.
+    A scheduled run calls this inside its own job and records the outcome after it
+    returns, so it passes ``split=False``: one transaction, as always."""
     act = check_request(campaign_id, action, source_id, contact_ids)
     result: dict = {"campaign_id": campaign_id, "action": act.value}
     if refresh_group and act.value.endswith("_group"):
@@ -56,7 +61,7 @@ def change_audience(
     if act in ADDING:
         result.update(add_members(campaign_id, act, source_id, contact_ids,
                                   job_id=ctx.run_id, added_by=ctx.user_id,
-                                  split_above=chunk_rows()))
+                                  split_above=chunk_rows() if split else None))
     else:
         result["removed"] = remove_members(ctx.run_id, campaign_id, act, source_id, contact_ids)
     pause_at("campaign_audience.before_commit")  # crash tests: rows written, not committed

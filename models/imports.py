@@ -174,19 +174,25 @@ def _open_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
 
     def records():
         with fh:
-            start = reader.line_num + 1
-            while True:
-                try:
-                    fields = next(reader)
-                except StopIteration:
-                    return
-                except csv.Error as exc:
-                    yield start, exc
-                else:
-                    yield start, fields
-                start = reader.line_num + 1
+            yield from each_record(reader, reader.line_num + 1, lambda: reader.line_num + 1)
 
     return [_normalise_header(h) for h in header], records()
+
+
+def each_record(reader, start: int, next_start: Callable[[], int]
+                ) -> Iterator[tuple[int, list[str] | csv.Error]]:
+    """(line the record starts on, its fields or the CSV error) for each record of
+    ``reader``; ``next_start()`` answers where the next one starts."""
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield start, exc
+        else:
+            yield start, fields
+        start = next_start()
 
 
 def _bad_bytes(value: str) -> bool:

@@ -37,6 +37,7 @@ from .imports import (
     _owners,
     _result,
     check_file,
+    each_record,
 )
 
 BOM = b"\xef\xbb\xbf"
@@ -70,17 +71,7 @@ def _records(fh, dialect, offset: int, first_line: int, counter: list[int]
              ) -> Iterator[tuple[int, list[str] | csv.Error]]:
     """(line the record starts on, fields or the CSV error) from ``offset`` on."""
     reader = csv.reader(_lines_from(fh, offset, first_line, counter), dialect)
-    start = first_line
-    while True:
-        try:
-            fields = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            yield start, exc
-        else:
-            yield start, fields
-        start = counter[0]
+    return each_record(reader, first_line, lambda: counter[0])
 
 
 def plan_split(path: Path, size: int, duplicates_path: Path) -> SplitPlan | None:

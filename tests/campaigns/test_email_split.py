@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections import Counter
 
-import pytest
 from sqlalchemy import func, insert, select
 
 from jobs.campaigns import start_audience_change, start_undo_audience
@@ -23,16 +22,7 @@ from models import (
 from models.campaigns.audience import Action
 
 PEOPLE = 1000
-CHUNK = 100
-
-
-@pytest.fixture
-def chunked(app):
-    """KOHDE_CHUNK_ROWS of CHUNK for this test."""
-    before = app.config["KOHDE_CHUNK_ROWS"]
-    app.config["KOHDE_CHUNK_ROWS"] = CHUNK
-    yield CHUNK
-    app.config["KOHDE_CHUNK_ROWS"] = before
+CHUNK = 100  # the chunked fixture's KOHDE_CHUNK_ROWS
 
 
 def source_and_targets(people: int = PEOPLE) -> tuple[Campaign, Campaign, Campaign]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 
-import pytest
 from sqlalchemy import delete, func, select, update
 
 from jobs.imports import start_import_contacts
@@ -16,9 +15,10 @@ from jobs.runs import reap_expired, requeue_lost
 from jobs.worker import make_worker
 from models import Company, Contact, JobRun, JobStatus, db, utcnow
 from models.imports import read_report, run_import
+from tests.conftest import process_env
 
 ROWS = 1000
-CHUNK = 100
+CHUNK = 100  # the chunked fixture's KOHDE_CHUNK_ROWS
 HEADER = ["first_name", "last_name", "email", "company", "title"]
 
 
@@ -39,15 +39,6 @@ def big_csv(rows: int = ROWS) -> str:
         title = "Head\nof sales" if n == 98 else "Seller"
         writer.writerow([f"First{n}", f"Last{n}", email, company, title])
     return out.getvalue()
-
-
-@pytest.fixture
-def chunked(app):
-    """KOHDE_CHUNK_ROWS of CHUNK for this test."""
-    before = app.config["KOHDE_CHUNK_ROWS"]
-    app.config["KOHDE_CHUNK_ROWS"] = CHUNK
-    yield CHUNK
-    app.config["KOHDE_CHUNK_ROWS"] = before
 
 
 def the_import(path) -> JobRun:
@@ -132,12 +123,18 @@ def run_one_job(app) -> None:
     db.session.rollback()
 
 
-def test_redis_flushed_after_the_fan_out_loses_no_chunk(app, ctx, chunked, run_jobs, tmp_path):
+def fanned_out(app, tmp_path) -> JobRun:
+    """A big import whose parent has run (its chunks queued, none run yet)."""
     path = tmp_path / "big.csv"
     path.write_text(big_csv())
     start_import_contacts(path)
     run_one_job(app)
-    run = the_import(path)
+    return the_import(path)
+
+
+def test_redis_flushed_after_the_fan_out_loses_no_chunk(app, ctx, chunked, run_jobs, tmp_path):
+    path = tmp_path / "big.csv"
+    run = fanned_out(app, tmp_path)
     assert run.status == JobStatus.RUNNING and len(chunks_of(run)) == ROWS // CHUNK
     get_redis(app).flushdb()
     assert len(requeue_lost()) == ROWS // CHUNK  # the database knew every chunk
@@ -149,10 +146,7 @@ def test_redis_flushed_after_the_fan_out_loses_no_chunk(app, ctx, chunked, run_j
 
 def test_a_waiting_parent_lives_through_its_chunks(app, ctx, chunked, run_jobs, tmp_path):
     path = tmp_path / "big.csv"
-    path.write_text(big_csv())
-    start_import_contacts(path)
-    run_one_job(app)
-    run = the_import(path)
+    run = fanned_out(app, tmp_path)
     db.session.execute(update(JobRun).where(JobRun.id == run.id)
                        .values(lease_expires_at=utcnow()))
     db.session.commit()
@@ -166,9 +160,7 @@ def test_a_waiting_parent_lives_through_its_chunks(app, ctx, chunked, run_jobs, 
 
 def test_a_chunk_that_fails_for_good_fails_its_parent(app, ctx, chunked, run_jobs, tmp_path):
     path = tmp_path / "big.csv"
-    path.write_text(big_csv())
-    start_import_contacts(path)
-    run_one_job(app)
+    fanned_out(app, tmp_path)
     path.unlink()  # every range now fails on its own (not the machinery's fault: no retry)
     run_jobs()
     run = the_import(path)
@@ -191,3 +183,17 @@ def test_the_jobs_list_shows_the_parent_not_its_chunks(app, chunked, run_jobs, a
     page = admin_client.get("/admin/jobrun/?exact_count=1").get_data(as_text=True)
     assert run.id in page
     assert not any(chunk_id in page for chunk_id in chunk_ids)
+
+
+def test_the_cli_waits_for_a_split_import(app, ctx, chunked, tmp_path, monkeypatch):
+    """`kohde import contacts FILE` with no worker running: the worker it starts runs the
+    parent and every chunk, and the wait ends with the parent."""
+    for name, value in {**process_env(app), "KOHDE_CHUNK_ROWS": str(CHUNK)}.items():
+        monkeypatch.setenv(name, value)
+    path = tmp_path / "big.csv"
+    path.write_text(big_csv())
+    result = app.test_cli_runner().invoke(args=["import", "contacts", str(path)],
+                                          catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert f"imported {ROWS - 13}, updated 0, rejected 13" in result.output
+    assert len(chunks_of(the_import(path))) == ROWS // CHUNK
