@@ -305,12 +305,19 @@ def _company_ids(names: list[str]) -> tuple[dict[str, int], int]:
         )
         return dict(rows.all())
 
-    one_writer(Company.__table__)  # chunks of a split import run side by side
+    found = lookup()
+    if len(found) == len(by_key):
+        return found, 0
+    # Chunks of a split import run side by side: one at a time may look again and create
+    # what is still missing, committed at once (before the chunk's contacts), so the lock
+    # is held for this step only and the next chunk finds them.
+    one_writer(Company.__table__)
     found = lookup()
     missing = [{"name": by_key[k]} for k in by_key if k not in found]
     if missing:
         db.session.execute(insert(Company), missing)  # name_key: the column's default
         found = lookup()
+    db.session.commit()
     return found, len(missing)
 
 
