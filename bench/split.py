@@ -65,6 +65,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--members", type=int, default=500_000,
                         help="campaign members whose email is queued")
     parser.add_argument("--chunk", type=int, default=50_000, help="KOHDE_CHUNK_ROWS")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="rounds of the three lines, interleaved; the fastest is shown")
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL",
                                                               "redis://127.0.0.1:6379/1"))
     return database_arguments(parser).parse_args(argv)
@@ -173,19 +175,28 @@ def hold_senders() -> None:
 def bench_imports(app, env, args, data: Path) -> list[Line]:
     path = data / "contacts.csv"
     write_csv(path, args.rows)
-    lines = []
     floor = f"floor: import {args.rows:,} rows as one run, 1 worker"
-    for name, workers, chunk in ((floor, 1, args.rows + 1),
-                                 ("import split, 1 worker", 1, args.chunk),
-                                 ("import split, 2 workers", 2, args.chunk)):
-        empty_contacts()
-        seconds, run = measure(app, env, workers, chunk,
-                               lambda: start_import_contacts(path))
-        assert run.result["imported"] == args.rows - len(range(5, args.rows, 97)), run.result
-        note = f"{run.result.get('chunks', 1)} chunk(s)"
-        lines.append(Line(name, args.rows, seconds, floor=floor, note=note))
-        print(f"  {name}: {seconds:.1f} s ({note})", flush=True)
-    return lines
+    best: dict[str, Line] = {}
+    for _round in range(args.rounds):
+        for name, workers, chunk in ((floor, 1, args.rows + 1),
+                                     ("import split, 1 worker", 1, args.chunk),
+                                     ("import split, 2 workers", 2, args.chunk)):
+            empty_contacts()
+            seconds, run = measure(app, env, workers, chunk,
+                                   lambda: start_import_contacts(path))
+            assert run.result["imported"] == args.rows - len(range(5, args.rows, 97)), run.result
+            keep(best, Line(name, args.rows, seconds, floor=floor), run, args.rounds)
+    return list(best.values())
+
+
+def keep(best: dict[str, Line], line: Line, run: JobRun, rounds: int) -> None:
+    """Print one measurement; keep the fastest of each line."""
+    print(f"  {line.operation}: {line.seconds:.1f} s ({run.result.get('chunks', 1)} chunk(s)), "
+          f"load {os.getloadavg()[0]:.1f}", flush=True)
+    line.note = f"{run.result.get('chunks', 1)} chunk(s)" + (
+        f", fastest of {rounds}" if rounds > 1 else "")
+    if line.operation not in best or line.seconds < best[line.operation].seconds:
+        best[line.operation] = line
 
 
 def bench_email(app, env, args) -> list[Line]:
@@ -198,11 +209,11 @@ def bench_email(app, env, args) -> list[Line]:
     db.session.commit()
     members = db.session.scalar(select(func.count()).where(
         CampaignMember.campaign_id == source.id))
-    lines = []
     floor = f"floor: copy {members:,} members + queue their email in one statement"
-    for n, (name, workers, chunk) in enumerate(((floor, 1, members + 1),
-                                                ("email queue split, 1 worker", 1, args.chunk),
-                                                ("email queue split, 2 workers", 2, args.chunk))):
+    best: dict[str, Line] = {}
+    setups = ((floor, 1, members + 1), ("email queue split, 1 worker", 1, args.chunk),
+              ("email queue split, 2 workers", 2, args.chunk))
+    for n, (name, workers, chunk) in enumerate(setups * args.rounds):
         target = Campaign(name=f"Target {n}", email_template=EmailTemplate(
             name=f"Welcome {n}", subject="Hello", body_html="<p>Hi</p>{{ unsubscribe_url }}"))
         db.session.add(target)
@@ -213,10 +224,8 @@ def bench_email(app, env, args) -> list[Line]:
         made = db.session.scalar(select(func.count()).where(
             OutboxMessage.campaign_id == target.id))
         assert made == members, (made, members)
-        note = f"{run.result.get('chunks', 1)} chunk(s)"
-        lines.append(Line(name, members, seconds, floor=floor, note=note))
-        print(f"  {name}: {seconds:.1f} s ({note})", flush=True)
-    return lines
+        keep(best, Line(name, members, seconds, floor=floor), run, args.rounds)
+    return list(best.values())
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -28,6 +28,7 @@ from flask_babel import gettext as _
 from . import csv_cells
 from .imports import (
     COLUMNS,
+    NOT_CSV,
     ImportFileError,
     Outcome,
     RowValidator,
@@ -92,7 +93,9 @@ def plan_split(path: Path, size: int, duplicates_path: Path) -> SplitPlan | None
         except StopIteration:
             raise ImportFileError(f"{path.name}: " + _("no header row")) from None
         if isinstance(header, csv.Error):
-            raise ImportFileError(f"{path.name}: " + _("the header row is not CSV")) from None
+            raise ImportFileError(f"{path.name}: " + _(
+                "the header row is not CSV (%(problem)s); %(advice)s", problem=header,
+                advice=NOT_CSV)) from None
         header = [_normalise_header(h) for h in header]
         if "email" not in header:
             return None  # the whole-file import refuses it with the full message
