@@ -218,7 +218,6 @@ def bench_email(app, env, args) -> list[Line]:
             name=f"Welcome {n}", subject="Hello", body_html="<p>Hi</p>{{ unsubscribe_url }}"))
         db.session.add(target)
         db.session.commit()
-        analyze("contacts, campaign_members, outbox_messages")
         seconds, run = measure(app, env, workers, chunk, lambda t=target: start_audience_change(
             t.id, Action.COPY_CAMPAIGN, source.id))
         made = db.session.scalar(select(func.count()).where(
