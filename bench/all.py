@@ -31,7 +31,8 @@ def bench_arguments(size: int, postgres: bool) -> list[tuple[str, list[str]]]:
     The contact benches take N; the email bench sends 1,200 messages per setup to a sink
     that answers like a remote relay (messages per second do not depend on N; its Redis
     is REDIS_URL, flushed); the
-    scheduler bench has its own scale (actions, not contacts). chaos.py measures
+    scheduler bench has its own scale (actions, not contacts); the split bench imports N
+    rows and queues the email of N/2 members in 20 and 10 chunks. chaos.py measures
     recovery times, not ratios, and runs by itself (``make chaos``).
     """
     benches = [
@@ -41,6 +42,9 @@ def bench_arguments(size: int, postgres: bool) -> list[tuple[str, list[str]]]:
         ("activities", ["--contacts", str(size)]),
         ("outbox_send", ["--messages", "1200", "--setups", "1x1,2x1,4x1,1x4,2x4,4x4"]),
         ("schedules", ["--actions", "10000"]),
+        # its workers are `kohde worker` processes on REDIS_URL (default db 1)
+        ("split", ["--rows", str(size), "--members", str(max(size // 2, 1)),
+                   "--chunk", str(max(size // 20, 1))]),
     ]
     if postgres:  # its floors are PostgreSQL SQL
         benches.append(("automations", ["--contacts", str(size),

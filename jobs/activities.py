@@ -18,6 +18,7 @@ from models.workflows import run_for as run_workflows
 
 from .email.sender import start_senders
 from .runs import JobContext, enqueue, job
+from .split import chunk_rows
 
 
 def start_group_activities(
@@ -68,7 +69,9 @@ def create_group_activities(
     if activity_type not in set(ActivityType):
         raise ActivityError(f"unknown activity type {activity_type!r}")
     result = plan(ctx.run_id, group_id, date.fromisoformat(day), user_id, fallback_user_id)
-    result["created"] = create_from_plan(ctx.run_id, subject, activity_type, campaign_id)
+    # Ranged, in one transaction: progress goes out with the heartbeat (progress_aside).
+    result["created"] = create_from_plan(ctx.run_id, subject, activity_type, campaign_id,
+                                         size=chunk_rows(), step=ctx.progress_aside)
     _workflows(ctx, result)
     ctx.progress(result["created"], result["created"])  # commits
     _send_if_queued(result)

@@ -33,6 +33,7 @@ from .activities import _send_if_queued, _workflows
 from .bulk import BulkError, selection_of
 from .email.sender import start_senders
 from .runs import JobContext, enqueue, job
+from .split import chunk_rows
 
 CLEANUPS = {Action.DEDUPE_EMAIL.value: "email duplicates",
             Action.PRUNE_OPTED_OUT.value: "opted-out members"}
@@ -79,7 +80,8 @@ def bulk_contact_activities(ctx: JobContext, selection: dict, day: str, subject:
     chosen = selection_of(selection)
     result = plan_activities(ctx.run_id, chosen, date.fromisoformat(day), user_id,
                              fallback_user_id)
-    result["created"] = create_from_plan(ctx.run_id, subject, activity_type, campaign_id)
+    result["created"] = create_from_plan(ctx.run_id, subject, activity_type, campaign_id,
+                                         size=chunk_rows(), step=ctx.progress_aside)
     _workflows(ctx, result)
     ctx.progress(result["created"], result["created"])  # commits
     _send_if_queued(result)

@@ -19,12 +19,20 @@ from models.campaigns.audience import (
     AudienceError,
     check_request,
 )
-from models.campaigns.membership import add_members, remove_members, revert, take_turn
+from models.campaigns.membership import (
+    add_members,
+    added_ranges,
+    remove_members,
+    revert,
+    take_turn,
+)
+from models.email.outbox import queue_campaign_join
 from models.groups.refresh import refresh
 
 from .email.sender import start_senders
 from .pause import pause_at
 from .runs import JobContext, enqueue, job
+from .split import chunk_rows, fan_out, finisher, summed
 
 
 @job("campaign_audience")
@@ -35,8 +43,13 @@ def change_audience(
     source_id: int | None = None,
     contact_ids: list[int] | None = None,
     refresh_group: bool = False,
+    *,
+    split: bool = True,
 ) -> dict:
-    """Run one audience action on a campaign, in one transaction."""
+    """Run one audience action on a campaign, in one transaction; with ``split`` (its own
+    job's way), the email of more new members than KOHDE_CHUNK_ROWS follows in chunk runs.
+    A scheduled run calls this inside its own job and records the outcome after it
+    returns, so it passes ``split=False``: one transaction, as always."""
     act = check_request(campaign_id, action, source_id, contact_ids)
     result: dict = {"campaign_id": campaign_id, "action": act.value}
     if refresh_group and act.value.endswith("_group"):
@@ -47,14 +60,44 @@ def change_audience(
     take_turn(campaign_id)
     if act in ADDING:
         result.update(add_members(campaign_id, act, source_id, contact_ids,
-                                  job_id=ctx.run_id, added_by=ctx.user_id))
+                                  job_id=ctx.run_id, added_by=ctx.user_id,
+                                  split_above=chunk_rows() if split else None))
     else:
         result["removed"] = remove_members(ctx.run_id, campaign_id, act, source_id, contact_ids)
     pause_at("campaign_audience.before_commit")  # crash tests: rows written, not committed
+    if act in ADDING and result["email"] is None:
+        # Rule 4: the email of many new members is queued in contact-id ranges, each a
+        # chunk run of its own, recorded with the members in one commit.
+        ranges = added_ranges(campaign_id, ctx.run_id, chunk_rows())
+        fan_out(ctx, "campaign_email_chunk", ranges, total=result["added"],
+                result={**result, "email": {"queued": 0, "suppressed": 0}})
+        return result
     ctx.progress(1, 1)  # commits the whole change at once
     if result.get("email", {}).get("queued"):
         start_senders()
     return result
+
+
+@job("campaign_email_chunk")
+def campaign_email_chunk(ctx: JobContext, parent_id: str, seq: int, low: int, high: int) -> dict:
+    """The campaign email for one contact-id range of the members a split audience job
+    added: one INSERT … SELECT; a repeat adds nothing (one message per template, contact
+    and send)."""
+    parent = db.session.get(JobRun, parent_id)
+    email = queue_campaign_join(parent.params["campaign_id"], job_id=parent_id,
+                                contact_range=(low, high))
+    made = email["queued"] + email["suppressed"]
+    pause_at("campaign_email_chunk.before_commit")  # crash tests: rows written, not committed
+    ctx.progress(made, made)
+    if email["queued"]:
+        start_senders()  # sending starts with the first range, not after the last
+    return email
+
+
+@finisher("campaign_audience")
+def finish_audience(result: dict, chunks: list[dict]) -> dict:
+    """A split audience job's email is its ranges' added up."""
+    return {**result, "email": summed({}, chunks, ("queued", "suppressed"))}
 
 
 @job("undo_audience")

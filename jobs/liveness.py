@@ -106,6 +106,9 @@ class Heartbeat:
         self.lease = lease_seconds
         self.interval = max(lease_seconds / 3, 0.1)
         self.lost = threading.Event()
+        # Progress inside one long transaction (JobContext.progress_aside): written with the
+        # next renewal, on this thread's connection, so a page sees it before the commit.
+        self.progress: dict | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, daemon=True,
                                         name=f"kohde-heartbeat-{run_id}")
@@ -130,7 +133,8 @@ class Heartbeat:
                 renewed = conn.execute(
                     update(job_runs)
                     .where(job_runs.c.id == self.run_id, job_runs.c.status == JobStatus.RUNNING)
-                    .values(heartbeat_at=now, lease_expires_at=now + timedelta(seconds=self.lease))
+                    .values(heartbeat_at=now, lease_expires_at=now + timedelta(seconds=self.lease),
+                            **(self.progress or {}))
                 ).rowcount
             except Exception as exc:  # keep beating: the database may be back next time
                 log.warning("heartbeat of job run %s failed: %s", self.run_id, type(exc).__name__)

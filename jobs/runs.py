@@ -70,6 +70,10 @@ class JobContext:
     user_id: int | None
     result: dict = field(default_factory=dict)
     heartbeat: Heartbeat | None = None
+    # A chunk of a split job (jobs.split): its progress is added up into its parent's.
+    parent_id: str | None = None
+    # Set by jobs.split.fan_out: the run ends when its chunks have, not when it returns.
+    waiting: bool = False
 
     def progress(self, done: int, total: int | None = None, *, alone: bool = False) -> None:
         """Record progress, renew the lease and commit: jobs call this after each chunk.
@@ -87,6 +91,10 @@ class JobContext:
                 update(JobRun).where(JobRun.id == self.run_id, JobRun.status == JobStatus.RUNNING)
                 .values(**values)
             ).rowcount
+            if count and self.parent_id is not None:
+                from .split import chunk_progress  # split builds on this module
+
+                chunk_progress(self.parent_id)
             db.session.commit()
             return count
 
@@ -94,6 +102,17 @@ class JobContext:
             if self.heartbeat is not None:
                 self.heartbeat.lost.set()
         self.check()
+
+    def progress_aside(self, done: int, total: int | None = None) -> None:
+        """Record progress without committing: for a job that must stay one transaction
+        (a retry runs under a new id, so committed halves would be done twice). The
+        heartbeat writes it on its own connection with its next renewal; on SQLite, where
+        the job's open write holds the only write lock, only the final commit shows it."""
+        if self.heartbeat is not None:
+            values = {"progress_done": done}
+            if total is not None:
+                values["progress_total"] = total
+            self.heartbeat.progress = values
 
     @property
     def lost(self) -> bool:
@@ -177,6 +196,10 @@ def _alive(run: JobRun) -> bool:
     if run.status == JobStatus.RUNNING:
         if run.lease_expires_at is None or run.lease_expires_at >= now:
             return True
+        from .split import has_chunks, settle
+
+        if has_chunks(run.id):  # a split job: alive while its chunks are
+            return settle(run.id)
         ended, _ = end_run(run.id, JobStatus.FAILED, error=_lost_message(run), expired_before=now)
         return not ended
     if run.not_before is not None and run.not_before > now:
@@ -275,7 +298,13 @@ def reap_expired(now: datetime | None = None) -> list[str]:
         # A run without a lease was started before leases existed: give it one lease.
         if run.lease_expires_at is not None or (run.started_at or now) < now - lease
     ]
+    from .split import parents_among, settle
+
+    parents = parents_among([run_id for run_id, _ in expired])
     db.session.rollback()
+    for parent_id in parents:  # a split job lives through its chunks; ended by the last one
+        settle(parent_id)
+    expired = [(run_id, message) for run_id, message in expired if run_id not in parents]
     reaped = []
     for run_id, message in expired:
         ended, _ = end_run(run_id, JobStatus.FAILED, error=message, retry=True, expired_before=now)
@@ -336,6 +365,10 @@ def end_run(run_id: str, status: str, *, error: str | None = None, result: dict 
             return write(False)
 
     ended, following = retry_db(attempt, what=f"recording the end of job run {run_id}")
+    if ended and following is None:
+        from .split import settle_parent_of
+
+        settle_parent_of(run_id)  # the last chunk of a split job ends its parent
     if following is not None:
         log.warning("job run %s failed; attempt %d is %s (from %s)", run_id, following.attempt,
                     following.id, following.not_before)
@@ -362,6 +395,7 @@ def _next_attempt(run_id: str) -> JobRun | None:
         status=JobStatus.QUEUED,
         attempt=run.attempt + 1,
         retry_of_id=run.id,
+        parent_id=run.parent_id,
         not_before=utcnow() + timedelta(seconds=retry_delay(run.attempt)),
     )
     db.session.add(following)
@@ -411,7 +445,8 @@ def execute(run_id: str):
     run = db.session.get(JobRun, run_id)
     func = REGISTRY[run.kind]
     heartbeat = Heartbeat(db.engine, run_id, lease).start()
-    ctx = JobContext(run_id=run.id, user_id=run.user_id, heartbeat=heartbeat)
+    ctx = JobContext(run_id=run.id, user_id=run.user_id, heartbeat=heartbeat,
+                     parent_id=run.parent_id)
     g.acting_user_id = run.user_id
     try:
         try:
@@ -432,6 +467,8 @@ def execute(run_id: str):
                 raise JobFailed(safe_text(error)) from None
             raise
         result = result if isinstance(result, dict) else ctx.result
+        if ctx.waiting:  # split: its last chunk ends it (jobs.split.settle)
+            return result
         end_run(run_id, JobStatus.DONE, result=result)
         return result
     finally:

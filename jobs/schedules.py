@@ -145,7 +145,7 @@ def do_copy_group(ctx: JobContext, action: ScheduledAction, run: ScheduledAction
         raise ScheduleError(f"'{action.name}' has no campaign to copy into")
     campaign_name = action.campaign.name
     result = change_audience(ctx, action.campaign_id, "copy_group", group.id,
-                             refresh_group=action.refresh_first)
+                             refresh_group=action.refresh_first, split=False)
     words = _("%(added)s members of '%(group)s' added to '%(campaign)s'",
               added=_n(result.get("added", 0)), group=group.name, campaign=campaign_name)
     email = result.get("email") or {}
@@ -177,7 +177,8 @@ def do_group_email(ctx: JobContext, action: ScheduledAction, run: ScheduledActio
     db.session.add(campaign)
     db.session.flush()  # its id and number; committed with the members and messages
     ledger.set_campaign(run.id, campaign.id)
-    result = change_audience(ctx, campaign.id, "copy_group", group.id)  # commits all of it
+    result = change_audience(ctx, campaign.id, "copy_group", group.id,
+                             split=False)  # commits all of it
     counts = campaign_email_counts(campaign.id)
     email = result.get("email") or {"queued": 0, "suppressed": 0}
     result.update(campaign=campaign.name, campaign_number=campaign.number, template=template.name,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from sqlalchemy import Integer, any_, func, literal, literal_column, text
+from sqlalchemy import Integer, any_, false, func, literal, literal_column, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -64,6 +65,22 @@ def insert_ignoring_duplicates(table):
     (SQLite parses ``INSERT … SELECT … ON CONFLICT`` only when the SELECT has a WHERE.)
     """
     return insert(table).on_conflict_do_nothing()
+
+
+def one_writer(table) -> None:
+    """Let one transaction at a time past this point for ``table`` until it ends: two
+    chunks of one import may not both find a company missing and both create it.
+
+    PostgreSQL: a transaction-level advisory lock named after the table. SQLite: a write
+    that changes nothing takes the database's write lock now, before the lookup (its reads
+    outside a write see other processes' commits as they land).
+    """
+    if db.engine.dialect.name == "postgresql":
+        key = zlib.crc32(f"kohde:{table.name}".encode())
+        db.session.execute(select(func.pg_advisory_xact_lock(key)))
+    else:
+        db.session.execute(update(table).where(false()).values({table.primary_key.columns
+                                                                 .values()[0].name: 0}))
 
 
 @contextmanager

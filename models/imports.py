@@ -26,6 +26,7 @@ from . import csv_cells
 from .base import db, utcnow
 from .companies import Company
 from .contacts import Contact, ContactKind, search_text
+from .dialect import one_writer
 from .text import name_key
 from .users import User
 
@@ -142,15 +143,20 @@ def _normalise_header(name: str) -> str:
     return _readable(name).strip().strip("\ufeff").lower().replace(" ", "_").replace("-", "_")
 
 
-def _open_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
-    """The header and an iterator of (line number, fields) for each data record."""
-    check_file(path)
+def _dialect(path: Path):
+    """The CSV dialect of the file, sniffed from its first line (comma by default)."""
     with path.open("rb") as fh:
         sample = fh.read(SNIFF_BYTES).decode("utf-8", errors="replace")
     try:
-        dialect = csv.Sniffer().sniff(sample.split("\n", 1)[0], delimiters=",;\t")
+        return csv.Sniffer().sniff(sample.split("\n", 1)[0], delimiters=",;\t")
     except csv.Error:
-        dialect = csv.excel
+        return csv.excel
+
+
+def _open_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """The header and an iterator of (line number, fields) for each data record."""
+    check_file(path)
+    dialect = _dialect(path)
     # surrogateescape keeps undecodable bytes visible, so a bad row (not the file) is refused.
     fh = path.open("r", encoding="utf-8-sig", errors="surrogateescape", newline="")
     reader = csv.reader(fh, dialect)
@@ -168,19 +174,25 @@ def _open_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
 
     def records():
         with fh:
-            start = reader.line_num + 1
-            while True:
-                try:
-                    fields = next(reader)
-                except StopIteration:
-                    return
-                except csv.Error as exc:
-                    yield start, exc
-                else:
-                    yield start, fields
-                start = reader.line_num + 1
+            yield from each_record(reader, reader.line_num + 1, lambda: reader.line_num + 1)
 
     return [_normalise_header(h) for h in header], records()
+
+
+def each_record(reader, start: int, next_start: Callable[[], int]
+                ) -> Iterator[tuple[int, list[str] | csv.Error]]:
+    """(line the record starts on, its fields or the CSV error) for each record of
+    ``reader``; ``next_start()`` answers where the next one starts."""
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield start, exc
+        else:
+            yield start, fields
+        start = next_start()
 
 
 def _bad_bytes(value: str) -> bool:
@@ -294,10 +306,18 @@ def _company_ids(names: list[str]) -> tuple[dict[str, int], int]:
         return dict(rows.all())
 
     found = lookup()
+    if len(found) == len(by_key):
+        return found, 0
+    # Chunks of a split import run side by side: one at a time may look again and create
+    # what is still missing, committed at once (before the chunk's contacts), so the lock
+    # is held for this step only and the next chunk finds them.
+    one_writer(Company.__table__)
+    found = lookup()
     missing = [{"name": by_key[k]} for k in by_key if k not in found]
     if missing:
         db.session.execute(insert(Company), missing)  # name_key: the column's default
         found = lookup()
+    db.session.commit()
     return found, len(missing)
 
 
@@ -421,44 +441,57 @@ def run_import(path: Path, progress: Callable[[int, int], None] | None = None,
         )
     outcome = Outcome(ignored_columns=[h for h in header if h not in COLUMNS])
     total = max(_count_lines(path) - 1, 0)
-    owners = {
-        email.lower(): uid for email, uid in db.session.execute(select(User.email, User.id)).all()
-    }
-    validator = RowValidator(header, owners)
+    validator = RowValidator(header, _owners())
     report_path = report_path or data_dir("reports") / f"import-{uuid.uuid4().hex[:12]}.csv"
     with report_path.open("w", encoding="utf-8", errors="replace", newline="") as report_fh:
         report = csv_cells.writer(report_fh)
         report.writerow(["line", "reason", *header])
-        chunk: list[ParsedRow] = []
-        last_line = 1
-        for line, fields in records:
-            last_line = line
-            if isinstance(fields, csv.Error):
-                report.writerow([line, _("unreadable CSV: %(problem)s", problem=fields)])
-                outcome.rejected += 1
-                continue
-            if not any(f.strip() for f in fields):
-                continue  # blank lines are not rows
-            outcome.lines += 1
-            try:
-                chunk.append(validator.parse(line, fields))
-            except ValueError as exc:
-                report.writerow([line, _readable(str(exc)), *map(_readable, fields)])
-                outcome.rejected += 1
-            if len(chunk) >= CHUNK_ROWS:
-                _write_or_isolate(chunk, outcome, report, update_existing)
-                chunk = []
-                _commit(progress, last_line, total)
-        if chunk:
+        _import_records(records, validator, report, outcome, update_existing,
+                        lambda line: _commit(progress, total if line is None else line, total))
+    return _result(outcome, update_existing, report_path=str(report_path))
+
+
+def _owners() -> dict[str, int]:
+    """CRM users by lower-case email: who an ``owner_email`` cell may name."""
+    return {email.lower(): uid
+            for email, uid in db.session.execute(select(User.email, User.id)).all()}
+
+
+def _import_records(records, validator: RowValidator, report, outcome: Outcome,
+                    update_existing: bool, step: Callable[[int | None], None]) -> None:
+    """Validate and write ``records`` a chunk of CHUNK_ROWS at a time; ``step(last line)``
+    after each chunk written and ``step(None)`` at the end commit (with progress)."""
+    chunk: list[ParsedRow] = []
+    for line, fields in records:
+        if isinstance(fields, csv.Error):
+            report.writerow([line, _("unreadable CSV: %(problem)s", problem=fields)])
+            outcome.rejected += 1
+            continue
+        if not any(f.strip() for f in fields):
+            continue  # blank lines are not rows
+        outcome.lines += 1
+        try:
+            chunk.append(validator.parse(line, fields))
+        except ValueError as exc:
+            report.writerow([line, _readable(str(exc)), *map(_readable, fields)])
+            outcome.rejected += 1
+        if len(chunk) >= CHUNK_ROWS:
             _write_or_isolate(chunk, outcome, report, update_existing)
-        _commit(progress, total, total)
+            chunk = []
+            step(line)
+    if chunk:
+        _write_or_isolate(chunk, outcome, report, update_existing)
+    step(None)
+
+
+def _result(outcome: Outcome, update_existing: bool, **more) -> dict:
     result = {
         "imported": outcome.imported,
         "updated": outcome.updated,
         "rejected": outcome.rejected,
         "companies_created": outcome.companies_created,
         "rows": outcome.lines,
-        "report_path": str(report_path),
+        **more,
     }
     if outcome.ignored_columns:
         result["ignored_columns"] = outcome.ignored_columns

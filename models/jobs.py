@@ -68,10 +68,15 @@ class JobRun(Base):
         ForeignKey("job_runs.id", ondelete="SET NULL")
     )
     not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A split job (docs/architecture.md, rule 4): a chunk run points at the run that fanned it
+    # out; that parent stays running until its last chunk has ended (jobs/split.py).
+    parent_id: Mapped[str | None] = mapped_column(
+        ForeignKey("job_runs.id", ondelete="CASCADE")
+    )
 
     user = relationship("User")
     scheduled_action = relationship("ScheduledAction", backref="runs")
-    retry_of = relationship("JobRun", remote_side=[id])
+    retry_of = relationship("JobRun", remote_side=[id], foreign_keys=[retry_of_id])
 
     __table_args__ = (
         Index("ix_job_runs_dedupe_key_status", "dedupe_key", "status"),
@@ -82,6 +87,7 @@ class JobRun(Base):
               sqlite_where=text("status IN ('queued', 'running')")),
         Index("ix_job_runs_status_lease_expires_at", "status", "lease_expires_at"),
         Index("ix_job_runs_retry_of_id", "retry_of_id"),
+        Index("ix_job_runs_parent_id", "parent_id"),
     )
 
     @property

@@ -234,6 +234,15 @@ def mailbox(app):
 
 
 @pytest.fixture
+def chunked(app):
+    """Big jobs split at 100 rows (KOHDE_CHUNK_ROWS) in this test: 1,000 rows make 10 chunks."""
+    before = app.config["KOHDE_CHUNK_ROWS"]
+    app.config["KOHDE_CHUNK_ROWS"] = 100
+    yield 100
+    app.config["KOHDE_CHUNK_ROWS"] = before
+
+
+@pytest.fixture
 def run_jobs(app):
     """Run every queued job with a real RQ worker in burst mode."""
 

@@ -53,6 +53,9 @@ class Config:
     KOHDE_REAPER_INTERVAL = float(os.environ.get("KOHDE_REAPER_INTERVAL", "10"))
     KOHDE_JOB_ATTEMPTS = int(os.environ.get("KOHDE_JOB_ATTEMPTS", "3"))
     KOHDE_JOB_RETRY_SECONDS = float(os.environ.get("KOHDE_JOB_RETRY_SECONDS", "5"))
+    # Big jobs split (rule 4): an import of more rows, or a campaign email queue for more new
+    # members, than this is fanned out to chunk runs of this many rows, run by any worker.
+    KOHDE_CHUNK_ROWS = max(1, int(os.environ.get("KOHDE_CHUNK_ROWS", "50000")))
     KOHDE_DB_RETRY_SECONDS = float(os.environ.get("KOHDE_DB_RETRY_SECONDS", "60"))
     # Where uploaded CSV files and import reports are kept (default: instance/).
     KOHDE_DATA_DIR = os.environ.get("KOHDE_DATA_DIR")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -45,6 +46,7 @@ from models import (
     utcnow,
 )
 
+from ..ranges import even_ranges
 from .assignment import assignees, group_member_ids
 
 activities, links = Activity.__table__, ActivityContact.__table__
@@ -262,13 +264,18 @@ def summary(job_id: str, assigned: Select, tz: ZoneInfo) -> dict:
 
 
 def create_from_plan(job_id: str, subject: str, activity_type: str, campaign_id=None,
-                     notes: str = "") -> int:
+                     notes: str = "", *, size: int | None = None,
+                     step: Callable[[int, int], None] | None = None) -> int:
     """Turn the plan into numbered activities and their contact links; clear the plan.
 
     Each plan row gets its activity id before the insert, so the number ("A-" + id)
     goes in with the row and the links come from the plan without a join back —
     an UPDATE of every new row and a join on (owner, start) cost more than the
     inserts themselves. Handing out ids is the part that differs by dialect.
+
+    ``size``: a statement per contact-id range of that many plan rows, ``step(done,
+    total)`` after each (rule 4); all in the caller's one transaction, which a retry
+    (a new job id) needs: committed halves would be made twice.
     """
     values = {"subject": subject, "activity_type": activity_type, "campaign_id": campaign_id,
               "job_id": job_id, "notes": notes, "now": utcnow()}
@@ -276,10 +283,17 @@ def create_from_plan(job_id: str, subject: str, activity_type: str, campaign_id=
     # before _create_sqlite reads the highest id.
     db.session.execute(delete(slots).where(slots.c.job_id == job_id))
     created = db.session.scalar(select(func.count()).where(plans.c.job_id == job_id))
-    if db.engine.dialect.name == "postgresql":
-        _create_postgresql(values)
+    create = _create_postgresql if db.engine.dialect.name == "postgresql" else _create_sqlite
+    if size is None or created <= size:
+        create(values, plans.c.job_id == job_id)
     else:
-        _create_sqlite(values)
+        done = 0
+        for span in even_ranges(plans.c.contact_id, plans.c.job_id == job_id, size=size):
+            create(values, plans.c.job_id == job_id,
+                   plans.c.contact_id.between(span["low"], span["high"]))
+            done = min(done + size, created)
+            if step is not None:
+                step(done, created)
     db.session.execute(delete(plans).where(plans.c.job_id == job_id))
     return created
 
@@ -298,14 +312,14 @@ def _new_activities(src, values: dict):
     )
 
 
-def _create_postgresql(values: dict) -> None:
+def _create_postgresql(values: dict, *which) -> None:
     """One statement: ids from the table's sequence (safe beside other writers), the
     activities in a data-modifying CTE, the links from the same numbered plan rows."""
     src = (
         select(func.nextval(func.pg_get_serial_sequence("activities", "id")).label("id"),
                plans.c.contact_id, plans.c.owner_id, plans.c.company_id, plans.c.start_at,
                plans.c.end_at)
-        .where(plans.c.job_id == values["job_id"])
+        .where(*which)
         # in contact order, the foreign-key checks read the contacts' index in order too
         .order_by(plans.c.contact_id)
         .cte("src")
@@ -317,7 +331,7 @@ def _create_postgresql(values: dict) -> None:
     )
 
 
-def _create_sqlite(values: dict) -> None:
+def _create_sqlite(values: dict, *which) -> None:
     """Ids after the current highest one: SQLite lets one writer at a time, and this
     transaction already holds the write lock (create_from_plan wrote first), so no one
     else can take them."""
@@ -326,7 +340,7 @@ def _create_sqlite(values: dict) -> None:
         select((literal(base) + func.row_number().over(order_by=plans.c.contact_id)).label("id"),
                plans.c.contact_id, plans.c.owner_id, plans.c.company_id, plans.c.start_at,
                plans.c.end_at)
-        .where(plans.c.job_id == values["job_id"])
+        .where(*which)
         .subquery("src")
     )
     db.session.execute(_new_activities(numbered, values))

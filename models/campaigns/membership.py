@@ -13,6 +13,7 @@ from sqlalchemy import and_, delete, insert, literal, select, true
 from ..base import db, utcnow
 from ..dialect import insert_ignoring_duplicates
 from ..email.outbox import queue_campaign_join
+from ..ranges import even_ranges
 from . import Campaign, CampaignMember, CampaignMemberRemoval
 from .audience import SOURCE_OF, Action, bulk_join_plans, to_add, to_remove
 
@@ -54,13 +55,16 @@ def _delete_and_record(run_id: str, which) -> int:
 
 def add_members(campaign_id: int, action: Action, source_id=None, contact_ids=None, *,
                 job_id: str | None = None, added_by: int | None = None,
-                source: str | None = None) -> dict:
+                source: str | None = None, split_above: int | None = None) -> dict:
     """Add the contacts an adding action selects, and queue the campaign's email for them.
 
     This is the one place contacts join a campaign (the audience job, the admin's single
     add): joining a campaign that has a template means its email, in the same
     transaction, and members from before the template was attached get none.
     ``{"added": n, "email": {"queued": q, "suppressed": s}}``; the caller commits.
+    ``split_above`` (a job's): when more members than that joined, the email is left to
+    the caller, who queues it in ranges (:func:`added_ranges`) and commits those with the
+    members; ``"email"`` is None then.
     """
     chosen = to_add(campaign_id, action, source_id, contact_ids).subquery("chosen")
     now = utcnow()
@@ -75,11 +79,20 @@ def add_members(campaign_id: int, action: Action, source_id=None, contact_ids=No
     ).where(true())  # SQLite parses INSERT … SELECT … ON CONFLICT only after a WHERE
     with bulk_join_plans(action):
         added = insert_members(rows)
-    if job_id is not None:
+    if job_id is not None and split_above is not None and added > split_above:
+        email = None
+    elif job_id is not None:
         email = queue_campaign_join(campaign_id, job_id=job_id)
     else:
         email = queue_campaign_join(campaign_id, contact_ids=list(contact_ids or []))
     return {"added": added, "email": email}
+
+
+def added_ranges(campaign_id: int, job_id: str, size: int) -> list[dict]:
+    """The members job ``job_id`` added, cut into contact-id ranges of ``size`` members
+    (``{"low", "high"}``, inclusive)."""
+    return even_ranges(members.c.contact_id, members.c.campaign_id == campaign_id,
+                       members.c.job_id == job_id, size=size)
 
 
 def insert_members(rows) -> int:

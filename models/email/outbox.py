@@ -87,11 +87,13 @@ def suppression_reason(template_id, now: datetime, waiting_days: int,
 
 
 def queue_campaign_join(campaign_id: int, job_id: str | None = None,
-                        contact_ids: list[int] | None = None) -> dict:
+                        contact_ids: list[int] | None = None,
+                        contact_range: tuple[int, int] | None = None) -> dict:
     """Messages for members who just joined a campaign that has a template.
 
-    ``job_id``: the members one audience job added; ``contact_ids``: single joins.
-    Members who joined before the template was attached get nothing.
+    ``job_id``: the members one audience job added (``contact_range``: only those with a
+    contact id from … to, inclusive: one chunk of a split queue); ``contact_ids``: single
+    joins. Members who joined before the template was attached get nothing.
     """
     campaign = db.session.get(Campaign, campaign_id)
     if campaign is None or campaign.email_template_id is None:
@@ -99,6 +101,8 @@ def queue_campaign_join(campaign_id: int, job_id: str | None = None,
     members = CampaignMember.__table__
     now = utcnow()
     which = members.c.job_id == job_id if job_id else members.c.contact_id.in_(contact_ids or [])
+    if contact_range is not None:
+        which = and_(which, members.c.contact_id.between(*contact_range))
     reason = suppression_reason(
         campaign.email_template_id, now, Settings.current().email_waiting_period_days
     )

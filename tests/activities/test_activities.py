@@ -139,3 +139,22 @@ def test_cli_dry_run(app, world):
     assert result.exit_code == 0, result.output
     assert f"anna@example.fi: 5 ({FRIDAY}: 3, 2026-11-30: 2)" in result.output
     assert f"bert@example.fi: 2 ({FRIDAY}: 2)" in result.output
+
+
+@pytest.mark.parametrize("chunk", [2, 1000])
+def test_ranged_creation_makes_the_same_activities_as_one_statement(app, world, run_jobs,
+                                                                    chunk):
+    before = app.config["KOHDE_CHUNK_ROWS"]
+    app.config["KOHDE_CHUNK_ROWS"] = chunk  # 2: three statements for six activities
+    try:
+        run = create(world, run_jobs)
+    finally:
+        app.config["KOHDE_CHUNK_ROWS"] = before
+    created = db.session.scalars(select(Activity).where(Activity.job_id == run.id)
+                                 .order_by(Activity.id)).all()
+    assert run.result["created"] == len(created) == 6
+    assert run.progress_done == run.progress_total == 6
+    assert all(a.number == f"A-{a.id}" and len(a.contacts) == 1 for a in created)
+    assert {a.contacts[0].id for a in created} == {p.id for p in world["people"][:6]}
+    assert starts(world["anna"]) == [at(FRIDAY, 8), at(FRIDAY, 9), at(FRIDAY, 10),
+                                     at("2026-11-30", 8), at("2026-11-30", 9)]

@@ -49,6 +49,7 @@ LABELS = {
     "update_existing": _l("Update existing contacts"),
     "companies_created": _l("Companies created"), "rows": _l("Rows read"),
     "ignored_columns": _l("Columns ignored"),
+    "chunks": _l("Done in parts"), "chunks_failed": _l("Parts failed"),
 }
 
 

@@ -111,6 +111,14 @@ class JobRunView(BulkActionsMixin, ReadOnlyModelView):
                            "worker_name", "worker_host", "worker_pid", "heartbeat_at",
                            "lease_expires_at"]
 
+    def get_query(self):
+        """The jobs people started: the chunks of a split job are summed up in its row
+        (rule 4), not listed beside it."""
+        return super().get_query().filter(JobRun.parent_id.is_(None))
+
+    def get_count_query(self):  # noqa: D102 (the same restriction as the list)
+        return super().get_count_query().filter(JobRun.parent_id.is_(None))
+
     def render(self, template, **kwargs):  # noqa: D102 (the details page offers undo)
         kwargs = {**progress_context(), "attempts": attempts, "params_of": params_of, **kwargs}
         return super().render(template, **kwargs)

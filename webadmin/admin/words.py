@@ -29,6 +29,8 @@ WORDS: dict[str, dict[str, object]] = {
                  "campaign_audience": _l("Campaign audience change"),
                  "group_activities": _l("Activities for a target group"),
                  "import_contacts": _l("Contact import"),
+                 "import_chunk": _l("Part of a contact import"),
+                 "campaign_email_chunk": _l("Part of a campaign's email queue"),
                  "refresh_group": _l("Target group refresh"),
                  "scheduled_action": _l("Scheduled action"),
                  "send_outbox": _l("Sending email"),

@@ -26,7 +26,8 @@ from sqlalchemy import select
 
 from jobs import embedded_redis
 from jobs.queue import get_queue, redis_url
-from jobs.runs import RQ_ENDED, _put_on_queue, rq_status
+from jobs.runs import RQ_ENDED, _put_on_queue, requeue_lost, rq_status
+from jobs.split import has_chunks
 from models import JobRun, JobStatus, db, utcnow
 
 # How long RQ may disagree with the row (RQ says ended, the commit is on its way) before
@@ -85,6 +86,8 @@ def _rq_disagrees(run: JobRun) -> str | None:
 
     A queued run RQ does not know (Redis flushed, or a retry whose time has come) is put on
     the queue here instead: the database is the truth."""
+    if run.status == JobStatus.RUNNING and has_chunks(run.id):
+        return None  # a split job: RQ ended its part; its chunk runs carry it (jobs.split)
     try:
         state = rq_status(run.id)
     except RedisError:
@@ -148,6 +151,9 @@ def wait_for(run: JobRun, as_json: bool = False, timeout: float | None = None) -
                     run = _load(run_id)
                     if run.status == JobStatus.QUEUED:
                         worker = _start_burst_worker()  # a retry came after it left
+                    elif has_chunks(run_id):  # a chunk's retry came after it left
+                        requeue_lost()
+                        worker = _start_burst_worker()
                     elif not run.finished:
                         raise click.ClickException(f"the worker stopped before job {run_id} ended")
                 if deadline is not None and now > deadline:
