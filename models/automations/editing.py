@@ -1,6 +1,6 @@
-"""Editing the steps: reorder and remove, and what a change of timing does to the
-pending steps of an active automation (shown before saving, then done; steps already
-done are not touched)."""
+"""Editing the steps: reorder and remove (a removed step keeps its history), and what a
+change of timing does to the pending steps of an active automation (shown before saving,
+then done; steps already done are not touched)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,14 @@ from sqlalchemy import func, literal, select, update
 
 from ..base import db
 from ..settings import installation_tz
-from .definitions import Automation, AutomationEnrolment, AutomationStep, StepTrace, TraceState
+from .definitions import (
+    Automation,
+    AutomationEnrolment,
+    AutomationStep,
+    Outcome,
+    StepTrace,
+    TraceState,
+)
 from .enrolment import schedule
 
 enrolments = AutomationEnrolment.__table__
@@ -75,12 +82,24 @@ def reschedule(automation: Automation, tz: ZoneInfo | None = None) -> int:
     return moved
 
 
-def remove_step(step: AutomationStep) -> None:
-    """Delete a step (its traces go with it) and close the gap in the positions."""
+def remove_step(step: AutomationStep, now: datetime) -> int:
+    """Take a step out of its automation, keeping its history: the step is marked removed
+    (no schedule, list or count has it from now on), its pending traces are cancelled with
+    the reason ``step_removed`` (one UPDATE), its done ones stay as they are; the positions
+    close the gap. Answers how many pending traces were cancelled."""
     automation = step.automation
-    automation.steps.remove(step)
+    step.removed_at = now
+    cancelled = db.session.execute(
+        update(traces)
+        .where(traces.c.step_id == step.id, traces.c.state == TraceState.PENDING)
+        .values(state=TraceState.DONE, done_at=now, outcome=Outcome.CANCELLED,
+                reason="step_removed")
+        .execution_options(synchronize_session=False)
+    ).rowcount
     db.session.flush()
+    db.session.expire(automation, ["steps", "removed_steps"])
     renumber(automation)
+    return cancelled
 
 
 def renumber(automation: Automation) -> None:

@@ -37,7 +37,6 @@ from models.automations import (
     history_of,
     move_step,
     remove_step,
-    renumber,
     reschedule,
     reschedule_effect,
     schedule,
@@ -102,9 +101,10 @@ class AutomationView(SecureModelView):
             abort(404)
         return row
 
-    def _step(self, step_id: int) -> AutomationStep:
+    def _step(self, step_id: int, removed: bool = False) -> AutomationStep:
+        """The step, 404 when there is none; a removed one only to read (``removed``)."""
         step = db.session.get(AutomationStep, step_id)
-        if step is None:
+        if step is None or (step.removed_at is not None and not removed):
             abort(404)
         return step
 
@@ -124,8 +124,9 @@ class AutomationView(SecureModelView):
                                                 .order_by(EmailTemplate.name)).all(),
                 "users": active_users()}
 
-    def _steps_partial(self, row: Automation):
-        return self.render("kohde/automations/_steps.html", **self._steps_context(row))
+    def _steps_partial(self, row: Automation, note: str | None = None):
+        return self.render("kohde/automations/_steps.html", note=note,
+                           **self._steps_context(row))
 
     # --- the step builder (htmx) ----------------------------------------------------------------
 
@@ -174,13 +175,15 @@ class AutomationView(SecureModelView):
 
     @expose("/steps/<int:step_id>/remove", methods=["POST"])
     def remove(self, step_id: int):
-        """Remove a step (its pending traces go with it; done ones too, with the step)."""
+        """Remove a step: its pending traces are cancelled (the step was removed), the done
+        ones stay in the contacts' history."""
         step = self._step(step_id)
         row = step.automation
-        remove_step(step)
-        renumber(row)
+        cancelled = remove_step(step, clock.now())
         db.session.commit()
-        return self._steps_partial(row)
+        return self._steps_partial(row, ngettext(
+            "Step removed; %(num)d contact waiting for it will not get it.",
+            "Step removed; %(num)d contacts waiting for it will not get it.", cancelled))
 
     @expose("/steps/<int:step_id>/preview", methods=["POST"])
     def preview_step(self, step_id: int):
@@ -215,7 +218,7 @@ class AutomationView(SecureModelView):
     @expose("/steps/<int:step_id>/contacts")
     def at_step(self, step_id: int):
         """The contacts behind a count: at the step (pending) or with an outcome."""
-        step = self._step(step_id)
+        step = self._step(step_id, removed=True)
         state = request.args.get("state", "pending")
         return self.render("kohde/automations/at_step.html", step=step, state=state,
                            rows=contacts_at(step, state, 500), tz=installation_tz())
