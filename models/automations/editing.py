@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, literal, select, update
 
+from .. import clock
 from ..base import db
 from ..settings import installation_tz
 from .definitions import (
@@ -35,27 +36,54 @@ def pending_moments(step: AutomationStep) -> list[tuple[datetime, datetime, int]
     )]
 
 
-def reschedule_effect(automation: Automation, tz: ZoneInfo | None = None) -> list[dict]:
+def open_moments(automation: Automation) -> list[tuple[datetime, int]]:
+    """(entered_at, count) of the automation's open enrolments (the baseline not counted):
+    who is in it now, by the moment they entered."""
+    return [tuple(r) for r in db.session.execute(
+        select(enrolments.c.entered_at, func.count())
+        .where(enrolments.c.automation_id == automation.id, enrolments.c.left_at.is_(None),
+               enrolments.c.attempt >= 1)
+        .group_by(enrolments.c.entered_at))]
+
+
+def new_step_effect(automation: Automation, step: AutomationStep, tz: ZoneInfo,
+                    now: datetime) -> dict:
+    """What adding ``step`` (unsaved) would do: how many of the contacts in the automation
+    get it, how many of them are already past its time (done on the next tick), and when
+    the first of the others is due. Nobody before the automation first runs."""
+    dues = [] if automation.started_at is None else [
+        (step.due_for(entered_at, tz), n) for entered_at, n in open_moments(automation)]
+    later = [due for due, _n in dues if due > now]
+    return {"contacts": sum(n for _due, n in dues),
+            "overdue": sum(n for due, n in dues if due <= now),
+            "first_due": min(later) if later else None,
+            "first_count": sum(n for due, n in dues if later and due == min(later))}
+
+
+def reschedule_effect(automation: Automation, tz: ZoneInfo | None = None,
+                      now: datetime | None = None) -> list[dict]:
     """What saving the steps as they are now (in the session, unsaved) would do to pending
-    traces: per step, how many move and to when; the done ones stay as they are."""
+    traces: per step, how many move and to when; the done ones stay as they are. A step
+    not saved yet (added): who would get it and when (:func:`new_step_effect`)."""
     tz = tz or installation_tz()
     effect = []
     for step in automation.steps:
         moved, same, moves = 0, 0, []
-        if step.id is not None:
-            for entered_at, due_at, n in pending_moments(step):
-                new = step.due_for(entered_at, tz)
-                if new != due_at:
-                    moved += n
-                    moves.append({"from": due_at, "to": new, "count": n})
-                else:
-                    same += n
-            done = db.session.scalar(select(func.count()).where(
-                traces.c.step_id == step.id, traces.c.state == TraceState.DONE)) or 0
-        else:
-            done = 0
+        if step.id is None:
+            effect.append({"step": step, "new": True,
+                           **new_step_effect(automation, step, tz, now or clock.now())})
+            continue
+        for entered_at, due_at, n in pending_moments(step):
+            new = step.due_for(entered_at, tz)
+            if new != due_at:
+                moved += n
+                moves.append({"from": due_at, "to": new, "count": n})
+            else:
+                same += n
+        done = db.session.scalar(select(func.count()).where(
+            traces.c.step_id == step.id, traces.c.state == TraceState.DONE)) or 0
         effect.append({"step": step, "moved": moved, "unchanged": same, "moves": moves,
-                       "done": done, "new": step.id is None})
+                       "done": done, "new": False})
     return effect
 
 

@@ -73,3 +73,47 @@ def test_a_removed_step_keeps_its_history(admin_client, ctx):
     assert [(t.step.subject, t.outcome) for t in traces(cecilia)] == [("Meet", "task_created")]
     listing = admin_client.get("/admin/automation/").get_data(as_text=True)
     assert "1. Task for a user" in listing and "2. " not in listing
+
+
+def test_adding_a_step_shows_who_gets_it_before_it_is_added(admin_client, ctx):
+    helsinki()
+    row = automation(email_step(0))
+    for name in ("Anna", "Ben"):
+        contact(name)
+    switch_on(row, local(2026, 12, 7, 10))  # Monday
+    tick_at(local(2026, 12, 7, 10))  # both enter
+    contact("Cecilia")
+    tick_at(local(2026, 12, 9, 10))  # Wednesday: Cecilia enters
+    token = csrf_token(admin_client, f"/admin/automation/details/?id={row.id}")
+    fields = {"kind": "task", "subject": "Call", "delay_days": "2", "weekdays": "1-5",
+              "at_time": "09:00"}
+    with clock.frozen(local(2026, 12, 10, 12)):  # Thursday noon
+        effect = admin_client.post(f"/admin/automation/{row.id}/steps/preview", data=fields,
+                                   headers={"X-CSRFToken": token}).get_data(as_text=True)
+    # Anna and Ben entered Monday 10:00: due Wednesday 10:00 or later, on a weekday at 09:00
+    # (Thursday 09:00), past. Cecilia entered Wednesday 10:00: Friday 09:00 is too early,
+    # so next Monday 09:00.
+    assert "gives this step to <strong>3</strong> contacts in the automation now" in effect
+    assert "2 of them are past its time and get it on the next tick" in effect
+    assert "The first is due Mon 2026-12-14 09:00 (1 contact)" in effect, effect
+    db.session.rollback()
+    assert len(db.session.get(Automation, row.id).steps) == 1  # nothing added yet
+    # A step that cannot run says why, and nothing is added.
+    bad = admin_client.post(f"/admin/automation/{row.id}/steps/preview", data={"kind": "task"},
+                            headers={"X-CSRFToken": token}).get_data(as_text=True)
+    assert "give the task a subject" in bad
+
+    with clock.frozen(local(2026, 12, 10, 12)):
+        part = admin_client.post(f"/admin/automation/{row.id}/steps/add", data=fields,
+                                 headers={"X-CSRFToken": token}).get_data(as_text=True)
+    assert "Step added; 3 contacts in the automation get it." in part
+    done = tick_at(local(2026, 12, 10, 12, 5))
+    assert done["task_created"] == 2
+    tick_at(local(2026, 12, 14, 9, 1))
+    assert [t.outcome for t in traces() if t.step.kind == "task"] == ["task_created"] * 3
+
+    # Before the first activation nobody is in it: the preview says so.
+    fresh = automation(email_step(0), name="Fresh")
+    effect = admin_client.post(f"/admin/automation/{fresh.id}/steps/preview", data=fields,
+                               headers={"X-CSRFToken": token}).get_data(as_text=True)
+    assert "Nobody is in the automation now" in effect

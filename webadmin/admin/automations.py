@@ -146,24 +146,44 @@ class AutomationView(SecureModelView):
         except ValueError:
             step.at_time = None
 
-    @expose("/<int:automation_id>/steps/add", methods=["POST"])
-    def add_step(self, automation_id: int):
-        """Add a step at the end (an active automation schedules it for who is in it)."""
-        row = self._automation(automation_id)
+    def _new_step(self, row: Automation) -> tuple[AutomationStep, dict]:
+        """The step the add form describes, appended to ``row`` (not flushed), and what is
+        missing for it to run."""
         step = AutomationStep(position=len(row.steps) + 1)
         with db.session.no_autoflush:
             self._fill(step, request.form)
-            problems = step.problems()
+            row.steps.append(step)
+            return step, step.problems()
+
+    @expose("/<int:automation_id>/steps/add", methods=["POST"])
+    def add_step(self, automation_id: int):
+        """Add a step at the end; once the automation has run, the contacts in it get the
+        step too (their due times from when each entered)."""
+        row = self._automation(automation_id)
+        step, problems = self._new_step(row)
         if problems:
             db.session.rollback()
             context = self._steps_context(self._automation(automation_id))
             return self.render("kohde/automations/_steps.html", problems=problems, **context), 422
-        row.steps.append(step)
         db.session.flush()
-        if row.active:
-            schedule(row, tz=installation_tz())
+        scheduled = schedule(row, tz=installation_tz()) if row.started_at is not None else 0
         db.session.commit()
-        return self._steps_partial(row)
+        return self._steps_partial(row, ngettext(
+            "Step added; %(num)d contact in the automation gets it.",
+            "Step added; %(num)d contacts in the automation get it.", scheduled)
+            if scheduled else None)
+
+    @expose("/<int:automation_id>/steps/preview", methods=["POST"])
+    def preview_new_step(self, automation_id: int):
+        """What adding the step would do, before it is added: how many of the contacts in
+        the automation get it and when the first ones are due (nothing is saved)."""
+        row = self._automation(automation_id)
+        step, problems = self._new_step(row)
+        with db.session.no_autoflush:
+            effect = [e for e in reschedule_effect(row, now=clock.now()) if e["step"] is step]
+        db.session.rollback()
+        return self.render("kohde/automations/_effect.html", problems=problems, effect=effect,
+                           active=row.active, tz=installation_tz())
 
     @expose("/steps/<int:step_id>/move", methods=["POST"])
     def move(self, step_id: int):
