@@ -12,16 +12,17 @@ writes the same rows (same unique keys and indexes):
   the re-entry rule, the attempt number) vs. ``INSERT … SELECT … WHERE NOT EXISTS``;
 * leave — a tenth of the leads become customers; ``leave`` (one UPDATE … NOT EXISTS over
   the compiled criteria) vs. the same UPDATE written by hand;
-* 100k steps due — the tick's step work (``claim_due`` + ``run_step`` in batches of
-  2,000: the claim, an outbox INSERT … SELECT with the suppressions decided in SQL, the
-  held-back traces' outcomes) vs. one hand-written statement (the traces marked done
-  feeding an INSERT … SELECT into the outbox with the same suppression CASE, the waiting
-  period's earlier messages read once) and one UPDATE of the held-back traces' outcomes.
+* 100k steps due — the tick's step work (``jobs.automations.run_steps``: per batch of
+  2,000 one statement that claims with SKIP LOCKED, decides the suppressions in SQL,
+  marks the traces and inserts their outbox rows, then a commit) vs. one hand-written
+  statement (the traces marked done feeding an INSERT … SELECT into the outbox with the
+  same suppression CASE, the waiting period's earlier messages read once) and one UPDATE
+  of the held-back traces' outcomes; ours must have written what the floor wrote.
 
-Prints operation, rows, seconds, rows/s, the floor's seconds and the ratio (our time ÷
-the floor's). The database is reset between the two runs of an operation. No Redis is
-needed. It wipes its database like bench/seed.py. ``--contacts 20000`` is the CI-sized
-run (a few seconds). See bench/README.md.
+Prints operation, rows, seconds, rows/s and the ratio to the floor (bench/table.py).
+The database is reset between the two runs of an operation. No Redis is needed. It wipes
+its database like bench/seed.py. ``--contacts 20000`` is the CI-sized run (a few
+seconds). See bench/README.md.
 """
 
 from __future__ import annotations
