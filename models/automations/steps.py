@@ -10,7 +10,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String, and_, cast, exists, func, insert, literal, select, true, update
+from sqlalchemy import (
+    String,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    true,
+    update,
+)
 
 from ..base import db
 from ..dialect import insert_ignoring_duplicates, one_of
@@ -107,8 +119,7 @@ def _mark(due, now: datetime):
 
 
 def _outcome(why):
-    from sqlalchemy import case
-
+    """A claimed email trace's outcome: queued when nothing holds it back, else suppressed."""
     return case((why.is_(None), Outcome.QUEUED.value), else_=Outcome.SUPPRESSED.value)
 
 
@@ -186,8 +197,6 @@ def email_contacts_due(step: AutomationStep, now: datetime, limit: int) -> tuple
 
 def case_state(why):
     """queued when nothing holds the message back, else suppressed."""
-    from sqlalchemy import case
-
     from ..email import OutboxState
 
     return case((why.is_(None), OutboxState.QUEUED.value), else_=OutboxState.SUPPRESSED.value)
