@@ -12,16 +12,17 @@ writes the same rows (same unique keys and indexes):
   the re-entry rule, the attempt number) vs. ``INSERT … SELECT … WHERE NOT EXISTS``;
 * leave — a tenth of the leads become customers; ``leave`` (one UPDATE … NOT EXISTS over
   the compiled criteria) vs. the same UPDATE written by hand;
-* 100k steps due — the tick's step work (``claim_due`` + ``run_step`` in batches of
-  2,000: the claim, an outbox INSERT … SELECT with the suppressions decided in SQL, the
-  held-back traces' outcomes) vs. one hand-written statement (the traces marked done
-  feeding an INSERT … SELECT into the outbox with the same suppression CASE, the waiting
-  period's earlier messages read once) and one UPDATE of the held-back traces' outcomes.
+* 100k steps due — the tick's step work (``jobs.automations.run_steps``: per batch of
+  2,000 one statement that claims with SKIP LOCKED, decides the suppressions in SQL,
+  marks the traces and inserts their outbox rows, then a commit) vs. one hand-written
+  statement (the traces marked done feeding an INSERT … SELECT into the outbox with the
+  same suppression CASE, the waiting period's earlier messages read once) and one UPDATE
+  of the held-back traces' outcomes; ours must have written what the floor wrote.
 
-Prints operation, rows, seconds, rows/s, the floor's seconds and the ratio (our time ÷
-the floor's). The database is reset between the two runs of an operation. No Redis is
-needed. It wipes its database like bench/seed.py. ``--contacts 20000`` is the CI-sized
-run (a few seconds). See bench/README.md.
+Prints operation, rows, seconds, rows/s and the ratio to the floor (bench/table.py).
+The database is reset between the two runs of an operation. No Redis is needed. It wipes
+its database like bench/seed.py. ``--contacts 20000`` is the CI-sized run (a few
+seconds). See bench/README.md.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ from bench.seed import (  # noqa: E402
     references,
     run_floor,
 )
+from bench.table import Line, print_table  # noqa: E402
+from jobs.automations import STEP_BATCH, run_steps  # noqa: E402
 from models import (  # noqa: E402
     Automation,
     AutomationStep,
@@ -55,12 +58,11 @@ from models import (  # noqa: E402
     StepTrace,
     db,
 )
-from models.automations import claim_due, enter, leave, run_step, schedule  # noqa: E402
+from models.automations import enter, leave, schedule  # noqa: E402
 from models.seed import seed_demo  # noqa: E402
 
 NOW = datetime(2027, 5, 3, 6, 0, tzinfo=UTC)  # a Monday morning
 DUE = 100_000
-BATCH = 2000
 
 # bench/seed.py's floor rows are all 'active' and opted in: half become leads (what the
 # automation's filter matches), one in fifty opts out (the step's email holds them back).
@@ -131,6 +133,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--contacts", type=int, default=100_000, help="contacts (N)")
     parser.add_argument("--due", type=int, default=DUE, help="steps due at once")
+    parser.add_argument("--batch", type=int, default=STEP_BATCH,
+                        help="traces per batch (default: the tick's)")
     args = database_arguments(parser)
     args.set_defaults(database_url="postgresql://postgres@127.0.0.1:5432/kohde_bench_automations")
     return args.parse_args(argv)
@@ -160,16 +164,15 @@ def hashed(statement: str, **params) -> None:
     sql(statement, **params)
 
 
-def print_table(results: list[tuple[str, int, float, float]]) -> None:
-    """operation, rows, seconds, rows/s, the floor's seconds and the ratio (our time ÷ the
-    floor's time: 1.00× is the floor)."""
-    header = (f"{'operation':<26} {'rows':>9} {'seconds':>8} {'rows/s':>9} {'floor s':>8} "
-              f"{'ratio':>7}")
-    print(header)
-    print("-" * len(header))
-    for name, rows, ours_s, floor_s in results:
-        print(f"{name:<26} {rows:>9,} {ours_s:>8.2f} {rows / ours_s:>9,.0f} {floor_s:>8.2f} "
-              f"{ours_s / floor_s:>6.2f}×")
+def written() -> list[tuple]:
+    """What a steps run wrote, to compare ours with the floor's: the traces done by outcome
+    and reason, the outbox rows by state, reason and sender."""
+    return [tuple(r) for r in db.session.execute(text(
+        "SELECT 'trace', outcome, reason, count(*) FROM automation_step_traces "
+        "WHERE state = 'done' GROUP BY outcome, reason UNION ALL "
+        "SELECT 'message', state, suppressed_reason || '/' || sender_mode, count(*) "
+        "FROM outbox_messages GROUP BY state, suppressed_reason, sender_mode ORDER BY 1, 2, 3"
+    )).all()]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -198,7 +201,11 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{args.contacts:,} contacts ({matching:,} leads) in "
               f"{time.perf_counter() - began:.1f} s\n")
         a = {"a": row.id, "now": NOW}
-        results = []
+        lines: list[Line] = []
+
+        def measured(name: str, rows: int, ours_s: float, floor_s: float) -> None:
+            lines.extend([Line(f"floor: {name}", rows, floor_s),
+                          Line(name, rows, ours_s, floor=f"floor: {name}")])
 
         def reset_enrolments():
             sql("TRUNCATE automation_enrolments CASCADE")
@@ -210,7 +217,7 @@ def main(argv: list[str] | None = None) -> None:
         floor = seconds(lambda: hashed(ENTER_FLOOR, **a))
         reset_enrolments()
         ours = seconds(lambda: enter(row, NOW))
-        results.append(("enter", matching, ours, floor))
+        measured("enter", matching, ours, floor)
         analyze()
 
         # leave: a tenth of the leads stop matching
@@ -225,7 +232,7 @@ def main(argv: list[str] | None = None) -> None:
         db.session.commit()
         analyze()
         ours = seconds(lambda: leave(row, NOW))
-        results.append(("leave", leavers, ours, floor))
+        measured("leave", leavers, ours, floor)
 
         # steps due: traces for the open enrolments, args.due of them due now
         made_began = time.perf_counter()
@@ -256,26 +263,19 @@ def main(argv: list[str] | None = None) -> None:
             sql(STEPS_FLOOR_SUPPRESSED, **params)
 
         floor = seconds(steps_floor)
-        floored = db.session.scalar(text("SELECT count(*) FROM outbox_messages"))
+        floored = written()
         reset_steps()
 
-        def tick_steps():
-            while True:
-                ids = claim_due(step, NOW, BATCH)
-                if not ids:
-                    break
-                run_step(step, ids, NOW)
-                db.session.commit()
+        ours = seconds(lambda: run_steps(row, NOW, args.batch))
+        # The same work, neither more nor less: the same traces done with the same outcomes
+        # and reasons, the same messages.
+        assert written() == floored, (written(), floored)
+        assert sum(n for kind, *_rest, n in floored if kind == "message") == due
+        measured(f"{due // 1000}k steps due (email)", due, ours, floor)
 
-        ours = seconds(tick_steps)
-        done = db.session.scalar(text("SELECT count(*) FROM outbox_messages"))
-        assert done == floored == due, (done, floored, due)
-        results.append((f"{due // 1000}k steps due (email)", due, ours, floor))
-
-        print_table(results)
+        print_table("automations", "postgresql", lines)
         print(f"\n(step traces for {traced:,} open enrolments made in {made:.2f} s: one "
-              "INSERT … SELECT per step and entry moment)")
-        print("ratio: our time ÷ the hand-written statement's time (1.00× is the floor).")
+              f"INSERT … SELECT per step and entry moment; steps in batches of {args.batch:,})")
 
 
 if __name__ == "__main__":

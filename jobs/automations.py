@@ -18,10 +18,9 @@ from models.automations import (
     Mode,
     active_ids,
     cancel_pending,
-    claim_due,
     enter,
     leave,
-    run_step,
+    run_due,
     schedule,
 )
 from models.settings import installation_tz
@@ -32,6 +31,24 @@ from .scheduler import periodic
 log = logging.getLogger(__name__)
 
 STEP_BATCH = 2000
+
+
+def run_steps(automation: Automation, now: datetime, batch: int = STEP_BATCH) -> dict[str, int]:
+    """The automation's due steps, step by step in batches of ``batch`` traces, each batch
+    its own transaction (committed here): a crash loses at most the batch at hand, and a
+    second scheduler takes other batches meanwhile. Answers the counts by outcome."""
+    counts: dict[str, int] = {}
+    for step in list(automation.steps):
+        if step.problems():
+            continue  # a step that cannot run waits (the builder says why)
+        while True:
+            claimed, done = run_due(step, now, batch)
+            db.session.commit()
+            for key, n in done.items():
+                counts[key] = counts.get(key, 0) + n
+            if claimed < batch:
+                break
+    return counts
 
 
 def evaluate(automation_id: int, now: datetime, batch: int = STEP_BATCH) -> dict[str, int]:
@@ -47,19 +64,8 @@ def evaluate(automation_id: int, now: datetime, batch: int = STEP_BATCH) -> dict
         counts["entered"] = enter(automation, now)
         counts["scheduled"] = schedule(automation, now, tz)
         db.session.commit()
-    for step in list(automation.steps):
-        if step.problems():
-            continue  # a step that cannot run waits (the builder says why)
-        while True:
-            ids = claim_due(step, now, batch)
-            if not ids:
-                db.session.rollback()
-                break
-            for key, n in run_step(step, ids, now).items():
-                counts[key] = counts.get(key, 0) + n
-            db.session.commit()
-            if len(ids) < batch:
-                break
+    for key, n in run_steps(automation, now, batch).items():
+        counts[key] = counts.get(key, 0) + n
     return {k: v for k, v in counts.items() if v}
 
 

@@ -53,15 +53,15 @@ from .enrolment import (
 )
 from .explain import dry_run, history_of
 from .reading import active_ids, contacts_at, enrolled_now, step_counts
-from .steps import NOTIFY_REASON, claim_due, run_step, send_key
+from .steps import NOTIFY_REASON, claim_due, email_contacts_due, run_due, run_step, send_key
 from .timing import parse_weekdays, step_due, weekdays_words
 
 __all__ = [
     "NOTIFY_REASON", "STEP_LABELS", "WHY", "Automation", "AutomationEnrolment", "AutomationStep",
     "Mode", "Outcome", "Recipient", "Reentry", "StepKind", "StepTrace", "TraceState", "Trigger",
     "activate", "active_ids", "cancel_pending", "claim_due", "contacts_at", "deactivate", "dry_run",
-    "enrolled_now", "enter", "entering", "history_of", "leave", "matching", "move_step",
-    "parse_weekdays", "pending_moments", "remove_step", "renumber", "reschedule",
-    "reschedule_effect", "run_step", "schedule", "send_key", "step_counts", "step_due",
+    "email_contacts_due", "enrolled_now", "enter", "entering", "history_of", "leave", "matching",
+    "move_step", "parse_weekdays", "pending_moments", "remove_step", "renumber", "reschedule",
+    "reschedule_effect", "run_due", "run_step", "schedule", "send_key", "step_counts", "step_due",
     "weekdays_words",
 ]

@@ -120,9 +120,17 @@ class Automation(Timestamped, Base):
 
     saved_filter = relationship("SavedFilter")
     created_by = relationship("User")
+    # The steps in use; a removed step stays (with its history) but is in no list, count
+    # or schedule.
     steps = relationship("AutomationStep", order_by="AutomationStep.position",
+                         primaryjoin="and_(Automation.id == AutomationStep.automation_id, "
+                                     "AutomationStep.removed_at.is_(None))",
                          back_populates="automation", cascade="all, delete-orphan",
                          passive_deletes=True)
+    removed_steps = relationship(
+        "AutomationStep", order_by="AutomationStep.removed_at", viewonly=True,
+        primaryjoin="and_(Automation.id == AutomationStep.automation_id, "
+                    "AutomationStep.removed_at.is_not(None))")
 
     def __str__(self) -> str:
         return self.name
@@ -185,6 +193,9 @@ class AutomationStep(Base):
     delay_days: Mapped[int] = mapped_column(default=0)
     weekdays: Mapped[str] = mapped_column(String(20), default="1-7")
     at_time: Mapped[time | None]
+    # Removed from the automation: its done traces stay readable (history, "why not sent",
+    # who was at it), its pending ones were cancelled (models/automations/editing.py).
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     automation = relationship("Automation", back_populates="steps")
     template = relationship("EmailTemplate")

@@ -1,6 +1,6 @@
-"""Editing the steps: reorder and remove, and what a change of timing does to the
-pending steps of an active automation (shown before saving, then done; steps already
-done are not touched)."""
+"""Editing the steps: reorder and remove (a removed step keeps its history), and what a
+change of timing does to the pending steps of an active automation (shown before saving,
+then done; steps already done are not touched)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,17 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, literal, select, update
 
+from .. import clock
 from ..base import db
 from ..settings import installation_tz
-from .definitions import Automation, AutomationEnrolment, AutomationStep, StepTrace, TraceState
+from .definitions import (
+    Automation,
+    AutomationEnrolment,
+    AutomationStep,
+    Outcome,
+    StepTrace,
+    TraceState,
+)
 from .enrolment import schedule
 
 enrolments = AutomationEnrolment.__table__
@@ -28,27 +36,54 @@ def pending_moments(step: AutomationStep) -> list[tuple[datetime, datetime, int]
     )]
 
 
-def reschedule_effect(automation: Automation, tz: ZoneInfo | None = None) -> list[dict]:
+def open_moments(automation: Automation) -> list[tuple[datetime, int]]:
+    """(entered_at, count) of the automation's open enrolments (the baseline not counted):
+    who is in it now, by the moment they entered."""
+    return [tuple(r) for r in db.session.execute(
+        select(enrolments.c.entered_at, func.count())
+        .where(enrolments.c.automation_id == automation.id, enrolments.c.left_at.is_(None),
+               enrolments.c.attempt >= 1)
+        .group_by(enrolments.c.entered_at))]
+
+
+def new_step_effect(automation: Automation, step: AutomationStep, tz: ZoneInfo,
+                    now: datetime) -> dict:
+    """What adding ``step`` (unsaved) would do: how many of the contacts in the automation
+    get it, how many of them are already past its time (done on the next tick), and when
+    the first of the others is due. Nobody before the automation first runs."""
+    dues = [] if automation.started_at is None else [
+        (step.due_for(entered_at, tz), n) for entered_at, n in open_moments(automation)]
+    later = [due for due, _n in dues if due > now]
+    return {"contacts": sum(n for _due, n in dues),
+            "overdue": sum(n for due, n in dues if due <= now),
+            "first_due": min(later) if later else None,
+            "first_count": sum(n for due, n in dues if later and due == min(later))}
+
+
+def reschedule_effect(automation: Automation, tz: ZoneInfo | None = None,
+                      now: datetime | None = None) -> list[dict]:
     """What saving the steps as they are now (in the session, unsaved) would do to pending
-    traces: per step, how many move and to when; the done ones stay as they are."""
+    traces: per step, how many move and to when; the done ones stay as they are. A step
+    not saved yet (added): who would get it and when (:func:`new_step_effect`)."""
     tz = tz or installation_tz()
     effect = []
     for step in automation.steps:
         moved, same, moves = 0, 0, []
-        if step.id is not None:
-            for entered_at, due_at, n in pending_moments(step):
-                new = step.due_for(entered_at, tz)
-                if new != due_at:
-                    moved += n
-                    moves.append({"from": due_at, "to": new, "count": n})
-                else:
-                    same += n
-            done = db.session.scalar(select(func.count()).where(
-                traces.c.step_id == step.id, traces.c.state == TraceState.DONE)) or 0
-        else:
-            done = 0
+        if step.id is None:
+            effect.append({"step": step, "new": True,
+                           **new_step_effect(automation, step, tz, now or clock.now())})
+            continue
+        for entered_at, due_at, n in pending_moments(step):
+            new = step.due_for(entered_at, tz)
+            if new != due_at:
+                moved += n
+                moves.append({"from": due_at, "to": new, "count": n})
+            else:
+                same += n
+        done = db.session.scalar(select(func.count()).where(
+            traces.c.step_id == step.id, traces.c.state == TraceState.DONE)) or 0
         effect.append({"step": step, "moved": moved, "unchanged": same, "moves": moves,
-                       "done": done, "new": step.id is None})
+                       "done": done, "new": False})
     return effect
 
 
@@ -75,12 +110,24 @@ def reschedule(automation: Automation, tz: ZoneInfo | None = None) -> int:
     return moved
 
 
-def remove_step(step: AutomationStep) -> None:
-    """Delete a step (its traces go with it) and close the gap in the positions."""
+def remove_step(step: AutomationStep, now: datetime) -> int:
+    """Take a step out of its automation, keeping its history: the step is marked removed
+    (no schedule, list or count has it from now on), its pending traces are cancelled with
+    the reason ``step_removed`` (one UPDATE), its done ones stay as they are; the positions
+    close the gap. Answers how many pending traces were cancelled."""
     automation = step.automation
-    automation.steps.remove(step)
+    step.removed_at = now
+    cancelled = db.session.execute(
+        update(traces)
+        .where(traces.c.step_id == step.id, traces.c.state == TraceState.PENDING)
+        .values(state=TraceState.DONE, done_at=now, outcome=Outcome.CANCELLED,
+                reason="step_removed")
+        .execution_options(synchronize_session=False)
+    ).rowcount
     db.session.flush()
+    db.session.expire(automation, ["steps", "removed_steps"])
     renumber(automation)
+    return cancelled
 
 
 def renumber(automation: Automation) -> None:

@@ -3,7 +3,7 @@ before activation (who would enter, when, and how many would be held back)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, literal, select
@@ -62,12 +62,36 @@ def history_of(contact_id: int) -> list[dict]:
     return out
 
 
+def _held_back(step, due: datetime, chosen, earlier: list[dict], waiting_days: int) -> dict:
+    """How many of the contacts ``chosen`` (a subquery of ids) the step's email would hold
+    back at ``due``, by reason: the outbox's CASE (opt-out, no / invalid email, bounced, an
+    earlier message of the template within the waiting period), and for whom the CASE finds
+    nothing, an earlier email step of the same template in this dry run (``earlier``:
+    their steps and due times) within the waiting period."""
+    from sqlalchemy import case
+
+    from ..contacts import Contact
+    from ..email.outbox import Suppression, suppression_reason
+
+    contacts = Contact.__table__
+    why = suppression_reason(step.template_id, due, waiting_days)
+    if any(e["step"].template_id == step.template_id
+           and due - e["due_at"] <= timedelta(days=waiting_days) for e in earlier):
+        # The earlier step queues exactly those this CASE finds nothing against (the same
+        # contact, the same CASE but for the waiting period): they wait now.
+        why = case((why.is_(None), Suppression.WAITING_PERIOD), else_=why)
+    why = why.label("why")
+    return {reason: n for reason, n in db.session.execute(
+        select(why, func.count()).select_from(contacts)
+        .where(contacts.c.id.in_(select(chosen.c.id))).group_by(why)).all() if reason}
+
+
 def dry_run(automation: Automation, now: datetime, tz: ZoneInfo | None = None,
             sample: int = 20) -> dict:
-    """Who would enter now, when each one's first step happens, and how many the first
-    email's suppressions (waiting period, opt-out, …) would hold back. Writes nothing."""
+    """Who would enter now, when each one's first step happens, and for every email to the
+    contact, how many its suppressions (waiting period, opt-out, no email, bounced, …) would
+    hold back, by reason. Writes nothing."""
     from ..contacts import Contact
-    from ..email.outbox import suppression_reason
     from ..settings import Settings
 
     tz = tz or installation_tz()
@@ -86,19 +110,15 @@ def dry_run(automation: Automation, now: datetime, tz: ZoneInfo | None = None,
     ).all()
     steps = sorted(automation.steps, key=lambda s: s.position)
     timeline = [{"step": s, "due_at": s.due_for(now, tz)} for s in steps]
-    held: dict[str, int] = {}
-    first_email = next((s for s in steps if s.kind == StepKind.EMAIL_CONTACT and s.template_id),
-                       None)
-    if first_email is not None:
-        due = first_email.due_for(now, tz)
-        why = suppression_reason(first_email.template_id, due,
-                                 Settings.get().email_waiting_period_days).label("why")
-        for reason, n in db.session.execute(
-            select(why, func.count()).select_from(contacts)
-            .where(contacts.c.id.in_(select(chosen.c.id))).group_by(why)
-        ).all():
-            if reason:
-                held[reason] = n
+    waiting_days = Settings.current().email_waiting_period_days
+    emails: list[dict] = []
+    # In the order they would be sent: an earlier send of a template holds a later one back.
+    for t in sorted(timeline, key=lambda t: (t["due_at"], t["step"].position)):
+        if t["step"].kind == StepKind.EMAIL_CONTACT and t["step"].template_id:
+            emails.append({**t, "held_back": _held_back(t["step"], t["due_at"], chosen, emails,
+                                                        waiting_days)})
+    emails.sort(key=lambda e: e["step"].position)
     first_step = min(timeline, key=lambda t: t["due_at"]) if timeline else None
     return {"entering": total, "sample": names, "timeline": timeline, "first_step": first_step,
-            "held_back": held, "first_email": first_email, "now": now}
+            "emails": emails, "held_back": emails[0]["held_back"] if emails else {},
+            "first_email": emails[0]["step"] if emails else None, "now": now}

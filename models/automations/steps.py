@@ -1,12 +1,28 @@
 """Doing the steps that are due: claimed in batches (SKIP LOCKED on PostgreSQL), emails
 through the outbox (opt-out, bounces and the waiting period decided in SQL), tasks in one
-INSERT … SELECT; each claimed trace gets its outcome."""
+INSERT … SELECT; each claimed trace gets its outcome.
+
+The email to the contact, the step most automations are made of, is one statement per
+batch on PostgreSQL (claim, outcome with its reason, outbox rows: data-modifying CTEs);
+:func:`run_due` is what the tick calls for every kind."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String, and_, cast, exists, func, insert, literal, select, update
+from sqlalchemy import (
+    String,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    true,
+    update,
+)
 
 from ..base import db
 from ..dialect import insert_ignoring_duplicates, one_of
@@ -17,7 +33,6 @@ traces = StepTrace.__table__
 # writes it with the state, and the step's statements rewrite only the exceptions (one
 # write per trace, not two).
 PRESUMED = {
-    StepKind.EMAIL_CONTACT: Outcome.QUEUED,
     StepKind.EMAIL_USER: Outcome.QUEUED,
     StepKind.TASK: Outcome.TASK_CREATED,
 }
@@ -75,51 +90,113 @@ def _exception(step: AutomationStep, ids: list[int], outcome: str, reason=None, 
     ).rowcount
 
 
-def email_contacts(step: AutomationStep, ids: list[int], now: datetime) -> dict:
-    """The step's template to each claimed trace's contact, through the outbox (opt-out,
-    no / invalid email, bounces and the waiting period decided in SQL)."""
+def _why_due(step: AutomationStep, now: datetime, *where):
+    """``SELECT id, why`` of the step's traces (``where``), each with the first reason its
+    contact's message must be held back (opt-out, no / invalid email, bounced, the waiting
+    period: models/email/outbox.py), or NULL. The waiting period is probed per row (the
+    (template, contact) index), as the sender probes it again at send time."""
     from ..contacts import Contact
-    from ..email import OutboxMessage, SenderMode
     from ..email.outbox import suppression_reason
     from ..settings import Settings
 
-    outbox, contacts = OutboxMessage.__table__, Contact.__table__
-    # A batch of a tick: the waiting period probed per row, not the template's history
-    # hashed once per batch.
+    contacts = Contact.__table__
     why = suppression_reason(step.template_id, now, Settings.get().email_waiting_period_days,
                              per_row=True)
-    # Sent as the contact's owner or the chosen user (the step's choice, not the
-    # template's): the row carries it, models/email/message.py: sender_of honours it.
+    return (select(traces.c.id, why.label("why"))
+            .select_from(traces.join(contacts, contacts.c.id == traces.c.contact_id))
+            .where(*where))
+
+
+def _mark(due, now: datetime):
+    """The claimed traces done, queued or suppressed with the reason (each written once),
+    ``RETURNING`` what their messages need. ``state = pending`` is checked again: on
+    PostgreSQL a row a concurrent claim committed meanwhile is not taken twice."""
+    return (update(traces)
+            .where(traces.c.id == due.c.id, traces.c.state == TraceState.PENDING)
+            .values(state=TraceState.DONE, done_at=now, outcome=_outcome(due.c.why),
+                    reason=due.c.why)
+            .returning(traces.c.id, traces.c.enrolment_id, traces.c.contact_id, traces.c.reason))
+
+
+def _outcome(why):
+    """A claimed email trace's outcome: queued when nothing holds it back, else suppressed."""
+    return case((why.is_(None), Outcome.QUEUED.value), else_=Outcome.SUPPRESSED.value)
+
+
+def _messages(step: AutomationStep, marked, now: datetime):
+    """``INSERT … SELECT`` of one outbox row per marked trace (``marked``: enrolment_id,
+    contact_id, reason), queued or suppressed with the trace's reason, sent as the step
+    says (the contact's owner or the chosen user: models/email/message.py: sender_of)."""
+    from ..contacts import Contact
+    from ..email import OutboxMessage, SenderMode
+
+    outbox, contacts = OutboxMessage.__table__, Contact.__table__
     chosen = step.user_id if step.recipient == Recipient.USER else None
     rows = (
-        select(literal(step.template_id), contacts.c.id, send_key(traces.c.enrolment_id, step.id),
-               literal("automation"), case_state(why), why, contacts.c.email,
-               literal(now, outbox.c.created_at.type), literal(SenderMode(step.recipient).value),
-               literal(chosen, outbox.c.sender_user_id.type))
-        .select_from(traces.join(contacts, contacts.c.id == traces.c.contact_id))
-        .where(batch(ids))
+        select(literal(step.template_id), contacts.c.id, send_key(marked.c.enrolment_id, step.id),
+               literal("automation"), case_state(marked.c.reason), marked.c.reason,
+               contacts.c.email, literal(now, outbox.c.created_at.type),
+               literal(SenderMode(step.recipient).value),
+               literal(chosen, outbox.c.sender_user_id.type), literal(0))
+        .select_from(marked.join(contacts, contacts.c.id == marked.c.contact_id))
+        .where(true())
     )
-    made = db.session.execute(insert_ignoring_duplicates(outbox).from_select(
+    # Every value written out: inside a CTE, SQLAlchemy fills in no column defaults.
+    return insert_ignoring_duplicates(outbox).from_select(
         ["template_id", "contact_id", "send_key", "reason", "state", "suppressed_reason",
-         "to_email", "created_at", "sender_mode", "sender_user_id"], rows)
-        .returning(outbox.c.contact_id, outbox.c.suppressed_reason)).all()
-    # The held-back traces, from the rows the statement wrote: not a search of the outbox
-    # for them (which reads the template's whole history, more with each batch). A trace is
-    # claimed once, so its message cannot be there before (the key has its enrolment).
-    held: dict[str, list[int]] = {}
-    for contact_id, why_not in made:
-        if why_not:
-            held.setdefault(why_not, []).append(contact_id)
-    suppressed = sum(_exception(step, ids, Outcome.SUPPRESSED, why_not,
-                                traces.c.contact_id.in_(contact_ids))
-                     for why_not, contact_ids in held.items())
-    return {"queued": len(ids) - suppressed, "suppressed": suppressed}
+         "to_email", "created_at", "sender_mode", "sender_user_id", "attempts"], rows)
+
+
+def _email_due_postgresql(step: AutomationStep, now: datetime, limit: int) -> tuple[int, int]:
+    """PostgreSQL: one statement per batch. The due traces are locked in index order
+    (``FOR UPDATE SKIP LOCKED``: two schedulers take disjoint batches) with their reasons,
+    marked done, and their outbox rows inserted from the marked ones (data-modifying CTEs
+    run once, whether read or not); answers (claimed, held back)."""
+    due = (_why_due(step, now, traces.c.step_id == step.id,
+                    traces.c.state == TraceState.PENDING, traces.c.due_at <= now)
+           .order_by(traces.c.due_at).limit(limit)
+           .with_for_update(skip_locked=True, of=traces).cte("due"))
+    marked = _mark(due, now).cte("marked")
+    made = _messages(step, marked, now).cte("made")
+    return tuple(db.session.execute(
+        select(func.count(), func.count(marked.c.reason)).select_from(marked).add_cte(made)
+    ).one())
+
+
+def _email_due_sqlite(step: AutomationStep, now: datetime, limit: int) -> tuple[int, int]:
+    """SQLite (one writer at a time, no data-modifying CTEs): the same three parts as
+    three statements; answers (claimed, held back)."""
+    ids = db.session.scalars(
+        select(traces.c.id).where(traces.c.step_id == step.id,
+                                  traces.c.state == TraceState.PENDING, traces.c.due_at <= now)
+        .order_by(traces.c.due_at).limit(limit)).all()
+    if not ids:
+        return 0, 0
+    marked = db.session.execute(
+        _mark(_why_due(step, now, batch(ids)).subquery("due"), now)
+        .execution_options(synchronize_session=False)).all()
+    claimed = [row.id for row in marked]
+    if claimed:
+        db.session.execute(_messages(step, select(
+            traces.c.enrolment_id, traces.c.contact_id, traces.c.reason
+        ).where(batch(claimed)).subquery("marked"), now))
+    return len(claimed), sum(1 for row in marked if row.reason)
+
+
+EMAIL_DUE = {"postgresql": _email_due_postgresql, "sqlite": _email_due_sqlite}
+
+
+def email_contacts_due(step: AutomationStep, now: datetime, limit: int) -> tuple[int, dict]:
+    """The email-to-contact step for up to ``limit`` due traces, the most overdue first:
+    each claimed trace is done, with one outbox message queued, or suppressed with the
+    reason written on both (opt-out, no / invalid email, bounced, the waiting period).
+    Answers (claimed, counts); the caller commits."""
+    claimed, held = EMAIL_DUE[db.engine.dialect.name](step, now, limit)
+    return claimed, {"queued": claimed - held, "suppressed": held}
 
 
 def case_state(why):
     """queued when nothing holds the message back, else suppressed."""
-    from sqlalchemy import case
-
     from ..email import OutboxState
 
     return case((why.is_(None), OutboxState.QUEUED.value), else_=OutboxState.SUPPRESSED.value)
@@ -207,12 +284,21 @@ def create_tasks(step: AutomationStep, ids: list[int], now: datetime) -> dict:
 
 
 RUNNERS = {
-    StepKind.EMAIL_CONTACT: email_contacts,
     StepKind.EMAIL_USER: email_users,
     StepKind.TASK: create_tasks,
 }
 
 
 def run_step(step: AutomationStep, ids: list[int], now: datetime) -> dict:
-    """Do a step for the traces :func:`claim_due` claimed for it (the caller commits)."""
+    """Do a user email or task step for the traces :func:`claim_due` claimed for it (the
+    caller commits)."""
     return RUNNERS[step.kind](step, ids, now)
+
+
+def run_due(step: AutomationStep, now: datetime, limit: int) -> tuple[int, dict]:
+    """Claim up to ``limit`` of the step's due traces and do them; answers how many were
+    claimed and the counts by outcome (the caller commits: one batch, one transaction)."""
+    if step.kind == StepKind.EMAIL_CONTACT:
+        return email_contacts_due(step, now, limit)
+    ids = claim_due(step, now, limit)
+    return len(ids), (run_step(step, ids, now) if ids else {})

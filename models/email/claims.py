@@ -66,10 +66,13 @@ def claim(limit: int, run_id: str | None = None) -> list[int]:
 
 def suppressed_now(ids: list[int], waiting_days: int) -> dict[int, str]:
     """Claimed messages that must not go after all (checked again at send time: the contact
-    may have opted out or bounced since), in one query for the batch."""
+    may have opted out or bounced since, or the template reached them meanwhile), in one
+    query for the batch. The waiting period is the probe of the (template, contact) index
+    per row that the automations' step uses when it creates messages, so creation and send
+    read it alike (and no batch hashes the template's whole history)."""
     contacts = Contact.__table__
     reason = suppression_reason(outbox.c.template_id, utcnow(), waiting_days,
-                                older_than_id=outbox.c.id)
+                                older_than_id=outbox.c.id, per_row=True)
     rows = db.session.execute(
         select(outbox.c.id, reason)
         .select_from(outbox.join(contacts, contacts.c.id == outbox.c.contact_id))

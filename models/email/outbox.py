@@ -48,8 +48,9 @@ class Suppression:
 def waiting_period_clause(template_id, contact_id, since: datetime, older_than_id=None,
                           per_row: bool = False):
     """An earlier message of the same template to the same contact within the waiting period
-    (any campaign, any group). ``older_than_id``: at send time only older rows count, so of
-    two such messages the first one goes.
+    (any campaign, any group). ``older_than_id``: at send time a message already sent
+    counts whatever its age, one not sent yet only when it is older, so of two waiting
+    messages the first one goes and a message overtaken by a send does not go.
 
     ``per_row``: a probe of the (template, contact) index per row, never a hash of the
     template's whole history. For statements over a batch of a few thousand rows, run
@@ -64,7 +65,7 @@ def waiting_period_clause(template_id, contact_id, since: datetime, older_than_i
         func.coalesce(earlier.c.sent_at, earlier.c.created_at) >= since,
     ]
     if older_than_id is not None:
-        conditions.append(earlier.c.id < older_than_id)
+        conditions.append(or_(earlier.c.state == OutboxState.SENT, earlier.c.id < older_than_id))
     if per_row:
         return select(literal(1)).where(*conditions).limit(1).scalar_subquery().is_not(None)
     return exists().where(*conditions)

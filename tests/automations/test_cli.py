@@ -28,6 +28,10 @@ def test_create_add_steps_dry_run_activate(app, ctx):
         assert out.exit_code == 0, out.output
         data = json.loads(out.output)
         assert data["entering"] == 2 and data["held_back"] == {"opted_out": 1}
+        assert data["steps"][0]["held_back"] == {"opted_out": 1}  # per email step
+        assert "held_back" not in data["steps"][1]  # a task holds nobody back
+        out = cli.invoke(args=["automations", "dry-run", "Leads"])
+        assert "held back: 1 opted_out" in out.output
         assert data["steps"][0]["due_at"] == "2026-12-08T09:00+02:00"
         out = cli.invoke(args=["automations", "activate", "Leads", "--json"])
         assert out.exit_code == 0, out.output

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from jobs.email.sender import start_senders
-from models import Automation, Contact, OutboxMessage, db
+from models import Automation, Contact, OutboxMessage, clock, db
 from models.automations import activate, dry_run, history_of
 
 from .support import automation, contact, email_step, helsinki, local, template, tick_at, traces
@@ -65,3 +65,45 @@ def test_history_says_why_a_queued_email_was_not_sent(admin_client, ctx, mailbox
     assert f"/admin/contact_automations/{ben.id}" in page
     part = admin_client.get(f"/admin/contact_automations/{ben.id}").get_data(as_text=True)
     assert "Leads" in part and "the contact opted out of email" in part
+
+
+def test_dry_run_counts_what_every_email_step_holds_back(admin_client, ctx):
+    """Per email-to-contact step, by reason: opt-out, no email, a bounced address, and the
+    waiting period, from the outbox's history or from an earlier step of the same template
+    in the same run."""
+    from models import SuppressedAddress
+
+    helsinki(waiting_days=30)
+    row = automation(email_step(0), email_step(2, name="Follow up"),
+                     {"kind": "task", "subject": "Call", "delay_days": 3},
+                     email_step(5))  # Welcome again, within the waiting period of step 1
+    contact("Anna")
+    ben = contact("Ben")
+    contact("Optout", email_opt_out=True)
+    contact("Nomail", email=None)
+    contact("Gone")
+    db.session.add(SuppressedAddress(email_key="gone@example.com"))
+    monday = local(2026, 12, 7, 10)
+    # Ben got "Follow up" from a campaign three days ago: its step waits for him.
+    db.session.add(OutboxMessage(template_id=template("Follow up").id, contact_id=ben.id,
+                                 send_key="c:1", state="sent",
+                                 created_at=monday - timedelta(days=3),
+                                 sent_at=monday - timedelta(days=3)))
+    db.session.commit()
+    dry = dry_run(row, monday)
+    assert dry["entering"] == 5
+    contact_held = {"opted_out": 1, "no_email": 1, "bounced": 1}
+    assert [(e["step"].position, e["held_back"]) for e in dry["emails"]] == [
+        (1, contact_held),
+        (2, {**contact_held, "waiting_period": 1}),
+        (4, {**contact_held, "waiting_period": 2}),
+    ]
+    assert dry["held_back"] == contact_held  # the first email's, as before
+    with clock.frozen(monday):
+        page = admin_client.get(f"/admin/automation/details/?id={row.id}").get_data(as_text=True)
+    assert "Held back from step 4 (template &#39;Welcome&#39;, sent as the owner): 1 bounced " \
+           "before, 1 no email, 1 opted out, 2 waiting period." in page
+    # With a shorter waiting period the repeat of step 1 on day 5 is not held back by it.
+    helsinki(waiting_days=4)
+    dry = dry_run(db.session.get(Automation, row.id), monday)
+    assert dry["emails"][2]["held_back"] == contact_held

@@ -112,6 +112,45 @@ def test_suppression_reasons_and_waiting_period(ctx, mailbox, template, run_jobs
     assert waited.suppressed_reason == "waiting_period"
 
 
+def test_a_message_overtaken_by_a_send_of_its_template_waits(ctx, mailbox, template):
+    """Created, then, before it goes, the same template reaches the contact by another send
+    (a newer message, sent first): at send time the waiting period holds it back, whatever
+    the ids. Of two messages still waiting, the older one goes."""
+    from models import utcnow
+
+    person, other = Contact(email="twice@example.fi"), Contact(email="pair@example.fi")
+    campaign = Campaign(name="C", email_template=template)
+    db.session.add_all([person, other, campaign])
+    db.session.commit()
+    db.session.add(CampaignMember(campaign=campaign, contact=person))
+    db.session.commit()
+    assert queue_campaign_join(campaign.id, contact_ids=[person.id]) == {"queued": 1,
+                                                                         "suppressed": 0}
+    waiting = db.session.scalars(select(OutboxMessage)).one()
+    # Another send of the same template overtook it: a newer message, already sent.
+    db.session.add(OutboxMessage(template_id=template.id, contact_id=person.id,
+                                 send_key="group:9:2026-12-01", reason="group_email",
+                                 state=OutboxState.SENT, to_email=person.email,
+                                 created_at=utcnow(), sent_at=utcnow()))
+    # Two messages of the template to another contact, neither sent yet.
+    db.session.add_all([OutboxMessage(template_id=template.id, contact_id=other.id,
+                                      send_key=f"group:{n}:2026-12-01", reason="group_email",
+                                      to_email=other.email, created_at=utcnow())
+                        for n in (1, 2)])
+    db.session.commit()
+    assert send_outbox() == {"sent": 1, "deferred": 0, "failed": 0, "suppressed": 2}
+    assert mailbox.recipients() == ["pair@example.fi"]
+    db.session.rollback()
+    rows = db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+    assert [(row.contact_id, row.state, row.suppressed_reason) for row in rows] == [
+        (person.id, OutboxState.SUPPRESSED, "waiting_period"),
+        (person.id, OutboxState.SENT, None),
+        (other.id, OutboxState.SENT, None),
+        (other.id, OutboxState.SUPPRESSED, "waiting_period"),
+    ]
+    assert rows[0].id == waiting.id
+
+
 def test_opt_out_after_queueing_is_checked_again_at_send(ctx, mailbox, template):
     person = Contact(email="late-optout@example.fi")
     campaign = Campaign(name="C", email_template=template)

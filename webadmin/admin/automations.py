@@ -37,7 +37,6 @@ from models.automations import (
     history_of,
     move_step,
     remove_step,
-    renumber,
     reschedule,
     reschedule_effect,
     schedule,
@@ -102,9 +101,10 @@ class AutomationView(SecureModelView):
             abort(404)
         return row
 
-    def _step(self, step_id: int) -> AutomationStep:
+    def _step(self, step_id: int, removed: bool = False) -> AutomationStep:
+        """The step, 404 when there is none; a removed one only to read (``removed``)."""
         step = db.session.get(AutomationStep, step_id)
-        if step is None:
+        if step is None or (step.removed_at is not None and not removed):
             abort(404)
         return step
 
@@ -124,8 +124,9 @@ class AutomationView(SecureModelView):
                                                 .order_by(EmailTemplate.name)).all(),
                 "users": active_users()}
 
-    def _steps_partial(self, row: Automation):
-        return self.render("kohde/automations/_steps.html", **self._steps_context(row))
+    def _steps_partial(self, row: Automation, note: str | None = None):
+        return self.render("kohde/automations/_steps.html", note=note,
+                           **self._steps_context(row))
 
     # --- the step builder (htmx) ----------------------------------------------------------------
 
@@ -145,24 +146,44 @@ class AutomationView(SecureModelView):
         except ValueError:
             step.at_time = None
 
-    @expose("/<int:automation_id>/steps/add", methods=["POST"])
-    def add_step(self, automation_id: int):
-        """Add a step at the end (an active automation schedules it for who is in it)."""
-        row = self._automation(automation_id)
+    def _new_step(self, row: Automation) -> tuple[AutomationStep, dict]:
+        """The step the add form describes, appended to ``row`` (not flushed), and what is
+        missing for it to run."""
         step = AutomationStep(position=len(row.steps) + 1)
         with db.session.no_autoflush:
             self._fill(step, request.form)
-            problems = step.problems()
+            row.steps.append(step)
+            return step, step.problems()
+
+    @expose("/<int:automation_id>/steps/add", methods=["POST"])
+    def add_step(self, automation_id: int):
+        """Add a step at the end; once the automation has run, the contacts in it get the
+        step too (their due times from when each entered)."""
+        row = self._automation(automation_id)
+        step, problems = self._new_step(row)
         if problems:
             db.session.rollback()
             context = self._steps_context(self._automation(automation_id))
             return self.render("kohde/automations/_steps.html", problems=problems, **context), 422
-        row.steps.append(step)
         db.session.flush()
-        if row.active:
-            schedule(row, tz=installation_tz())
+        scheduled = schedule(row, tz=installation_tz()) if row.started_at is not None else 0
         db.session.commit()
-        return self._steps_partial(row)
+        return self._steps_partial(row, ngettext(
+            "Step added; %(num)d contact in the automation gets it.",
+            "Step added; %(num)d contacts in the automation get it.", scheduled)
+            if scheduled else None)
+
+    @expose("/<int:automation_id>/steps/preview", methods=["POST"])
+    def preview_new_step(self, automation_id: int):
+        """What adding the step would do, before it is added: how many of the contacts in
+        the automation get it and when the first ones are due (nothing is saved)."""
+        row = self._automation(automation_id)
+        step, problems = self._new_step(row)
+        with db.session.no_autoflush:
+            effect = [e for e in reschedule_effect(row, now=clock.now()) if e["step"] is step]
+        db.session.rollback()
+        return self.render("kohde/automations/_effect.html", problems=problems, effect=effect,
+                           active=row.active, tz=installation_tz())
 
     @expose("/steps/<int:step_id>/move", methods=["POST"])
     def move(self, step_id: int):
@@ -174,13 +195,15 @@ class AutomationView(SecureModelView):
 
     @expose("/steps/<int:step_id>/remove", methods=["POST"])
     def remove(self, step_id: int):
-        """Remove a step (its pending traces go with it; done ones too, with the step)."""
+        """Remove a step: its pending traces are cancelled (the step was removed), the done
+        ones stay in the contacts' history."""
         step = self._step(step_id)
         row = step.automation
-        remove_step(step)
-        renumber(row)
+        cancelled = remove_step(step, clock.now())
         db.session.commit()
-        return self._steps_partial(row)
+        return self._steps_partial(row, ngettext(
+            "Step removed; %(num)d contact waiting for it will not get it.",
+            "Step removed; %(num)d contacts waiting for it will not get it.", cancelled))
 
     @expose("/steps/<int:step_id>/preview", methods=["POST"])
     def preview_step(self, step_id: int):
@@ -215,7 +238,7 @@ class AutomationView(SecureModelView):
     @expose("/steps/<int:step_id>/contacts")
     def at_step(self, step_id: int):
         """The contacts behind a count: at the step (pending) or with an outcome."""
-        step = self._step(step_id)
+        step = self._step(step_id, removed=True)
         state = request.args.get("state", "pending")
         return self.render("kohde/automations/at_step.html", step=step, state=state,
                            rows=contacts_at(step, state, 500), tz=installation_tz())

@@ -173,18 +173,20 @@ def add_step(automation, email_contact, email_user, task, user_email, delay_days
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @with_appcontext
 def dry_run_command(automation: str, as_json: bool):
-    """Who would enter now, when their first step happens, what the first email holds back."""
+    """Who would enter now, when their steps happen, what each email holds back."""
     row = _automation(automation)
     tz = installation_tz()
     result = dry_run(row, clock.now(), tz)
+    held = {e["step"].id: e["held_back"] for e in result["emails"]}
     data = {
         "entering": result["entering"],
         "sample": [{"id": r.id, "name": f"{r.first_name} {r.last_name}".strip(),
                     "email": r.email} for r in result["sample"]],
         "steps": [{"position": t["step"].position, "what": t["step"].what_words,
-                   "due_at": t["due_at"].astimezone(tz).isoformat(timespec="minutes")}
+                   "due_at": t["due_at"].astimezone(tz).isoformat(timespec="minutes"),
+                   **({"held_back": held[t["step"].id]} if t["step"].id in held else {})}
                   for t in result["timeline"]],
-        "held_back": result["held_back"],
+        "held_back": result["held_back"],  # the first email's (as before per-step counts)
     }
     if as_json:
         click.echo(json.dumps(data, indent=2, default=str))
@@ -192,8 +194,8 @@ def dry_run_command(automation: str, as_json: bool):
     click.echo(f"{data['entering']} contacts would enter now")
     for step in data["steps"]:
         click.echo(f"  {step['position']}. {step['what']} at {step['due_at']}")
-    for reason, n in sorted(data["held_back"].items()):
-        click.echo(f"  held back from the first email: {n} {reason}")
+        for reason, n in sorted(step.get("held_back", {}).items()):
+            click.echo(f"     held back: {n} {reason}")
 
 
 @automations_group.command("activate")
