@@ -4,7 +4,7 @@ A removed step is no longer deleted with its traces: it is marked removed, its p
 traces are cancelled (reason step_removed) and its done ones stay readable.
 
 Revision ID: ebce0fde6d41
-Revises: c4e8a1f2b3d5
+Revises: d7a3c9e1f4b2
 Create Date: 2026-12-01 17:13:59.890519
 
 """
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'ebce0fde6d41'
-down_revision = 'c4e8a1f2b3d5'
+down_revision = 'd7a3c9e1f4b2'
 branch_labels = None
 depends_on = None
 
