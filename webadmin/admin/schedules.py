@@ -41,6 +41,7 @@ from models.schedules.ledger import ScheduleError, pause, resume
 from ..i18n import localtime
 from .base import SecureModelView, enum_choices
 from .campaigns import campaign_template_only, campaign_templates
+from .forms import blank_select
 
 
 class WeekdaysField(SelectMultipleField):
@@ -166,15 +167,20 @@ class ScheduledActionView(SecureModelView):
     }
     form_args = {
         "kind": {"label": _l("Type")},
-        "target_group": {"label": _l("Target group"), "query_factory": groups_by_name},
+        "target_group": {"label": _l("Target group"), "query_factory": groups_by_name,
+                         **blank_select(_l("(no group)"))},
         "campaign": {"label": _l("Campaign (copy a group into it; optional for activities)"),
-                     "query_factory": active_campaigns},
+                     "query_factory": active_campaigns,
+                     **blank_select(_l("(no campaign)"))},
         "template": {"label": _l("Template (group email; empty: the group's own)"),
-                     "query_factory": campaign_templates, "validators": [campaign_template_only]},
+                     "query_factory": campaign_templates, "validators": [campaign_template_only],
+                     **blank_select(_l("(the group's own)"))},
         "owner": {"label": _l("Owner (owns the campaigns it creates)"),
-                  "query_factory": active_users},
+                  "query_factory": active_users,
+                  **blank_select(_l("(you)"))},
         "user": {"label": _l("User (activities: the chosen or fallback user)"),
-                 "query_factory": active_users},
+                 "query_factory": active_users,
+                 **blank_select(_l("(nobody)"))},
         "refresh_first": {"label": _l("Refresh the group first")},
         "activity_subject": {"label": _l("Activity subject")},
         "activity_type": {"label": _l("Activity type")},

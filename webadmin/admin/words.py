@@ -42,6 +42,8 @@ WORDS: dict[str, dict[str, object]] = {
     "contact_status": {"active": _l("Active"), "prospect": _l("Prospect"),
                        "customer": _l("Customer"), "inactive": _l("Inactive")},
     "contact_kind": {"contact": _l("Contact"), "lead": _l("Lead")},
+    "template_folder": {"Campaign": _l("Campaign"), "Automation": _l("Automation"),
+                        "Service": _l("Service messages"), "Archive": _l("Archive")},
 }
 
 
