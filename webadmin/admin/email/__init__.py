@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, select
 
 from models import (
     CAMPAIGN_FOLDER,
+    TEMPLATE_FOLDERS,
     Campaign,
     EmailTemplate,
     EmailTemplateVariant,
@@ -22,7 +23,6 @@ from models import (
     SenderMode,
     SendTiming,
     TargetGroup,
-    TEMPLATE_FOLDERS,
     User,
     db,
 )
