@@ -22,7 +22,6 @@ from models import (
     Settings,
     TargetGroup,
     TargetGroupMember,
-    User,
     Workflow,
     db,
 )

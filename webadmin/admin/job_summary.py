@@ -13,6 +13,7 @@ from markupsafe import Markup
 
 from models import Campaign, JobRun, SavedFilter, User, db
 
+from ..i18n import number
 from .links import group_in_words, link, record_link
 from .words import word
 
@@ -90,7 +91,7 @@ def _plain(value) -> str:
     if isinstance(value, bool):
         return _("yes") if value else _("no")
     if isinstance(value, int | float):
-        return f"{value:,}".replace(",", " ")
+        return number(value)
     if isinstance(value, dict):
         return "; ".join(f"{_label(k)} {_plain(v)}" for k, v in value.items()
                          if k not in HIDDEN and v not in (None, "", {}))

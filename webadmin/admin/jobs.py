@@ -15,6 +15,7 @@ from jobs.bulk import can_undo, start_undo
 from jobs.runs import attempts
 from models import STUCK, JobRun, JobStatus, db
 
+from ..i18n import number
 from .base import Permission, ReadOnlyModelView, can
 from .bulk import BulkActionsMixin
 from .bulk.lists import JOB_ACTIONS
@@ -49,8 +50,8 @@ def _attempt(view, context, model, name):
 
 
 def _progress(view, context, model, name):
-    total = f" / {model.progress_total:,}" if model.progress_total else ""
-    return f"{model.progress_done:,}{total} ({model.percent} %)"
+    total = f" / {number(model.progress_total)}" if model.progress_total else ""
+    return f"{number(model.progress_done)}{total} ({model.percent} %)"
 
 
 def _error_head(view, context, model, name):

@@ -18,6 +18,7 @@ from models.settings import (
     window_problem,
 )
 
+from ..i18n import number
 from .base import ReadOnlyModelView, SecureModelView
 
 
@@ -38,7 +39,7 @@ def _between(low: int, high: int, unit):
     def check(form, field):
         if field.data is None or not low <= field.data <= high:
             raise ValidationError(_("A whole number of %(unit)s from %(low)s to %(high)s.",
-                                    unit=unit, low=low, high=f"{high:,}"))
+                                    unit=unit, low=low, high=number(high)))
 
     return check
 
