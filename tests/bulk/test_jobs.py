@@ -27,6 +27,7 @@ from models import (
 )
 from models.bulk import changes
 from models.selections import Selection
+from webadmin.admin.bulk.sentences import bulk_sentence
 
 from .support import ids_where, world
 
@@ -49,7 +50,8 @@ def test_set_owner_in_chunks_with_audit_and_undo(ctx, run_jobs, monkeypatch):
     run = _done(run.id)
     assert run.result["changed"] == len(turku) - len(was_alice)
     assert run.result["selected"] == len(turku) == run.progress_total == run.progress_done
-    assert "Alice" in run.result["summary"]
+    assert "summary" not in run.result  # counts only: the page says it in the reader's words
+    assert bulk_sentence(run).startswith("Owner changed to Alice on ")
     assert ids_where(lambda c: c.owner_id == data["alice"] and c.city == "Turku") == turku
     entries = db.session.scalars(select(AuditEntry).where(AuditEntry.summary.like("owner%")))
     entries = list(entries)
@@ -149,3 +151,40 @@ def test_reassign_into_free_slots(ctx, run_jobs):
     assert {a.owner_id for a in moved} == {data["bob"]}
     assert len({a.start_at for a in moved}) == 4
     assert min(a.start_at for a in moved).date() >= datetime(2027, 3, 8).date()
+
+
+def test_the_result_is_said_in_the_readers_language_and_old_sentences_still_show(
+        app, ctx, run_jobs):
+    from flask_babel import force_locale
+
+    from jobs.bulk import start_set_status
+
+    world(40)
+    run = start_set_status(TURKU, "customer")
+    run_jobs()
+    run = _done(run.id)
+    old = JobRun(id="old-bulk", kind="bulk_set", dedupe_key="old", status=JobStatus.DONE,
+                 params={"change": "contacts.status", "value": "customer"},
+                 result={"changed": 3, "summary": "Status set to customer on 3 contacts."})
+    db.session.add(old)
+    db.session.commit()
+    changed = run.result["changed"]
+    with force_locale("en"):
+        assert bulk_sentence(run) == (f"Status set to Customer on {changed} of "
+                                      f"{run.result['selected']} selected contacts; "
+                                      f"{run.result['unchanged']} had it already.")
+    with force_locale("fi"):
+        finnish = bulk_sentence(run)
+        assert "Asiakas" in finnish and "Customer" not in finnish  # the reader's words
+        assert bulk_sentence(old) == "Status set to customer on 3 contacts."  # kept as stored
+    # The job's page says it to a Finnish reader the same way.
+    from tests.conftest import login, make_user
+
+    client = app.test_client()
+    assert login(client, make_user("fi@example.com", "admin").email).status_code == 302
+    page = client.get(f"/admin/jobrun/details/?id={run.id}",
+                      headers={"Accept-Language": "fi"}).get_data(as_text=True)
+    assert f"<p class=\"mb-1\" data-summary>{finnish}</p>" in page
+    old_page = client.get("/admin/jobrun/details/?id=old-bulk",
+                          headers={"Accept-Language": "fi"}).get_data(as_text=True)
+    assert "Status set to customer on 3 contacts." in old_page

@@ -17,7 +17,8 @@ from ..i18n import number
 from .links import group_in_words, link, record_link
 from .words import word
 
-HIDDEN = {"path", "report_path", "slot"}  # server paths and internal bookkeeping
+# Server paths and internal bookkeeping; the skipped lists are in the bulk job's sentence.
+HIDDEN = {"path", "report_path", "slot", "skipped_reasons", "skipped_groups"}
 FIRST_CONTACTS = 5
 
 ACTION_WORDS = {

@@ -19,6 +19,7 @@ from ..i18n import number
 from .base import Permission, ReadOnlyModelView, can
 from .bulk import BulkActionsMixin
 from .bulk.lists import JOB_ACTIONS
+from .bulk.sentences import bulk_sentence
 from .job_summary import params_of, result_of
 from .related import when
 from .words import choices, word
@@ -74,6 +75,7 @@ def progress_context() -> dict:
     """What templates/kohde/jobs/_progress.html needs, for every page that includes it (the
     job's page, its live partial, the wizard's step 6)."""
     return {"undoable": can_undo, "may_undo": may_undo, "result_of": result_of,
+            "bulk_sentence": bulk_sentence,
             "job_by_id": lambda run_id: db.session.get(JobRun, run_id), "word": word,
             "when": when}
 

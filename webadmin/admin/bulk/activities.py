@@ -11,7 +11,6 @@ from sqlalchemy import select
 
 from jobs.bulk import (
     CHANGES,
-    describe_value,
     start_delete,
     start_reassign_slotted,
     start_set_owner,
@@ -26,6 +25,7 @@ from models.selections import Selection, count
 
 from ...i18n import localdate, number
 from .actions import BulkAction, BulkRefused, Field, Preview
+from .sentences import describe_value
 
 MODES = (("keep", _l("keep their times")), ("slotted", _l("into the user's free slots")))
 UNITS = (("days", _l("days")), ("hours", _l("hours")))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from jobs.bulk import CHANGES, describe_value, start_delete, start_opt_out, start_set_owner
+from jobs.bulk import CHANGES, start_delete, start_opt_out, start_set_owner
 from jobs.bulk import start_set_status as start_status
 from jobs.bulk_areas import (
     start_contact_activities,
@@ -23,6 +23,7 @@ from ...i18n import localdate, number
 from ..base import enum_choices
 from .actions import BulkAction, Field, Preview
 from .activities import dry_run, plan_table
+from .sentences import describe_value
 
 OWNER = Field("owner_id", _l("New owner"), "user")
 CAMPAIGN = Field("campaign_id", _l("Campaign"), "campaign")
