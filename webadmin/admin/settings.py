@@ -20,6 +20,14 @@ from models.settings import (
 
 from ..i18n import number
 from .base import ReadOnlyModelView, SecureModelView
+from .columns import COLUMN_LABELS
+from .words import word
+
+
+def changed_fields(changes: dict | None) -> str:
+    """The fields an audit entry changed, by their labels ("City, Status"), not columns."""
+    return ", ".join(sorted(str(COLUMN_LABELS.get(key, key.replace("_", " ").capitalize()))
+                            for key in changes or {}))
 
 
 def _valid_timezone(form, field):
@@ -106,5 +114,7 @@ class AuditView(ReadOnlyModelView):
     column_filters = ["action", "table_name", "record_id", "at", "user.email"]
     column_labels = {"user.email": _l("User"), "table_name": _l("Table")}
     column_formatters = {
-        "changes": lambda v, c, m, n: ", ".join(sorted(m.changes or {}))[:120],
+        "action": lambda v, c, m, n: word("audit_action", m.action),
+        "table_name": lambda v, c, m, n: word("audit_table", m.table_name),
+        "changes": lambda v, c, m, n: changed_fields(m.changes)[:160],
     }
