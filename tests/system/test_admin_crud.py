@@ -213,15 +213,16 @@ CASES = [
             "campaign": r.spring, "notes": "Bring coffee",
         },
         find=lambda r: {"number": "A-1"},
+        # The form's times are Helsinki wall-clock times (UTC+3 in May), stored in UTC.
         created=lambda r: {
-            "type": "meeting", "start_at": datetime(2026, 5, 4, 9, tzinfo=UTC),
-            "end_at": datetime(2026, 5, 4, 10, tzinfo=UTC), "company_id": r.acme,
+            "type": "meeting", "start_at": datetime(2026, 5, 4, 6, tzinfo=UTC),
+            "end_at": datetime(2026, 5, 4, 7, tzinfo=UTC), "company_id": r.acme,
             "campaign_id": r.spring, "owner_id": r.admin,
             "contact_ids": {r.ada, r.alan},
         },
         changes=lambda r: {"status": "done", "end_at": "2026-05-04 11:00:00",
                            "contacts": str(r.ada)},
-        edited=lambda r: {"status": "done", "end_at": datetime(2026, 5, 4, 11, tzinfo=UTC),
+        edited=lambda r: {"status": "done", "end_at": datetime(2026, 5, 4, 8, tzinfo=UTC),
                           "contact_ids": {r.ada}},
     ),
     Case(

@@ -90,3 +90,13 @@ def test_no_form_shows_developer_words(app, admin_client, admin_user):
     for url in ("/admin/emailtemplate/new/", "/admin/scheduledaction/new/",
                 "/admin/automation/new/", "/admin/user/new/", "/admin/contact/new/"):
         assert url in opened
+
+
+def test_a_new_row_is_owned_by_whoever_creates_it(admin_client, admin_user):
+    mine = f'data-json="[{admin_user.id}, '
+    for view in ("contact", "company", "campaign", "activity", "targetgroup", "savedfilter"):
+        page = admin_client.get(f"/admin/{view}/new/").get_data(as_text=True)
+        assert mine in page, view
+    # A workflow's "owner" is a condition on the activity: empty means anyone.
+    page = admin_client.get("/admin/workflow/new/").get_data(as_text=True)
+    assert f'<option selected value="{admin_user.id}">' not in page

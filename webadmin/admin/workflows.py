@@ -14,6 +14,7 @@ class WorkflowView(SecureModelView):
     """When a saved activity matches, its contacts join its campaign (seed 004)."""
 
     admin_only = True
+    new_rows_owned_by_you = False  # "owner" here is a condition on the activity
     column_list = ["id", "name", "active", "conditions"]
     column_formatters = {"conditions": lambda v, c, m, n: m.conditions_words}
     column_editable_list = ["active"]
