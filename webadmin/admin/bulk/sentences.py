@@ -79,20 +79,20 @@ def _set(params: dict, result: dict) -> str:
     return words + "."
 
 
-def _duration(minutes) -> str:
-    if not isinstance(minutes, int):
-        return str(minutes)
+def _duration(minutes: int) -> str:
     size = abs(minutes)
     if size % (24 * 60) == 0:
-        amount = ngettext("%(num)d day", "%(num)d days", size // (24 * 60))
-    else:
-        amount = _("%(hours)s hours", hours=number(size / 60))
-    return _("back %(amount)s", amount=amount) if minutes < 0 else amount
+        return ngettext("%(num)d day", "%(num)d days", size // (24 * 60))
+    return _("%(hours)s hours", hours=number(size / 60))
 
 
 def _shift(params: dict, result: dict) -> str:
-    return _("Moved %(n)s activities by %(duration)s.", n=_n(result, "moved"),
-             duration=_duration(params.get("minutes")))
+    minutes = params.get("minutes")
+    if not isinstance(minutes, int):
+        return ""
+    words = (_("Moved %(n)s activities back by %(duration)s.") if minutes < 0
+             else _("Moved %(n)s activities by %(duration)s."))
+    return words % {"n": _n(result, "moved"), "duration": _duration(minutes)}
 
 
 def _reassign(params: dict, result: dict) -> str:
@@ -141,9 +141,10 @@ def _export(params: dict, result: dict) -> str:
 
 def _cleanup(params: dict, result: dict) -> str:
     action = params.get("action", "")
-    words = _("Removed %(n)s %(what)s from %(campaigns)s campaign(s)", n=_n(result, "removed"),
-              what=CLEANUP_WORDS.get(action, action),
-              campaigns=number(len(result.get("per_campaign") or {})))
+    words = ngettext("Removed %(n)s %(what)s from %(num)d campaign",
+                     "Removed %(n)s %(what)s from %(num)d campaigns",
+                     len(result.get("per_campaign") or {}), n=_n(result, "removed"),
+                     what=CLEANUP_WORDS.get(action, action))
     if result.get("skipped"):
         reasons = "; ".join(result.get("skipped_reasons") or [])
         words += _("; %(n)s skipped (%(why)s)", n=_n(result, "skipped"), why=reasons)
@@ -151,8 +152,9 @@ def _cleanup(params: dict, result: dict) -> str:
 
 
 def _refresh(params: dict, result: dict) -> str:
-    words = _("Refreshed %(groups)s target group(s): %(members)s members in all",
-              groups=_n(result, "groups"), members=_n(result, "members"))
+    words = ngettext("Refreshed %(num)d target group: %(members)s members in all",
+                     "Refreshed %(num)d target groups: %(members)s members in all",
+                     result.get("groups") or 0, members=_n(result, "members"))
     if result.get("skipped"):
         names = []
         for skipped in result.get("skipped_groups") or []:
@@ -165,9 +167,12 @@ def _refresh(params: dict, result: dict) -> str:
 
 
 def _outbox(params: dict, result: dict) -> str:
+    changed = result.get("changed") or 0
     if params.get("operation") == "retry":
-        return _("Put %(n)s failed messages back in the queue.", n=_n(result, "changed"))
-    return _("Cancelled %(n)s queued messages.", n=_n(result, "changed"))
+        return ngettext("Put %(num)d failed message back in the queue.",
+                        "Put %(num)d failed messages back in the queue.", changed)
+    return ngettext("Cancelled %(num)d queued message.", "Cancelled %(num)d queued messages.",
+                    changed)
 
 
 SENTENCES = {
