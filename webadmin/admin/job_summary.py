@@ -7,13 +7,15 @@ name, so nothing a job records is hidden. Server paths are never shown.
 
 from __future__ import annotations
 
+from datetime import date
+
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
 from models import Campaign, JobRun, SavedFilter, User, db
 
-from ..i18n import number
+from ..i18n import localdate, number
 from .links import group_in_words, link, record_link
 from .words import word
 
@@ -47,6 +49,11 @@ LABELS = {
     "already_members": _l("Already members"), "sent": _l("Sent"), "failed": _l("Failed"),
     "deferred": _l("Deferred"), "suppressed": _l("Not sent"), "queued": _l("Queued"),
     "kept_existing": _l("Existing contacts left as they were"),
+    "selected": _l("Selected"), "changed": _l("Changed"), "unchanged": _l("Unchanged"),
+    "moved": _l("Moved"), "deleted": _l("Deleted"), "kept": _l("Left as they were"),
+    "exported": _l("Exported"), "groups": _l("Target groups"), "skipped": _l("Skipped"),
+    "unassigned": _l("Without a user"), "planned": _l("Planned"), "per_user": _l("Per user"),
+    "campaign_ids": _l("Campaigns"), "per_campaign": _l("Per campaign"),
     "update_existing": _l("Update existing contacts"),
     "companies_created": _l("Companies created"), "rows": _l("Rows read"),
     "ignored_columns": _l("Columns ignored"),
@@ -77,6 +84,25 @@ def _contacts(ids) -> Markup | str:
     more = _(" and %(count)s more", count=len(ids) - FIRST_CONTACTS) \
         if len(ids) > FIRST_CONTACTS else ""
     return Markup(_("%(count)s: ", count=len(ids))) + Markup(", ").join(links) + more
+
+
+def _per_user(per_user: dict) -> Markup:
+    """{user id: {day: count}} as "Anna: 7.12.2026 8, 8.12.2026 3; Bert: …"."""
+    parts = []
+    for user_id, days in list(per_user.items())[:20]:
+        who = record_link(User, "user.details_view", int(user_id)) if str(user_id).isdigit() \
+            else str(user_id)
+        counts = ", ".join(f"{_day(day)} {number(n)}" for day, n in sorted(days.items())) \
+            if isinstance(days, dict) else _plain(days)
+        parts.append(Markup("{}: {}").format(who, counts))
+    return Markup("; ").join(parts)
+
+
+def _day(day) -> str:
+    try:
+        return localdate(date.fromisoformat(str(day)))
+    except ValueError:
+        return str(day)
 
 
 def _run_link(run_id) -> Markup | str:
@@ -116,6 +142,8 @@ def _value(run: JobRun, key: str, value):
         return record_link(User, "user.details_view", value)
     if key == "activity_type":
         return word("activity_type", value)
+    if key == "per_user" and isinstance(value, dict):
+        return _per_user(value)
     if key in ("undid", "undone_by") or (key == "run_id" and run.kind == "undo_audience"):
         return _run_link(value)
     if key == "run_id" and run.kind == "activity_wizard":

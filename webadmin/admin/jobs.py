@@ -61,6 +61,9 @@ def _error_head(view, context, model, name):
 
 def _result(view, context, model, name):
     # The result in words, as on the job's page; links stay links.
+    said = bulk_sentence(model)
+    if said:
+        return said
     rows = result_of(model) if model.result else []
     return Markup("; ").join(Markup("{} {}").format(label, shown) for _k, label, shown in rows)
 

@@ -297,6 +297,11 @@ class OutboxView(BulkActionsMixin, ReadOnlyModelView):
     column_searchable_list = ["to_email"]
     column_choices = {"state": enum_choices(OutboxState),
                       "suppressed_reason": list(SUPPRESSION_REASONS.items())}
+    column_formatters_detail = {
+        "reason": lambda v, c, m, n: word("outbox_reason", m.reason),
+        "suppressed_reason": lambda v, c, m, n: word("suppression", m.suppressed_reason),
+        "state": lambda v, c, m, n: word("outbox_state", m.state),
+    }
 
 
 class MailboxView(ReadOnlyModelView):
