@@ -95,7 +95,8 @@ class JobRunView(BulkActionsMixin, ReadOnlyModelView):
     column_filters = ["kind", "status", "attempt", "enqueued_at", "user.email"]
     column_choices = {"kind": choices("job_kind"), "status": choices("job_status")}
     column_labels = {"user.email": _l("Started by"), "user": _l("Started by"),
-                     "enqueued_at": _l("Queued"), "kind": _l("Job")}
+                     "enqueued_at": _l("Queued"), "kind": _l("Job"),
+                     "progress": _l("Progress"), "duration": _l("Duration")}
     column_searchable_list = ["id", "kind"]
     column_formatters = {
         "kind": lambda v, c, m, n: word("job_kind", m.kind),
