@@ -19,15 +19,9 @@ from models.settings import (
 )
 
 from ..i18n import number
+from .audit_words import changed_fields
 from .base import ReadOnlyModelView, SecureModelView
-from .columns import COLUMN_LABELS
 from .words import word
-
-
-def changed_fields(changes: dict | None) -> str:
-    """The fields an audit entry changed, by their labels ("City, Status"), not columns."""
-    return ", ".join(sorted(str(COLUMN_LABELS.get(key, key.replace("_", " ").capitalize()))
-                            for key in changes or {}))
 
 
 def _valid_timezone(form, field):
