@@ -1,6 +1,7 @@
 """Bulk-action jobs on a list's selection (models.selections): set a column, move or
 reassign activities, delete, and undo — chunked by primary key with progress per chunk
-(docs/architecture.md, rule 4), each with a result in words.
+(docs/architecture.md, rule 4). A result holds counts and ids, never a sentence: the page
+says it in the reader's language (webadmin/admin/bulk/sentences.py).
 
 Pages and commands call the typed ``start_*`` functions; the selection travels as
 primitives in the job's parameters, so the job acts on exactly the set that was shown.
@@ -25,7 +26,7 @@ from models.bulk.changes import (
     shift_times,
 )
 from models.campaigns.membership import revert
-from models.selections import AREAS, Selection, SelectionError, bounds
+from models.selections import Selection, SelectionError, bounds
 
 from .runs import JobContext, attempts, enqueue, job
 
@@ -85,20 +86,6 @@ def earlier_attempts(run_id: str) -> list[str]:
     return ids[:ids.index(run_id)]
 
 
-def _user_label(user_id: int | None) -> str:
-    user = db.session.get(User, user_id) if user_id else None
-    return (user.name or user.email) if user else "nobody"
-
-
-def describe_value(change: Change, value) -> str:
-    """The new value as people read it (a user's name for an owner)."""
-    if change.column == "owner_id":
-        return _user_label(value)
-    if change.is_bool:
-        return "yes" if value else "no"
-    return str(value)
-
-
 @job("bulk_set")
 def bulk_set(ctx: JobContext, selection: dict, change: str, value=None, note: str = "") -> dict:
     """Set one column on every selected row (recorded for undo, audited per row)."""
@@ -112,13 +99,7 @@ def bulk_set(ctx: JobContext, selection: dict, change: str, value=None, note: st
         raise BulkError(f"user {value} does not exist")
     total, changed = over_chunks(ctx, chosen, lambda low, high: set_column(
         ctx.run_id, chosen, spec, value, low, high, user_id=ctx.user_id, note=note))
-    noun = AREAS[spec.area].noun
-    words = (f"{spec.what.replace(' in bulk', '')} to {describe_value(spec, value)} on "
-             f"{changed:,} of {total:,} selected {noun}")
-    if total - changed:
-        words += f"; {total - changed:,} had it already"
-    return {"selected": total, "changed": changed, "unchanged": total - changed,
-            "summary": words[0].upper() + words[1:] + "."}
+    return {"selected": total, "changed": changed, "unchanged": total - changed}
 
 
 @job("bulk_shift")
@@ -131,16 +112,7 @@ def bulk_shift(ctx: JobContext, selection: dict, minutes: int) -> dict:
     total, moved = over_chunks(ctx, chosen, lambda low, high: shift_times(
         ctx.run_id, chosen, timedelta(minutes=minutes), low, high, user_id=ctx.user_id,
         done_by=done_by))
-    return {"selected": total, "moved": moved,
-            "summary": f"Moved {moved:,} activities by {_duration(minutes)}."}
-
-
-def _duration(minutes: int) -> str:
-    sign = "back " if minutes < 0 else ""
-    minutes = abs(minutes)
-    if minutes % (24 * 60) == 0:
-        return f"{sign}{minutes // (24 * 60)} day(s)"
-    return f"{sign}{minutes / 60:g} hour(s)"
+    return {"selected": total, "moved": moved}
 
 
 @job("bulk_reassign_slotted")
@@ -153,8 +125,6 @@ def bulk_reassign_slotted(ctx: JobContext, selection: dict, user_id: int, day: s
     result = reassign_slotted(ctx.run_id, chosen, user_id, date.fromisoformat(day),
                               user_id_acting=ctx.user_id)
     ctx.progress(result["moved"], result["moved"])  # commits
-    result["summary"] = (f"Gave {result['moved']:,} activities to {_user_label(user_id)} in "
-                         f"free slots from {day} on.")
     return result
 
 
@@ -167,8 +137,7 @@ def bulk_delete(ctx: JobContext, selection: dict) -> dict:
         raise BulkError(f"{chosen.area} cannot be deleted in bulk")
     total, deleted = over_chunks(ctx, chosen, lambda low, high: delete_rows(
         ctx.run_id, chosen, low, high, user_id=ctx.user_id, shown=shown))
-    noun = AREAS[chosen.area].noun
-    return {"selected": total, "deleted": deleted, "summary": f"Deleted {deleted:,} {noun}."}
+    return {"selected": total, "deleted": deleted}
 
 
 @job("undo_bulk")
@@ -202,10 +171,7 @@ def undo_bulk(ctx: JobContext, run_id: str) -> dict:
             forget(attempt_id)
     original.result = {**original.result, "undone_by": ctx.run_id}
     ctx.progress(restored, restored)  # commits
-    words = f"Put back {restored:,} rows as they were before {run_id}"
-    if kept:
-        words += f"; {kept:,} changed since and were left as they are"
-    return {"undid": run_id, "restored": restored, "kept": kept, "summary": words + "."}
+    return {"undid": run_id, "restored": restored, "kept": kept}
 
 
 def start_bulk_set(selection: Selection, change: str, value, *, note: str = "",

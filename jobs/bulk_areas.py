@@ -16,7 +16,6 @@ from models.activities.slots import create_from_plan
 from models.bulk.changes import chunks
 from models.bulk.contacts import (
     EXPORT_COLUMNS,
-    campaign_name,
     export_rows,
     join_campaign,
     leave_campaign,
@@ -51,10 +50,7 @@ def bulk_join_campaign(ctx: JobContext, selection: dict, campaign_id: int) -> di
     result = join_campaign(ctx.run_id, chosen, campaign_id, ctx.user_id)
     result["campaign_ids"] = [campaign_id]
     ctx.progress(1, 1)  # commits the whole change at once
-    email = result["email"]
-    result["summary"] = (f"Added {result['added']:,} contacts to {campaign_name(campaign_id)}; "
-                         f"{email['queued']:,} emails queued, {email['suppressed']:,} held back.")
-    if email["queued"]:
+    if result["email"]["queued"]:
         start_senders()
     return result
 
@@ -65,8 +61,7 @@ def bulk_leave_campaign(ctx: JobContext, selection: dict, campaign_id: int) -> d
     chosen = selection_of(selection)
     removed = leave_campaign(ctx.run_id, chosen, campaign_id)
     ctx.progress(1, 1)
-    return {"removed": removed, "campaign_ids": [campaign_id],
-            "summary": f"Removed {removed:,} contacts from {campaign_name(campaign_id)}."}
+    return {"removed": removed, "campaign_ids": [campaign_id]}
 
 
 @job("bulk_contact_activities")
@@ -85,8 +80,6 @@ def bulk_contact_activities(ctx: JobContext, selection: dict, day: str, subject:
     _workflows(ctx, result)
     ctx.progress(result["created"], result["created"])  # commits
     _send_if_queued(result)
-    result["summary"] = (f"Created {result['created']:,} activities; {result['unassigned']:,} "
-                         "contacts had nobody to take theirs.")
     return result
 
 
@@ -108,8 +101,7 @@ def bulk_export_contacts(ctx: JobContext, selection: dict) -> dict:
                 out.writerow(row)
                 written += 1
             ctx.progress(written, total)
-    return {"exported": written, "report_path": str(path),
-            "summary": f"Exported {written:,} contacts to CSV."}
+    return {"exported": written, "report_path": str(path)}
 
 
 @job("bulk_campaign_cleanup")
@@ -134,11 +126,9 @@ def bulk_campaign_cleanup(ctx: JobContext, selection: dict, action: str) -> dict
             removed += gone
         done += 1
         ctx.progress(done, len(ids))  # one campaign at a time: each its own commit
-    words = f"Removed {removed:,} {CLEANUPS[action]} from {len(per_campaign)} campaign(s)"
-    if skipped:
-        words += f"; {len(skipped)} skipped ({'; '.join(skipped)[:300]})"
     return {"removed": removed, "campaign_ids": [int(c) for c in per_campaign],
-            "per_campaign": per_campaign, "skipped": len(skipped), "summary": words + "."}
+            "per_campaign": per_campaign, "skipped": len(skipped),
+            "skipped_reasons": [reason[:300] for reason in skipped[:20]]}
 
 
 @job("bulk_refresh_groups")
@@ -152,16 +142,13 @@ def bulk_refresh_groups(ctx: JobContext, selection: dict) -> dict:
         group = db.session.get(TargetGroup, group_id)
         problems = validate(group.criteria, group.id)
         if problems:  # the rest still refresh; the result names the ones that could not
-            skipped.append(f"{group.name}: {'; '.join(problems)}")
+            skipped.append({"id": group.id, "problems": problems[:5]})
             ctx.progress(done, len(ids))
             continue
         members += refresh(group)["members"]
         ctx.progress(done, len(ids))
-    words = f"Refreshed {len(ids) - len(skipped)} target group(s): {members:,} members in all"
-    if skipped:
-        words += f"; {len(skipped)} could not be refreshed ({' / '.join(skipped)[:300]})"
     return {"groups": len(ids) - len(skipped), "members": members, "skipped": len(skipped),
-            "summary": words + "."}
+            "skipped_groups": skipped[:20]}
 
 
 @job("bulk_outbox")
@@ -170,16 +157,14 @@ def bulk_outbox(ctx: JobContext, selection: dict, operation: str) -> dict:
     chosen = selection_of(selection)
     if operation == "retry":
         changed = retry_failed(chosen)
-        words = f"Put {changed:,} failed messages back in the queue."
     elif operation == "cancel":
         changed = cancel_queued(chosen)
-        words = f"Cancelled {changed:,} queued messages."
     else:
         raise BulkError(f"unknown outbox operation {operation!r}")
     ctx.progress(changed, changed)
     if operation == "retry" and changed:
         start_senders()
-    return {"changed": changed, "summary": words}
+    return {"changed": changed}
 
 
 def _params(selection: Selection, **more) -> dict:

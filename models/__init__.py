@@ -34,6 +34,7 @@ from .companies import Company
 from .contacts import Contact, ContactKind
 from .email import (
     CAMPAIGN_FOLDER,
+    TEMPLATE_FOLDERS,
     EmailTemplate,
     EmailTemplateVariant,
     MailboxMessage,
@@ -73,6 +74,7 @@ from .workflows import Workflow, WorkflowRun
 __all__ = [
     "ACTIVE_STATUSES",
     "CAMPAIGN_FOLDER",
+    "TEMPLATE_FOLDERS",
     "ActionInUse",
     "ActionKind",
     "Activity",

@@ -100,7 +100,19 @@ def _after_flush(session: Session, _context) -> None:
         session.connection().execute(insert(AuditEntry), rows)
 
 
+def _keep_old(target, value, oldvalue, initiator):
+    return value
+
+
 def init_app(_app: Flask) -> None:
     """Hook the trail onto every ORM session (idempotent across app instances)."""
     if not event.contains(Session, "after_flush", _after_flush):
         event.listen(Session, "after_flush", _after_flush)
+    # A commit expires what a session loaded: without active history, setting a column of
+    # such a row afterwards keeps no old value and the trail would say it was empty. With
+    # it, the row is read again before the first set (one SELECT), so the old value is known.
+    for model in TRACKED:
+        for column in inspect(model).column_attrs:
+            attribute = getattr(model, column.key)
+            if not event.contains(attribute, "set", _keep_old):
+                event.listen(attribute, "set", _keep_old, active_history=True, retval=True)

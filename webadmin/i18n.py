@@ -146,9 +146,12 @@ def weekday(value) -> str:
 
 
 def number(value, digits: int | None = None) -> str:
-    """A number with the reader's grouping and decimal marks ("1 240", "1,240")."""
+    """A number with the reader's grouping and decimal marks ("1 240", "1,240"); a count
+    that reads as words of its own (a list's estimate, "about 25k") stays those words."""
     if value is None or value == "":
         return ""
+    if isinstance(value, int) and type(value).__str__ is not int.__str__:
+        return str(value)
     if digits is not None:
         return format_decimal(value, format="#,##0." + "0" * digits if digits else "#,##0")
     return format_decimal(value)

@@ -1,8 +1,8 @@
-"""Plain routes outside the admin: a health check for load balancers."""
+"""Plain routes outside the admin: a health check for load balancers, the favicon."""
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify, redirect, request, url_for
 from sqlalchemy import text
 
 from jobs.queue import get_redis
@@ -55,6 +55,13 @@ def healthz():
     return jsonify(checks), 200 if healthy else 503
 
 
+def favicon():
+    """Browsers ask for /favicon.ico where a page names no icon (a CSV download, a JSON
+    answer): the same icon the pages name."""
+    return redirect(url_for("static", filename="favicon.svg"), code=301)
+
+
 def init_app(app: Flask) -> None:
     """Register the plain routes."""
     app.add_url_rule("/healthz", view_func=healthz)
+    app.add_url_rule("/favicon.ico", view_func=favicon)

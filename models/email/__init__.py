@@ -11,6 +11,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..base import Base, Timestamped, UTCDateTime, utcnow
 
 CAMPAIGN_FOLDER = "Campaign"  # only templates in this folder attach to campaigns and groups
+# The folders a template form offers (stored as these codes, shown translated); a folder
+# stored otherwise (the CLI's --folder, older rows) is offered beside them.
+TEMPLATE_FOLDERS = (CAMPAIGN_FOLDER, "Automation", "Service", "Archive")
 
 
 class SenderMode(StrEnum):

@@ -158,3 +158,31 @@ def test_ranged_creation_makes_the_same_activities_as_one_statement(app, world, 
     assert {a.contacts[0].id for a in created} == {p.id for p in world["people"][:6]}
     assert starts(world["anna"]) == [at(FRIDAY, 8), at(FRIDAY, 9), at(FRIDAY, 10),
                                      at("2026-11-30", 8), at("2026-11-30", 9)]
+
+
+def test_the_activity_form_edits_local_time_and_starts_with_sensible_values(admin_client,
+                                                                           admin_user):
+    from datetime import UTC, datetime
+
+    from models import Activity, Settings, clock, db
+    from tests.conftest import csrf_token
+
+    settings = Settings.get()
+    settings.timezone, settings.activity_duration_minutes = "Europe/Helsinki", 45
+    db.session.commit()
+    with clock.frozen(datetime(2026, 12, 1, 13, 20, tzinfo=UTC)):  # 15:20 in Helsinki
+        form = admin_client.get("/admin/activity/new/").get_data(as_text=True)
+    assert 'value="2026-12-01 16:00:00"' in form and 'value="2026-12-01 16:45:00"' in form
+    assert f'<option selected value="{admin_user.id}">' in form or \
+        f'data-json="[{admin_user.id}, ' in form  # the owner: you
+    assert "Local time (the installation's time zone)." in form
+    token = csrf_token(admin_client, "/admin/activity/new/")
+    admin_client.post("/admin/activity/new/", data={
+        "csrf_token": token, "type": "call", "subject": "Local", "number": "",
+        "owner": str(admin_user.id), "start_at": "2026-12-07 09:00:00",
+        "end_at": "2026-12-07 09:30:00", "status": "planned"})
+    made = db.session.query(Activity).filter_by(subject="Local").one()
+    assert made.start_at == datetime(2026, 12, 7, 7, tzinfo=UTC)  # 09:00 Helsinki (UTC+2)
+    assert made.owner_id == admin_user.id
+    edit = admin_client.get(f"/admin/activity/edit/?id={made.id}").get_data(as_text=True)
+    assert 'value="2026-12-07 09:00:00"' in edit and 'value="2026-12-07 07:00:00"' not in edit

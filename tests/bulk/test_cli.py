@@ -98,7 +98,7 @@ def test_activities_reassign_shift_set_status(app, ctx, waiting):
     db.session.commit()
     moved = kohde(app, "activities", "shift", "--days", "2", "--where",
                   "owner.email eq alice@example.com")
-    assert moved.exit_code == 0 and "Moved 3 activities by 2 day(s)" in moved.stdout, moved.output
+    assert moved.exit_code == 0 and "Moved 3 activities by 2 days." in moved.stdout, moved.output
     again = kohde(app, "activities", "reassign", "bob@example.com", "--ids", "1,2", "--json")
     assert json.loads(again.stdout)["result"]["changed"] == 2
     done = kohde(app, "activities", "set-status", "done", "--search", "Call", "--dry-run")

@@ -29,6 +29,7 @@ from models import (
 )
 from models.bulk import changes
 from models.selections import Selection
+from webadmin.admin.bulk.sentences import bulk_sentence
 
 from .support import ids_where, world
 
@@ -51,7 +52,8 @@ def test_set_owner_in_chunks_with_audit_and_undo(ctx, run_jobs, monkeypatch):
     run = _done(run.id)
     assert run.result["changed"] == len(turku) - len(was_alice)
     assert run.result["selected"] == len(turku) == run.progress_total == run.progress_done
-    assert "Alice" in run.result["summary"]
+    assert "summary" not in run.result  # counts only: the page says it in the reader's words
+    assert bulk_sentence(run).startswith("Owner changed to Alice on ")
     assert ids_where(lambda c: c.owner_id == data["alice"] and c.city == "Turku") == turku
     entries = db.session.scalars(select(AuditEntry).where(AuditEntry.summary.like("owner%")))
     entries = list(entries)
@@ -208,3 +210,78 @@ def test_reassign_into_free_slots(ctx, run_jobs):
     assert {a.owner_id for a in moved} == {data["bob"]}
     assert len({a.start_at for a in moved}) == 4
     assert min(a.start_at for a in moved).date() >= datetime(2027, 3, 8).date()
+
+
+def test_the_result_is_said_in_the_readers_language_and_old_sentences_still_show(
+        app, ctx, run_jobs):
+    from flask_babel import force_locale
+
+    from jobs.bulk import start_set_status
+
+    world(40)
+    run = start_set_status(TURKU, "customer")
+    run_jobs()
+    run = _done(run.id)
+    old = JobRun(id="old-bulk", kind="bulk_set", dedupe_key="old", status=JobStatus.DONE,
+                 params={"change": "contacts.status", "value": "customer"},
+                 result={"changed": 3, "summary": "Status set to customer on 3 contacts."})
+    db.session.add(old)
+    db.session.commit()
+    changed = run.result["changed"]
+    with force_locale("en"):
+        assert bulk_sentence(run) == (f"Status set to Customer on {changed} of "
+                                      f"{run.result['selected']} selected contacts; "
+                                      f"{run.result['unchanged']} had it already.")
+    with force_locale("fi"):
+        finnish = bulk_sentence(run)
+        assert "Asiakas" in finnish and "Customer" not in finnish  # the reader's words
+        assert bulk_sentence(old) == "Status set to customer on 3 contacts."  # kept as stored
+    # The job's page says it to a Finnish reader the same way.
+    from tests.conftest import login, make_user
+
+    client = app.test_client()
+    assert login(client, make_user("fi@example.com", "admin").email).status_code == 302
+    page = client.get(f"/admin/jobrun/details/?id={run.id}",
+                      headers={"Accept-Language": "fi"}).get_data(as_text=True)
+    assert f"<p class=\"mb-1\" data-summary>{finnish}</p>" in page
+    old_page = client.get("/admin/jobrun/details/?id=old-bulk",
+                          headers={"Accept-Language": "fi"}).get_data(as_text=True)
+    assert "Status set to customer on 3 contacts." in old_page
+
+
+SAID = {  # kind: (params, result, what the English reader sees)
+    "bulk_shift": ({"minutes": -2880}, {"moved": 3}, "Moved 3 activities back by 2 days."),
+    "bulk_reassign_slotted": ({"user_id": 999, "day": "2026-12-07"}, {"moved": 2},
+                              "Gave 2 activities to nobody in free slots from 2026-12-07 on."),
+    "bulk_delete": ({"selection": {"area": "contacts"}}, {"deleted": 1240},
+                    "Deleted 1,240 contacts."),
+    "undo_bulk": ({"run_id": "j1"}, {"undid": "j1", "restored": 5, "kept": 1},
+                  "Put back 5 rows as they were before j1; 1 changed since and were left as "
+                  "they are."),
+    "bulk_join_campaign": ({"campaign_id": 999}, {"added": 4, "email": {"queued": 3,
+                                                                        "suppressed": 1}},
+                           "Added 4 contacts to #999; 3 emails queued, 1 held back."),
+    "bulk_leave_campaign": ({"campaign_id": 999}, {"removed": 2},
+                            "Removed 2 contacts from #999."),
+    "bulk_contact_activities": ({}, {"created": 7, "unassigned": 0},
+                                "Created 7 activities; 0 contacts had nobody to take theirs."),
+    "bulk_export_contacts": ({}, {"exported": 12}, "Exported 12 contacts to CSV."),
+    "bulk_campaign_cleanup": ({"action": "dedupe_email"},
+                              {"removed": 6, "per_campaign": {"1": 6}, "skipped": 1,
+                               "skipped_reasons": ["campaign 2 is not active"]},
+                              "Removed 6 email duplicates from 1 campaign; 1 skipped "
+                              "(campaign 2 is not active)."),
+    "bulk_refresh_groups": ({}, {"groups": 2, "members": 1500, "skipped": 0},
+                            "Refreshed 2 target groups: 1,500 members in all."),
+    "bulk_outbox": ({"operation": "retry"}, {"changed": 1},
+                    "Put 1 failed message back in the queue."),
+}
+
+
+def test_every_bulk_kind_is_said_in_words(app, ctx):
+    from flask_babel import force_locale
+
+    with force_locale("en"):
+        for kind, (params, result, said) in SAID.items():
+            assert bulk_sentence(JobRun(kind=kind, params=params, result=result)) == said, kind
+        assert bulk_sentence(JobRun(kind="import_contacts", params={}, result={"rows": 1})) == ""

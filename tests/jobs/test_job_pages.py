@@ -69,3 +69,21 @@ def test_a_user_undoes_only_their_own_jobs_and_the_undone_job_says_by_whom(
     page = user_client.get(f"/admin/jobrun/details/?id={run.id}").text
     assert "data-undone-by=" in page and "by User" in page
     assert "removed 3 and put back 0" in page
+
+
+def test_activities_per_user_and_a_bulk_result_read_as_words(admin_client, admin_user):
+    db.session.add_all([
+        JobRun(id="ga-1", kind="group_activities", dedupe_key="ga", status="done",
+               params={}, result={"created": 9, "per_user": {
+                   str(admin_user.id): {"2026-12-07": 8, "2026-12-08": 1}}}),
+        JobRun(id="bs-1", kind="bulk_set", dedupe_key="bs", status="done",
+               params={"change": "contacts.email_opt_out", "value": True},
+               result={"selected": 3, "changed": 3, "unchanged": 0}),
+    ])
+    db.session.commit()
+    page = admin_client.get("/admin/jobrun/details/?id=ga-1",
+                            headers={"Accept-Language": "fi"}).get_data(as_text=True)
+    assert f'/admin/user/details/?id={admin_user.id}">Admin</a>: 7.12.2026 8, 8.12.2026 1' in page
+    listing = admin_client.get("/admin/jobrun/").get_data(as_text=True)
+    assert "Email opt-out set to yes on 3 of 3 selected contacts." in listing
+    assert "Change of selected rows" in listing and "Bulk set" not in listing

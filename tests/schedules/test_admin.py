@@ -153,3 +153,28 @@ def test_the_dashboard_shows_the_last_tick_and_overdue_actions(admin_client, ctx
     status = page[page.index("kohde-scheduler-status"):page.index("Recent jobs")]
     assert "Last tick" in status and "Late one" in status, status
     assert f"/admin/scheduledaction/details/?id={a.id}" in status
+
+
+def test_targets_read_as_words_in_the_list_the_details_and_the_form_preview(admin_client, ctx):
+    g = TargetGroup(name="Helsinki fi", criteria={"all": [
+        {"field": "language", "op": "eq", "value": "fi"},
+        {"field": "city", "op": "eq", "value": "Helsinki"}]})
+    campaign = Campaign(name="Kevät", active=True)
+    db.session.add_all([g, campaign])
+    db.session.commit()
+    a = action(clock.now(), kind="copy_group", target_group=g, campaign=campaign,
+               name="Nightly copy")
+    words = "(Language is fi and city is Helsinki)"
+    expected = [f">Helsinki fi</a> <span class=\"text-muted small\" data-criteria-sentence>"
+                f"{words}</span> → <a href=\"/admin/campaign/details/?id={campaign.id}\">"
+                f"{campaign.number} Kevät</a>"]
+    for url in ("/admin/scheduledaction/", f"/admin/scheduledaction/details/?id={a.id}"):
+        page = admin_client.get(url).get_data(as_text=True)
+        assert all(e in page for e in expected), url
+        assert '{"all"' not in page and "&#34;all&#34;" not in page
+    token = csrf_token(admin_client, "/admin/scheduledaction/new/")
+    preview = admin_client.post("/admin/scheduledaction/preview", data={
+        "frequency": "daily", "time_of_day": "03:30", "timezone": "Europe/Helsinki",
+        "target_group": str(g.id), "campaign": str(campaign.id)},
+        headers={"X-CSRFToken": token}).get_data(as_text=True)
+    assert "Target: " in preview and all(e in preview for e in expected)

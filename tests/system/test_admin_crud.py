@@ -225,15 +225,16 @@ CASES = [
             "campaign": r.spring, "notes": "Bring coffee",
         },
         find=lambda r: {"number": "A-1"},
+        # The form's times are Helsinki wall-clock times (UTC+3 in May), stored in UTC.
         created=lambda r: {
-            "type": "meeting", "start_at": datetime(2026, 5, 4, 9, tzinfo=UTC),
-            "end_at": datetime(2026, 5, 4, 10, tzinfo=UTC), "company_id": r.acme,
+            "type": "meeting", "start_at": datetime(2026, 5, 4, 6, tzinfo=UTC),
+            "end_at": datetime(2026, 5, 4, 7, tzinfo=UTC), "company_id": r.acme,
             "campaign_id": r.spring, "owner_id": r.admin,
             "contact_ids": {r.ada, r.alan},
         },
         changes=lambda r: {"status": "done", "end_at": "2026-05-04 11:00:00",
                            "contacts": str(r.ada)},
-        edited=lambda r: {"status": "done", "end_at": datetime(2026, 5, 4, 11, tzinfo=UTC),
+        edited=lambda r: {"status": "done", "end_at": datetime(2026, 5, 4, 8, tzinfo=UTC),
                           "contact_ids": {r.ada}},
     ),
     Case(
@@ -589,3 +590,40 @@ def test_admin_contact_changes_are_audited_with_the_admin(admin_client, admin_us
     assert {e.user_id for e in entries} == {admin_user.id}
     assert entries[0].changes["email"] == "audit@example.com"
     assert entries[1].changes["city"] == [None, "Vaasa"]
+
+
+def test_an_admin_edit_records_the_old_and_new_value_of_each_changed_field(admin_client, ctx):
+    """The contact was committed (and so expired) before the edit: the trail still has what
+    each changed field held before, and nothing for the fields left as they were."""
+    kone, wartsila = Company(name="Kone Oy"), Company(name="Wärtsilä Oyj")
+    contact = Contact(kind="contact", first_name="Aino", last_name="Aalto",
+                      email="aino@example.fi", city="Turku", status="prospect", company=kone,
+                      language="fi")
+    db.session.add_all([contact, wartsila])
+    db.session.commit()
+    form = {"kind": "contact", "first_name": "Aino", "last_name": "Aalto",
+            "email": "aino@example.fi", "city": "Vaasa", "status": "customer",
+            "company": wartsila.id, "language": "sv", "email_opt_out": "y"}
+    submit(admin_client, f"/admin/contact/edit/?id={contact.id}", form)
+    db.session.rollback()
+    update = db.session.scalars(
+        select(AuditEntry).where(AuditEntry.table_name == "contacts",
+                                 AuditEntry.action == "update")).one()
+    assert update.changes == {"city": ["Turku", "Vaasa"], "status": ["prospect", "customer"],
+                              "company_id": [kone.id, wartsila.id], "language": ["fi", "sv"],
+                              "email_opt_out": [False, True]}
+
+
+def test_an_update_after_a_commit_keeps_the_old_value(ctx):
+    """A commit expires the row; the next change still records what it replaced."""
+    contact = Contact(first_name="Aino", email="aino@example.fi", city="Turku")
+    db.session.add(contact)
+    db.session.commit()
+    contact.city = "Vaasa"
+    db.session.commit()
+    contact.city, contact.status = "Oulu", "customer"
+    db.session.commit()
+    updates = db.session.scalars(select(AuditEntry.changes).where(
+        AuditEntry.action == "update").order_by(AuditEntry.id)).all()
+    assert updates == [{"city": ["Turku", "Vaasa"]},
+                       {"city": ["Vaasa", "Oulu"], "status": ["active", "customer"]}]

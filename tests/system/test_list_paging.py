@@ -135,3 +135,12 @@ def test_cached_values_are_kept_for_a_while_and_one_caller_refreshes():
     small = Cached(lambda: {"contacts": 1, "leads": 0, "n": len(calls.append(1) or calls)},
                    lambda value: value["contacts"] >= CACHE_FROM)
     assert small.get()["n"] != small.get()["n"]  # not worth keeping: counted every time
+
+
+def test_an_estimate_stays_words_where_pages_format_counts(app):
+    from webadmin.admin.paging import EstimatedCount
+    from webadmin.i18n import number
+
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        assert number(EstimatedCount(25_013)) == "about 25k"  # the select-all button's count
+        assert number(25_013) == "25,013"

@@ -22,8 +22,9 @@ def test_a_contacts_page_shows_its_whole_picture(ctx, admin_client, admin_user):
     assert f"/admin/targetgroup/details/?id={w['group'].id}&amp;explain={anna.id}#explain" in page
     assert "Call Anna" in page and "Met Anna" in page
     assert 'data-state="sent"' in page
-    # The change history: who changed the city from what to what.
-    assert "<strong>city</strong>" in page and "→ Vantaa" in page
+    # The change history: who changed the city from what to what (the field by its label;
+    # the old value known although the change came after a commit).
+    assert "<strong>City</strong>: Espoo → Vantaa" in page
 
 
 def test_a_suppressed_email_says_why(ctx, admin_client, admin_user):
@@ -110,3 +111,15 @@ def test_the_contact_form_offers_known_values_as_selects(ctx, admin_client):
         "csrf_token": token})
     saved = db.session.query(Contact).filter_by(email="new@example.fi").one()
     assert saved.language is None and saved.status == "prospect"
+
+
+def test_the_change_history_says_fields_and_values_in_words(ctx, admin_client, admin_user):
+    w = world(admin_user)
+    anna = w["anna"]
+    anna.status, anna.email_opt_out, anna.owner_id = "customer", True, None
+    db.session.commit()
+    page = admin_client.get(f"/admin/contact/details/?id={anna.id}",
+                            headers={"Accept-Language": "fi"}).get_data(as_text=True)
+    assert "<strong>Tila</strong>: Aktiivinen → Asiakas" in page
+    assert "<strong>Vastuuhenkilö</strong>: Admin → —" in page
+    assert "owner_id" not in page and "email_opt_out" not in page

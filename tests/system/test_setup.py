@@ -47,6 +47,8 @@ def test_the_login_page_has_a_favicon(app):
     visitor = app.test_client()
     assert visitor.get("/static/favicon.svg").status_code == 200
     assert 'rel="icon"' in visitor.get("/login").get_data(as_text=True)
+    icon = visitor.get("/favicon.ico")  # asked for where no page names the icon
+    assert icon.status_code == 301 and icon.headers["Location"].endswith("/static/favicon.svg")
 
 
 def test_back_office_pages_have_a_favicon(admin_client):

@@ -47,6 +47,7 @@ from models.settings import installation_tz
 from models.users import active_users
 
 from .base import SecureModelView, SecureView, enum_choices
+from .forms import blank_select
 
 # What the first activation did (models.automations.activate), in words.
 ACTIVATION_WORDS = {"entered": _l("entered"), "scheduled": _l("steps scheduled"),
@@ -81,7 +82,8 @@ class AutomationView(SecureModelView):
     form_choices = {"trigger": enum_choices(Trigger), "mode": enum_choices(Mode),
                     "reentry": enum_choices(Reentry)}
     form_args = {"status_value": {"label": _l("Status (trigger: status)")},
-                 "saved_filter": {"label": _l("Saved filter (trigger: filter)")},
+                 "saved_filter": {"label": _l("Saved filter (trigger: filter)"),
+                                  **blank_select(_l("(no filter)"))},
                  "only_new": {"label": _l("Only new records (who start matching after "
                                           "activation)")},
                  "reentry_days": {"label": _l("Re-entry: days after leaving")}}

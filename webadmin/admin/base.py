@@ -20,12 +20,13 @@ from flask_wtf import FlaskForm
 from sqlalchemy import BigInteger, Integer, String, inspect
 from wtforms import fields
 
-from models import ActionInUse, db
+from models import ActionInUse, User, db
 from models.csv_cells import safe_cell
 from models.labels import choices
 
 from ..i18n import clock, localdate, localtime
 from .columns import COLUMN_LABELS
+from .forms import LOCAL_TIME_HELP, LocalDateTimeField
 from .paging import PagingMixin
 from .row_actions import DeleteRowAction
 
@@ -83,8 +84,9 @@ class KohdeModelConverter(AdminModelConverter):
     """Form fields for our column types (UTCDateTime is a DateTime underneath)."""
 
     @converts("UTCDateTime")
-    def convert_utc_datetime(self, field_args, **extra):  # noqa: D102
-        return self.convert_datetime(field_args, **extra)
+    def convert_utc_datetime(self, field_args, **extra):  # noqa: D102 (edited in local time)
+        field_args["description"] = field_args.get("description") or LOCAL_TIME_HELP
+        return LocalDateTimeField(**field_args)
 
     # SQLAlchemy 2.1's Float no longer derives from Numeric, so Flask-Admin's
     # "Numeric" converter misses it and the field silently vanishes from forms.
@@ -188,6 +190,9 @@ class SecureModelView(PagingMixin, AccessMixin, ModelView):
     form_excluded_columns = ["created_at", "updated_at"]
     column_type_formatters = {**LOCAL_FORMATTERS, **typefmt.BASE_FORMATTERS}
     column_type_formatters_detail = {**LOCAL_FORMATTERS, **typefmt.DETAIL_FORMATTERS}
+    # A new row's owner is whoever creates it (a screen whose "owner" is a condition, not
+    # the row's keeper, turns this off).
+    new_rows_owned_by_you = True
 
     def __init__(self, *args, **kwargs):
         """Column names in the reader's language (webadmin/admin/columns.py, the screen's
@@ -201,6 +206,15 @@ class SecureModelView(PagingMixin, AccessMixin, ModelView):
         """Flask-Admin's row actions with a lighter delete button (row_actions.py)."""
         return [DeleteRowAction() if isinstance(action, template.DeleteRowAction) else action
                 for action in super().get_list_row_actions()]
+
+    def create_form(self, obj=None):
+        """The form for a new row: owned by you unless you choose someone else."""
+        form = super().create_form(obj)
+        owner = getattr(form, "owner", None)
+        if (self.new_rows_owned_by_you and owner is not None and request.method == "GET"
+                and owner.data is None and current_user.is_authenticated):
+            owner.data = db.session.get(User, current_user.id)
+        return form
 
     def handle_view_exception(self, exc: Exception) -> bool:
         """Deleting a group, campaign, template or user a scheduled action uses is refused

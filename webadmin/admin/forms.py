@@ -8,9 +8,14 @@ model". Both are developer words on a person's screen.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from flask_admin.form import DateTimeField
 from flask_admin.form.widgets import Select2Widget
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
+
+from models.settings import installation_tz
 
 NONE = "__None"  # what Flask-Admin's select fields read as "no value"
 NO_VALUE = _l("(none)")
@@ -48,3 +53,22 @@ def picker(fields: list[str], placeholder, page_size: int = 20) -> dict:
     """A ``form_ajax_refs`` entry whose placeholder says what to pick."""
     return {"fields": fields, "page_size": page_size, "placeholder": placeholder,
             "minimum_input_length": 0}
+
+
+LOCAL_TIME_HELP = _l("Local time (the installation's time zone).")
+
+
+class LocalDateTimeField(DateTimeField):
+    """A stored UTC moment edited as the installation's wall-clock time: the form shows
+    09:00 for 07:00 UTC in Helsinki, and 09:00 typed there is saved as 07:00 UTC (a
+    person means the time on their own clock)."""
+
+    def process_data(self, value):  # noqa: D102 (UTC → local, naive for the text box)
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            value = value.astimezone(installation_tz()).replace(tzinfo=None)
+        super().process_data(value)
+
+    def process_formdata(self, valuelist):  # noqa: D102 (local → UTC)
+        super().process_formdata(valuelist)
+        if isinstance(self.data, datetime) and self.data.tzinfo is None:
+            self.data = self.data.replace(tzinfo=installation_tz()).astimezone(UTC)

@@ -135,11 +135,11 @@ class TargetGroupView(BulkActionsMixin, RelatedPagesMixin, SecureModelView):
             "Random samples only: the same number keeps the same sample on every refresh; "
             "empty: one is chosen when the group is saved.")},
         # On: a weekly "send group email" scheduled action at the template's send timing.
-        "automatic_email": {"label": "Automatic email campaigns",
+        "automatic_email": {"label": _l("Automatic email campaigns"),
                             "validators": [automatic_email_needs_timing]},
         "automatic_email_refresh_minutes": {
-            "label": "Refresh the group N minutes before the automatic email",
-            "description": "Empty: no refresh; 0: right before sending; e.g. 15."},
+            "label": _l("Refresh the group N minutes before the automatic email"),
+            "description": _l("Empty: no refresh; 0: right before sending; e.g. 15.")},
     }
     form_ajax_refs = {"owner": picker(["email", "name"], _l("Choose a user…"))}
     edit_template = "kohde/groups/edit.html"
@@ -232,5 +232,5 @@ class SavedFilterView(SecureModelView):
     form_columns = ["name", "module", "criteria", "shared", "owner"]
     form_overrides = {"criteria": CriteriaField}
     form_choices = {"module": MODULE_CHOICES}
-    form_args = {"criteria": {"label": "Conditions", "validators": [criteria_is_a_tree]}}
+    form_args = {"criteria": {"label": _l("Conditions"), "validators": [criteria_is_a_tree]}}
     form_ajax_refs = {"owner": picker(["email", "name"], _l("Choose a user…"))}

@@ -7,17 +7,20 @@ name, so nothing a job records is hidden. Server paths are never shown.
 
 from __future__ import annotations
 
-from flask import url_for
+from datetime import date
+
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
-from models import Campaign, JobRun, SavedFilter, TargetGroup, User, db
-from models.criteria.sentence import sentence
+from models import Campaign, JobRun, SavedFilter, User, db
 
+from ..i18n import localdate, number
+from .links import group_in_words, link, record_link
 from .words import word
 
-HIDDEN = {"path", "report_path", "slot"}  # server paths and internal bookkeeping
+# Server paths and internal bookkeeping; the skipped lists are in the bulk job's sentence.
+HIDDEN = {"path", "report_path", "slot", "skipped_reasons", "skipped_groups"}
 FIRST_CONTACTS = 5
 
 ACTION_WORDS = {
@@ -46,6 +49,11 @@ LABELS = {
     "already_members": _l("Already members"), "sent": _l("Sent"), "failed": _l("Failed"),
     "deferred": _l("Deferred"), "suppressed": _l("Not sent"), "queued": _l("Queued"),
     "kept_existing": _l("Existing contacts left as they were"),
+    "selected": _l("Selected"), "changed": _l("Changed"), "unchanged": _l("Unchanged"),
+    "moved": _l("Moved"), "deleted": _l("Deleted"), "kept": _l("Left as they were"),
+    "exported": _l("Exported"), "groups": _l("Target groups"), "skipped": _l("Skipped"),
+    "unassigned": _l("Without a user"), "planned": _l("Planned"), "per_user": _l("Per user"),
+    "campaign_ids": _l("Campaigns"), "per_campaign": _l("Per campaign"),
     "update_existing": _l("Update existing contacts"),
     "companies_created": _l("Companies created"), "rows": _l("Rows read"),
     "ignored_columns": _l("Columns ignored"),
@@ -57,49 +65,45 @@ def _label(key: str) -> str:
     return str(LABELS.get(key, key.replace("_", " ").capitalize()))
 
 
-def _link(endpoint: str, label, **args) -> Markup:
-    return Markup(f'<a href="{escape(url_for(endpoint, **args))}">{escape(label)}</a>')
-
-
-def _record(model, endpoint: str, record_id) -> Markup | str:
-    if not isinstance(record_id, int) or isinstance(record_id, bool):
-        return "" if record_id is None else str(record_id)
-    found = db.session.get(model, record_id) if record_id < 2**31 else None
-    if found is None:
-        return _("#%(id)s (deleted)", id=record_id)
-    return _link(endpoint, found, id=record_id)
-
-
-def _group(group_id) -> Markup | str:
-    link = _record(TargetGroup, "targetgroup.details_view", group_id)
-    group = db.session.get(TargetGroup, group_id) if isinstance(group_id, int) \
-        and group_id < 2**31 else None
-    if group is None:
-        return link
-    return Markup('{} <span class="text-muted small" data-criteria-sentence>({})</span>').format(
-        link, sentence(group.criteria))
-
-
 def _source(run: JobRun):
     action = str(run.params.get("action", ""))
     source_id = run.params.get("source_id")
     if action.endswith("_group"):
-        return _group(source_id)
+        return group_in_words(source_id)
     if action.endswith("_campaign"):
-        return _record(Campaign, "campaign.details_view", source_id)
+        return record_link(Campaign, "campaign.details_view", source_id)
     if action in ("load_filter", "keep_only"):
-        return _record(SavedFilter, "savedfilter.details_view", source_id)
+        return record_link(SavedFilter, "savedfilter.details_view", source_id)
     return None
 
 
 def _contacts(ids) -> Markup | str:
     if not isinstance(ids, list):
         return ""
-    links = [_link("contact.details_view", f"#{i}", id=i)
+    links = [link("contact.details_view", f"#{i}", id=i)
              for i in ids[:FIRST_CONTACTS] if isinstance(i, int)]
     more = _(" and %(count)s more", count=len(ids) - FIRST_CONTACTS) \
         if len(ids) > FIRST_CONTACTS else ""
     return Markup(_("%(count)s: ", count=len(ids))) + Markup(", ").join(links) + more
+
+
+def _per_user(per_user: dict) -> Markup:
+    """{user id: {day: count}} as "Anna: 7.12.2026 8, 8.12.2026 3; Bert: …"."""
+    parts = []
+    for user_id, days in list(per_user.items())[:20]:
+        who = record_link(User, "user.details_view", int(user_id)) if str(user_id).isdigit() \
+            else str(user_id)
+        counts = ", ".join(f"{_day(day)} {number(n)}" for day, n in sorted(days.items())) \
+            if isinstance(days, dict) else _plain(days)
+        parts.append(Markup("{}: {}").format(who, counts))
+    return Markup("; ").join(parts)
+
+
+def _day(day) -> str:
+    try:
+        return localdate(date.fromisoformat(str(day)))
+    except ValueError:
+        return str(day)
 
 
 def _run_link(run_id) -> Markup | str:
@@ -108,14 +112,14 @@ def _run_link(run_id) -> Markup | str:
         return str(run_id or "")
     label = f"{word('job_kind', other.kind)} ({other.id})"
     who = f" — {other.user}" if other.user else ""
-    return _link("jobrun.details_view", label, id=other.id) + who
+    return link("jobrun.details_view", label, id=other.id) + who
 
 
 def _plain(value) -> str:
     if isinstance(value, bool):
         return _("yes") if value else _("no")
     if isinstance(value, int | float):
-        return f"{value:,}".replace(",", " ")
+        return number(value)
     if isinstance(value, dict):
         return "; ".join(f"{_label(k)} {_plain(v)}" for k, v in value.items()
                          if k not in HIDDEN and v not in (None, "", {}))
@@ -126,9 +130,9 @@ def _plain(value) -> str:
 
 def _value(run: JobRun, key: str, value):
     if key == "campaign_id":
-        return _record(Campaign, "campaign.details_view", value)
+        return record_link(Campaign, "campaign.details_view", value)
     if key == "group_id":
-        return _group(value)
+        return group_in_words(value)
     if key == "source_id":
         return _source(run) or _plain(value)
     if key == "action":
@@ -136,13 +140,15 @@ def _value(run: JobRun, key: str, value):
     if key == "contact_ids":
         return _contacts(value)
     if key in ("user_id", "fallback_user_id"):
-        return _record(User, "user.details_view", value)
+        return record_link(User, "user.details_view", value)
     if key == "activity_type":
         return word("activity_type", value)
+    if key == "per_user" and isinstance(value, dict):
+        return _per_user(value)
     if key in ("undid", "undone_by") or (key == "run_id" and run.kind == "undo_audience"):
         return _run_link(value)
     if key == "run_id" and run.kind == "activity_wizard":
-        return _link("activity_wizard.step", _("Wizard run %(id)s", id=value), run_id=value,
+        return link("activity_wizard.step", _("Wizard run %(id)s", id=value), run_id=value,
                      step=6)
     return _plain(value)
 

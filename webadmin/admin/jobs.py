@@ -15,9 +15,11 @@ from jobs.bulk import can_undo, start_undo
 from jobs.runs import attempts
 from models import STUCK, JobRun, JobStatus, db
 
+from ..i18n import number
 from .base import Permission, ReadOnlyModelView, can
 from .bulk import BulkActionsMixin
 from .bulk.lists import JOB_ACTIONS
+from .bulk.sentences import bulk_sentence
 from .job_summary import params_of, result_of
 from .related import when
 from .words import choices, word
@@ -49,8 +51,8 @@ def _attempt(view, context, model, name):
 
 
 def _progress(view, context, model, name):
-    total = f" / {model.progress_total:,}" if model.progress_total else ""
-    return f"{model.progress_done:,}{total} ({model.percent} %)"
+    total = f" / {number(model.progress_total)}" if model.progress_total else ""
+    return f"{number(model.progress_done)}{total} ({model.percent} %)"
 
 
 def _error_head(view, context, model, name):
@@ -59,6 +61,9 @@ def _error_head(view, context, model, name):
 
 def _result(view, context, model, name):
     # The result in words, as on the job's page; links stay links.
+    said = bulk_sentence(model)
+    if said:
+        return said
     rows = result_of(model) if model.result else []
     return Markup("; ").join(Markup("{} {}").format(label, shown) for _k, label, shown in rows)
 
@@ -73,6 +78,7 @@ def progress_context() -> dict:
     """What templates/kohde/jobs/_progress.html needs, for every page that includes it (the
     job's page, its live partial, the wizard's step 6)."""
     return {"undoable": can_undo, "may_undo": may_undo, "result_of": result_of,
+            "bulk_sentence": bulk_sentence,
             "job_by_id": lambda run_id: db.session.get(JobRun, run_id), "word": word,
             "when": when}
 
@@ -89,7 +95,8 @@ class JobRunView(BulkActionsMixin, ReadOnlyModelView):
     column_filters = ["kind", "status", "attempt", "enqueued_at", "user.email"]
     column_choices = {"kind": choices("job_kind"), "status": choices("job_status")}
     column_labels = {"user.email": _l("Started by"), "user": _l("Started by"),
-                     "enqueued_at": _l("Queued"), "kind": _l("Job")}
+                     "enqueued_at": _l("Queued"), "kind": _l("Job"),
+                     "progress": _l("Progress"), "duration": _l("Duration")}
     column_searchable_list = ["id", "kind"]
     column_formatters = {
         "kind": lambda v, c, m, n: word("job_kind", m.kind),

@@ -17,6 +17,7 @@ from flask import request
 from models.related import Page
 
 from ..i18n import localtime
+from .audit_words import change_value, field_label
 from .words import word
 
 SHORT, LONG = 10, 100
@@ -57,9 +58,9 @@ def when(value: datetime | None, with_seconds: bool = False) -> str:
 
 
 class RelatedPagesMixin:
-    """For views whose pages show related lists: ``when`` (local times) and ``word`` (codes
-    in words) in every template they render, plus whatever ``related_context`` adds to the
-    details page."""
+    """For views whose pages show related lists: ``when`` (local times), ``word`` (codes
+    in words) and the change history's ``field_label`` / ``change_value`` in every template
+    they render, plus whatever ``related_context`` adds to the details page."""
 
     def related_context(self, model) -> dict:
         """The details page's related lists (a view overrides it)."""
@@ -68,6 +69,8 @@ class RelatedPagesMixin:
     def render(self, template, **kwargs):  # noqa: D102
         kwargs.setdefault("when", when)
         kwargs.setdefault("word", word)
+        kwargs.setdefault("field_label", field_label)
+        kwargs.setdefault("change_value", change_value)
         model = kwargs.get("model")
         if template == getattr(self, "details_template", None) and model is not None:
             kwargs.update(self.related_context(model))

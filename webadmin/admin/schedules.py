@@ -41,6 +41,8 @@ from models.schedules.ledger import ScheduleError, pause, resume
 from ..i18n import localtime
 from .base import SecureModelView, enum_choices
 from .campaigns import campaign_template_only, campaign_templates
+from .forms import blank_select
+from .links import group_in_words, record_link
 
 
 class WeekdaysField(SelectMultipleField):
@@ -106,6 +108,21 @@ def _schedule(view, context, model, name):
     return model.recurrence.describe()
 
 
+def target_in_words(group_id: int | None, campaign_id: int | None) -> Markup:
+    """What an action works on, as words with links: the group with its conditions as a
+    sentence, and the campaign (number and name) it fills, if any."""
+    parts = []
+    if group_id is not None:
+        parts.append(group_in_words(group_id))
+    if campaign_id is not None:
+        parts.append(Markup("→ ") + record_link(Campaign, "campaign.details_view", campaign_id))
+    return Markup(" ").join(parts)
+
+
+def _target(view, context, model, name):
+    return target_in_words(model.target_group_id, model.campaign_id)
+
+
 def _streak(view, context, model, name):
     if not model.failure_streak:
         return "0"
@@ -131,14 +148,14 @@ class ScheduledActionView(SecureModelView):
     """What runs when: type, target, frequency (in a time zone), and how each run went."""
 
     admin_only = True
-    column_list = ["id", "name", "kind", "target_group", "schedule", "next_run_at", "last_run_at",
+    column_list = ["id", "name", "kind", "target", "schedule", "next_run_at", "last_run_at",
                    "active", "failure_streak"]
     column_labels = {"kind": _l("Type"), "next_run_at": _l("Next run (local)"),
                      "last_run_at": _l("Last run (local)"),
                      "failure_streak": _l("Failures in a row"), "active": _l("State"),
-                     "schedule": _l("Schedule")}
+                     "schedule": _l("Schedule"), "target": _l("Target")}
     column_formatters = {"next_run_at": _next_run, "last_run_at": _last_run, "active": _state,
-                         "schedule": _schedule, "failure_streak": _streak,
+                         "schedule": _schedule, "failure_streak": _streak, "target": _target,
                          "kind": lambda v, c, m, n: m.kind_label}
     column_filters = ["kind", "frequency", "active", "origin", "next_run_at"]
     column_searchable_list = ["name"]
@@ -166,15 +183,20 @@ class ScheduledActionView(SecureModelView):
     }
     form_args = {
         "kind": {"label": _l("Type")},
-        "target_group": {"label": _l("Target group"), "query_factory": groups_by_name},
+        "target_group": {"label": _l("Target group"), "query_factory": groups_by_name,
+                         **blank_select(_l("(no group)"))},
         "campaign": {"label": _l("Campaign (copy a group into it; optional for activities)"),
-                     "query_factory": active_campaigns},
+                     "query_factory": active_campaigns,
+                     **blank_select(_l("(no campaign)"))},
         "template": {"label": _l("Template (group email; empty: the group's own)"),
-                     "query_factory": campaign_templates, "validators": [campaign_template_only]},
+                     "query_factory": campaign_templates, "validators": [campaign_template_only],
+                     **blank_select(_l("(the group's own)"))},
         "owner": {"label": _l("Owner (owns the campaigns it creates)"),
-                  "query_factory": active_users},
+                  "query_factory": active_users,
+                  **blank_select(_l("(you)"))},
         "user": {"label": _l("User (activities: the chosen or fallback user)"),
-                 "query_factory": active_users},
+                 "query_factory": active_users,
+                 **blank_select(_l("(nobody)"))},
         "refresh_first": {"label": _l("Refresh the group first")},
         "activity_subject": {"label": _l("Activity subject")},
         "activity_type": {"label": _l("Activity type")},
@@ -230,7 +252,7 @@ class ScheduledActionView(SecureModelView):
             if field is not None:
                 field.errors = [*field.errors, message]
             else:
-                flash(f"{name}: {message}", "error")
+                flash(f"{self._field_label(name)}: {message}", "error")
         return not problems
 
     def on_model_change(self, form, model, is_created):
@@ -275,7 +297,8 @@ class ScheduledActionView(SecureModelView):
         problems = rec.problems()
         runs = [] if problems else rec.preview(clock.now())
         return self.render("kohde/schedules/_preview.html", problems=problems, runs=runs,
-                           rule=None if problems else rec.describe())
+                           rule=None if problems else rec.describe(),
+                           target=target_in_words(number("target_group"), number("campaign")))
 
     # --- Run now, Pause, Resume, Undo -----------------------------------------------------------
 
@@ -365,4 +388,13 @@ class ScheduledActionView(SecureModelView):
         ).all()
         return self.render(self.details_template, model=action, upcoming=upcoming,
                            history=history, local=_local, return_url=url_for(".index_view"),
-                           problems=action.problems())
+                           problems=self._problems_in_words(action.problems()),
+                           target=target_in_words(action.target_group_id, action.campaign_id))
+
+    def _field_label(self, name: str) -> str:
+        label = self.form_args.get(name, {}).get("label")
+        return str(label) if label else name.replace("_", " ").capitalize()
+
+    def _problems_in_words(self, problems: dict) -> dict:
+        """Each problem under its field's label, not its column name."""
+        return {self._field_label(name): message for name, message in problems.items()}

@@ -18,7 +18,10 @@ from models.settings import (
     window_problem,
 )
 
+from ..i18n import number
+from .audit_words import changed_fields
 from .base import ReadOnlyModelView, SecureModelView
+from .words import word
 
 
 def _valid_timezone(form, field):
@@ -38,7 +41,7 @@ def _between(low: int, high: int, unit):
     def check(form, field):
         if field.data is None or not low <= field.data <= high:
             raise ValidationError(_("A whole number of %(unit)s from %(low)s to %(high)s.",
-                                    unit=unit, low=low, high=f"{high:,}"))
+                                    unit=unit, low=low, high=number(high)))
 
     return check
 
@@ -105,5 +108,7 @@ class AuditView(ReadOnlyModelView):
     column_filters = ["action", "table_name", "record_id", "at", "user.email"]
     column_labels = {"user.email": _l("User"), "table_name": _l("Table")}
     column_formatters = {
-        "changes": lambda v, c, m, n: ", ".join(sorted(m.changes or {}))[:120],
+        "action": lambda v, c, m, n: word("audit_action", m.action),
+        "table_name": lambda v, c, m, n: word("audit_table", m.table_name),
+        "changes": lambda v, c, m, n: changed_fields(m.changes)[:160],
     }

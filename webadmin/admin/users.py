@@ -15,6 +15,7 @@ from models import Role, User, db
 from models.labels import LANGUAGE_NAMES
 
 from .base import SecureModelView, SecureView, enum_choices
+from .forms import blank_select
 
 
 def language_choices() -> list[tuple[str, object]]:
@@ -33,9 +34,10 @@ class UserView(SecureModelView):
     column_details_exclude_list = ["password_hash", "calendar_token"]
     column_export_exclude_list = ["password_hash", "calendar_token"]
     form_columns = ["email", "name", "role", "language", "active", "new_password"]
-    form_choices = {"role": enum_choices(Role), "language": language_choices()}
+    form_choices = {"role": enum_choices(Role), "language": list(LANGUAGE_NAMES.items())}
     form_args = {"language": {"description": _l("The back office's language for this user; "
-                                                "empty: the browser's.")}}
+                                                "empty: the browser's."),
+                              **blank_select(_l("The browser's language"))}}
     form_extra_fields = {
         "new_password": PasswordField(
             _l("New password"),

@@ -7,21 +7,27 @@ from flask_babel import lazy_gettext as _l
 from models import ActivityStatus, ActivityType
 
 from .base import ReadOnlyModelView, SecureModelView, enum_choices
+from .forms import blank_select
 
 
 class WorkflowView(SecureModelView):
     """When a saved activity matches, its contacts join its campaign (seed 004)."""
 
     admin_only = True
+    new_rows_owned_by_you = False  # "owner" here is a condition on the activity
     column_list = ["id", "name", "active", "conditions"]
     column_formatters = {"conditions": lambda v, c, m, n: m.conditions_words}
     column_editable_list = ["active"]
     form_columns = ["name", "active", "activity_type", "activity_status", "owner", "campaign"]
     column_labels = {"conditions": _l("Conditions")}
-    form_choices = {"activity_type": [("", _l("any")), *enum_choices(ActivityType)],
-                    "activity_status": [("", _l("any")), *enum_choices(ActivityStatus)]}
-    form_args = {"owner": {"label": _l("Activity owner (empty: anyone)")},
-                 "campaign": {"label": _l("Activity campaign (empty: any campaign)")}}
+    form_choices = {"activity_type": enum_choices(ActivityType),
+                    "activity_status": enum_choices(ActivityStatus)}
+    form_args = {"activity_type": blank_select(_l("any")),
+                 "activity_status": blank_select(_l("any")),
+                 "owner": {"label": _l("Activity owner (empty: anyone)"),
+                           **blank_select(_l("anyone"))},
+                 "campaign": {"label": _l("Activity campaign (empty: any campaign)"),
+                              **blank_select(_l("any campaign"))}}
 
     def on_model_change(self, form, model, is_created):
         """Empty choices are "any"."""

@@ -19,6 +19,7 @@ from models import JobRun, clock, db
 from models.email.outbox import requeue_stuck
 from models.jobs import recent_runs
 
+from ..admin.bulk.sentences import bulk_sentence
 from .waiting import ensure_redis, run_as_dict, run_job, wait_for
 
 
@@ -98,7 +99,7 @@ def undo_job(run_id: str, no_wait: bool, as_json: bool):
                                    "already, or of a kind without undo)")
     done = run_job(lambda: start_undo(run), no_wait=no_wait, as_json=as_json)
     if done is not None and not as_json:
-        click.echo(done.result.get("summary") or json.dumps(done.result, default=str))
+        click.echo(bulk_sentence(done) or json.dumps(done.result, default=str))
 
 
 @jobs_group.command("requeue")

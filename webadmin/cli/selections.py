@@ -10,6 +10,7 @@ import click
 from models import SavedFilter, TargetGroup
 from models.selections import Selection, SelectionError, count, parse_filter
 
+from ..admin.bulk.sentences import bulk_sentence
 from .lookup import by_id_or_name
 from .waiting import run_job
 
@@ -78,4 +79,4 @@ def run_bulk(selection: Selection, start, *, dry: bool, no_wait: bool, as_json: 
         return
     run = run_job(start, no_wait=no_wait, as_json=as_json)
     if run is not None and not as_json:
-        click.echo(f"{run.result.get('summary', '')} (job {run.id})")
+        click.echo(f"{bulk_sentence(run)} (job {run.id})")

@@ -3,13 +3,15 @@ campaign and company, as links."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from flask import g, request
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup, escape
 
 from jobs.email.sender import start_senders
-from models import Contact, db, related
+from models import Contact, Settings, clock, db, related
 from models.workflows import run_for as run_workflows
 
 from ..base import SecureModelView
@@ -54,6 +56,11 @@ def _contacts_in_list(view, context, model, name):
     return Markup(", ").join(links)
 
 
+def next_full_hour(now: datetime) -> datetime:
+    """The next full hour after ``now`` (a new activity's default start)."""
+    return now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+
+
 class ActivityView(BulkActionsMixin, RelatedPagesMixin, SecureModelView):
     """Calls, meetings, tasks and emails of users, linked to contacts."""
 
@@ -72,7 +79,7 @@ class ActivityView(BulkActionsMixin, RelatedPagesMixin, SecureModelView):
     column_labels = {"start_at": _l("Start"), "end_at": _l("End"), "owner.email": _l("Owner"),
                      "campaign.name": _l("Campaign"), "company.name": _l("Company"),
                      "contacts": _l("Contacts")}
-    # Shown in the installation's time zone (stored in UTC); the form still edits UTC.
+    # Shown and edited in the installation's time zone (stored in UTC; forms.LocalDateTimeField).
     column_formatters = {
         "start_at": local_time, "end_at": local_time,
         "type": lambda v, c, m, n: word("activity_type", m.type),
@@ -112,9 +119,14 @@ class ActivityView(BulkActionsMixin, RelatedPagesMixin, SecureModelView):
                                     lambda n, o: related.activity_contacts(model.id, n, o))}
 
     def create_form(self, obj=None):
-        """A new activity from a contact's page (``?contact_id=``) starts with that contact
-        and its company."""
+        """A new activity is yours, at the next full hour for the settings' duration; from a
+        contact's page (``?contact_id=``) it starts with that contact, its company and owner."""
         form = super().create_form(obj)
+        if request.method == "GET":
+            start = next_full_hour(clock.now())
+            form.start_at.process_data(start)
+            form.end_at.process_data(start + timedelta(
+                minutes=Settings.current().activity_duration_minutes))
         raw = request.args.get("contact_id", "")
         if request.method == "GET" and raw.isascii() and raw.isdigit() and len(raw) < 10:
             contact = db.session.get(Contact, int(raw))

@@ -11,7 +11,6 @@ from sqlalchemy import select
 
 from jobs.bulk import (
     CHANGES,
-    describe_value,
     start_delete,
     start_reassign_slotted,
     start_set_owner,
@@ -24,7 +23,9 @@ from models.bulk.activities import plan_reassignment
 from models.bulk.changes import would_change
 from models.selections import Selection, count
 
+from ...i18n import localdate, number
 from .actions import BulkAction, BulkRefused, Field, Preview
+from .sentences import describe_value
 
 MODES = (("keep", _l("keep their times")), ("slotted", _l("into the user's free slots")))
 UNITS = (("days", _l("days")), ("hours", _l("hours")))
@@ -54,7 +55,7 @@ def _reassign(selection: Selection, params: dict) -> Preview:
     if params["mode"] == "keep":
         changing = would_change(selection, CHANGES["activities.owner_id"], params["owner_id"])
         return Preview(_("This gives %(n)s activities to %(user)s; their times stay.",
-                         n=f"{changing:,}",
+                         n=number(changing),
                          user=describe_value(CHANGES["activities.owner_id"],
                                              params["owner_id"])),
                        [_("Undo gives them back to their previous owners.")],
@@ -67,15 +68,15 @@ def _reassign(selection: Selection, params: dict) -> Preview:
     except ActivityError as exc:
         raise BulkRefused(str(exc)) from None
     return Preview(_("This moves %(n)s activities into free slots of the new owner from "
-                     "%(day)s on (cancelled ones stay as they are).", n=f"{plan['planned']:,}",
-                     day=params["day"].isoformat()),
+                     "%(day)s on (cancelled ones stay as they are).", n=number(plan['planned']),
+                     day=localdate(params["day"])),
                    [_("Undo puts back their owners and times.")], plan_table(plan),
                    runnable=plan["planned"] > 0)
 
 
 def _status(selection: Selection, params: dict) -> Preview:
     changing = would_change(selection, CHANGES["activities.status"], params["status"])
-    return Preview(_("This sets %(n)s activities to %(status)s.", n=f"{changing:,}",
+    return Preview(_("This sets %(n)s activities to %(status)s.", n=number(changing),
                      status=params["status"]),
                    [_("Undo puts the previous statuses back.")], runnable=changing > 0)
 
@@ -89,14 +90,14 @@ def _shift(selection: Selection, params: dict) -> Preview:
     total = count(selection)
     way = _("later") if params["amount"] > 0 else _("earlier")
     return Preview(_("This moves %(n)s activities %(amount)s %(unit)s %(way)s.",
-                     n=f"{total:,}", amount=abs(params["amount"]), unit=params["unit"],
+                     n=number(total), amount=abs(params["amount"]), unit=params["unit"],
                      way=way),
                    [_("Undo puts their times back.")], runnable=total > 0)
 
 
 def _delete(selection: Selection, params: dict) -> Preview:
     total = count(selection)
-    return Preview(_("This deletes %(n)s activities and their contact links.", n=f"{total:,}"),
+    return Preview(_("This deletes %(n)s activities and their contact links.", n=number(total)),
                    [_("It cannot be undone; each deletion is in the audit trail.")],
                    runnable=total > 0)
 

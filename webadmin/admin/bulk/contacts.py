@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from jobs.bulk import CHANGES, describe_value, start_delete, start_opt_out, start_set_owner
+from jobs.bulk import CHANGES, start_delete, start_opt_out, start_set_owner
 from jobs.bulk import start_set_status as start_status
 from jobs.bulk_areas import (
     start_contact_activities,
@@ -19,9 +19,11 @@ from models.bulk.changes import would_change
 from models.bulk.contacts import join_preview, leave_preview, plan_activities
 from models.selections import Selection, count
 
+from ...i18n import localdate, number
 from ..base import enum_choices
 from .actions import BulkAction, Field, Preview
 from .activities import dry_run, plan_table
+from .sentences import describe_value
 
 OWNER = Field("owner_id", _l("New owner"), "user")
 CAMPAIGN = Field("campaign_id", _l("Campaign"), "campaign")
@@ -34,17 +36,17 @@ def _join(selection: Selection, params: dict) -> Preview:
     others = sum(found["suppressed"].values()) - opted_out
     if found["has_template"]:
         sentence = _("This adds %(n)s contacts to %(campaign)s and queues %(queued)s emails; "
-                     "%(opted)s are opted out.", n=f"{found['would_add']:,}",
-                     campaign=found["campaign"], queued=f"{found['queued']:,}",
-                     opted=f"{opted_out:,}")
+                     "%(opted)s are opted out.", n=number(found['would_add']),
+                     campaign=found["campaign"], queued=number(found['queued']),
+                     opted=number(opted_out))
     else:
         sentence = _("This adds %(n)s contacts to %(campaign)s (it has no email template, so "
-                     "no email goes out).", n=f"{found['would_add']:,}",
+                     "no email goes out).", n=number(found['would_add']),
                      campaign=found["campaign"])
-    details = [_("%(n)s are members already.", n=f"{found['already_members']:,}")]
+    details = [_("%(n)s are members already.", n=number(found['already_members']))]
     if others:
         details.append(_("%(n)s get no email for another reason (no or invalid address, "
-                         "bounced, waiting period).", n=f"{others:,}"))
+                         "bounced, waiting period).", n=number(others)))
     details.append(_("Undo removes exactly the contacts this adds."))
     return Preview(sentence, details, runnable=found["would_add"] > 0)
 
@@ -52,7 +54,7 @@ def _join(selection: Selection, params: dict) -> Preview:
 def _leave(selection: Selection, params: dict) -> Preview:
     found = leave_preview(selection, params["campaign_id"])
     return Preview(_("This removes %(n)s contacts from %(campaign)s.",
-                     n=f"{found['would_remove']:,}", campaign=found["campaign"]),
+                     n=number(found['would_remove']), campaign=found["campaign"]),
                    [_("Undo puts them back as they were.")], runnable=found["would_remove"] > 0)
 
 
@@ -62,11 +64,11 @@ def _set(change: str, value_of, sentence: str, selection: Selection, params: dic
     value = value_of(params)
     changing = would_change(selection, spec, value)
     total = count(selection)
-    details = [_("%(n)s have it already and stay as they are.", n=f"{total - changing:,}")]
+    details = [_("%(n)s have it already and stay as they are.", n=number(total - changing))]
     if note:
         details.append(note)
     details.append(_("Each change is in the audit trail; undo puts the previous values back."))
-    return Preview(sentence % {"n": f"{changing:,}", "value": describe_value(spec, value)},
+    return Preview(sentence % {"n": number(changing), "value": describe_value(spec, value)},
                    details, runnable=changing > 0)
 
 
@@ -105,24 +107,24 @@ def _activities(selection: Selection, params: dict) -> Preview:
     except ActivityError as exc:
         raise ValueError(str(exc)) from None
     sentence = _("This creates %(n)s activities in free slots from %(day)s on.",
-                 n=f"{plan['planned']:,}", day=params["day"].isoformat())
+                 n=number(plan['planned']), day=localdate(params["day"]))
     details = []
     if plan["unassigned"]:
         details.append(_("%(n)s contacts have no owner and no fallback user: they get none.",
-                         n=f"{plan['unassigned']:,}"))
+                         n=number(plan['unassigned'])))
     return Preview(sentence, details, plan_table(plan), runnable=plan["planned"] > 0)
 
 
 def _export(selection: Selection, params: dict) -> Preview:
     return Preview(_("This writes %(n)s contacts to a CSV file you download from the job's "
-                     "page.", n=f"{count(selection):,}"),
+                     "page.", n=number(count(selection))),
                    [_("Cells a spreadsheet would run as a formula are neutralised.")])
 
 
 def _delete(selection: Selection, params: dict) -> Preview:
     total = count(selection)
     return Preview(_("This deletes %(n)s contacts with their campaign memberships, activity "
-                     "links and messages.", n=f"{total:,}"),
+                     "links and messages.", n=number(total)),
                    [_("It cannot be undone; each deletion is in the audit trail.")],
                    runnable=total > 0)
 

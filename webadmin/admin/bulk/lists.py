@@ -15,6 +15,7 @@ from models.bulk.lists import outbox_counts
 from models.campaigns.audience import Action, dry_run
 from models.selections import Selection, count, selected
 
+from ...i18n import number
 from .actions import BulkAction, Preview
 
 
@@ -46,7 +47,7 @@ def _cleanup(action: Action, what: str):
             details.insert(0, _("%(n)s of the selected campaigns are not active and are "
                                 "skipped.", n=inactive))
         return Preview(_("This removes %(n)s %(what)s from %(campaigns)s campaigns.",
-                         n=f"{removing:,}", what=what, campaigns=count(selection)),
+                         n=number(removing), what=what, campaigns=count(selection)),
                        details, runnable=removing > 0)
     return preview
 

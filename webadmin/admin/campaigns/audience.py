@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, request, url_for
 from flask_admin import expose
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -26,21 +29,21 @@ from ..words import word
 
 # (action, what the button says, which kind of source it needs)
 ACTIONS = [
-    (Action.COPY_GROUP, "Copy the members of a target group", "group"),
-    (Action.REMOVE_GROUP, "Remove the members of a target group", "group"),
-    (Action.COPY_CAMPAIGN, "Copy the members of another campaign", "campaign"),
-    (Action.REMOVE_CAMPAIGN, "Remove the members of another campaign", "campaign"),
-    (Action.LOAD_FILTER, "Load from a saved contact, company or lead filter", "filter"),
-    (Action.KEEP_ONLY, "Keep only the members a saved filter selects", "filter"),
-    (Action.DEDUPE_EMAIL, "Remove email duplicates (keeps the earliest-added member of "
-                          "each address)", None),
-    (Action.DEDUPE_COMPANY, "Remove company duplicates (keeps the earliest-added member of "
-                            "each company)", None),
-    (Action.PRUNE_OPTED_OUT, "Remove contacts who opted out of email", None),
-    (Action.ADD_CONTACTS, "Add one contact", "contact"),
-    (Action.REMOVE_CONTACTS, "Remove one contact", "contact"),
+    (Action.COPY_GROUP, _l("Copy the members of a target group"), "group"),
+    (Action.REMOVE_GROUP, _l("Remove the members of a target group"), "group"),
+    (Action.COPY_CAMPAIGN, _l("Copy the members of another campaign"), "campaign"),
+    (Action.REMOVE_CAMPAIGN, _l("Remove the members of another campaign"), "campaign"),
+    (Action.LOAD_FILTER, _l("Load from a saved contact, company or lead filter"), "filter"),
+    (Action.KEEP_ONLY, _l("Keep only the members a saved filter selects"), "filter"),
+    (Action.DEDUPE_EMAIL, _l("Remove email duplicates (keeps the earliest-added member of "
+                             "each address)"), None),
+    (Action.DEDUPE_COMPANY, _l("Remove company duplicates (keeps the earliest-added member of "
+                               "each company)"), None),
+    (Action.PRUNE_OPTED_OUT, _l("Remove contacts who opted out of email"), None),
+    (Action.ADD_CONTACTS, _l("Add one contact"), "contact"),
+    (Action.REMOVE_CONTACTS, _l("Remove one contact"), "contact"),
 ]
-LABELS = {action.value: label for action, label, _ in ACTIONS}
+LABELS = {action.value: label for action, label, _source in ACTIONS}
 
 
 def _sources(campaign: Campaign) -> dict[str, list[tuple[int, str]]]:
@@ -136,7 +139,8 @@ class CampaignAudienceView(SecureView):
             return go_to(url_for(".campaign", campaign_id=campaign.id))
         job_run = start_audience_change(campaign.id, **args, refresh_group=refresh,
                                         started_by=current_user.id)
-        flash(f"{LABELS.get(args['action'], args['action'])}: job {job_run.id} started.", "info")
+        flash(_("%(what)s: job %(job)s started.", what=LABELS.get(args["action"], args["action"]),
+                job=job_run.id), "info")
         return go_to(url_for("jobrun.details_view", id=job_run.id))
 
     @expose("/add-contacts")
@@ -174,7 +178,9 @@ class CampaignAudienceView(SecureView):
             return go_to(url_for("contact.index_view"))
         job_run = start_audience_change(campaign_id, Action.ADD_CONTACTS, contact_ids=ids,
                                         started_by=current_user.id)
-        flash(f"Adding {len(ids)} contact(s) to the campaign: job {job_run.id} started.", "info")
+        flash(ngettext("Adding %(num)d contact to the campaign: job %(job)s started.",
+                       "Adding %(num)d contacts to the campaign: job %(job)s started.", len(ids),
+                       job=job_run.id), "info")
         return go_to(url_for("jobrun.details_view", id=job_run.id))
 
 

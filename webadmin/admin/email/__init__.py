@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, select
 
 from models import (
     CAMPAIGN_FOLDER,
+    TEMPLATE_FOLDERS,
     Campaign,
     EmailTemplate,
     EmailTemplateVariant,
@@ -33,6 +34,8 @@ from ..base import ReadOnlyModelView, SecureModelView, enum_choices
 from ..bulk import BulkActionsMixin
 from ..bulk.lists import OUTBOX_ACTIONS
 from ..columns import COLUMN_LABELS
+from ..forms import picker
+from ..words import word
 from .preview import (
     ContactNotFound,
     parse_mail,
@@ -102,6 +105,24 @@ def _check_variants(form) -> bool:
     return ok
 
 
+def folder_choices(current: str | None = None) -> list[tuple[str, str]]:
+    """The template folder select: the known folders, then any other folder in use (and the
+    edited template's own), each in the reader's words."""
+    used = db.session.scalars(select(EmailTemplate.folder).distinct()).all()
+    others = sorted({f for f in [*used, current] if f and f not in TEMPLATE_FOLDERS})
+    return [(f, word("template_folder", f)) for f in (*TEMPLATE_FOLDERS, *others)]
+
+
+def known_folder_spelling(value):
+    """A folder posted in another case ("campaign") is the known one, or it would never
+    attach (campaigns and groups compare the stored code)."""
+    if isinstance(value, str):
+        for folder in TEMPLATE_FOLDERS:
+            if value.strip().lower() == folder.lower():
+                return folder
+    return value
+
+
 def _attached_to(template_id: int) -> int:
     """Campaigns and target groups that send this template."""
     return sum(
@@ -118,6 +139,8 @@ class EmailTemplateView(SecureModelView):
     column_list = ["id", "name", "folder", "subject", "sender_mode", "send_timing", "marketing"]
     column_searchable_list = ["name", "subject"]
     column_filters = ["folder", "sender_mode", "send_timing", "marketing"]
+    column_formatters = {"folder": lambda v, c, m, n: word("template_folder", m.folder)}
+    column_formatters_detail = column_formatters
     form_columns = [
         "name", "folder", "sender_mode", "sender_name", "sender_email", "sender_user",
         "subject", "body_html", "body_text", "marketing", "send_timing", "send_weekdays",
@@ -125,6 +148,7 @@ class EmailTemplateView(SecureModelView):
     ]
     inline_models = [VariantForm(EmailTemplateVariant)]
     form_choices = {
+        "folder": [(f, f) for f in TEMPLATE_FOLDERS],  # per form: folder_choices()
         "sender_mode": enum_choices(SenderMode),
         "send_timing": enum_choices(SendTiming),
     }
@@ -136,7 +160,7 @@ class EmailTemplateView(SecureModelView):
                                             "1,3,5")},
         "folder": {"description": _l('Only templates in "Campaign" attach to campaigns and '
                                      'groups.'),
-                   "render_kw": {"list": "email-template-folders", "autocomplete": "off"}},
+                   "filters": [known_folder_spelling]},
         "body_html": {"render_kw": {"rows": 14, "style": "font-family: monospace"}},
         "body_text": {"description": _l("Empty: made from the HTML body when a message is "
                                         "sent."),
@@ -144,20 +168,20 @@ class EmailTemplateView(SecureModelView):
         "marketing": {"description": _l("Marketing email must contain {{ unsubscribe_url }} "
                                         "and is never sent to contacts who opted out.")},
     }
-    form_ajax_refs = {"sender_user": {"fields": ["email", "name"], "page_size": 20}}
+    form_ajax_refs = {"sender_user": picker(["email", "name"], _l("Choose a user…"))}
     create_template = "kohde/email/template_create.html"
     edit_template = "kohde/email/template_edit.html"
     details_template = "kohde/email/template_details.html"
 
-    def render(self, template, **kwargs):  # noqa: D102 (the form offers the known folders)
-        if template in (self.create_template, self.edit_template):
-            kwargs.setdefault("folders", self._folders())
-        return super().render(template, **kwargs)
+    def create_form(self, obj=None):  # noqa: D102 (the folders: known and in use, as words)
+        form = super().create_form(obj)
+        form.folder.choices = folder_choices()
+        return form
 
-    @staticmethod
-    def _folders() -> list[str]:
-        used = db.session.scalars(select(EmailTemplate.folder).distinct()).all()
-        return [CAMPAIGN_FOLDER, *sorted({f for f in used if f and f != CAMPAIGN_FOLDER})]
+    def edit_form(self, obj=None):  # noqa: D102 (the same, the template's own folder kept)
+        form = super().edit_form(obj)
+        form.folder.choices = folder_choices(getattr(obj, "folder", None))
+        return form
 
     def validate_form(self, form) -> bool:
         """Flask-Admin's checks, then the template's own: syntax errors (with their line) and
@@ -273,6 +297,11 @@ class OutboxView(BulkActionsMixin, ReadOnlyModelView):
     column_searchable_list = ["to_email"]
     column_choices = {"state": enum_choices(OutboxState),
                       "suppressed_reason": list(SUPPRESSION_REASONS.items())}
+    column_formatters_detail = {
+        "reason": lambda v, c, m, n: word("outbox_reason", m.reason),
+        "suppressed_reason": lambda v, c, m, n: word("suppression", m.suppressed_reason),
+        "state": lambda v, c, m, n: word("outbox_state", m.state),
+    }
 
 
 class MailboxView(ReadOnlyModelView):
