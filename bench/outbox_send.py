@@ -502,7 +502,7 @@ def print_table(rounds: list[dict], setups: list[Setup], messages: int,
         statements = "—" if name == FLOOR else f"{median(name, 'statements') / messages:.2f}"
         print(f"{name:<{width}} {sender:>7} {database:>6} {per_message(name, 'sink_cpu'):>6} "
               f"{statements:>6} {median(name, 'connections'):>10.0f} "
-              f"{median(name, 'held'):>5.2f}")
+              f"{'—' if name == FLOOR else format(median(name, 'held'), '.2f'):>5}")
 
 
 def main(argv: list[str] | None = None) -> None:
