@@ -40,7 +40,7 @@ def bench_arguments(size: int, postgres: bool) -> list[tuple[str, list[str]]]:
         ("groups", ["--contacts", str(size)]),
         ("campaigns", ["--contacts", str(size)]),
         ("activities", ["--contacts", str(size)]),
-        ("outbox_send", ["--messages", "1200", "--setups", "1x1,2x1,4x1,1x4,2x4,4x4"]),
+        ("outbox_send", ["--messages", "1200"]),
         ("schedules", ["--actions", "10000"]),
         # its workers are `kohde worker` processes on REDIS_URL (default db 1)
         ("split", ["--rows", str(size), "--members", str(max(size // 2, 1)),

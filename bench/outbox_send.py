@@ -13,13 +13,19 @@ the senders) counts what it receives and answers each message after ``--delay-ms
   batches, check suppression again, render each message in the sandbox, record each as
   sent right after the server's 250;
 * the largest setup again under an installation-wide limit (``--rate-limit``, messages
-  a second in Admin → Settings): the senders share one token bucket in Redis, and the
-  line shows the rate they kept.
+  a second in Admin → Settings) and under a per-domain one (``--domain-limit``,
+  ``KOHDE_EMAIL_DOMAIN_PER_SECOND``; every recipient is @example.fi): the senders share
+  the schedules in Redis, and the line shows the rate they kept.
 
 The messages are queued as the product queues them: N contacts join a campaign that
-has a template, and ``queue_campaign_join`` writes the outbox. The notes give each
-setup's rate as a multiple of one worker with one connection (the goal: ≥ 0.8 × the
-number of connections in use) and the sink's CPU (near 100 % the sink is the limit).
+has a template, and ``queue_campaign_join`` writes the outbox. The unlimited setups run
+at the highest rate Admin → Settings accepts (checked: a value it refuses would fall
+back to its default of 50/s and measure that instead). The notes give each setup's rate
+as a share of N × one worker with one connection's (N = workers × connections; the
+goal: ≥ 0.8). A second table shows where the time goes: CPU milliseconds per message
+in the senders, their PostgreSQL backends (read from /proc, so only for a local server)
+and the sink; SQL statements per message; the SMTP connections the sink saw; and how
+many messages the sink held at once on average (the connections' real concurrency).
 It wipes the database it runs on, so on PostgreSQL it only runs on a database named
 ``kohde_bench…`` or with --force (see bench/seed.py and bench/README.md); the Redis
 database of ``--redis-url`` is flushed before each run.
@@ -42,15 +48,17 @@ import asyncio  # noqa: E402
 import multiprocessing as mp  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
+import resource  # noqa: E402
 import smtplib  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
 from email.headerregistry import Address  # noqa: E402
 from email.message import EmailMessage  # noqa: E402
 from email.utils import format_datetime, make_msgid  # noqa: E402
 
 from redis import Redis  # noqa: E402
-from sqlalchemy import func, insert, literal, select  # noqa: E402
+from sqlalchemy import event, func, insert, literal, make_url, select, text  # noqa: E402
 
 from bench.seed import bench_database, database_arguments  # noqa: E402
 from bench.table import Line  # noqa: E402
@@ -72,6 +80,7 @@ from models import (  # noqa: E402
     utcnow,
 )
 from models.email.outbox import queue_campaign_join  # noqa: E402
+from models.settings import MAX_MESSAGES_PER_SECOND  # noqa: E402
 from webadmin import create_app  # noqa: E402
 
 OWNERS = 10
@@ -103,11 +112,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--delay-ms", default="20-50",
                         help="the sink answers each message after MIN-MAX ms, like a remote "
                              "relay ('0': at once)")
-    parser.add_argument("--setups", default="1x1,2x1,4x1,1x2,1x4,2x4",
+    parser.add_argument("--setups", default="1x1,2x1,4x1,1x2,1x4",
                         help="WORKERSxCONNECTIONS to measure, comma separated")
     parser.add_argument("--rate-limit", type=int, default=50,
                         help="also run the largest setup under this installation-wide "
                              "messages/s and check it holds (0: skip)")
+    parser.add_argument("--domain-limit", type=int, default=30,
+                        help="also run the largest setup with this many messages/s per "
+                             "recipient domain and check it holds (0: skip)")
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL"),
                         help="the Redis the senders share the rate limit in, flushed before "
                              "each run [default: REDIS_URL; without one each sender paces "
@@ -118,20 +130,46 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 # --- the sink: its own process ----------------------------------------------------------
 
 
+class SinkStats:
+    """What the sink publishes for the bench process: messages received, its CPU seconds,
+    the SMTP connections it saw and the integral of messages in hand over time (seconds;
+    divided by a run's wall time, how many it held at once on average)."""
+
+    def __init__(self, ctx):
+        self.received, self.cpu = ctx.Value("q", 0), ctx.Value("d", 0.0)
+        self.connections, self.held = ctx.Value("q", 0), ctx.Value("d", 0.0)
+
+    def snapshot(self) -> tuple[int, float, int, float]:
+        """(received, CPU seconds, connections, held) now."""
+        return (self.received.value, self.cpu.value, self.connections.value,
+                self.held.value)
+
+
 class CountingHandler:
     """Accepts every message and counts its recipients; parses and keeps nothing, as a
     fast MTA's queue would not slow the sender down either."""
 
-    def __init__(self, counter, delay: tuple[float, float]):
-        self.counter, self.delay = counter, delay
+    def __init__(self, stats: SinkStats, delay: tuple[float, float]):
+        self.stats, self.delay = stats, delay
+        self.in_hand, self.since = 0, time.perf_counter()
+
+    def _hold(self, change: int) -> None:
+        # The event loop's one thread runs every handler: no lock needed for in_hand.
+        now = time.perf_counter()
+        self.stats.held.value += self.in_hand * (now - self.since)
+        self.in_hand, self.since = self.in_hand + change, now
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
         """aiosmtpd hook: count, wait as a remote relay does (each connection on its own),
         answer 250."""
+        if not getattr(session, "counted", False):  # a session is one connection
+            session.counted = True
+            self.stats.connections.value += 1
+        self._hold(+1)
         if self.delay[1] > 0:
             await asyncio.sleep(random.uniform(*self.delay))
-        with self.counter.get_lock():
-            self.counter.value += len(envelope.rcpt_tos)
+        self._hold(-1)
+        self.stats.received.value += len(envelope.rcpt_tos)
         return "250 OK"
 
 
@@ -141,15 +179,15 @@ def parse_delay(text: str) -> tuple[float, float]:
     return float(low) / 1000, float(high or low) / 1000
 
 
-def run_sink(port: int, counter, cpu, ready, stop, delay=(0.0, 0.0)) -> None:
+def run_sink(port: int, stats: SinkStats, ready, stop, delay=(0.0, 0.0)) -> None:
     """The sink process: listen on 127.0.0.1:``port`` until ``stop`` is set, publishing
-    its CPU seconds in ``cpu`` (is the sink, not the sender, the limit?)."""
+    its CPU seconds in ``stats`` (is the sink, not the sender, the limit?)."""
     from jobs.email import sink
 
-    controller = sink.start(CountingHandler(counter, delay), port)
+    controller = sink.start(CountingHandler(stats, delay), port)
     ready.set()
     while not stop.wait(0.05):
-        cpu.value = time.process_time()
+        stats.cpu.value = time.process_time()
     controller.stop()
 
 
@@ -190,10 +228,12 @@ def run_floor(messages: int, port: int) -> float:
 # --- Kohde's sender ----------------------------------------------------------------------
 
 
-def sender_config(smtp_port: int, connections: int = 1, redis_url: str | None = None) -> dict:
+def sender_config(smtp_port: int, connections: int = 1, redis_url: str | None = None,
+                  per_domain: int = 0) -> dict:
     """What the app needs to send to the sink (besides the database)."""
     return {"SMTP_URL": f"smtp://127.0.0.1:{smtp_port}", "KOHDE_BASE_URL": "https://crm.example.fi",
-            "KOHDE_SMTP_CONNECTIONS": connections, "REDIS_URL": redis_url}
+            "KOHDE_SMTP_CONNECTIONS": connections, "REDIS_URL": redis_url,
+            "KOHDE_EMAIL_DOMAIN_PER_SECOND": per_domain}
 
 
 def make_app(url: str, config: dict):
@@ -213,8 +253,6 @@ def create_audience(messages: int) -> int:
                              sender_mode=SenderMode.OWNER)
     campaign = Campaign(name="Bench campaign", email_template=template)
     db.session.add(campaign)
-    settings = Settings.get()
-    settings.email_messages_per_second = 1_000_000  # measure the sender, not the throttle
     db.session.commit()
     db.session.execute(insert(Contact), [
         {"first_name": f"Etunimi{n}", "last_name": "Sukunimi", "email": f"person{n}@example.fi",
@@ -253,39 +291,99 @@ def sent_count() -> int:
     return db.session.scalar(select(func.count()).where(OutboxMessage.state == OutboxState.SENT))
 
 
-def run_sender_process(url: str, config: dict, ready, go, results) -> None:
-    """A sender: build the app and warm up, wait for ``go``, send, report."""
+def run_sender_process(url: str, config: dict, ready, go, results, leave) -> None:
+    """A sender: build the app and warm up, wait for ``go``, send, report (seconds, counts,
+    CPU seconds, SQL statements); stay until ``leave``, so that the bench can read its
+    database backends' CPU time first."""
     app = make_app(url, config)
     with app.app_context():
+        statements = [0]
+
+        @event.listens_for(db.engine, "before_cursor_execute")
+        def count(*_args):
+            statements[0] += 1
+
         db.session.execute(select(1))  # connect now, not on the clock
         db.session.remove()
         ready.put(os.getpid())
         go.wait()
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), cpu_seconds()
         counts = send_outbox()
-        results.put((os.getpid(), time.perf_counter() - began, counts))
+        results.put((os.getpid(), time.perf_counter() - began, counts,
+                     cpu_seconds() - cpu, statements[0]))
+        leave.wait()
 
 
-def run_workers(ctx, url: str, config: dict, workers: int,
-                clock: Stopwatch) -> tuple[list, tuple[float, float]]:
-    """``workers`` sender processes started together on the same outbox: what each one
-    reported, and the clock from the go (once each has its app up and connected) to the
-    last one's report (not to the processes' exit)."""
-    ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
-    procs = [ctx.Process(target=run_sender_process, args=(url, config, ready, go, results))
+def cpu_seconds() -> float:
+    """This process's CPU time, every thread's (user and system)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def backends_cpu(database: str) -> dict[int, float] | None:
+    """CPU seconds of each PostgreSQL backend connected to ``database`` (but this one), from
+    /proc; None when the server is not on this machine (or not PostgreSQL)."""
+    if db.engine.dialect.name != "postgresql":
+        return None
+    pids = db.session.scalars(text(
+        "SELECT pid FROM pg_stat_activity WHERE datname = :db AND pid <> pg_backend_pid()"),
+        {"db": database}).all()
+    db.session.remove()
+    seconds = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            return None
+        seconds[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return seconds
+
+
+@dataclass
+class Run:
+    """One setup's measurement."""
+
+    seconds: float
+    sender_cpu: float  # CPU seconds, all sender processes
+    statements: int
+    database_cpu: float | None  # CPU seconds of their PostgreSQL backends (None: unknown)
+    sink_cpu: float
+    connections: int  # SMTP connections the sink saw
+    held: float  # messages the sink held at once, on average
+
+
+def run_workers(ctx, url: str, config: dict, workers: int, sink: SinkStats) -> Run:
+    """``workers`` sender processes started together on the same outbox; the clock runs
+    from the go (once each has its app up and connected) to the last one's report."""
+    ready, results, go, leave = ctx.Queue(), ctx.Queue(), ctx.Event(), ctx.Event()
+    procs = [ctx.Process(target=run_sender_process,
+                         args=(url, config, ready, go, results, leave))
              for _ in range(workers)]
     for proc in procs:
         proc.start()
     for _ in procs:
         ready.get(timeout=120)
-    clock.start()
+    database = make_url(url).database
+    backends = backends_cpu(database)
+    sink_before = sink.snapshot()
+    began = time.perf_counter()
     go.set()
     reports = [results.get(timeout=3600) for _ in procs]
-    timing = clock.stop()
+    seconds = time.perf_counter() - began
+    backends_after = backends_cpu(database)
+    time.sleep(0.1)  # the sink publishes its CPU time every 50 ms
+    received, sink_cpu, connections, held = (
+        after - before for after, before in zip(sink.snapshot(), sink_before, strict=True))
+    leave.set()
     for proc in procs:
         proc.join()
         assert proc.exitcode == 0, f"sender process exited with {proc.exitcode}"
-    return reports, timing
+    assert sum(r[2]["sent"] for r in reports) == received, (reports, received)
+    database_cpu = None
+    if backends is not None and backends_after is not None:
+        database_cpu = sum(cpu - backends.get(pid, 0.0) for pid, cpu in backends_after.items())
+    return Run(seconds, sum(r[3] for r in reports), sum(r[4] for r in reports), database_cpu,
+               sink_cpu, connections, held / seconds)
 
 
 FLOOR = "floor: smtplib loop, 1 connection"
@@ -297,82 +395,114 @@ def setup_name(workers: int, connections: int) -> str:
         "s" if connections > 1 else "")
 
 
-class Stopwatch:
-    """Wall seconds of an operation, and the share of a CPU the sink used meanwhile."""
-
-    def __init__(self, sink_cpu):
-        self.sink_cpu = sink_cpu
-        self.began = self.sink_began = 0.0
-
-    def start(self) -> None:
-        """The clock starts now."""
-        self.sink_began, self.began = self.sink_cpu.value, time.perf_counter()
-
-    def stop(self) -> tuple[float, float]:
-        """Seconds since start, and the sink's CPU seconds per second meanwhile."""
-        seconds = time.perf_counter() - self.began
-        time.sleep(0.1)  # the sink publishes its CPU time every 50 ms
-        return seconds, (self.sink_cpu.value - self.sink_began) / seconds
-
-
 def set_rate(per_second: int) -> None:
-    """The installation's messages per second (Admin → Settings)."""
+    """The installation's messages per second (Admin → Settings), checked to be taken as
+    set: a value the settings refuse falls back to the default."""
     Settings.get().email_messages_per_second = per_second
     db.session.commit()
+    taken = Settings.current()
+    assert taken.email_messages_per_second == per_second and not taken.problems, taken.problems
     db.session.remove()
 
 
-def measure_round(ctx, url: str, port: int, sink: tuple, campaign_id: int, args) -> dict:
+@dataclass
+class Setup:
+    """A line of the table: W workers × C connections, under a limit or not."""
+
+    name: str
+    workers: int
+    connections: int
+    per_second: int = MAX_MESSAGES_PER_SECOND  # the installation's limit
+    per_domain: int = 0  # KOHDE_EMAIL_DOMAIN_PER_SECOND
+
+    @property
+    def limit(self) -> int | None:
+        """The limit this line checks, if any."""
+        if self.per_domain:
+            return self.per_domain
+        return self.per_second if self.per_second < MAX_MESSAGES_PER_SECOND else None
+
+
+def setups_of(args) -> list[Setup]:
+    """The setups to measure: --setups, then the largest under each limit asked for (and
+    a Redis to share it in)."""
+    pairs = [tuple(int(x) for x in s.split("x")) for s in args.setups.split(",")]
+    setups = [Setup(setup_name(w, c), w, c) for w, c in pairs]
+    # The largest, the one with the most processes among equals: the limit is shared
+    # across processes.
+    w, c = max(pairs, key=lambda wc: (wc[0] * wc[1], wc[0]))
+    if args.redis_url and args.rate_limit:
+        setups.append(Setup(f"{setup_name(w, c)}, limit {args.rate_limit}/s", w, c,
+                            per_second=args.rate_limit))
+    if args.redis_url and args.domain_limit:
+        setups.append(Setup(f"{setup_name(w, c)}, {args.domain_limit}/s per domain", w, c,
+                            per_domain=args.domain_limit))
+    return setups
+
+
+def measure_round(ctx, url: str, port: int, sink: SinkStats, campaign_id: int,
+                  args) -> dict:
     """The floor and every setup once, each checked to have delivered every message."""
-    counter, cpu = sink
-    seconds, sink_cpu, clock = {}, {}, Stopwatch(cpu)
     messages = args.messages
-    counter.value = 0
-    clock.start()
-    run_floor(messages, port)
-    seconds[FLOOR], sink_cpu[FLOOR] = clock.stop()
-    assert counter.value == messages, counter.value
-    setups = [tuple(int(x) for x in s.split("x")) for s in args.setups.split(",")]
-    runs = [(setup_name(w, c), w, c, 1_000_000) for w, c in setups]
-    if args.rate_limit and args.redis_url:
-        w, c = max(setups, key=lambda wc: wc[0] * wc[1])
-        runs.append((f"{setup_name(w, c)}, limit {args.rate_limit}/s", w, c, args.rate_limit))
-    for name, workers, connections, rate in runs:
+    sink.received.value = 0
+    floor_cpu = sink.cpu.value
+    floor_seconds = run_floor(messages, port)
+    time.sleep(0.1)
+    assert sink.received.value == messages, sink.received.value
+    runs = {FLOOR: Run(floor_seconds, 0.0, 0, None, sink.cpu.value - floor_cpu, 1, 0.0)}
+    for setup in setups_of(args):
         fresh_outbox(campaign_id, messages)
-        set_rate(rate)
+        set_rate(setup.per_second)
         if args.redis_url:
             Redis.from_url(args.redis_url).flushdb()
-        counter.value = 0
-        config = sender_config(port, connections, args.redis_url)
-        reports, (seconds[name], sink_cpu[name]) = run_workers(ctx, url, config, workers, clock)
-        assert counter.value == messages == sent_count(), counter.value
-        assert sum(r[2]["sent"] for r in reports) == messages, reports
-        print(f"  {name}: {seconds[name]:.1f} s ({messages / seconds[name]:,.0f} msgs/s)",
-              flush=True)
-    return {"seconds": seconds, "sink_cpu": sink_cpu, "runs": runs}
+        sink.received.value = 0
+        config = sender_config(port, setup.connections, args.redis_url, setup.per_domain)
+        run = runs[setup.name] = run_workers(ctx, url, config, setup.workers, sink)
+        assert sink.received.value == messages == sent_count(), sink.received.value
+        print(f"  {setup.name}: {run.seconds:.1f} s ({messages / run.seconds:,.1f} msgs/s; "
+              f"load average {os.getloadavg()[0]:.1f})", flush=True)
+    return runs
 
 
-def print_table(rounds: list[dict], messages: int, dialect: str) -> None:
-    """The bench's table (``bench/table.py``): medians over the rounds; the rate as a
-    multiple of one worker with one connection, and per sending connection, as notes."""
-    def median(name: str, key: str = "seconds") -> float:
-        return statistics.median(r[key][name] for r in rounds)
+def print_table(rounds: list[dict], setups: list[Setup], messages: int,
+                dialect: str) -> None:
+    """The bench's table (``bench/table.py``), medians over the rounds: each setup's rate
+    as a share of N × one worker with one connection's; then where each message's time
+    goes."""
+    def median(name: str, key: str) -> float | None:
+        values = [getattr(r[name], key) for r in rounds]
+        return None if None in values else statistics.median(values)
 
-    runs = rounds[0]["runs"]
-    one = median(setup_name(1, 1)) if any(r[1:3] == (1, 1) for r in runs) else None
-    lines = [Line(FLOOR, messages, median(FLOOR), FLOOR,
-                  note=f"sink CPU {median(FLOOR, 'sink_cpu'):.0%}")]
-    for name, workers, connections, rate in runs:
-        seconds = median(name)
-        note = f"sink CPU {median(name, 'sink_cpu'):.0%}"
-        if one:
-            speedup = one / seconds
-            share = speedup / workers / connections
-            note = f"{speedup:.2f}× 1 worker × 1 connection, {share:.2f} per connection; " + note
-        if rate < 1_000_000:
-            note = f"limit {rate}/s: measured {messages / seconds:.1f}/s; " + note
-        lines.append(Line(name, messages, seconds, FLOOR, note=note))
+    one = median(setup_name(1, 1), "seconds") if setup_name(1, 1) in rounds[0] else None
+    lines = [Line(FLOOR, messages, median(FLOOR, "seconds"), FLOOR)]
+    for setup in setups:
+        seconds, n = median(setup.name, "seconds"), setup.workers * setup.connections
+        notes = []
+        if setup.limit:
+            notes.append(f"limit {setup.limit}/s: kept {messages / seconds:.1f}/s "
+                         f"({'held' if messages / seconds <= setup.limit else 'EXCEEDED'})")
+        elif one:
+            notes.append(f"{one / seconds / n:.2f} × {n} × one worker's rate")
+        lines.append(Line(setup.name, messages, seconds, FLOOR, note="; ".join(notes)))
     print_table_lines("outbox_send", dialect, lines, unit="messages")
+
+    print("\nwhere the time goes (per message: CPU ms of the senders, their PostgreSQL "
+          "backends and the sink; SQL statements; SMTP connections the sink saw; messages "
+          "the sink held at once on average):")
+    width = max(len(FLOOR), *(len(s.name) for s in setups))
+    print(f"{'setup':<{width}} {'sender':>7} {'pg':>6} {'sink':>6} {'SQL':>6} "
+          f"{'SMTP conns':>10} {'held':>5}")
+    def per_message(name: str, key: str) -> str:
+        value = median(name, key)
+        return "—" if value is None else f"{1000 * value / messages:.2f}"
+
+    for name in [FLOOR, *(s.name for s in setups)]:
+        database = "—" if name == FLOOR else per_message(name, "database_cpu")
+        sender = "—" if name == FLOOR else per_message(name, "sender_cpu")
+        statements = "—" if name == FLOOR else f"{median(name, 'statements') / messages:.2f}"
+        print(f"{name:<{width}} {sender:>7} {database:>6} {per_message(name, 'sink_cpu'):>6} "
+              f"{statements:>6} {median(name, 'connections'):>10.0f} "
+              f"{'—' if name == FLOOR else format(median(name, 'held'), '.2f'):>5}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -382,9 +512,9 @@ def main(argv: list[str] | None = None) -> None:
     # connections and threads.
     ctx = mp.get_context("spawn")
     port = free_port()
-    counter, cpu, ready, stop = ctx.Value("q", 0), ctx.Value("d", 0.0), ctx.Event(), ctx.Event()
+    sink, ready, stop = SinkStats(ctx), ctx.Event(), ctx.Event()
     delay = parse_delay(args.delay_ms)
-    sink_proc = ctx.Process(target=run_sink, args=(port, counter, cpu, ready, stop, delay),
+    sink_proc = ctx.Process(target=run_sink, args=(port, sink, ready, stop, delay),
                             daemon=True)
     sink_proc.start()
     assert ready.wait(60), "the sink did not start"
@@ -395,11 +525,11 @@ def main(argv: list[str] | None = None) -> None:
                   f"{os.getloadavg()[0]:.1f}")
             campaign_id = create_audience(args.messages)
             db.session.remove()
-            rounds = [measure_round(ctx, url, port, (counter, cpu), campaign_id, args)
+            rounds = [measure_round(ctx, url, port, sink, campaign_id, args)
                       for _ in range(args.rounds)]
             print(f"messages: {args.messages:,}; rounds: {args.rounds} (medians); load average "
                   f"at the end: {os.getloadavg()[0]:.1f}\n")
-            print_table(rounds, args.messages, db.engine.dialect.name)
+            print_table(rounds, setups_of(args), args.messages, db.engine.dialect.name)
     finally:
         stop.set()
         sink_proc.join(10)

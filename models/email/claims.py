@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import case, literal, select, update
 from sqlalchemy.orm import selectinload
 
 from models import (
@@ -32,12 +32,6 @@ from .outbox import suppression_reason
 outbox = OutboxMessage.__table__
 MAX_ATTEMPTS = 5
 BACKOFF_MINUTES = (1, 5, 30, 120, 480)
-MARK_SENT = (
-    update(outbox)
-    .where(outbox.c.id == bindparam("b_id"))
-    .values(state=OutboxState.SENT, sent_at=bindparam("b_sent_at"), last_error=None,
-            message_id=bindparam("b_message_id"), language=bindparam("b_language"))
-)
 
 
 def claim(limit: int, run_id: str | None = None) -> list[int]:
@@ -102,11 +96,26 @@ def set_state(row_id: int, **values):
     return update(outbox).where(outbox.c.id == row_id).values(**values)
 
 
-def sent_params(row_id: int, message_id: str | None, language: str | None = None) -> dict:
-    """The parameters of ``MARK_SENT`` for a message the server took (250), with the
-    language variant it was written in."""
-    return {"b_id": row_id, "b_sent_at": utcnow(), "b_message_id": message_id,
-            "b_language": language}
+def mark_sent(rows: list[tuple[int, str | None, str | None]]):
+    """One statement recording messages the server took (250): ``rows`` are (id,
+    Message-ID, the language variant written in). The sender's connections hand their
+    messages in as the server answers; whatever waits when the recorder comes round is
+    one UPDATE (one commit), however many connections wait on it."""
+    ids = [row_id for row_id, _message_id, _language in rows]
+
+    def per_row(column, values: dict):
+        # One value for all (a campaign's language, usually) needs no CASE.
+        if len(set(values.values())) == 1:
+            return literal(next(iter(values.values())), column.type)
+        return case({row_id: literal(value, column.type) for row_id, value in values.items()},
+                    value=outbox.c.id)
+
+    return (
+        update(outbox).where(outbox.c.id.in_(ids))
+        .values(state=OutboxState.SENT, sent_at=utcnow(), last_error=None,
+                message_id=per_row(outbox.c.message_id, {r[0]: r[1] for r in rows}),
+                language=per_row(outbox.c.language, {r[0]: r[2] for r in rows}))
+    )
 
 
 def bounce(row_id: int, email_key: str, error: str) -> tuple:
