@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
+from models.labels import JOB_KINDS
+
 WORDS: dict[str, dict[str, object]] = {
     "activity_type": {"call": _l("Call"), "meeting": _l("Meeting"), "task": _l("Task"),
                       "email": _l("Email")},
@@ -25,29 +27,7 @@ WORDS: dict[str, dict[str, object]] = {
                     "bounced": _l("the address bounced"),
                     "waiting_period": _l("within the waiting period"),
                     "already_had": _l("already got this campaign's email")},
-    "job_kind": {"activity_wizard": _l("Group activity wizard"),
-                 "campaign_audience": _l("Campaign audience change"),
-                 "group_activities": _l("Activities for a target group"),
-                 "import_contacts": _l("Contact import"),
-                 "import_chunk": _l("Part of a contact import"),
-                 "campaign_email_chunk": _l("Part of a campaign's email queue"),
-                 "refresh_group": _l("Target group refresh"),
-                 "scheduled_action": _l("Scheduled action"),
-                 "send_outbox": _l("Sending email"),
-                 "undo_audience": _l("Undo of an audience change"),
-                 "undo_scheduled_run": _l("Undo of a scheduled run"),
-                 "bulk_set": _l("Change of selected rows"),
-                 "bulk_shift": _l("Move of selected activities"),
-                 "bulk_reassign_slotted": _l("Reassignment of selected activities"),
-                 "bulk_delete": _l("Deletion of selected rows"),
-                 "undo_bulk": _l("Undo of a change of selected rows"),
-                 "bulk_join_campaign": _l("Selected contacts join a campaign"),
-                 "bulk_leave_campaign": _l("Selected contacts leave a campaign"),
-                 "bulk_contact_activities": _l("Activities for selected contacts"),
-                 "bulk_export_contacts": _l("Export of selected contacts"),
-                 "bulk_campaign_cleanup": _l("Clean-up of selected campaigns"),
-                 "bulk_refresh_groups": _l("Refresh of selected target groups"),
-                 "bulk_outbox": _l("Retry or cancel of selected messages")},
+    "job_kind": JOB_KINDS,  # one table for the jobs screen, the dashboard and the CLI
     "outbox_reason": {"campaign_join": _l("Joined a campaign"),
                       "automation": _l("Automation step")},
     "job_status": {"queued": _l("Queued"), "running": _l("Running"), "done": _l("Done"),
