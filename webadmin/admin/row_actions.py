@@ -24,8 +24,7 @@ class DeleteRowAction(BaseListRowAction):
 
     def render(self, context, row_id, row) -> Markup:
         """The button's form for one row."""
-        if "delete_url" not in context.vars:  # once per page, not per row
-            context.vars["delete_url"] = self._resolve_symbol(context, "get_url")(".delete_view")
+        get_url = self._resolve_symbol(context, "get_url")
         question = admin_gettext("Are you sure you want to delete this record?")
         return Markup(
             '<form class="icon" method="POST" action="{action}">'
@@ -34,7 +33,7 @@ class DeleteRowAction(BaseListRowAction):
             '<input type="hidden" name="csrf_token" value="{token}">'
             '<button onclick="return faHelpers.safeConfirm({question});" title="{title}">'
             '<span class="fa fa-trash glyphicon glyphicon-trash"></span></button></form>'
-        ).format(action=context.vars["delete_url"], id=row_id, url=context.get("return_url"),
+        ).format(action=get_url(".delete_view"), id=row_id, url=context.get("return_url"),
                  # a JS string literal; format() escapes its quotes for the attribute
                  token=generate_csrf(), question=json.dumps(question),
                  title=self.title)
