@@ -223,6 +223,7 @@ def restore_times(job_id: str, *, with_owner: bool, user_id: int | None,
     values = {"start_at": old(undo.c.old_start), "end_at": old(undo.c.old_end)}
     if with_owner:
         values["owner_id"] = old(undo.c.old_int)
+    joined = undo.join(activities, activities.c.id == undo.c.row_id)
     untouched = and_(undo.c.job_id == job_id, or_(
         undo.c.new_start.is_(None),
         and_(activities.c.start_at == undo.c.new_start,
@@ -231,10 +232,8 @@ def restore_times(job_id: str, *, with_owner: bool, user_id: int | None,
                   literal("update"), literal("activities"), cast(undo.c.row_id, String),
                   literal(_summary(undo_id, f"undo of {job_id}")),
                   json_change("start_at", activities.c.start_at, undo.c.old_start))
-           .select_from(undo.join(activities, activities.c.id == undo.c.row_id))
-           .where(untouched))
-    mine = select(undo.c.row_id).select_from(undo.join(activities, activities.c.id ==
-                                                       undo.c.row_id)).where(untouched)
+           .select_from(joined).where(untouched))
+    mine = select(undo.c.row_id).select_from(joined).where(untouched)
     restored = db.session.execute(update(activities).where(key.in_(mine)).values(values)).rowcount
     total = db.session.scalar(select(func.count()).where(undo.c.job_id == job_id))
     return restored, total - restored
