@@ -16,9 +16,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from models import Company, Contact, User, db
+from models import seed as seed_module
 from models.seed import seed_demo
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -203,3 +204,39 @@ def test_cli_prints_counts_as_json(app, ctx):
     assert counts["seconds"] >= 0
     assert db.session.scalar(select(func.count()).select_from(Contact)) == 500
     assert db.session.scalar(select(func.count()).select_from(Company)) == 25
+
+
+def _contact_indexes() -> dict[str, object]:
+    """The contacts table's indexes: name → definition (PostgreSQL: with its oid, which a
+    rebuild changes)."""
+    if db.engine.dialect.name == "postgresql":
+        rows = db.session.execute(text(
+            "SELECT c.relname, pg_get_indexdef(i.indexrelid), i.indexrelid FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = CAST('contacts' AS regclass)")).all()
+        return {name: (definition, oid) for name, definition, oid in rows}
+    return dict(db.session.execute(text(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'contacts'")
+    ).all())
+
+
+def test_a_big_seed_builds_the_indexes_after_the_load_and_a_small_one_keeps_them(
+        ctx, monkeypatch):
+    # A "big" load is REBUILD_AT rows or more, and at least what the table holds.
+    monkeypatch.setattr(seed_module, "REBUILD_AT", 500)
+    before = _contact_indexes()
+    seed_demo(1000, 20, USERS, SEED)
+    after_big = _contact_indexes()
+    assert set(after_big) == set(before) and len(after_big) > 5
+    seed_demo(600, 20, USERS, SEED + 1)  # fewer rows than the table holds: indexes stay
+    after_small = _contact_indexes()
+    assert after_small == after_big
+    if db.engine.dialect.name == "postgresql":
+        secondary = [n for n in before if not n.startswith("pk_")]
+        assert all(after_big[n][0] == before[n][0] for n in before)  # the same definitions
+        assert all(after_big[n][1] != before[n][1] for n in secondary)  # built anew
+        assert after_big["pk_contacts"][1] == before["pk_contacts"][1]  # the key stayed
+    # and the search finds the seeded rows through them
+    name = db.session.scalar(select(Contact.last_name).limit(1))
+    assert db.session.scalar(select(func.count()).select_from(Contact)
+                             .where(Contact.last_name.ilike(f"%{name[1:4]}%"))) >= 1
