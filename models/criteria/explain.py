@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 
 from ..base import db
 from .compiler import condition_holds
-from .fields import FIELDS, OPERATOR_LABELS
+from .sentence import condition_words
 
 
 def describe(node: dict) -> str:
@@ -20,15 +20,7 @@ def describe(node: dict) -> str:
         return _("any of")
     if "not" in node:
         return _("not")
-    spec = FIELDS.get(node.get("field"))
-    label = spec.label if spec else str(node.get("field"))
-    op = OPERATOR_LABELS.get(node.get("op"), str(node.get("op")))
-    value = node.get("value")
-    if value is None:
-        return f"{label} {op}"
-    if isinstance(value, list):
-        value = ", ".join(str(v) for v in value)
-    return f"{label} {op} {value}"
+    return condition_words(node)
 
 
 def explain(tree: dict, contact_id: int, now: datetime, tz: ZoneInfo) -> dict:

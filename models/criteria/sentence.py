@@ -1,5 +1,5 @@
-"""A tree of conditions as one sentence a person reads: "Language is fi and company city is
-Helsinki". Used wherever conditions are shown (a group's page, saved filters, jobs,
+"""A tree of conditions as one sentence a person reads: "Language is Suomi and company city
+is Helsinki". Used wherever conditions are shown (a group's page, saved filters, jobs,
 scheduled actions) instead of the JSON."""
 
 from __future__ import annotations
@@ -50,16 +50,25 @@ def _ref_names(tree) -> dict[tuple[FieldType, int], str]:
 
 
 def _value_words(spec, value, names) -> str:
+    # Here, not at the top: models.labels imports the models this package is imported by.
+    from ..activities import ActivityType
+    from ..labels import label
+
     def one(v) -> str:
         if isinstance(v, bool):
             return _("yes") if v else _("no")
         if spec is not None and spec.type in (FieldType.USER, FieldType.CAMPAIGN,
                                               FieldType.GROUP):
             return names.get((spec.type, v), f"#{v}")
+        if spec is not None and spec.name == "language":
+            return str(label(v, "language"))  # "Suomi", not "fi"
+        if spec is not None and spec.choices and isinstance(v, str):
+            return str(label(v, type(spec.choices[0])))  # "Lead", not "lead"
         return str(v)
 
     if isinstance(value, dict):  # activity: {"type": "call", "within_last_days": 30}
-        parts = [str(value.get("type", _("any activity")))]
+        parts = [str(label(value["type"], ActivityType)).lower() if value.get("type")
+                 else _("any activity")]
         if "within_last_days" in value:
             parts.append(_("in the last %(days)s days", days=value["within_last_days"]))
         if "planned_next_days" in value:
@@ -92,6 +101,11 @@ def _condition(node: dict, names, first: bool) -> str:
     if "value" in node:
         words += " " + _value_words(spec, node["value"], names)
     return words
+
+
+def condition_words(node: dict) -> str:
+    """One condition alone, as the sentence says it: "City contains Tur" (explain's lines)."""
+    return _condition(node, _ref_names(node), True)
 
 
 def sentence(tree) -> str:

@@ -9,7 +9,7 @@ from models.criteria.sentence import sentence
 def test_a_tree_reads_as_a_sentence(ctx):
     tree = {"all": [{"field": "language", "op": "eq", "value": "fi"},
                     {"field": "company.city", "op": "eq", "value": "Helsinki"}]}
-    assert sentence(tree) == "Language is fi and company city is Helsinki"
+    assert sentence(tree) == "Language is Suomi and company city is Helsinki"
 
 
 def test_groups_nesting_booleans_days_and_names(ctx):
@@ -35,5 +35,18 @@ def test_the_group_page_shows_the_sentence_not_json(ctx, admin_client):
     db.session.add(group)
     db.session.commit()
     page = admin_client.get(f"/admin/targetgroup/details/?id={group.id}").get_data(as_text=True)
-    assert "<span data-criteria-sentence>Language is fi</span>" in page
+    assert "<span data-criteria-sentence>Language is Suomi</span>" in page
     assert '"field"' not in page and "&#34;field&#34;" not in page
+
+
+def test_stored_codes_read_as_words_in_the_readers_language(ctx):
+    from flask_babel import force_locale
+
+    tree = {"all": [{"field": "kind", "op": "eq", "value": "lead"},
+                    {"field": "language", "op": "in", "value": ["fi", "sv"]},
+                    {"field": "activity", "op": "has",
+                     "value": {"type": "call", "within_last_days": 30}}]}
+    assert sentence(tree) == ("Kind is Lead and language is one of Suomi, Svenska and "
+                              "activity has call in the last 30 days")
+    with force_locale("fi"):
+        assert "lead" not in sentence(tree) and "Suomi, Svenska" in sentence(tree)
