@@ -77,14 +77,16 @@ def add_members(campaign_id: int, action: Action, source_id=None, contact_ids=No
         literal(source_id, members.c.source_ref.type),
         literal(job_id, members.c.job_id.type),
     ).where(true())  # SQLite parses INSERT … SELECT … ON CONFLICT only after a WHERE
+    # The email is queued under the same plans: the members just added are not in the
+    # statistics yet, and a nested loop rescanning them per contact took minutes.
     with bulk_join_plans(action):
         added = insert_members(rows)
-    if job_id is not None and split_above is not None and added > split_above:
-        email = None
-    elif job_id is not None:
-        email = queue_campaign_join(campaign_id, job_id=job_id)
-    else:
-        email = queue_campaign_join(campaign_id, contact_ids=list(contact_ids or []))
+        if job_id is not None and split_above is not None and added > split_above:
+            email = None
+        elif job_id is not None:
+            email = queue_campaign_join(campaign_id, job_id=job_id)
+        else:
+            email = queue_campaign_join(campaign_id, contact_ids=list(contact_ids or []))
     return {"added": added, "email": email}
 
 
