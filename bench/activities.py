@@ -6,10 +6,13 @@ settings (15-minute slots 08:00–16:00, Monday to Friday: 32 a day, so 100,000
 contacts fill about 63 working days per owner). Then three ways to the same
 activities, each starting from an empty activities table:
 
-* floor — two hand-written ``INSERT … SELECT``: the members numbered per owner
-  (``row_number``) joined to a precomputed slot grid (the n-th contact takes the
-  n-th slot), ids and activity numbers computed in the same statement; then the
-  contact links. No check for slots already taken (the table is empty), no plan;
+* floor — the slot grid written (the days and times laid out in Python, as the job
+  does), a read of the owners' activities over the grid for clashes (the check the
+  job makes; none here, the table is empty, so nothing moves past a taken slot), then
+  two hand-written ``INSERT … SELECT``: the members numbered per owner
+  (``row_number``) joined to the grid (the n-th contact takes the n-th slot), ids and
+  activity numbers computed in the same statement; then the contact links. No plan
+  table, no report;
 * job   — ``models.activities.slots.plan`` + ``create_from_plan`` in one transaction,
   timed through the commit: what the ``group_activities`` job does (busy-slot
   check, plan table, numbers, links, clean-up, the per-user report);
@@ -72,8 +75,19 @@ DAY = date(2027, 1, 4)  # a Monday
 FLOOR_JOB = "bench-floor"
 UTC = ZoneInfo("UTC")
 
-# The n-th member of an owner (by contact id) takes the owner's n-th slot; ids are
-# handed out in contact-id order from :base, so the links need no join back.
+# First the check the job makes too: do the owners' activities (not cancelled) overlap
+# any grid slot? One read of them over the grid; none do here (the table is empty), so
+# the n-th member of an owner (by contact id) takes the n-th slot with no reflow past
+# taken ones. (The check cannot sit in the INSERT as an anti-join: it would read the
+# rows the statement is writing, index entries and all, once per row.) Ids are handed
+# out in contact-id order from :base, so the links need no join back.
+FLOOR_CLASHES = """
+SELECT count(*) FROM activities a
+JOIN activity_slots s ON s.job_id = :job AND a.start_at < s.end_at AND a.end_at > s.start_at
+WHERE a.status <> 'cancelled'
+  AND a.owner_id IN (SELECT c.owner_id FROM target_group_members m
+                     JOIN contacts c ON c.id = m.contact_id WHERE m.group_id = :group)
+"""
 FLOOR_ACTIVITIES = """
 INSERT INTO activities (id, number, type, subject, notes, owner_id, start_at, end_at, status,
                         company_id, job_id, created_at, updated_at)
@@ -144,13 +158,13 @@ def grid(settings: SettingsValues, contacts: int, owners: int) -> list[tuple[dat
 
 
 def run_floor_sql(group_id: int, slots: list[tuple[datetime, datetime]]) -> float:
-    """The two INSERT … SELECTs on a precomputed grid (written before the clock starts)."""
+    """The grid written (as the job writes its own), then the two INSERT … SELECTs."""
+    params = {"base": 0, "group": group_id, "job": FLOOR_JOB}
+    began = time.perf_counter()
     db.session.execute(insert(ActivitySlot), [
         {"job_id": FLOOR_JOB, "seq": n, "start_at": s, "end_at": e}
         for n, (s, e) in enumerate(slots, 1)])
-    db.session.commit()
-    params = {"base": 0, "group": group_id, "job": FLOOR_JOB}
-    began = time.perf_counter()
+    assert db.session.scalar(text(FLOOR_CLASHES), params) == 0
     db.session.execute(text(FLOOR_ACTIVITIES), params)
     db.session.execute(text(FLOOR_LINKS), params)
     if db.engine.dialect.name == "postgresql":  # ids were given explicitly: move the sequence on

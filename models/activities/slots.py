@@ -7,10 +7,11 @@ start, none ends after the latest end, the rest continue on the next working
 day, and slots the user already has something in are skipped. The plan is
 made in SQL with window functions — contacts numbered per user, free slots
 numbered per user, the n-th contact gets the n-th free slot — and only the
-slot grid (working days × times, a few thousand rows) is made in Python. The
-busy check and the pairing are each one sort over two merged lists rather than a
-join, so the cost stays N log N on SQLite too and does not grow with a user's
-history (bench/activities.py measures it).
+slot grid (working days × times, a few thousand rows) is made in Python. A user with
+nothing in the grid's span takes the grid as it is (contact n, slot n, by the grid's
+key); for users with activities there, the busy check and the pairing are each one
+sort over two merged lists rather than a join, so the cost stays N log N on SQLite too
+and does not grow with a user's history (bench/activities.py measures both).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from .assignment import assignees, group_member_ids
 
 activities, links = Activity.__table__, ActivityContact.__table__
 plans, slots = ActivityPlan.__table__, ActivitySlot.__table__
+PLAN_COLUMNS = ["job_id", "contact_id", "owner_id", "company_id", "start_at", "end_at"]
 EXTRA_DAYS = 5  # grid margin for slots taken by existing activities; grown if not enough
 
 
@@ -151,16 +153,48 @@ def _free_slots(job_id: str, users, window: tuple[datetime, datetime]):
 
 
 def _plan_once(job_id: str, assigned: Select, window) -> int:
-    """Write the plan for this grid; return how many contacts found no free slot in it."""
+    """Write the plan for this grid; return how many contacts found no free slot in it.
+
+    A user with nothing in the grid's time span (the common case: a first mass-creation)
+    has every grid slot free, so the n-th contact simply takes the n-th slot, found by
+    its key. Only the users with activities in the span need the busy check and the
+    merge of numbered lists below.
+    """
     db.session.execute(delete(plans).where(plans.c.job_id == job_id))
     who = assigned.subquery("who")
+    first, last = window
+    busy = list(db.session.scalars(
+        select(activities.c.owner_id).distinct()
+        .where(activities.c.owner_id.in_(select(who.c.owner_id)),
+               activities.c.status != ActivityStatus.CANCELLED,
+               activities.c.start_at < last, activities.c.end_at > first)))
+    idle = select(
+        who.c.contact_id, who.c.owner_id, who.c.company_id,
+        func.row_number().over(partition_by=who.c.owner_id, order_by=who.c.contact_id).label("n"),
+    ).where(who.c.owner_id.is_not(None), who.c.owner_id.not_in(busy)).subquery("idle")
+    # The grid leaves out slots already started (a prefix), so its first seq may be past 1.
+    before_first = db.session.scalar(
+        select(func.min(slots.c.seq) - 1).where(slots.c.job_id == job_id))
+    db.session.execute(insert(plans).from_select(PLAN_COLUMNS, select(
+        literal(job_id), idle.c.contact_id, idle.c.owner_id, idle.c.company_id,
+        slots.c.start_at, slots.c.end_at,
+    ).select_from(idle.join(slots, (slots.c.job_id == job_id)
+                            & (slots.c.seq == idle.c.n + before_first)))))
+    if busy:
+        _plan_busy(job_id, who, busy, window)
+    wanted = db.session.scalar(select(func.count()).where(who.c.owner_id.is_not(None)))
+    planned = db.session.scalar(select(func.count()).where(plans.c.job_id == job_id))
+    return wanted - planned
+
+
+def _plan_busy(job_id: str, who, busy: list[int], window) -> None:
+    """The plan of the contacts of ``busy`` users, who have activities in the grid's span:
+    the n-th contact gets the user's n-th free slot."""
     ranked = select(
         who.c.contact_id, who.c.owner_id, who.c.company_id,
         func.row_number().over(partition_by=who.c.owner_id, order_by=who.c.contact_id).label("n"),
-    ).where(who.c.owner_id.is_not(None)).subquery("ranked")
-    # From the members, not from ``ranked``: the numbering is a sort this does not need.
-    users = (select(who.c.owner_id).where(who.c.owner_id.is_not(None)).distinct()
-             .subquery("users"))
+    ).where(who.c.owner_id.in_(busy)).subquery("ranked")
+    users = select(who.c.owner_id).where(who.c.owner_id.in_(busy)).distinct().subquery("users")
     free = _free_slots(job_id, users, window)
     # Pair the n-th contact with the n-th free slot by merging both numbered lists per
     # user (contact n sorts just before slot n) and looking one row ahead. A join of
@@ -180,7 +214,7 @@ def _plan_once(job_id: str, assigned: Select, window) -> int:
     ).subquery("paired")
     db.session.execute(
         insert(plans).from_select(
-            ["job_id", "contact_id", "owner_id", "company_id", "start_at", "end_at"],
+            PLAN_COLUMNS,
             select(literal(job_id), paired.c.contact_id, paired.c.owner_id, paired.c.company_id,
                    paired.c.start_at, paired.c.end_at)
             # the row ahead is this contact's slot only if it is a slot with the same n
@@ -188,9 +222,6 @@ def _plan_once(job_id: str, assigned: Select, window) -> int:
                    paired.c.start_at.is_not(None)),
         )
     )
-    wanted = db.session.scalar(select(func.count()).where(who.c.owner_id.is_not(None)))
-    planned = db.session.scalar(select(func.count()).where(plans.c.job_id == job_id))
-    return wanted - planned
 
 
 def plan(job_id: str, group_id: int, day: date, user_id=None, fallback_id=None,

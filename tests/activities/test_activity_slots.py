@@ -64,10 +64,11 @@ def calendar_settings(ctx):
 
 
 def random_world(rng: random.Random):
-    """Three owners and a bystander, 30 contacts (some without owner), messy calendars."""
-    users = [make_user(f"u{n}@example.fi", Role.USER) for n in range(4)]
+    """Four owners and a bystander, 30 contacts (some without owner), messy calendars;
+    the fourth owner has nothing in them (the planner's path for idle users)."""
+    users = [make_user(f"u{n}@example.fi", Role.USER) for n in range(5)]
     people = [Contact(last_name=f"C{n}", email=f"c{n}@example.fi",
-                      owner=rng.choice([*users[:3], users[0], None]))
+                      owner=rng.choice([*users[:3], users[0], users[4], None]))
               for n in range(30)]
     existing = []
     for _ in range(60):
@@ -81,7 +82,7 @@ def random_world(rng: random.Random):
         status = rng.choice([ActivityStatus.PLANNED] * 3 + [ActivityStatus.DONE,
                                                             ActivityStatus.CANCELLED])
         end = start + timedelta(minutes=minutes)
-        existing.append(Activity(owner=rng.choice(users), subject="Existing", start_at=start,
+        existing.append(Activity(owner=rng.choice(users[:4]), subject="Existing", start_at=start,
                                  end_at=end, status=status))
     group = TargetGroup(name="Random", criteria={"all": []})
     db.session.add_all([*people, *existing, group])
