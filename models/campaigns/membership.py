@@ -12,7 +12,7 @@ from sqlalchemy import and_, delete, insert, literal, select, true
 
 from ..base import db, utcnow
 from ..dialect import insert_ignoring_duplicates
-from ..email.outbox import queue_campaign_join
+from ..email.outbox import queue_campaign_join, sends_join_email
 from ..ranges import even_ranges
 from . import Campaign, CampaignMember, CampaignMemberRemoval
 from .audience import SOURCE_OF, Action, bulk_join_plans, to_add, to_remove
@@ -62,9 +62,9 @@ def add_members(campaign_id: int, action: Action, source_id=None, contact_ids=No
     add): joining a campaign that has a template means its email, in the same
     transaction, and members from before the template was attached get none.
     ``{"added": n, "email": {"queued": q, "suppressed": s}}``; the caller commits.
-    ``split_above`` (a job's): when more members than that joined, the email is left to
-    the caller, who queues it in ranges (:func:`added_ranges`) and commits those with the
-    members; ``"email"`` is None then.
+    ``split_above`` (a job's): when more members than that joined a campaign with a
+    template, the email is left to the caller, who queues it in ranges
+    (:func:`added_ranges`) and commits those with the members; ``"email"`` is None then.
     """
     chosen = to_add(campaign_id, action, source_id, contact_ids).subquery("chosen")
     now = utcnow()
@@ -81,7 +81,8 @@ def add_members(campaign_id: int, action: Action, source_id=None, contact_ids=No
     # statistics yet, and a nested loop rescanning them per contact took minutes.
     with bulk_join_plans(action):
         added = insert_members(rows)
-        if job_id is not None and split_above is not None and added > split_above:
+        if (job_id is not None and split_above is not None and added > split_above
+                and sends_join_email(campaign_id)):
             email = None
         elif job_id is not None:
             email = queue_campaign_join(campaign_id, job_id=job_id)

@@ -87,6 +87,13 @@ def suppression_reason(template_id, now: datetime, waiting_days: int,
     )
 
 
+def sends_join_email(campaign_id: int) -> bool:
+    """Does joining this campaign mean an email (it has a template)? Without one there is
+    nothing to queue, in one statement or in ranges."""
+    return db.session.scalar(
+        select(Campaign.email_template_id).where(Campaign.id == campaign_id)) is not None
+
+
 def queue_campaign_join(campaign_id: int, job_id: str | None = None,
                         contact_ids: list[int] | None = None,
                         contact_range: tuple[int, int] | None = None) -> dict:

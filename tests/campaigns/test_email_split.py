@@ -95,6 +95,18 @@ def test_undo_of_a_split_join_removes_every_member_it_added(ctx, chunked, run_jo
         CampaignMember.campaign_id == target.id)) == 0
 
 
+def test_a_big_join_into_a_campaign_without_a_template_is_one_statement(ctx, chunked,
+                                                                       run_jobs):
+    source, target, _ = source_and_targets()
+    target.email_template = None
+    db.session.commit()
+    run = copy(run_jobs, target, source)
+    assert run.status == JobStatus.DONE, run.error
+    assert chunks_of(run) == [] and run.result["added"] == PEOPLE
+    assert run.result["email"] == {"queued": 0, "suppressed": 0}
+    assert messages(target.id) == []
+
+
 def test_a_small_join_stays_one_statement(ctx, chunked, run_jobs, mailbox):
     source, target, _ = source_and_targets(CHUNK)
     run = copy(run_jobs, target, source)
