@@ -9,17 +9,17 @@ from datetime import datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from models import Campaign, Company, User, db
+from models import ActivityStatus, ActivityType, Campaign, Company, ContactKind, User, db
+from models.labels import label
 
 from ..i18n import localtime
 from .columns import COLUMN_LABELS
-from .words import word
 
-# Columns whose stored codes have words (webadmin/admin/words.py), per table.
+# Columns whose stored codes have words (models/labels.py), per table.
 CODE_WORDS = {
-    ("contacts", "status"): "contact_status", ("contacts", "kind"): "contact_kind",
+    ("contacts", "status"): "contact_status", ("contacts", "kind"): ContactKind,
     ("contacts", "language"): "language", ("users", "language"): "language",
-    ("activities", "type"): "activity_type", ("activities", "status"): "activity_status",
+    ("activities", "type"): ActivityType, ("activities", "status"): ActivityStatus,
 }
 # Columns that hold another record's id: shown by that record's name.
 REFERENCES = {"owner_id": User, "user_id": User, "company_id": Company, "campaign_id": Campaign}
@@ -48,7 +48,7 @@ def change_value(table: str, column: str, value) -> str:
         return _("yes") if value else _("no")
     kind = CODE_WORDS.get((table, column))
     if kind:
-        return word(kind, value)
+        return str(label(value, kind))
     model = REFERENCES.get(column)
     if model is not None and isinstance(value, int) and 0 < value < MAX_ID:
         found = db.session.get(model, value)

@@ -13,11 +13,11 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
-from models import Campaign, JobRun, SavedFilter, User, db
+from models import ActivityType, Campaign, JobRun, SavedFilter, User, db
+from models.labels import label
 
 from ..i18n import localdate, number
 from .links import group_in_words, link, record_link
-from .words import word
 
 # Server paths and internal bookkeeping; the skipped lists are in the bulk job's sentence.
 HIDDEN = {"path", "report_path", "slot", "skipped_reasons", "skipped_groups"}
@@ -110,9 +110,9 @@ def _run_link(run_id) -> Markup | str:
     other = db.session.get(JobRun, run_id) if isinstance(run_id, str) else None
     if other is None:
         return str(run_id or "")
-    label = f"{word('job_kind', other.kind)} ({other.id})"
+    text = f"{label(other.kind, 'job')} ({other.id})"
     who = f" — {other.user}" if other.user else ""
-    return link("jobrun.details_view", label, id=other.id) + who
+    return link("jobrun.details_view", text, id=other.id) + who
 
 
 def _plain(value) -> str:
@@ -142,7 +142,7 @@ def _value(run: JobRun, key: str, value):
     if key in ("user_id", "fallback_user_id"):
         return record_link(User, "user.details_view", value)
     if key == "activity_type":
-        return word("activity_type", value)
+        return str(label(value, ActivityType))
     if key == "per_user" and isinstance(value, dict):
         return _per_user(value)
     if key in ("undid", "undone_by") or (key == "run_id" and run.kind == "undo_audience"):
