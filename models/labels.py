@@ -28,6 +28,14 @@ from .automations import (
     TraceState,
     Trigger,
 )
+from .bulk.changes import (
+    ACTIVE_SET,
+    MOVED,
+    OPT_OUT_SET,
+    OWNER_CHANGED,
+    REASSIGNED,
+    STATUS_SET,
+)
 from .campaigns import MemberSource
 from .campaigns.audience import Action
 from .contacts import ContactKind
@@ -197,6 +205,12 @@ AUDIT_TABLES = {"activities": _l("Activity"), "campaigns": _l("Campaign"),
 RUN_TRIGGERS = {"schedule": _l("On schedule"), "catch_up": _l("A missed run, caught up"),
                 "run_now": _l("Run now")}
 
+# What a bulk job did, as its audit entries store it (models/bulk/changes.py).
+BULK_CHANGES = {OWNER_CHANGED: _l("Owner changed in bulk"), STATUS_SET: _l("Status set in bulk"),
+                OPT_OUT_SET: _l("Email opt-out set in bulk"),
+                ACTIVE_SET: _l("Active set in bulk"), REASSIGNED: _l("Reassigned in bulk"),
+                MOVED: _l("Moved in bulk")}
+
 # Codes stored as plain strings, by the name they are looked up by:
 # {{ run.kind|label("job") }}; enums by their class or its name:
 # {{ activity.status|label("ActivityStatus") }}.
@@ -210,6 +224,7 @@ NAMED: dict[str, dict[str, object]] = {
     "template_folder": TEMPLATE_FOLDER_NAMES,
     "audit_action": AUDIT_ACTIONS,
     "audit_table": AUDIT_TABLES,
+    "bulk_change": BULK_CHANGES,
 }
 _BY_NAME: dict[str, dict[str, object]] = {
     **{enum.__name__: labels for enum, labels in LABELS.items()}, **NAMED}

@@ -20,7 +20,7 @@ from models.settings import (
 )
 
 from ..i18n import number
-from .audit_words import changed_fields
+from .audit_words import changed_fields, summary_words
 from .base import ReadOnlyModelView, SecureModelView
 
 
@@ -110,5 +110,6 @@ class AuditView(ReadOnlyModelView):
     column_formatters = {
         "action": lambda v, c, m, n: label(m.action, "audit_action"),
         "table_name": lambda v, c, m, n: label(m.table_name, "audit_table"),
+        "summary": lambda v, c, m, n: summary_words(m.summary),
         "changes": lambda v, c, m, n: changed_fields(m.changes)[:160],
     }
