@@ -57,7 +57,7 @@ from .schedules import (
 from .users import Role
 
 # A language two ways. A stored language (a contact's, a template's, a criterion's value)
-# is named in the reader's language: "Finnish" to an English reader, "suomi" to a Finn.
+# is named in the reader's language: "Finnish" to an English reader, "finska" to a Swede.
 LANGUAGE_NAMES = {"en": _l("English"), "fi": _l("Finnish"), "sv": _l("Swedish"),
                   "hu": _l("Hungarian")}
 # A picker of the language to read the back office in names each language in itself, so
@@ -124,7 +124,9 @@ LABELS: dict[type[StrEnum], dict[str, object]] = {
              Action.KEEP_ONLY: _l("Keep only those in a saved filter"),
              Action.DEDUPE_EMAIL: _l("Remove email duplicates"),
              Action.DEDUPE_COMPANY: _l("Remove company duplicates"),
-             Action.PRUNE_OPTED_OUT: _l("Remove opted-out contacts")},
+             Action.PRUNE_OPTED_OUT: _l("Remove opted-out contacts"),
+             Action.ADD_CONTACTS: _l("Add contacts"),
+             Action.REMOVE_CONTACTS: _l("Remove contacts")},
     WizardMode: {WizardMode.SHARED: _l("One shared activity"),
                  WizardMode.PER_CONTACT: _l("One activity per contact")},
     WizardSource: {WizardSource.CRITERIA: _l("Conditions"), WizardSource.GROUP: _l("Target group")},

@@ -336,3 +336,6 @@ def test_a_long_note_never_cuts_the_job_from_the_summary():
     said = changes.read_summary(text)
     assert said.job_id == "job-1" and said.what == changes.OPT_OUT_SET
     assert changes.read_summary("Acme Oy (job 5)") is None  # a record's name stays as it is
+    from models.labels import BULK_CHANGES
+
+    assert set(changes.DONE_IN_BULK) == set(BULK_CHANGES)  # each stored phrase has words
