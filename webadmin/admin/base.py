@@ -22,7 +22,6 @@ from wtforms import fields
 
 from models import ActionInUse, User, db
 from models.csv_cells import safe_cell
-from models.labels import choices
 
 from ..i18n import clock, localdate, localtime
 from .columns import COLUMN_LABELS
@@ -56,12 +55,6 @@ def can(permission: Permission | str, user=None) -> bool:
     if not getattr(user, "is_authenticated", False):
         return False
     return user.is_admin or Permission(permission) not in ADMIN_ONLY_PERMISSIONS
-
-
-def enum_choices(enum: type[StrEnum]) -> list[tuple[str, str]]:
-    """Select choices for a StrEnum: the stored value and its label in the reader's language
-    (models/labels.py)."""
-    return choices(enum)
 
 
 # Moments in the installation's zone and the reader's format, to the minute (datetime

@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 from wtforms.validators import ValidationError
 
 from models import Settings, db
+from models.labels import label
 from models.settings import (
     MAX_DURATION_MINUTES,
     MAX_MESSAGES_PER_SECOND,
@@ -19,9 +20,8 @@ from models.settings import (
 )
 
 from ..i18n import number
-from .audit_words import changed_fields
+from .audit_words import changed_fields, summary_words
 from .base import ReadOnlyModelView, SecureModelView
-from .words import word
 
 
 def _valid_timezone(form, field):
@@ -108,7 +108,8 @@ class AuditView(ReadOnlyModelView):
     column_filters = ["action", "table_name", "record_id", "at", "user.email"]
     column_labels = {"user.email": _l("User"), "table_name": _l("Table")}
     column_formatters = {
-        "action": lambda v, c, m, n: word("audit_action", m.action),
-        "table_name": lambda v, c, m, n: word("audit_table", m.table_name),
+        "action": lambda v, c, m, n: label(m.action, "audit_action"),
+        "table_name": lambda v, c, m, n: label(m.table_name, "audit_table"),
+        "summary": lambda v, c, m, n: summary_words(m.summary),
         "changes": lambda v, c, m, n: changed_fields(m.changes)[:160],
     }
