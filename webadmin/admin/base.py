@@ -26,6 +26,7 @@ from models.labels import choices
 
 from ..i18n import clock, localdate, localtime
 from .columns import COLUMN_LABELS
+from .filters import LOCAL_DATETIME_FILTERS
 from .forms import LOCAL_TIME_HELP, LocalDateTimeField
 from .paging import PagingMixin
 from .row_actions import DeleteRowAction
@@ -99,8 +100,8 @@ class KohdeFilterConverter(FilterConverter):
     """List filters for our column types."""
 
     @filters.convert("utcdatetime")
-    def conv_utc_datetime(self, column, name, **kwargs):  # noqa: D102
-        return self.conv_datetime(column, name, **kwargs)
+    def conv_utc_datetime(self, column, name, **kwargs):  # noqa: D102 (typed in local time)
+        return [f(column, name, **kwargs) for f in LOCAL_DATETIME_FILTERS]
 
 
 class AdminForm(FlaskForm):
