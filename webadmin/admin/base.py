@@ -27,7 +27,7 @@ from models.labels import choices
 from ..i18n import clock, localdate, localtime
 from .columns import COLUMN_LABELS
 from .filters import LOCAL_DATETIME_FILTERS
-from .forms import LOCAL_TIME_HELP, LocalDateTimeField
+from .forms import LOCAL_TIME_HELP, LocalDateTimeField, StoredTimeField
 from .paging import PagingMixin
 from .row_actions import DeleteRowAction
 
@@ -88,6 +88,10 @@ class KohdeModelConverter(AdminModelConverter):
     def convert_utc_datetime(self, field_args, **extra):  # noqa: D102 (edited in local time)
         field_args["description"] = field_args.get("description") or LOCAL_TIME_HELP
         return LocalDateTimeField(**field_args)
+
+    @converts("StoredTime")
+    def convert_stored_time(self, field_args, **extra):  # noqa: D102 (shows unreadable text)
+        return StoredTimeField(**field_args)
 
     # SQLAlchemy 2.1's Float no longer derives from Numeric, so Flask-Admin's
     # "Numeric" converter misses it and the field silently vanishes from forms.

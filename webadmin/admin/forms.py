@@ -8,9 +8,9 @@ model". Both are developer words on a person's screen.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 
-from flask_admin.form import DateTimeField
+from flask_admin.form import DateTimeField, TimeField
 from flask_admin.form.widgets import Select2Widget
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -91,3 +91,13 @@ class LocalDateTimeField(DateTimeField):
         super().process_formdata(valuelist)
         if isinstance(self.data, datetime) and self.data.tzinfo is None:
             self.data = local_to_utc(self.data)
+
+
+class StoredTimeField(TimeField):
+    """A time of day whose stored value may be text that is no time (models.settings'
+    StoredTime): that text is shown as it is, for the person fixing it, not a 500."""
+
+    def _value(self) -> str:  # noqa: D102
+        if not self.raw_data and self.data is not None and not isinstance(self.data, time):
+            return str(self.data)  # SQLite hands '8' back as the number 8
+        return super()._value()
