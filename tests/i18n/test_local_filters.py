@@ -147,6 +147,20 @@ def test_select_all_that_match_stores_the_same_utc_instants(app, rows):
     ]
 
 
+def test_the_bulk_confirmation_says_the_moments_as_they_were_typed(app, admin_client, rows):
+    """"Select all that match" compares UTC instants and says them in local time again."""
+    greater = _key(app, sqla.DateTimeGreaterFilter)
+    url = f"{LIST}?flt0_{greater}=2026-10-25+03:30:00"
+    token = csrf_token(admin_client, url)
+    confirm = admin_client.post(f"{LIST}action/", data={
+        "csrf_token": token, "action": "set_owner", "url": url, "rowid": ["1"],
+        "select_all": "1"})
+    page = confirm.get_data(as_text=True)
+    assert 'data-total="4"' in page  # fall-first-0331, fall-second-0329, fall-0400, fall-0401
+    said = re.search(r"<p[^>]*data-selection>(.*?)</p>", page, re.S).group(1)
+    assert "created_at gt 2026-10-25 03:30:00" in said and "+00:00" not in said
+
+
 def test_an_activity_saved_at_a_typed_time_is_found_by_filtering_on_those_words(
         admin_client, admin_user, app, rows):
     """The edit form and the list filter read a typed time alike (forms.local_to_utc),
