@@ -46,6 +46,7 @@ LABELS = {
     "companies_created": _l("Companies created"), "rows": _l("Rows read"),
     "ignored_columns": _l("Columns ignored"),
     "chunks": _l("Done in parts"), "chunks_failed": _l("Parts failed"),
+    "unfinished_lines": _l("Lines not fully imported (import the file again)"),
 }
 
 

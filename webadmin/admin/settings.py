@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import redirect
+from flask import redirect, request
 from flask_admin import expose
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -88,6 +88,17 @@ class SettingsView(SecureModelView):
     def get_one(self, id):
         """Row 1 always exists (made with defaults on first use); no other id does."""
         return Settings.get() if id == "1" else None
+
+    def edit_form(self, obj=None):
+        """The form, with each stored value that is not in use (its default is, see
+        Settings.values) marked at its field, so the admin sees which one to fix and what
+        is in effect meanwhile (the layout's banner lists them on every page)."""
+        form = super().edit_form(obj)
+        if request.method == "GET" and isinstance(obj, Settings):
+            for name, said in obj.values().field_problems.items():
+                if hasattr(form, name):
+                    getattr(form, name).errors = [said]
+        return form
 
     @expose("/")
     def index_view(self):
