@@ -44,6 +44,7 @@ from .criteria import matching_ids, validate
 from .email import OutboxMessage
 from .groups import FilterModule, SavedFilter, TargetGroup, TargetGroupMember
 from .jobs import JobRun
+from .recurrence import resolve
 from .settings import installation_tz
 from .text import like_pattern, search_terms
 
@@ -171,7 +172,6 @@ class Selection:
             parts.append(f"members of {group.name if group else self.group_id!r}")
         where = "; ".join(parts) if parts else "no filter"
         return f"all {self.spec.noun} that match ({where})"
-
 
     def _shown(self, path: str, value):
         """A filter value as the list's filter box had it: a moment (kept as a UTC
@@ -436,4 +436,20 @@ def parse_filter(area: str, text: str) -> list:
         value = raw.lower() in ("yes", "true", "1")
     else:
         value = raw
+    if _is_moment(kind) and op != "empty":
+        value = [_local_moment(v) for v in value] if isinstance(value, list) else \
+            _local_moment(value)
     return list(_checked_filter(spec, [path, op, value]))
+
+
+def _local_moment(text: str) -> str:
+    """A moment typed on the command line: without an offset it is the installation's
+    wall-clock time, as in the list's filter box (the same rule, models.recurrence.resolve),
+    kept as the UTC instant it names."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return text  # _checked_filter names the bad value
+    if moment.tzinfo is None:
+        moment = resolve(moment, installation_tz())[0]
+    return moment.isoformat()

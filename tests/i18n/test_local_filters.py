@@ -192,3 +192,22 @@ def test_forms_and_filters_read_a_typed_time_alike(rows):
     assert local_to_utc(datetime(2026, 12, 1, 9, 0)) == utc(2026, 12, 1, 7, 0)
     with pytest.raises(ValueError):
         local_to_utc(datetime(1, 1, 1))
+
+
+def test_the_command_lines_filter_reads_typed_times_as_the_list_does(rows):
+    from models.selections import Selection, count, parse_filter, selected
+
+    def names(text: str) -> set[str]:
+        selection = Selection("contacts", filters=(tuple(parse_filter("contacts", text)),))
+        found = set(db.session.scalars(select(Contact.first_name).where(
+            Contact.id.in_(selected(selection, Contact.id)))))
+        assert count(selection) == len(found)
+        return found
+
+    # 03:30 on the morning the clocks go back is the first 03:30 (summer time), as a form
+    # and the list's filter box read it; an offset written out is taken as it is.
+    assert names("created_at gt 2026-10-25 03:30") == {
+        "fall-first-0331", "fall-second-0329", "fall-0400", "fall-0401"}
+    assert names("created_at gt 2026-10-25T03:30+02:00") == {"fall-0400", "fall-0401"}
+    assert names("created_at between 2026-03-29 02:59,2026-03-29 04:29") == {
+        "spring-0259", "spring-0400", "spring-0429"}
