@@ -40,6 +40,7 @@ def bench_arguments(size: int, postgres: bool) -> list[tuple[str, list[str]]]:
         ("groups", ["--contacts", str(size)]),
         ("campaigns", ["--contacts", str(size)]),
         ("activities", ["--contacts", str(size)]),
+        ("bulk", ["--contacts", str(size)]),
         ("outbox_send", ["--messages", "1200"]),
         ("schedules", ["--actions", "10000"]),
         # its workers are `kohde worker` processes on REDIS_URL (default db 1)

@@ -43,6 +43,7 @@ from sqlalchemy import bindparam, func, select, text  # noqa: E402
 
 from bench.campaigns import settle  # noqa: E402
 from bench.seed import NAIVE_MAX, SEED, USERS, bench_database, database_arguments  # noqa: E402
+from bench.table import Line, print_table  # noqa: E402
 from jobs.runs import dedupe_key, execute  # noqa: E402
 from models import (  # noqa: E402
     BulkUndo,
@@ -160,23 +161,6 @@ class Bench:
         return seconds, len(contacts)
 
 
-def print_table(rows: list[tuple[str, int, float]], total: int) -> None:
-    """operation, rows, seconds, rows/s, the ratio of time to the floor's (×, lower is
-    better) and the speed-up over the naive loop."""
-    rates = {name: n / seconds for name, n, seconds in rows}
-    floor = next(rate for name, rate in rates.items() if name.startswith("floor"))
-    naive = next(rate for name, rate in rates.items() if name.startswith("naive"))
-    width = max(len(name) for name, _, _ in rows)
-    header = (f"{'operation':<{width}} {'rows':>9} {'seconds':>8} {'rows/s':>9} "
-              f"{'÷ floor':>8} {'vs naive':>9}")
-    print(header)
-    print("-" * len(header))
-    for name, n, seconds in rows:
-        print(f"{name:<{width}} {n:>9,} {seconds:>8.2f} {rates[name]:>9,.0f} "
-              f"{floor / rates[name]:>7.2f}× {rates[name] / naive:>8.1f}×")
-    print(f"(naive loop extrapolated to {total:,} rows: {total / naive:,.0f} s)")
-
-
 def main(argv: list[str] | None = None) -> None:
     """Fresh schema, seed, the rounds, the table; clean up unless --keep."""
     args = parse_args(argv)
@@ -208,13 +192,16 @@ def main(argv: list[str] | None = None) -> None:
         naive_seconds, naive_rows = bench.naive(min(NAIVE_MAX, selected))
         floor_s = statistics.median(s for s, _ in floors)
         job_s = statistics.median(s for s, _ in jobs)
-        print_table([
-            ("floor: undo INSERT, UPDATE, audit INSERT", selected, floor_s),
-            ("job: bulk_set, chunks of 50,000 ids", selected, job_s),
-            ("naive: ORM object per contact", naive_rows, naive_seconds),
-        ], selected)
-        print(f"job ÷ floor: {job_s / floor_s:.2f}× (median of {ROUNDS} rounds each; rounds: "
-              f"floor {', '.join(f'{s:.1f}' for s, _ in floors)} s, job "
+        floor, naive = "floor: undo INSERT, UPDATE, audit INSERT", "naive: ORM object per contact"
+        print_table("bulk", dialect, [
+            Line(floor, selected, floor_s, naive=naive),
+            Line(naive, naive_rows, naive_seconds, floor, naive),
+            Line("job: bulk_set, chunks of 50,000 ids", selected, job_s, floor, naive),
+        ])
+        print(f"(naive loop extrapolated to {selected:,} rows: "
+              f"{naive_seconds / max(naive_rows, 1) * selected:,.0f} s)")
+        print(f"(floor and job: the median of {ROUNDS} rounds each; rounds: floor "
+              f"{', '.join(f'{s:.1f}' for s, _ in floors)} s, job "
               f"{', '.join(f'{s:.1f}' for s, _ in jobs)} s)")
 
 

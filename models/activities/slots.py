@@ -152,8 +152,9 @@ def _free_slots(job_id: str, users, window: tuple[datetime, datetime]):
     )
 
 
-def _plan_once(job_id: str, assigned: Select, window) -> int:
-    """Write the plan for this grid; return how many contacts found no free slot in it.
+def _plan_once(job_id: str, assigned: Select, window, wanted: int) -> int:
+    """Write the plan for this grid; return how many of the ``wanted`` contacts (those with
+    a user) found no free slot in it.
 
     A user with nothing in the grid's time span (the common case: a first mass-creation)
     has every grid slot free, so the n-th contact simply takes the n-th slot, found by
@@ -182,7 +183,6 @@ def _plan_once(job_id: str, assigned: Select, window) -> int:
                             & (slots.c.seq == idle.c.n + before_first)))))
     if busy:
         _plan_busy(job_id, who, busy, window)
-    wanted = db.session.scalar(select(func.count()).where(who.c.owner_id.is_not(None)))
     planned = db.session.scalar(select(func.count()).where(plans.c.job_id == job_id))
     return wanted - planned
 
@@ -243,21 +243,24 @@ def plan_for(job_id: str, assigned: Select, day: date, now: datetime | None = No
     weekdays = settings.weekdays
     now = now or utcnow()
     not_before = now if day >= now.astimezone(tz).date() else None
-    busiest = _busiest(assigned)
+    busiest, wanted = _per_user(assigned)
     days = math.ceil(busiest / len(times)) + EXTRA_DAYS
     while True:
         window = _write_grid(job_id, working_days(day, days, weekdays), times, tz, not_before)
-        if window and _plan_once(job_id, assigned, window) == 0:
+        if window and _plan_once(job_id, assigned, window, wanted) == 0:
             break
         days *= 2  # existing activities took more slots than the margin: widen the grid
     return summary(job_id, assigned, tz)
 
 
-def _busiest(assigned: Select) -> int:
+def _per_user(assigned: Select) -> tuple[int, int]:
+    """(the most contacts one user gets, the contacts that have a user): one pass."""
     who = assigned.subquery()
     per_owner = (select(func.count().label("n")).where(who.c.owner_id.is_not(None))
                  .group_by(who.c.owner_id).subquery())
-    return db.session.scalar(select(func.max(per_owner.c.n))) or 0
+    most, total = db.session.execute(
+        select(func.max(per_owner.c.n), func.sum(per_owner.c.n))).one()
+    return most or 0, int(total or 0)
 
 
 def summary(job_id: str, assigned: Select, tz: ZoneInfo) -> dict:
