@@ -16,6 +16,11 @@ from datetime import date, timedelta
 from models import JobRun, JobStatus, User, db
 from models.bulk.activities import reassign_slotted
 from models.bulk.changes import (
+    ACTIVE_SET,
+    OPT_OUT_SET,
+    OWNER_CHANGED,
+    REASSIGNED,
+    STATUS_SET,
     Change,
     chunks,
     delete_rows,
@@ -32,13 +37,13 @@ from .runs import JobContext, attempts, enqueue, job
 
 # Every column a bulk action may set, by the name the job's parameters use.
 CHANGES = {c.area + "." + c.column: c for c in (
-    Change("contacts", "owner_id", "owner changed in bulk"),
-    Change("contacts", "status", "status set in bulk"),
-    Change("contacts", "email_opt_out", "email opt-out set in bulk"),
-    Change("companies", "owner_id", "owner changed in bulk"),
-    Change("activities", "owner_id", "reassigned in bulk"),
-    Change("activities", "status", "status set in bulk"),
-    Change("campaigns", "active", "active set in bulk"),
+    Change("contacts", "owner_id", OWNER_CHANGED),
+    Change("contacts", "status", STATUS_SET),
+    Change("contacts", "email_opt_out", OPT_OUT_SET),
+    Change("companies", "owner_id", OWNER_CHANGED),
+    Change("activities", "owner_id", REASSIGNED),
+    Change("activities", "status", STATUS_SET),
+    Change("campaigns", "active", ACTIVE_SET),
 )}
 # What a deleted row's audit entry keeps (the first one is its summary).
 DELETED_SHOWN = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from models import JobRun, db
+from models import WORKER_LOST, JobRun, JobStatus, db
 from models.imports import COLUMNS, data_dir, run_import
 from models.imports_split import (
     import_range,
@@ -22,7 +22,7 @@ from models.imports_split import (
 
 from .pause import pause_at
 from .runs import JobContext, enqueue, job
-from .split import chunk_rows, fan_out, finisher, summed
+from .split import chunk_rows, fan_out, finisher, on_failure, summed
 
 COUNTS = ("imported", "updated", "rejected", "companies_created", "rows", "kept_existing")
 
@@ -76,6 +76,22 @@ def finish_import(result: dict, chunks: list[dict]) -> dict:
     _duplicates_path(report_path).unlink(missing_ok=True)
     keys = COUNTS if any("kept_existing" in c for c in chunks) else COUNTS[:-1]
     return summed(result, chunks, keys)
+
+
+@on_failure("import_contacts")
+def keep_failed_import_report(result: dict, chunks: list[dict]) -> dict:
+    """A failed split import still reports, by line, the rows its ranges rejected: the
+    ranges' parts are merged as on success and removed with the repeated emails. The
+    ranges that failed are named (``unfinished_lines``): some of their rows may be in,
+    others not, and importing the file again completes them. A part whose writer was
+    killed (a lost worker) may end mid-row, so it is left out."""
+    report_path = Path(result["report_path"])
+    failed = [c for c in chunks if c["status"] == JobStatus.FAILED]
+    lost = [c["seq"] for c in failed if (c["error"] or "").startswith(WORKER_LOST)]
+    merge_reports(report_path, len(chunks), left_out=lost)
+    _duplicates_path(report_path).unlink(missing_ok=True)
+    unfinished = [f"{c['params']['first_line']}–{c['params']['end_line'] - 1}" for c in failed]
+    return {**result, "unfinished_lines": unfinished}
 
 
 def start_import_contacts(path: str | Path, filename: str | None = None,

@@ -11,8 +11,9 @@ added up into the parent's, so a page shows one bar.
 The parent stays ``running`` after its function returns, without a worker: whoever ends
 its last chunk (or the reaper, should that process die first) settles it: ``done`` with
 the chunks' results combined when every chunk's last attempt is done, ``failed`` when one
-is failed for good. While chunks are still active, a parent whose lease expires only has
-it renewed: it is alive through its children.
+is failed for good (its kind's :func:`on_failure` then keeps what the chunks did and
+removes their pieces, as a finisher does on success). While chunks are still active, a
+parent whose lease expires only has it renewed: it is alive through its children.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ log = logging.getLogger(__name__)
 
 # parent kind → combine(parent's result as fanned out, the chunks' results in order).
 FINISHERS: dict[str, Callable[[dict, list[dict]], dict]] = {}
+# parent kind → tidy(parent's result as fanned out, how each chunk's last attempt ended):
+# what a failed split job keeps of its chunks' work, and the pieces it removes.
+ON_FAILURE: dict[str, Callable[[dict, list[dict]], dict]] = {}
 BOOKKEEPING = ("parent_id", "seq")  # a chunk's parameters that are not its range
 
 
@@ -45,6 +49,20 @@ def finisher(kind: str) -> Callable[[Callable], Callable]:
 
     def register(func: Callable) -> Callable:
         FINISHERS[kind] = func
+        return func
+
+    return register
+
+
+def on_failure(kind: str) -> Callable[[Callable], Callable]:
+    """Register what a split job of ``kind`` keeps and removes when it fails: it gets the
+    parent's result and, per chunk in order, ``{"seq", "status", "error", "result",
+    "params"}`` of its last attempt, and returns the parent's result. It may run again if
+    the process settling the parent dies before its commit, so it must be harmless to
+    repeat."""
+
+    def register(func: Callable) -> Callable:
+        ON_FAILURE[kind] = func
         return func
 
     return register
@@ -135,7 +153,7 @@ def settle(parent_id: str) -> bool:
         first = failed[0]
         reason = (first.error or "").split("\n", 1)[0]
         values.update(status=JobStatus.FAILED, result={
-            **parent.result, "chunks": len(chunks), "chunks_failed": len(failed)},
+            **_tidied(parent, chunks), "chunks": len(chunks), "chunks_failed": len(failed)},
             error=safe_text(f"{len(failed)} of {len(chunks)} chunks failed; chunk "
                             f"{first.params.get('seq', 0) + 1} ({_range(first.params)}): "
                             f"{reason}"))
@@ -148,6 +166,21 @@ def settle(parent_id: str) -> bool:
     db.session.commit()
     log.info("split job run %s ended %s (%d chunks)", parent_id, values["status"], len(chunks))
     return False
+
+
+def _tidied(parent: JobRun, chunks: list) -> dict:
+    """The failed parent's result after its kind's ON_FAILURE; a tidy-up that fails is
+    logged and the parent fails all the same (it must not stay running for a file)."""
+    tidy = ON_FAILURE.get(parent.kind)
+    if tidy is None:
+        return dict(parent.result)
+    ended = [{"seq": c.params.get("seq", 0), "status": c.status, "error": c.error,
+              "result": dict(c.result or {}), "params": dict(c.params)} for c in chunks]
+    try:
+        return tidy(dict(parent.result), ended)
+    except Exception:  # noqa: BLE001 - the failure is recorded either way; this is cleanup
+        log.exception("split job run %s failed; its pieces could not be tidied", parent.id)
+        return dict(parent.result)
 
 
 def settle_parent_of(run_id: str) -> None:

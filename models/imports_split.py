@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -186,19 +186,30 @@ def part_path(report_path: Path, seq: int) -> Path:
     return report_path.with_name(f"{report_path.name}.part{seq}")
 
 
-def merge_reports(report_path: Path, ranges: int) -> None:
-    """Put the parts after the report's header row, in line order, and remove them. Once
-    merged (no part left), nothing happens: settling a job twice is harmless."""
+def merge_reports(report_path: Path, ranges: int, left_out: Iterable[int] = ()) -> None:
+    """Put the ranges' parts after the report's header row, in line order, and remove them
+    (``left_out``: ranges whose part is not to be trusted, removed unread). A part that is
+    missing (its range failed before it began one) adds nothing. Harmless to repeat: a
+    report that already has rows after its header was merged before, so its parts are
+    only removed (and with no rows anywhere, merging again adds none)."""
+    skipped = set(left_out)
     parts = [part_path(report_path, seq) for seq in range(ranges)]
-    if not all(p.exists() for p in parts):
-        return
-    merged = report_path.with_name(report_path.name + ".merging")
-    with report_path.open("rb") as head, merged.open("wb") as out:
-        out.write(head.readline())
-        for part in parts:
-            with part.open("rb") as fh:
-                while block := fh.read(1 << 20):
-                    out.write(block)
-    os.replace(merged, report_path)
+    if not _has_rows(report_path):
+        merged = report_path.with_name(report_path.name + ".merging")
+        with report_path.open("rb") as head, merged.open("wb") as out:
+            out.write(head.readline())
+            for seq, part in enumerate(parts):
+                if seq in skipped or not part.exists():
+                    continue
+                with part.open("rb") as fh:
+                    while block := fh.read(1 << 20):
+                        out.write(block)
+        os.replace(merged, report_path)
     for part in parts:
-        part.unlink()
+        part.unlink(missing_ok=True)
+
+
+def _has_rows(report_path: Path) -> bool:
+    with report_path.open("rb") as fh:
+        fh.readline()
+        return bool(fh.read(1))

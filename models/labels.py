@@ -1,10 +1,13 @@
-"""Stored values in words: one translated label per value of every enum a person reads,
-job kinds included, so no page shows ``snake_case``.
+"""Stored codes in words, the one home for them: a translated label per value of every
+enum a person reads, and per code stored as a plain string (job kinds, suppression
+reasons, contact statuses, audit actions, languages…), so no page shows ``snake_case``.
 
 The labels are lazy (``lazy_gettext``): they become text in the reader's language when a
 page renders them, and English anywhere else (the CLI, logs). The step kinds, scheduled
 action kinds and criteria operators keep their labels next to their enums
 (``STEP_LABELS``, ``KIND_LABELS``, ``OPERATOR_LABELS``); :func:`label` finds those too.
+Look a code up with :func:`label` (the ``label`` filter in templates), offer a kind's
+codes in a select with :func:`choices`.
 """
 
 from __future__ import annotations
@@ -25,12 +28,21 @@ from .automations import (
     TraceState,
     Trigger,
 )
+from .bulk.changes import (
+    ACTIVE_SET,
+    MOVED,
+    OPT_OUT_SET,
+    OWNER_CHANGED,
+    REASSIGNED,
+    STATUS_SET,
+)
 from .campaigns import MemberSource
 from .campaigns.audience import Action
 from .contacts import ContactKind
-from .email import OutboxState, SenderMode, SendTiming
+from .email import CAMPAIGN_FOLDER, OutboxState, SenderMode, SendTiming
+from .email.outbox import ALREADY_HAD
 from .groups import FilterModule, SampleMode
-from .jobs import JobStatus
+from .jobs import STUCK, JobStatus
 from .recurrence import Frequency
 from .schedules import (
     KIND_LABELS,
@@ -44,13 +56,20 @@ from .schedules import (
 )
 from .users import Role
 
-# Languages are named in their own language: a reader finds theirs whatever the page's.
-LANGUAGE_NAMES = {"en": "English", "fi": "Suomi", "sv": "Svenska", "hu": "Magyar"}
+# A language two ways. A stored language (a contact's, a template's, a criterion's value)
+# is named in the reader's language: "Finnish" to an English reader, "finska" to a Swede.
+LANGUAGE_NAMES = {"en": _l("English"), "fi": _l("Finnish"), "sv": _l("Swedish"),
+                  "hu": _l("Hungarian")}
+# A picker of the language to read the back office in names each language in itself, so
+# a reader finds theirs whatever language the page is in now.
+LANGUAGE_OWN_NAMES = {"en": "English", "fi": "Suomi", "sv": "Svenska", "hu": "Magyar"}
 
 LABELS: dict[type[StrEnum], dict[str, object]] = {
     Role: {Role.ADMIN: _l("Administrator"), Role.USER: _l("User")},
     JobStatus: {JobStatus.QUEUED: _l("Queued"), JobStatus.RUNNING: _l("Running"),
-                JobStatus.DONE: _l("Done"), JobStatus.FAILED: _l("Failed")},
+                JobStatus.DONE: _l("Done"), JobStatus.FAILED: _l("Failed"),
+                # Not stored: a running job whose worker stopped renewing its lease.
+                STUCK: _l("Stuck")},
     ContactKind: {ContactKind.CONTACT: _l("Contact"), ContactKind.LEAD: _l("Lead")},
     ActivityType: {ActivityType.CALL: _l("Call"), ActivityType.MEETING: _l("Meeting"),
                    ActivityType.TASK: _l("Task"), ActivityType.EMAIL: _l("Email")},
@@ -62,8 +81,8 @@ LABELS: dict[type[StrEnum], dict[str, object]] = {
     SendTiming: {SendTiming.IMMEDIATELY: _l("Immediately"),
                  SendTiming.SCHEDULED: _l("On chosen weekdays at a time")},
     OutboxState: {OutboxState.QUEUED: _l("Queued"), OutboxState.SENDING: _l("Sending"),
-                  OutboxState.SENT: _l("Sent"), OutboxState.DEFERRED: _l("Deferred"),
-                  OutboxState.FAILED: _l("Failed"), OutboxState.SUPPRESSED: _l("Suppressed")},
+                  OutboxState.SENT: _l("Sent"), OutboxState.DEFERRED: _l("Deferred (will retry)"),
+                  OutboxState.FAILED: _l("Failed"), OutboxState.SUPPRESSED: _l("Not sent")},
     Frequency: {Frequency.ONCE: _l("Once"), Frequency.HOURLY: _l("Every N hours"),
                 Frequency.DAILY: _l("Daily"), Frequency.WEEKLY: _l("Weekly"),
                 Frequency.MONTHLY: _l("Monthly"), Frequency.CRON: _l("Cron expression")},
@@ -91,19 +110,23 @@ LABELS: dict[type[StrEnum], dict[str, object]] = {
     RunStatus: {RunStatus.WAITING: _l("Waiting"), RunStatus.QUEUED: _l("Queued"),
                 RunStatus.RUNNING: _l("Running"), RunStatus.DONE: _l("Done"),
                 RunStatus.FAILED: _l("Failed"), RunStatus.SKIPPED: _l("Skipped")},
-    MemberSource: {MemberSource.GROUP: _l("Target group"), MemberSource.CAMPAIGN: _l("Campaign"),
-                   MemberSource.FILTER: _l("Saved filter"), MemberSource.MANUAL: _l("By hand"),
+    MemberSource: {MemberSource.GROUP: _l("Target group"),
+                   MemberSource.CAMPAIGN: _l("Another campaign"),
+                   MemberSource.FILTER: _l("Saved filter"),
+                   MemberSource.MANUAL: _l("Added by hand"),
                    MemberSource.WORKFLOW: _l("Workflow"), MemberSource.IMPORT: _l("Import"),
-                   MemberSource.AUTOMATIC: _l("Automatic email")},
-    Action: {Action.COPY_GROUP: _l("Copy a target group's members"),
+                   MemberSource.AUTOMATIC: _l("Automatic email campaign")},
+    Action: {Action.COPY_GROUP: _l("Add a target group's members"),
              Action.REMOVE_GROUP: _l("Remove a target group's members"),
-             Action.COPY_CAMPAIGN: _l("Copy another campaign's members"),
+             Action.COPY_CAMPAIGN: _l("Add another campaign's members"),
              Action.REMOVE_CAMPAIGN: _l("Remove another campaign's members"),
-             Action.LOAD_FILTER: _l("Load from a saved filter"),
-             Action.KEEP_ONLY: _l("Keep only those in a saved filter"),
+             Action.LOAD_FILTER: _l("Add what a saved filter selects"),
+             Action.KEEP_ONLY: _l("Keep only what a saved filter selects"),
              Action.DEDUPE_EMAIL: _l("Remove email duplicates"),
              Action.DEDUPE_COMPANY: _l("Remove company duplicates"),
-             Action.PRUNE_OPTED_OUT: _l("Remove opted-out contacts")},
+             Action.PRUNE_OPTED_OUT: _l("Remove opted-out contacts"),
+             Action.ADD_CONTACTS: _l("Add contacts"),
+             Action.REMOVE_CONTACTS: _l("Remove contacts")},
     WizardMode: {WizardMode.SHARED: _l("One shared activity"),
                  WizardMode.PER_CONTACT: _l("One activity per contact")},
     WizardSource: {WizardSource.CRITERIA: _l("Conditions"), WizardSource.GROUP: _l("Target group")},
@@ -153,38 +176,87 @@ JOB_KINDS = {
 }
 
 # Why a message was not sent (OutboxMessage.suppressed_reason, models/email/outbox.py).
-SUPPRESSION_REASONS = {"opted_out": _l("opted out"), "no_email": _l("no email"),
-                       "invalid_email": _l("invalid email"), "bounced": _l("bounced before"),
-                       "waiting_period": _l("waiting period")}
+# Lower case: said after a count too ("3 opted out of email").
+SUPPRESSION_REASONS = {"opted_out": _l("opted out of email"), "no_email": _l("no email address"),
+                       "invalid_email": _l("invalid email address"),
+                       "bounced": _l("bounced before"),
+                       "waiting_period": _l("within the waiting period"),
+                       ALREADY_HAD: _l("already got this campaign's email")}
+
+# Why a message was queued (OutboxMessage.reason).
+OUTBOX_REASONS = {"campaign_join": _l("Joined a campaign"), "automation": _l("Automation step")}
+
+# The statuses a new installation knows (models/contacts.py KNOWN_STATUSES); a status an
+# import brought in reads as itself.
+CONTACT_STATUSES = {"active": _l("Active"), "prospect": _l("Prospect"),
+                    "customer": _l("Customer"), "inactive": _l("Inactive")}
+
+# Email template folders (models/email TEMPLATE_FOLDERS): stored in English, shown translated.
+TEMPLATE_FOLDER_NAMES = {CAMPAIGN_FOLDER: _l("Campaign"), "Automation": _l("Automation"),
+                         "Service": _l("Service messages"), "Archive": _l("Archive")}
+
+# The audit trail (models/audit.py): what happened, and to which kind of record.
+AUDIT_ACTIONS = {"create": _l("Created"), "update": _l("Changed"), "delete": _l("Deleted")}
+AUDIT_TABLES = {"activities": _l("Activity"), "campaigns": _l("Campaign"),
+                "companies": _l("Company"), "contacts": _l("Contact"),
+                "email_templates": _l("Email template"), "saved_filters": _l("Saved filter"),
+                "scheduled_actions": _l("Scheduled action"), "settings": _l("Settings"),
+                "target_groups": _l("Target group"), "users": _l("User")}
 
 # How a scheduled action's run came about (ScheduledActionRun.trigger).
 RUN_TRIGGERS = {"schedule": _l("On schedule"), "catch_up": _l("A missed run, caught up"),
                 "run_now": _l("Run now")}
 
-# Looked up by name from templates: {{ run.kind|label("job") }},
+# What a bulk job did, as its audit entries store it (models/bulk/changes.py).
+BULK_CHANGES = {OWNER_CHANGED: _l("Owner changed in bulk"), STATUS_SET: _l("Status set in bulk"),
+                OPT_OUT_SET: _l("Email opt-out set in bulk"),
+                ACTIVE_SET: _l("Active set in bulk"), REASSIGNED: _l("Reassigned in bulk"),
+                MOVED: _l("Moved in bulk")}
+
+# Codes stored as plain strings, by the name they are looked up by:
+# {{ run.kind|label("job") }}; enums by their class or its name:
 # {{ activity.status|label("ActivityStatus") }}.
-_BY_NAME: dict[str, dict[str, object]] = {enum.__name__: labels for enum, labels in LABELS.items()}
-_BY_NAME["job"] = JOB_KINDS
-_BY_NAME["language"] = LANGUAGE_NAMES
-_BY_NAME["run_trigger"] = RUN_TRIGGERS
-_BY_NAME["suppression"] = SUPPRESSION_REASONS
+NAMED: dict[str, dict[str, object]] = {
+    "job": JOB_KINDS,
+    "language": LANGUAGE_NAMES,
+    "run_trigger": RUN_TRIGGERS,
+    "suppression": SUPPRESSION_REASONS,
+    "outbox_reason": OUTBOX_REASONS,
+    "contact_status": CONTACT_STATUSES,
+    "template_folder": TEMPLATE_FOLDER_NAMES,
+    "audit_action": AUDIT_ACTIONS,
+    "audit_table": AUDIT_TABLES,
+    "bulk_change": BULK_CHANGES,
+}
+_BY_NAME: dict[str, dict[str, object]] = {
+    **{enum.__name__: labels for enum, labels in LABELS.items()}, **NAMED}
+
+
+def _table(kind: type[StrEnum] | str | None) -> dict[str, object] | None:
+    return LABELS.get(kind) if isinstance(kind, type) else _BY_NAME.get(kind or "")
 
 
 def label(value, kind: type[StrEnum] | str | None = None):
-    """The words for a stored value: ``kind`` is its enum (or the enum's name, or "job" for
-    a job kind, "language" for a language code); a value nobody labelled reads as itself
-    with its underscores as spaces, never as ``snake_case``."""
+    """The words for a stored value: ``kind`` is its enum (or the enum's name), or the name
+    of a table in :data:`NAMED` ("job" for a job kind, "language" for a language code); a
+    value nobody labelled reads as itself with its underscores as spaces, never as
+    ``snake_case``."""
     if value is None or value == "":
         return ""
     if kind is None and isinstance(value, StrEnum):
         kind = type(value)
-    labels = LABELS.get(kind) if isinstance(kind, type) else _BY_NAME.get(kind or "", None)
+    labels = _table(kind)
     if labels and (found := labels.get(str(value))) is not None:
         return found
     text = str(value)
     return text.replace("_", " ").capitalize() if "_" in text else text
 
 
-def choices(enum: type[StrEnum]) -> list[tuple[str, object]]:
-    """Select choices for an enum: the stored value and its label."""
-    return [(member.value, label(member.value, enum)) for member in enum]
+def choices(kind: type[StrEnum] | str) -> list[tuple[str, object]]:
+    """Select choices for a kind of code: (stored value, its label), lazily translated so a
+    list built at import time still speaks the reader's language. An enum offers its
+    members (not the extra words some tables keep for values never stored); a named table
+    offers its codes."""
+    if isinstance(kind, type):
+        return [(member.value, label(member.value, kind)) for member in kind]
+    return [(code, words) for code, words in NAMED[kind].items()]

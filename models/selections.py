@@ -44,6 +44,7 @@ from .criteria import matching_ids, validate
 from .email import OutboxMessage
 from .groups import FilterModule, SavedFilter, TargetGroup, TargetGroupMember
 from .jobs import JobRun
+from .recurrence import resolve
 from .settings import installation_tz
 from .text import like_pattern, search_terms
 
@@ -162,7 +163,7 @@ class Selection:
         parts = []
         if self.search:
             parts.append(f"search {self.search!r}")
-        parts += [f"{path} {op} {value}" for path, op, value in self.filters]
+        parts += [f"{path} {op} {self._shown(path, value)}" for path, op, value in self.filters]
         if self.saved_filter_id is not None:
             saved = db.session.get(SavedFilter, self.saved_filter_id)
             parts.append(f"saved filter {saved.name if saved else self.saved_filter_id!r}")
@@ -171,6 +172,22 @@ class Selection:
             parts.append(f"members of {group.name if group else self.group_id!r}")
         where = "; ".join(parts) if parts else "no filter"
         return f"all {self.spec.noun} that match ({where})"
+
+    def _shown(self, path: str, value):
+        """A filter value as the list's filter box had it: a moment (kept as a UTC
+        instant) in the installation's wall-clock time, the way it was typed."""
+        kind = _column_type(self.spec, path)
+        if not _is_moment(kind):
+            return value
+        zone = installation_tz()
+
+        def local(text):
+            moment = datetime.fromisoformat(text)
+            if moment.tzinfo is None:
+                return text
+            return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+
+        return [local(v) for v in value] if isinstance(value, list) else local(value)
 
 
 def _small_int(value) -> bool:
@@ -231,6 +248,11 @@ def _checked_filter(spec: Area, item) -> tuple[str, str, Any]:
     return (path, op, value)
 
 
+def _is_moment(kind) -> bool:
+    """A date-time column's type (UTCDateTime is a DateTime underneath)."""
+    return isinstance(kind, DateTime) or getattr(kind, "impl", None).__class__ is DateTime
+
+
 def _plain(kind, value):
     """A filter value as JSON (dates as ISO text), checked against the column's type."""
     if isinstance(kind, Boolean):
@@ -243,7 +265,7 @@ def _plain(kind, value):
         return int(value)
     if isinstance(kind, Float | Numeric):
         return float(value)
-    if isinstance(kind, DateTime) or getattr(kind, "impl", None).__class__ is DateTime:
+    if _is_moment(kind):
         return datetime.fromisoformat(str(value)).isoformat()
     if isinstance(kind, Date):
         return date.fromisoformat(str(value)).isoformat()
@@ -256,7 +278,7 @@ def _typed(kind, value):
     """A stored filter value back as the Python value the list's filter compared with."""
     if isinstance(kind, Date) and not isinstance(kind, DateTime):
         return date.fromisoformat(value)
-    if isinstance(kind, DateTime) or getattr(kind, "impl", None).__class__ is DateTime:
+    if _is_moment(kind):
         return datetime.fromisoformat(value)
     return value
 
@@ -414,4 +436,20 @@ def parse_filter(area: str, text: str) -> list:
         value = raw.lower() in ("yes", "true", "1")
     else:
         value = raw
+    if _is_moment(kind) and op != "empty":
+        value = [_local_moment(v) for v in value] if isinstance(value, list) else \
+            _local_moment(value)
     return list(_checked_filter(spec, [path, op, value]))
+
+
+def _local_moment(text: str) -> str:
+    """A moment typed on the command line: without an offset it is the installation's
+    wall-clock time, as in the list's filter box (the same rule, models.recurrence.resolve),
+    kept as the UTC instant it names."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return text  # _checked_filter names the bad value
+    if moment.tzinfo is None:
+        moment = resolve(moment, installation_tz())[0]
+    return moment.isoformat()

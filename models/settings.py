@@ -4,7 +4,8 @@ The rules live here, once: the settings form refuses a value that breaks one (wi
 the field and what is allowed), and :meth:`Settings.current` reads the row with
 every value that breaks one replaced by its default, so a bad value written
 before the rules existed (or straight into the database) makes pages fall back
-and say so (:func:`webadmin.settings_banner`), never answer 500.
+and say so (the layout's banner, webadmin.errors.settings_problems, and the
+settings form at each field), never answer 500.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import String
+from sqlalchemy import String, Time
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 from .base import Base, Timestamped, db
 
@@ -96,6 +98,29 @@ def window_problem(earliest, latest, duration) -> str | None:
     return None
 
 
+class StoredTime(TypeDecorator):
+    """A time of day (TIME) that reads back as the stored text when that text is no time
+    (SQLite keeps whatever was written into the row, e.g. ``'8'`` or ``'abc'``), so the
+    settings still load and :meth:`Settings.values` reports it instead of every page that
+    reads the settings failing."""
+
+    impl = Time
+    cache_ok = True
+
+    def result_processor(self, dialect, coltype):  # noqa: D102
+        parse = super().result_processor(dialect, coltype)
+        if parse is None:
+            return None
+
+        def process(value):
+            try:
+                return parse(value)
+            except (TypeError, ValueError):
+                return value
+
+        return process
+
+
 @dataclass(frozen=True)
 class SettingsValues:
     """The settings as the product uses them: every value valid (a bad stored value is
@@ -110,6 +135,8 @@ class SettingsValues:
     email_messages_per_second: int
     automatic_email_campaigns: bool
     problems: list[str] = field(default_factory=list)
+    # The same sentences by the form field whose stored value is not in use.
+    field_problems: dict[str, str] = field(default_factory=dict)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -130,8 +157,8 @@ class Settings(Timestamped, Base):
     id: Mapped[int] = mapped_column(primary_key=True, default=1)
     timezone: Mapped[str] = mapped_column(String(64), default=DEFAULT_TIMEZONE)
     activity_duration_minutes: Mapped[int] = mapped_column(default=15)
-    activity_earliest_start: Mapped[time] = mapped_column(default=time(8, 0))
-    activity_latest_end: Mapped[time] = mapped_column(default=time(16, 0))
+    activity_earliest_start: Mapped[time] = mapped_column(StoredTime, default=time(8, 0))
+    activity_latest_end: Mapped[time] = mapped_column(StoredTime, default=time(16, 0))
     # ISO weekdays 1 (Monday) … 7 (Sunday) that count as working days.
     working_days: Mapped[str] = mapped_column(String(20), default="1,2,3,4,5")
     email_waiting_period_days: Mapped[int] = mapped_column(default=30)
@@ -157,12 +184,15 @@ class Settings(Timestamped, Base):
         """This row's values, each invalid one replaced by its default and named in
         ``problems``."""
         problems: list[str] = []
+        field_problems: dict[str, str] = {}
 
         def keep(name: str, value, problem: str | None, default):
             if problem is None:
                 return value
-            problems.append(_("%(setting)s: %(problem)s; using %(default)s", setting=LABELS[name],
-                              problem=problem, default=default))
+            said = _("%(setting)s: %(problem)s; using %(default)s", setting=LABELS[name],
+                     problem=problem, default=default)
+            problems.append(said)
+            field_problems[name] = said
             return default
 
         timezone = keep("timezone", self.timezone, timezone_problem(self.timezone),
@@ -172,11 +202,14 @@ class Settings(Timestamped, Base):
                                       _("minutes")), 15)
         earliest, latest = self.activity_earliest_start, self.activity_latest_end
         if problem := window_problem(earliest, latest, duration):
-            problems.append(_("%(setting)s: %(problem)s; using %(default)s",
-                              setting=LABELS["activity_latest_end"], problem=problem,
-                              default="08:00–16:00"))
+            keep("activity_latest_end", None, problem, "08:00–16:00")
+            if not isinstance(earliest, time):  # unreadable: say so by that field too
+                field_problems["activity_earliest_start"] = field_problems["activity_latest_end"]
             earliest, latest = time(8, 0), time(16, 0)
-            duration = min(duration, 8 * 60)
+            if duration > 8 * 60:  # one activity must fit in the day now in effect
+                duration = keep("activity_duration_minutes", None,
+                                _("longer than the day from 08:00 to 16:00 now in effect"),
+                                8 * 60)
         try:
             days = ",".join(map(str, parse_working_days(self.working_days)))
         except ValueError as exc:
@@ -193,6 +226,7 @@ class Settings(Timestamped, Base):
             activity_earliest_start=earliest, activity_latest_end=latest, working_days=days,
             email_waiting_period_days=waiting, email_messages_per_second=per_second,
             automatic_email_campaigns=bool(self.automatic_email_campaigns), problems=problems,
+            field_problems=field_problems,
         )
 
     def __str__(self) -> str:

@@ -29,7 +29,7 @@ from flask_babel import (
 )
 from flask_login import current_user
 
-from models.labels import LANGUAGE_NAMES, label
+from models.labels import LANGUAGE_OWN_NAMES, label
 
 # The languages the back office, the public pages and email templates speak.
 LANGUAGES: tuple[str, ...] = ("en", "fi", "sv", "hu")
@@ -166,7 +166,7 @@ def init_app(app: Flask) -> None:
     app.before_request(refresh)
     app.jinja_env.filters.update(localtime=localtime, localdate=localdate, clock=clock,
                                  number=number, weekday=weekday, label=label)
-    app.jinja_env.globals.update(language_names=LANGUAGE_NAMES,
+    app.jinja_env.globals.update(language_own_names=LANGUAGE_OWN_NAMES,
                                  current_language=lambda: str(get_locale() or DEFAULT_LANGUAGE))
 
 

@@ -11,7 +11,7 @@ from ..activities import Activity, ActivityPlan, ActivityStatus
 from ..activities.slots import plan_for
 from ..base import db
 from ..selections import Selection, bounds, selected
-from .changes import audit_times, record_new_times, record_times
+from .changes import REASSIGNED, audit_times, record_new_times, record_times
 
 activities = Activity.__table__
 plans = ActivityPlan.__table__
@@ -55,5 +55,5 @@ def reassign_slotted(job_id: str, selection: Selection, user_id: int, day: date,
     ).rowcount
     db.session.execute(delete(plans).where(plans.c.job_id == job_id))
     record_new_times(job_id, low, high)
-    audit_times(job_id, low, high, user_id=user_id_acting, what="reassigned in bulk")
+    audit_times(job_id, low, high, user_id=user_id_acting, what=REASSIGNED)
     return summary

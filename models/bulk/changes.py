@@ -9,6 +9,7 @@ recorded values back where the row still holds what the job set (a later edit wi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -39,6 +40,20 @@ CHUNK = 50_000  # ids per chunk: a progress step every few seconds at a million 
 undo = BulkUndo.__table__
 audit = AuditEntry.__table__
 AUDIT_COLUMNS = ["at", "user_id", "action", "table_name", "record_id", "summary", "changes"]
+# A bulk job's audit summary is stored in English, stable for machines and exports:
+# "owner changed in bulk (job 1f3…)", "email opt-out set in bulk: bounced (job 1f3…)",
+# "undo of 1f3… (job 9ab…)". Pages put it in the reader's words (webadmin/admin/audit_words).
+OWNER_CHANGED = "owner changed in bulk"
+STATUS_SET = "status set in bulk"
+OPT_OUT_SET = "email opt-out set in bulk"
+ACTIVE_SET = "active set in bulk"
+REASSIGNED = "reassigned in bulk"
+MOVED = "moved in bulk"
+DONE_IN_BULK = (OWNER_CHANGED, STATUS_SET, OPT_OUT_SET, ACTIVE_SET, REASSIGNED, MOVED)
+UNDO_OF = "undo of "
+SUMMARY_LENGTH = 255  # audit_log.summary
+_SUMMARY = re.compile(r"(?P<what>[^:()]+?)(?:: (?P<note>.*))? \(job (?P<job>[^()\s]+)\)",
+                      re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -47,7 +62,7 @@ class Change:
 
     area: str
     column: str
-    what: str  # the audit entry's summary, e.g. "owner changed in bulk"
+    what: str  # the audit entry's summary: one of DONE_IN_BULK
 
     @property
     def table(self):
@@ -88,8 +103,34 @@ def _audit(rows) -> None:
 
 
 def _summary(job_id: str, what: str, note: str = "") -> str:
-    text = f"{what}{': ' + note if note else ''} (job {job_id})"
-    return text[:255]
+    # A long note is cut, never the job id that names who did it.
+    end = f" (job {job_id})"
+    text = f"{what}{': ' + note if note else ''}"
+    return text[:SUMMARY_LENGTH - len(end)] + end
+
+
+@dataclass(frozen=True)
+class BulkSummary:
+    """A stored bulk audit summary taken apart: what the job did (a ``Change.what``,
+    :data:`MOVED`, or "undo of <job>"), the note given with it, and the job's id."""
+
+    what: str
+    note: str
+    job_id: str
+
+    @property
+    def undid(self) -> str | None:
+        """For an undo: the id of the job it undid."""
+        return self.what[len(UNDO_OF):] if self.what.startswith(UNDO_OF) else None
+
+
+def read_summary(text: str | None) -> BulkSummary | None:
+    """A bulk job's audit summary (as :func:`_summary` writes it) taken apart; None for any
+    other summary (a record's name, written by the ORM's audit)."""
+    found = _SUMMARY.fullmatch(text or "")
+    if found is None or not (found["what"] in DONE_IN_BULK or found["what"].startswith(UNDO_OF)):
+        return None
+    return BulkSummary(found["what"], found["note"] or "", found["job"])
 
 
 def set_column(job_id: str, selection: Selection, change: Change, value, low, high, *,
@@ -136,7 +177,7 @@ def restore_column(job_id: str, change: Change, value, *, user_id: int | None,
     joined = undo.join(table, table.c.id == undo.c.row_id)
     _audit(select(literal(utcnow(), audit.c.at.type), literal(user_id, audit.c.user_id.type),
                   literal("update"), literal(table.name), cast(undo.c.row_id, String),
-                  literal(_summary(undo_id, f"undo of {job_id}")),
+                  literal(_summary(undo_id, f"{UNDO_OF}{job_id}")),
                   json_change(change.column, column, back))
            .select_from(joined).where(undo.c.job_id == job_id, still))
     old = select(back).where(undo.c.job_id == job_id, undo.c.row_id == key).scalar_subquery()
@@ -190,7 +231,7 @@ def shift_times(job_id: str, selection: Selection, delta: timedelta, low, high, 
             .values(start_at=shifted(activities.c.start_at, delta),
                     end_at=shifted(activities.c.end_at, delta)))
         record_new_times(job_id, low, high)
-        audit_times(job_id, low, high, user_id=user_id, what="moved in bulk")
+        audit_times(job_id, low, high, user_id=user_id, what=MOVED)
     return moved
 
 
@@ -230,7 +271,7 @@ def restore_times(job_id: str, *, with_owner: bool, user_id: int | None,
              activities.c.end_at.is_not_distinct_from(undo.c.new_end))))
     _audit(select(literal(utcnow(), audit.c.at.type), literal(user_id, audit.c.user_id.type),
                   literal("update"), literal("activities"), cast(undo.c.row_id, String),
-                  literal(_summary(undo_id, f"undo of {job_id}")),
+                  literal(_summary(undo_id, f"{UNDO_OF}{job_id}")),
                   json_change("start_at", activities.c.start_at, undo.c.old_start))
            .select_from(joined).where(untouched))
     mine = select(undo.c.row_id).select_from(joined).where(untouched)

@@ -1,5 +1,5 @@
-"""A tree of conditions as one sentence a person reads: "Language is Suomi and company city
-is Helsinki". Used wherever conditions are shown (a group's page, saved filters, jobs,
+"""A tree of conditions as one sentence a person reads: "Language is Finnish and company
+city is Helsinki". Used wherever conditions are shown (a group's page, saved filters, jobs,
 scheduled actions) instead of the JSON."""
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def _value_words(spec, value, names) -> str:
                                               FieldType.GROUP):
             return names.get((spec.type, v), f"#{v}")
         if spec is not None and spec.name == "language":
-            return str(label(v, "language"))  # "Suomi", not "fi"
+            return str(label(v, "language"))  # "Finnish" in the reader's words, not "fi"
         if spec is not None and spec.choices and isinstance(v, str):
             return str(label(v, type(spec.choices[0])))  # "Lead", not "lead"
         return str(v)

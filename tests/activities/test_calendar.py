@@ -182,7 +182,7 @@ def test_the_activity_list_filters_by_owner_type_date_status_and_campaign(admin_
     page = admin_client.get("/admin/activity/").get_data(as_text=True)
     for label in ["Owner", "Type", "Start", "Status", "Campaign"]:
         assert f'"{label}"' in page or f">{label}<" in page
-    # Dates in the filter are UTC, as the list shows them.
+    # Moments in the filter are local time (Helsinki), as the list shows them.
     url = ("/admin/activity/?flt0_start_between=2026-11-23+00:00:00+to+2026-11-29+23:59:59"
            f"&flt1_owner_equals={week['anna'].email}")
     anna_week = admin_client.get(url).get_data(as_text=True)

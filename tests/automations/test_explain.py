@@ -31,7 +31,7 @@ def test_dry_run_counts_who_the_waiting_period_and_opt_out_hold_back(admin_clien
     assert dry["first_step"]["due_at"] == local(2026, 12, 8, 9)  # the next weekday at 09:00
     page = admin_client.get(f"/admin/automation/details/?id={row.id}").get_data(as_text=True)
     assert "3</strong> contacts would enter now" in page
-    assert "1 waiting period" in page and "1 opted out" in page
+    assert "1 within the waiting period" in page and "1 opted out of email" in page
     # Nothing was written: no enrolment, no trace, no message.
     assert traces() == [] and db.session.query(OutboxMessage).count() == 1
     # "Only new records" before its first activation: nobody enters now.
@@ -102,7 +102,8 @@ def test_dry_run_counts_what_every_email_step_holds_back(admin_client, ctx):
     with clock.frozen(monday):
         page = admin_client.get(f"/admin/automation/details/?id={row.id}").get_data(as_text=True)
     assert "Held back from step 4 (template &#39;Welcome&#39;, sent as the owner): 1 bounced " \
-           "before, 1 no email, 1 opted out, 2 waiting period." in page
+           "before, 1 no email address, 1 opted out of email, 2 within the waiting period." \
+           in page
     # With a shorter waiting period the repeat of step 1 on day 5 is not held back by it.
     helsinki(waiting_days=4)
     dry = dry_run(db.session.get(Automation, row.id), monday)

@@ -285,3 +285,57 @@ def test_every_bulk_kind_is_said_in_words(app, ctx):
         for kind, (params, result, said) in SAID.items():
             assert bulk_sentence(JobRun(kind=kind, params=params, result=result)) == said, kind
         assert bulk_sentence(JobRun(kind="import_contacts", params={}, result={"rows": 1})) == ""
+
+
+def test_bulk_audit_summaries_are_stored_in_english_and_read_in_the_readers_language(
+        app, ctx, run_jobs):
+    from flask_babel import force_locale, gettext
+
+    from tests.conftest import login, make_user
+
+    data = world(20)
+    chosen = Selection("contacts", (1, 2, 3, 4))
+    run = start_set_owner(chosen, data["alice"])
+    run_jobs()
+    undo = start_undo_bulk(_done(run.id).id)
+    run_jobs()
+    opt = start_opt_out(Selection("contacts", (2, 3)), True, "asked by phone")
+    run_jobs()
+    _done(undo.id)
+    _done(opt.id)
+    # What is stored stays English and machine-readable, as rows written before this read.
+    stored = set(db.session.scalars(select(AuditEntry.summary)
+                                    .where(AuditEntry.table_name == "contacts")))
+    assert stored == {f"owner changed in bulk (job {run.id})", f"undo of {run.id} (job {undo.id})",
+                      f"email opt-out set in bulk: asked by phone (job {opt.id})"}
+    admin = make_user("fi@example.com", "admin")
+    admin.language = "fi"  # the admin's own choice, not the browser's
+    db.session.commit()
+    client = app.test_client()
+    assert login(client, admin.email).status_code == 302
+    log = client.get("/admin/auditentry/?page_size=100").get_data(as_text=True)
+    changed = db.session.scalar(select(AuditEntry.record_id).where(
+        AuditEntry.summary.like("owner changed%")))
+    history = client.get(f"/admin/contact/details/?id={changed}").get_data(as_text=True)
+    with force_locale("fi"):
+        owner = gettext("%(what)s (job %(job)s)", what=gettext("Owner changed in bulk"),
+                        job=run.id)
+        undone = gettext("Undo of job %(undone)s (job %(job)s)", undone=run.id, job=undo.id)
+        opted = gettext("%(what)s: %(note)s (job %(job)s)",
+                        what=gettext("Email opt-out set in bulk"), note="asked by phone",
+                        job=opt.id)
+    assert owner in log and undone in log and opted in log
+    assert f"data-bulk-summary>{undone}<" in history
+    for english in ("in bulk", "undo of", "Undo of", "(job "):
+        assert english not in log and english not in history, english
+
+
+def test_a_long_note_never_cuts_the_job_from_the_summary():
+    text = changes._summary("job-1", changes.OPT_OUT_SET, "why " * 100)
+    assert len(text) == changes.SUMMARY_LENGTH and text.endswith(" (job job-1)")
+    said = changes.read_summary(text)
+    assert said.job_id == "job-1" and said.what == changes.OPT_OUT_SET
+    assert changes.read_summary("Acme Oy (job 5)") is None  # a record's name stays as it is
+    from models.labels import BULK_CHANGES
+
+    assert set(changes.DONE_IN_BULK) == set(BULK_CHANGES)  # each stored phrase has words

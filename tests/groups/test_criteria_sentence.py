@@ -9,7 +9,7 @@ from models.criteria.sentence import sentence
 def test_a_tree_reads_as_a_sentence(ctx):
     tree = {"all": [{"field": "language", "op": "eq", "value": "fi"},
                     {"field": "company.city", "op": "eq", "value": "Helsinki"}]}
-    assert sentence(tree) == "Language is Suomi and company city is Helsinki"
+    assert sentence(tree) == "Language is Finnish and company city is Helsinki"
 
 
 def test_groups_nesting_booleans_days_and_names(ctx):
@@ -35,7 +35,7 @@ def test_the_group_page_shows_the_sentence_not_json(ctx, admin_client):
     db.session.add(group)
     db.session.commit()
     page = admin_client.get(f"/admin/targetgroup/details/?id={group.id}").get_data(as_text=True)
-    assert "<span data-criteria-sentence>Language is Suomi</span>" in page
+    assert "<span data-criteria-sentence>Language is Finnish</span>" in page
     assert '"field"' not in page and "&#34;field&#34;" not in page
 
 
@@ -46,7 +46,10 @@ def test_stored_codes_read_as_words_in_the_readers_language(ctx):
                     {"field": "language", "op": "in", "value": ["fi", "sv"]},
                     {"field": "activity", "op": "has",
                      "value": {"type": "call", "within_last_days": 30}}]}
-    assert sentence(tree) == ("Kind is Lead and language is one of Suomi, Svenska and "
+    # A language value is the language's name in the reader's language, not its own name.
+    assert sentence(tree) == ("Kind is Lead and language is one of Finnish, Swedish and "
                               "activity has call in the last 30 days")
     with force_locale("fi"):
-        assert "lead" not in sentence(tree) and "Suomi, Svenska" in sentence(tree)
+        assert "lead" not in sentence(tree) and "Suomi, Ruotsi" in sentence(tree)
+    with force_locale("sv"):
+        assert "Finska, Svenska" in sentence(tree)

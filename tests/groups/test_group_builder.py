@@ -456,7 +456,7 @@ def test_the_explain_panel_says_why(admin_client, people, run_jobs, token):
     aino = admin_client.get(f"/admin/criteria/explain/{people['aino']}").text
     assert 'data-member="false"' in aino and "not a member" in aino
     assert re.search(r'data-path="all\[0\]" data-holds="true">\s*<span[^>]*>✓</span>\s*'
-                     r"Language is Suomi", aino)
+                     r"Language is Finnish", aino)
     assert re.search(r'data-path="all\[1\]" data-holds="false">\s*<span[^>]*>✗</span>\s*'
                      r"Kind is Lead", aino)
     assert "Does not match the conditions" in aino

@@ -81,7 +81,7 @@ def test_explain_says_which_condition_fails(app, people, tmp_path):
     make_group(app, tmp_path)
     result = invoke(app, "groups", "explain", "Finnish leads", "M@example.fi")
     assert result.exit_code == 0, result.output
-    assert "✓ Language is Suomi" in result.output
+    assert "✓ Language is Finnish" in result.output
     assert "✗ Kind is Lead" in result.output
     assert "would not be a member now" in result.output
     data = json.loads(invoke(app, "groups", "explain", "1", str(people[0].id), "--json").output)

@@ -168,3 +168,12 @@ def test_unsubscribe_falls_back_to_the_browser(app, finnish_contact):
     assert "Leiratkoztatja ezt a címet" in page.text
     invalid = app.test_client().get("/unsubscribe/forged", headers={"Accept-Language": "sv"})
     assert invalid.status_code == 404 and "Länken är inte giltig." in invalid.text
+
+
+def test_a_picker_names_each_language_in_itself_a_stored_language_reads_translated(
+        admin_client):
+    page = admin_client.get("/admin/contact/new/", headers={"Accept-Language": "fi"}).text
+    # The language menu: each language in its own words, whatever the page's language.
+    assert ">Svenska</option>" in page
+    # A contact's language is a stored value: named in the reader's language.
+    assert '<option value="sv">Ruotsi</option>' in page

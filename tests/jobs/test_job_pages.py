@@ -36,7 +36,7 @@ def test_a_job_page_says_what_was_asked_and_done_in_words(admin_client, copied):
     assert '<h5 class="mt-3">Campaign audience change <small' in page
     assert f'<a href="/admin/campaign/details/?id={campaign.id}">' in page
     assert f'<a href="/admin/targetgroup/details/?id={group.id}">Finns</a>' in page
-    assert "(Language is Suomi)" in page
+    assert "(Language is Finnish)" in page
     assert "Add a target group&#39;s members" in page
     assert 'data-result="added">3<' in page
     assert "{&#34;" not in page and '{"campaign_id"' not in page  # no raw JSON

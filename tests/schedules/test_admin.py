@@ -164,7 +164,7 @@ def test_targets_read_as_words_in_the_list_the_details_and_the_form_preview(admi
     db.session.commit()
     a = action(clock.now(), kind="copy_group", target_group=g, campaign=campaign,
                name="Nightly copy")
-    words = "(Language is Suomi and city is Helsinki)"
+    words = "(Language is Finnish and city is Helsinki)"
     expected = [f">Helsinki fi</a> <span class=\"text-muted small\" data-criteria-sentence>"
                 f"{words}</span> → <a href=\"/admin/campaign/details/?id={campaign.id}\">"
                 f"{campaign.number} Kevät</a>"]

@@ -94,7 +94,7 @@ def test_weekly_group_email_new_campaign_each_monday_waiting_period_then_off(
     assert run.status == "done" and run.campaign_id == first.id
     assert "campaign 'Uutiskirje fi 2027-05-03' created" in run.summary
     assert "3 messages queued, 2 suppressed (" in run.summary
-    assert "opted out 1" in run.summary and "invalid email 1" in run.summary
+    assert "opted out of email 1" in run.summary and "invalid email address 1" in run.summary
 
     # A week later: one new contact; the rest got this template within the waiting period.
     db.session.add(Contact(first_name="New", email="new@example.fi"))
@@ -108,7 +108,7 @@ def test_weekly_group_email_new_campaign_each_monday_waiting_period_then_off(
                                 "p2@example.fi": "waiting_period",
                                 "out@example.fi": "opted_out",
                                 "not-an-address": "invalid_email"}
-    assert "waiting period 3" in ledger(auto.id)[-1].summary
+    assert "within the waiting period 3" in ledger(auto.id)[-1].summary
     assert "6 members linked" in ledger(auto.id)[-1].summary  # the refresh found "New"
 
     # Switched off: paused with the reason, nothing more happens.

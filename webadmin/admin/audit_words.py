@@ -1,6 +1,7 @@
-"""An audit entry's changes as people read them: each field by its label ("Owner", not
-``owner_id``) and each value in words ("Customer", "yes", the owner's name, a local time),
-for the audit log and the record pages' change history."""
+"""An audit entry as people read it: each changed field by its label ("Owner", not
+``owner_id``), each value in words ("Customer", "yes", the owner's name, a local time), and
+a bulk job's summary in the reader's language, for the audit log and the record pages'
+change history."""
 
 from __future__ import annotations
 
@@ -9,17 +10,18 @@ from datetime import datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from models import Campaign, Company, User, db
+from models import ActivityStatus, ActivityType, Campaign, Company, ContactKind, User, db
+from models.bulk.changes import read_summary
+from models.labels import label
 
 from ..i18n import localtime
 from .columns import COLUMN_LABELS
-from .words import word
 
-# Columns whose stored codes have words (webadmin/admin/words.py), per table.
+# Columns whose stored codes have words (models/labels.py), per table.
 CODE_WORDS = {
-    ("contacts", "status"): "contact_status", ("contacts", "kind"): "contact_kind",
+    ("contacts", "status"): "contact_status", ("contacts", "kind"): ContactKind,
     ("contacts", "language"): "language", ("users", "language"): "language",
-    ("activities", "type"): "activity_type", ("activities", "status"): "activity_status",
+    ("activities", "type"): ActivityType, ("activities", "status"): ActivityStatus,
 }
 # Columns that hold another record's id: shown by that record's name.
 REFERENCES = {"owner_id": User, "user_id": User, "company_id": Company, "campaign_id": Campaign}
@@ -48,7 +50,7 @@ def change_value(table: str, column: str, value) -> str:
         return _("yes") if value else _("no")
     kind = CODE_WORDS.get((table, column))
     if kind:
-        return word(kind, value)
+        return str(label(value, kind))
     model = REFERENCES.get(column)
     if model is not None and isinstance(value, int) and 0 < value < MAX_ID:
         found = db.session.get(model, value)
@@ -60,3 +62,23 @@ def change_value(table: str, column: str, value) -> str:
         except ValueError:
             pass
     return str(value)
+
+
+def bulk_summary_words(summary: str | None) -> str:
+    """A bulk job's stored summary ("owner changed in bulk (job 1f3…)", kept in English for
+    machines and exports) in the reader's language; "" for any other summary."""
+    bulk = read_summary(summary)
+    if bulk is None:
+        return ""
+    if bulk.undid:
+        return _("Undo of job %(undone)s (job %(job)s)", undone=bulk.undid, job=bulk.job_id)
+    what = label(bulk.what, "bulk_change")
+    if bulk.note:
+        return _("%(what)s: %(note)s (job %(job)s)", what=what, note=bulk.note, job=bulk.job_id)
+    return _("%(what)s (job %(job)s)", what=what, job=bulk.job_id)
+
+
+def summary_words(summary: str | None) -> str:
+    """An audit entry's summary as the reader reads it: a bulk job's in their language,
+    any other (a record's name) as stored."""
+    return bulk_summary_words(summary) or (summary or "")

@@ -42,11 +42,11 @@ from models.automations import (
     schedule,
     step_counts,
 )
-from models.labels import label
+from models.labels import choices, label
 from models.settings import installation_tz
 from models.users import active_users
 
-from .base import SecureModelView, SecureView, enum_choices
+from .base import SecureModelView, SecureView
 from .forms import blank_select
 
 # What the first activation did (models.automations.activate), in words.
@@ -79,8 +79,8 @@ class AutomationView(SecureModelView):
     column_labels = {"enrolled": _l("In it now"), "steps": _l("Per step")}
     form_columns = ["name", "trigger", "status_value", "saved_filter", "mode", "only_new",
                     "reentry", "reentry_days"]
-    form_choices = {"trigger": enum_choices(Trigger), "mode": enum_choices(Mode),
-                    "reentry": enum_choices(Reentry)}
+    form_choices = {"trigger": choices(Trigger), "mode": choices(Mode),
+                    "reentry": choices(Reentry)}
     form_args = {"status_value": {"label": _l("Status (trigger: status)")},
                  "saved_filter": {"label": _l("Saved filter (trigger: filter)"),
                                   **blank_select(_l("(no filter)"))},

@@ -22,11 +22,11 @@ from wtforms import fields
 
 from models import ActionInUse, User, db
 from models.csv_cells import safe_cell
-from models.labels import choices
 
 from ..i18n import clock, localdate, localtime
 from .columns import COLUMN_LABELS
-from .forms import LOCAL_TIME_HELP, LocalDateTimeField
+from .filters import LOCAL_DATETIME_FILTERS
+from .forms import LOCAL_TIME_HELP, LocalDateTimeField, StoredTimeField
 from .paging import PagingMixin
 from .row_actions import DeleteRowAction
 
@@ -58,12 +58,6 @@ def can(permission: Permission | str, user=None) -> bool:
     return user.is_admin or Permission(permission) not in ADMIN_ONLY_PERMISSIONS
 
 
-def enum_choices(enum: type[StrEnum]) -> list[tuple[str, str]]:
-    """Select choices for a StrEnum: the stored value and its label in the reader's language
-    (models/labels.py)."""
-    return choices(enum)
-
-
 # Moments in the installation's zone and the reader's format, to the minute (datetime
 # before date: a datetime is a date too, and the first match wins).
 LOCAL_FORMATTERS = {
@@ -88,6 +82,10 @@ class KohdeModelConverter(AdminModelConverter):
         field_args["description"] = field_args.get("description") or LOCAL_TIME_HELP
         return LocalDateTimeField(**field_args)
 
+    @converts("StoredTime")
+    def convert_stored_time(self, field_args, **extra):  # noqa: D102 (shows unreadable text)
+        return StoredTimeField(**field_args)
+
     # SQLAlchemy 2.1's Float no longer derives from Numeric, so Flask-Admin's
     # "Numeric" converter misses it and the field silently vanishes from forms.
     @converts("Float")
@@ -99,8 +97,8 @@ class KohdeFilterConverter(FilterConverter):
     """List filters for our column types."""
 
     @filters.convert("utcdatetime")
-    def conv_utc_datetime(self, column, name, **kwargs):  # noqa: D102
-        return self.conv_datetime(column, name, **kwargs)
+    def conv_utc_datetime(self, column, name, **kwargs):  # noqa: D102 (typed in local time)
+        return [f(column, name, **kwargs) for f in LOCAL_DATETIME_FILTERS]
 
 
 class AdminForm(FlaskForm):

@@ -15,6 +15,7 @@ from sqlalchemy import false, or_, select
 from models import Contact, ContactKind, FilterModule, SavedFilter, db, related, utcnow
 from models.contacts import contact_statuses
 from models.criteria import matching_ids, validate
+from models.labels import choices, label
 from models.settings import installation_tz
 from models.text import like_pattern, search_terms
 
@@ -23,10 +24,9 @@ from .bulk import BulkActionsMixin
 from .bulk.contacts import COMPANY_ACTIONS, CONTACT_ACTIONS
 from .forms import blank_select, picker
 from .related import RelatedPagesMixin, section, when
-from .words import choices, word
 
-KIND_CHOICES = choices("contact_kind")
-LANGUAGE_CHOICES = choices("language")
+KIND_CHOICES = choices(ContactKind)
+LANGUAGE_CHOICES = choices("language")  # a contact's language: named in the reader's
 
 
 def _company_link(view, context, model, name):
@@ -102,12 +102,12 @@ def contact_picture(contact: Contact) -> dict:
     }
 
 
-def _status_choices(obj) -> list[tuple[str, str]]:
+def _status_choices(obj) -> list[tuple[str, object]]:
     statuses = contact_statuses()
     current = getattr(obj, "status", None)
     if current and current not in statuses:
         statuses.append(current)  # an edited contact keeps its own status
-    return [(s, word("contact_status", s)) for s in statuses]
+    return [(s, label(s, "contact_status")) for s in statuses]
 
 
 class ContactView(BulkActionsMixin, RelatedPagesMixin, SecureModelView):
@@ -135,9 +135,9 @@ class ContactView(BulkActionsMixin, RelatedPagesMixin, SecureModelView):
     }
     column_formatters = {
         "company": _company_link,
-        "kind": lambda v, c, m, n: word("contact_kind", m.kind),
-        "status": lambda v, c, m, n: word("contact_status", m.status),
-        "language": lambda v, c, m, n: word("language", m.language),
+        "kind": lambda v, c, m, n: label(m.kind, ContactKind),
+        "status": lambda v, c, m, n: label(m.status, "contact_status"),
+        "language": lambda v, c, m, n: label(m.language, "language"),
         "created_at": lambda v, c, m, n: when(m.created_at),
         "updated_at": lambda v, c, m, n: when(m.updated_at),
     }

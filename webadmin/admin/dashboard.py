@@ -10,15 +10,15 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from models import JobRun, clock, db
+from models import JobRun, JobStatus, clock, db
 from models import charts as numbers
 from models.dashboard import dashboard_counts
+from models.labels import label
 from models.schedules.ledger import last_tick, overdue_actions
 from models.settings import installation_tz
 
 from .charts import Chart, chart
 from .related import when
-from .words import word
 
 
 def scheduler_status() -> dict:
@@ -48,7 +48,7 @@ def dashboard_charts() -> list[Chart]:
               _("Activities"), [_day(d) for d in planned["categories"]], planned["series"],
               {"others": _("Others")}),
         chart("chart-jobs", _("Job outcomes, last 30 days"), _("Outcome"), _("Job runs"),
-              [word("job_status", s) for s in jobs["categories"]], jobs["series"],
+              [str(label(s, JobStatus)) for s in jobs["categories"]], jobs["series"],
               {"runs": _("Job runs")}),
     ]
 
@@ -67,5 +67,4 @@ class DashboardView(AdminIndexView):
         """Counts and the ten most recent jobs."""
         recent = db.session.scalars(select(JobRun).order_by(JobRun.enqueued_at.desc()).limit(10))
         return self.render("kohde/dashboard.html", counts=dashboard_counts(), recent_jobs=recent,
-                           scheduler=scheduler_status(), charts=dashboard_charts(), when=when,
-                           word=word)
+                           scheduler=scheduler_status(), charts=dashboard_charts(), when=when)

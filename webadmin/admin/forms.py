@@ -8,13 +8,15 @@ model". Both are developer words on a person's screen.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 
-from flask_admin.form import DateTimeField
+from flask_admin.form import DateTimeField, TimeField
 from flask_admin.form.widgets import Select2Widget
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
+from models.recurrence import resolve
 from models.settings import installation_tz
 
 NONE = "__None"  # what Flask-Admin's select fields read as "no value"
@@ -58,6 +60,23 @@ def picker(fields: list[str], placeholder, page_size: int = 20) -> dict:
 LOCAL_TIME_HELP = _l("Local time (the installation's time zone).")
 
 
+def local_to_utc(moment: datetime) -> datetime:
+    """A wall-clock time a person typed (naive, in the installation's zone) as the UTC
+    instant it names, by the rule scheduled actions follow (models.recurrence.resolve): a
+    time that happens twice when the clocks go back is the first one, and a time the
+    clocks skip is the first minute after the gap (03:30 → 04:00 in Helsinki on the last
+    Sunday of March). Forms and list filters both read typed times here, so a filter finds
+    the row a form saved with the same words."""
+    try:
+        if moment.tzinfo is not None:
+            return moment.astimezone(UTC)
+        return resolve(moment, installation_tz())[0]
+    except OverflowError:  # year 1 or 9999 moved past the calendar's end by the offset
+        # gettext, not lazy: Flask-Admin shows a field's error only when it is a str.
+        raise ValueError(_("This date and time is outside the range that can be stored.")
+                         ) from None
+
+
 class LocalDateTimeField(DateTimeField):
     """A stored UTC moment edited as the installation's wall-clock time: the form shows
     09:00 for 07:00 UTC in Helsinki, and 09:00 typed there is saved as 07:00 UTC (a
@@ -71,4 +90,14 @@ class LocalDateTimeField(DateTimeField):
     def process_formdata(self, valuelist):  # noqa: D102 (local → UTC)
         super().process_formdata(valuelist)
         if isinstance(self.data, datetime) and self.data.tzinfo is None:
-            self.data = self.data.replace(tzinfo=installation_tz()).astimezone(UTC)
+            self.data = local_to_utc(self.data)
+
+
+class StoredTimeField(TimeField):
+    """A time of day whose stored value may be text that is no time (models.settings'
+    StoredTime): that text is shown as it is, for the person fixing it, not a 500."""
+
+    def _value(self) -> str:  # noqa: D102
+        if not self.raw_data and self.data is not None and not isinstance(self.data, time):
+            return str(self.data)  # SQLite hands '8' back as the number 8
+        return super()._value()

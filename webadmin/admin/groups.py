@@ -21,8 +21,9 @@ from models.criteria import validate
 from models.criteria.sentence import sentence
 from models.criteria.validation import loads
 from models.groups.queries import explain_membership
+from models.labels import choices
 
-from .base import Permission, ReadOnlyModelView, SecureModelView, can, enum_choices
+from .base import Permission, ReadOnlyModelView, SecureModelView, can
 from .bulk import BulkActionsMixin
 from .bulk.lists import GROUP_ACTIONS
 from .campaigns import campaign_template_only, campaign_templates
@@ -32,10 +33,10 @@ from .forms import blank_select, picker
 from .related import RelatedPagesMixin, section, when
 from .schedules import automatic_email_needs_timing
 
-SAMPLE_CHOICES = enum_choices(SampleMode)
+SAMPLE_CHOICES = choices(SampleMode)
 # What decides a group's members: saving a change to any of these refreshes the group.
 SELECTION_COLUMNS = ("criteria", "sample_mode", "sample_size", "sample_percent", "sample_seed")
-MODULE_CHOICES = enum_choices(FilterModule)
+MODULE_CHOICES = choices(FilterModule)
 
 
 def criteria_is_a_tree(form, field):

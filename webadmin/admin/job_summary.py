@@ -13,29 +13,17 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
-from models import Campaign, JobRun, SavedFilter, User, db
+from models import ActivityType, Campaign, JobRun, SavedFilter, User, db
+from models.campaigns.audience import Action
+from models.labels import label
 
 from ..i18n import localdate, number
 from .links import group_in_words, link, record_link
-from .words import word
 
 # Server paths and internal bookkeeping; the skipped lists are in the bulk job's sentence.
 HIDDEN = {"path", "report_path", "slot", "skipped_reasons", "skipped_groups"}
 FIRST_CONTACTS = 5
 
-ACTION_WORDS = {
-    "copy_group": _l("Add a target group's members"),
-    "remove_group": _l("Remove a target group's members"),
-    "copy_campaign": _l("Add another campaign's members"),
-    "remove_campaign": _l("Remove another campaign's members"),
-    "load_filter": _l("Add what a saved filter selects"),
-    "keep_only": _l("Keep only what a saved filter selects"),
-    "dedupe_email": _l("Remove email duplicates"),
-    "dedupe_company": _l("Remove company duplicates"),
-    "prune_opted_out": _l("Remove opted-out contacts"),
-    "add_contacts": _l("Add contacts"),
-    "remove_contacts": _l("Remove contacts"),
-}
 LABELS = {
     "campaign_id": _l("Campaign"), "group_id": _l("Target group"), "action": _l("What"),
     "source_id": _l("From"), "contact_ids": _l("Contacts"), "run_id": _l("Run"),
@@ -58,6 +46,7 @@ LABELS = {
     "companies_created": _l("Companies created"), "rows": _l("Rows read"),
     "ignored_columns": _l("Columns ignored"),
     "chunks": _l("Done in parts"), "chunks_failed": _l("Parts failed"),
+    "unfinished_lines": _l("Lines not fully imported (import the file again)"),
 }
 
 
@@ -110,9 +99,9 @@ def _run_link(run_id) -> Markup | str:
     other = db.session.get(JobRun, run_id) if isinstance(run_id, str) else None
     if other is None:
         return str(run_id or "")
-    label = f"{word('job_kind', other.kind)} ({other.id})"
+    text = f"{label(other.kind, 'job')} ({other.id})"
     who = f" — {other.user}" if other.user else ""
-    return link("jobrun.details_view", label, id=other.id) + who
+    return link("jobrun.details_view", text, id=other.id) + who
 
 
 def _plain(value) -> str:
@@ -136,13 +125,13 @@ def _value(run: JobRun, key: str, value):
     if key == "source_id":
         return _source(run) or _plain(value)
     if key == "action":
-        return str(ACTION_WORDS.get(value, _plain(value)))
+        return str(label(value, Action))
     if key == "contact_ids":
         return _contacts(value)
     if key in ("user_id", "fallback_user_id"):
         return record_link(User, "user.details_view", value)
     if key == "activity_type":
-        return word("activity_type", value)
+        return str(label(value, ActivityType))
     if key == "per_user" and isinstance(value, dict):
         return _per_user(value)
     if key in ("undid", "undone_by") or (key == "run_id" and run.kind == "undo_audience"):

@@ -14,6 +14,7 @@ from markupsafe import Markup, escape
 from jobs.bulk import can_undo, start_undo
 from jobs.runs import attempts
 from models import STUCK, JobRun, JobStatus, db
+from models.labels import choices, label
 
 from ..i18n import number
 from .base import Permission, ReadOnlyModelView, can
@@ -22,7 +23,6 @@ from .bulk.lists import JOB_ACTIONS
 from .bulk.sentences import bulk_sentence
 from .job_summary import params_of, result_of
 from .related import when
-from .words import choices, word
 
 STATUS_BADGE = {
     JobStatus.QUEUED: "secondary",
@@ -38,7 +38,7 @@ def _status_badge(view, context, model, name):
     badge = STATUS_BADGE.get(status, "secondary")
     undone = " ↶" if (model.result or {}).get("undone_by") else ""
     return Markup(f'<span class="badge badge-{badge}" data-status="{escape(status)}">'
-                  f"{escape(word('job_status', status))}{undone}</span>")
+                  f"{escape(str(label(status, JobStatus)))}{undone}</span>")
 
 
 def _attempt(view, context, model, name):
@@ -65,7 +65,7 @@ def _result(view, context, model, name):
     if said:
         return said
     rows = result_of(model) if model.result else []
-    return Markup("; ").join(Markup("{} {}").format(label, shown) for _k, label, shown in rows)
+    return Markup("; ").join(Markup("{} {}").format(words, shown) for _k, words, shown in rows)
 
 
 def may_undo(run: JobRun) -> bool:
@@ -79,7 +79,7 @@ def progress_context() -> dict:
     job's page, its live partial, the wizard's step 6)."""
     return {"undoable": can_undo, "may_undo": may_undo, "result_of": result_of,
             "bulk_sentence": bulk_sentence,
-            "job_by_id": lambda run_id: db.session.get(JobRun, run_id), "word": word,
+            "job_by_id": lambda run_id: db.session.get(JobRun, run_id),
             "when": when}
 
 
@@ -93,13 +93,13 @@ class JobRunView(BulkActionsMixin, ReadOnlyModelView):
                    "duration", "result", "error", "id"]
     column_default_sort = ("enqueued_at", True)
     column_filters = ["kind", "status", "attempt", "enqueued_at", "user.email"]
-    column_choices = {"kind": choices("job_kind"), "status": choices("job_status")}
+    column_choices = {"kind": choices("job"), "status": choices(JobStatus)}
     column_labels = {"user.email": _l("Started by"), "user": _l("Started by"),
                      "enqueued_at": _l("Queued"), "kind": _l("Job"),
                      "progress": _l("Progress"), "duration": _l("Duration")}
     column_searchable_list = ["id", "kind"]
     column_formatters = {
-        "kind": lambda v, c, m, n: word("job_kind", m.kind),
+        "kind": lambda v, c, m, n: label(m.kind, "job"),
         "status": _status_badge,
         "progress": _progress,
         "duration": lambda v, c, m, n: f"{m.duration_seconds:.1f} s" if m.started_at else "",

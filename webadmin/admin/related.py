@@ -17,8 +17,7 @@ from flask import request
 from models.related import Page
 
 from ..i18n import localtime
-from .audit_words import change_value, field_label
-from .words import word
+from .audit_words import bulk_summary_words, change_value, field_label
 
 SHORT, LONG = 10, 100
 MAX_PAGE = 10_000  # far past any list a person pages through
@@ -58,9 +57,11 @@ def when(value: datetime | None, with_seconds: bool = False) -> str:
 
 
 class RelatedPagesMixin:
-    """For views whose pages show related lists: ``when`` (local times), ``word`` (codes
-    in words) and the change history's ``field_label`` / ``change_value`` in every template
-    they render, plus whatever ``related_context`` adds to the details page."""
+    """For views whose pages show related lists: ``when`` (local times) and the change
+    history's ``field_label`` / ``change_value`` / ``bulk_summary_words`` in every
+    template they render, plus
+    whatever ``related_context`` adds to the details page. (Codes in words: the ``label``
+    filter, models/labels.py.)"""
 
     def related_context(self, model) -> dict:
         """The details page's related lists (a view overrides it)."""
@@ -68,9 +69,9 @@ class RelatedPagesMixin:
 
     def render(self, template, **kwargs):  # noqa: D102
         kwargs.setdefault("when", when)
-        kwargs.setdefault("word", word)
         kwargs.setdefault("field_label", field_label)
         kwargs.setdefault("change_value", change_value)
+        kwargs.setdefault("bulk_summary_words", bulk_summary_words)
         model = kwargs.get("model")
         if template == getattr(self, "details_template", None) and model is not None:
             kwargs.update(self.related_context(model))

@@ -33,13 +33,13 @@ from models import (
     clock,
     db,
 )
-from models.labels import label
+from models.labels import choices, label
 from models.recurrence import WEEKDAY_NAMES, Recurrence, time_zones
 from models.schedules import timing_problem
 from models.schedules.ledger import ScheduleError, pause, resume
 
 from ..i18n import localtime
-from .base import SecureModelView, enum_choices
+from .base import SecureModelView
 from .campaigns import campaign_template_only, campaign_templates
 from .forms import blank_select
 from .links import group_in_words, record_link
@@ -173,13 +173,13 @@ class ScheduledActionView(SecureModelView):
     ]
     form_overrides = {"weekdays": WeekdaysField, "timezone": SelectField}
     form_choices = {
-        "kind": enum_choices(ActionKind),
-        "frequency": enum_choices(Frequency),
-        "activity_type": enum_choices(ActivityType),
-        "activity_assignee": enum_choices(ActivityAssignee),
-        "activity_day": enum_choices(ActivityDay),
-        "catch_up": enum_choices(CatchUp),
-        "overlap": enum_choices(Overlap),
+        "kind": choices(ActionKind),
+        "frequency": choices(Frequency),
+        "activity_type": choices(ActivityType),
+        "activity_assignee": choices(ActivityAssignee),
+        "activity_day": choices(ActivityDay),
+        "catch_up": choices(CatchUp),
+        "overlap": choices(Overlap),
     }
     form_args = {
         "kind": {"label": _l("Type")},

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import redirect
+from flask import redirect, request
 from flask_admin import expose
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms.validators import ValidationError
 
 from models import Settings, db
+from models.labels import label
 from models.settings import (
     MAX_DURATION_MINUTES,
     MAX_MESSAGES_PER_SECOND,
@@ -19,9 +20,8 @@ from models.settings import (
 )
 
 from ..i18n import number
-from .audit_words import changed_fields
+from .audit_words import changed_fields, summary_words
 from .base import ReadOnlyModelView, SecureModelView
-from .words import word
 
 
 def _valid_timezone(form, field):
@@ -89,6 +89,17 @@ class SettingsView(SecureModelView):
         """Row 1 always exists (made with defaults on first use); no other id does."""
         return Settings.get() if id == "1" else None
 
+    def edit_form(self, obj=None):
+        """The form, with each stored value that is not in use (its default is, see
+        Settings.values) marked at its field, so the admin sees which one to fix and what
+        is in effect meanwhile (the layout's banner lists them on every page)."""
+        form = super().edit_form(obj)
+        if request.method == "GET" and isinstance(obj, Settings):
+            for name, said in obj.values().field_problems.items():
+                if hasattr(form, name):
+                    getattr(form, name).errors = [said]
+        return form
+
     @expose("/")
     def index_view(self):
         """There is one row; show its form rather than a list of one."""
@@ -108,7 +119,8 @@ class AuditView(ReadOnlyModelView):
     column_filters = ["action", "table_name", "record_id", "at", "user.email"]
     column_labels = {"user.email": _l("User"), "table_name": _l("Table")}
     column_formatters = {
-        "action": lambda v, c, m, n: word("audit_action", m.action),
-        "table_name": lambda v, c, m, n: word("audit_table", m.table_name),
+        "action": lambda v, c, m, n: label(m.action, "audit_action"),
+        "table_name": lambda v, c, m, n: label(m.table_name, "audit_table"),
+        "summary": lambda v, c, m, n: summary_words(m.summary),
         "changes": lambda v, c, m, n: changed_fields(m.changes)[:160],
     }

@@ -12,15 +12,16 @@ from wtforms import PasswordField, SelectField
 from wtforms.validators import Length, Optional
 
 from models import Role, User, db
-from models.labels import LANGUAGE_NAMES
+from models.labels import LANGUAGE_OWN_NAMES, choices
 
-from .base import SecureModelView, SecureView, enum_choices
+from .base import SecureModelView, SecureView
 from .forms import blank_select
 
 
 def language_choices() -> list[tuple[str, object]]:
-    """The back office's languages, and "" for following the browser's Accept-Language."""
-    return [("", _l("The browser's language")), *LANGUAGE_NAMES.items()]
+    """The back office's languages, each in its own words, and "" for following the
+    browser's Accept-Language."""
+    return [("", _l("The browser's language")), *LANGUAGE_OWN_NAMES.items()]
 
 
 class UserView(SecureModelView):
@@ -34,7 +35,8 @@ class UserView(SecureModelView):
     column_details_exclude_list = ["password_hash", "calendar_token"]
     column_export_exclude_list = ["password_hash", "calendar_token"]
     form_columns = ["email", "name", "role", "language", "active", "new_password"]
-    form_choices = {"role": enum_choices(Role), "language": list(LANGUAGE_NAMES.items())}
+    # A user picks the language to read in: each named in itself (as the language menu).
+    form_choices = {"role": choices(Role), "language": list(LANGUAGE_OWN_NAMES.items())}
     form_args = {"language": {"description": _l("The back office's language for this user; "
                                                 "empty: the browser's."),
                               **blank_select(_l("The browser's language"))}}

@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 
 from models import ActivityStatus, ActivityType
+from models.labels import choices
 
-from .base import ReadOnlyModelView, SecureModelView, enum_choices
+from .base import ReadOnlyModelView, SecureModelView
 from .forms import blank_select
 
 
@@ -20,8 +21,8 @@ class WorkflowView(SecureModelView):
     column_editable_list = ["active"]
     form_columns = ["name", "active", "activity_type", "activity_status", "owner", "campaign"]
     column_labels = {"conditions": _l("Conditions")}
-    form_choices = {"activity_type": enum_choices(ActivityType),
-                    "activity_status": enum_choices(ActivityStatus)}
+    form_choices = {"activity_type": choices(ActivityType),
+                    "activity_status": choices(ActivityStatus)}
     form_args = {"activity_type": blank_select(_l("any")),
                  "activity_status": blank_select(_l("any")),
                  "owner": {"label": _l("Activity owner (empty: anyone)"),

@@ -28,8 +28,8 @@ from models.campaigns.audience import (
     email_effect,
     summary,
 )
+from models.labels import label
 
-from ..admin.words import word
 from ..auth import find_user
 from .lookup import by_id_or_name, contact_by_id_or_email
 from .waiting import run_job
@@ -86,7 +86,7 @@ def _run_action(campaign: Campaign, action: Action, source_id=None, contact_ids=
             if email is not None:
                 preview["email"] = email
                 text += f"; queues {email['queues']} emails" + "".join(
-                    f", {n} {word('suppression', why)}" for why, n in email["suppressed"].items())
+                    f", {n} {label(why, 'suppression')}" for why, n in email["suppressed"].items())
             click.echo(json.dumps(preview) if as_json else text)
             return
     except AudienceError as exc:

@@ -11,7 +11,8 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 
 from jobs.email.sender import start_senders
-from models import Contact, Settings, clock, db, related
+from models import ActivityStatus, ActivityType, Contact, Settings, clock, db, related
+from models.labels import choices, label
 from models.workflows import run_for as run_workflows
 
 from ..base import SecureModelView
@@ -19,7 +20,6 @@ from ..bulk import BulkActionsMixin
 from ..bulk.activities import ACTIVITY_ACTIONS
 from ..forms import picker
 from ..related import RelatedPagesMixin, section, when
-from ..words import choices, word
 
 CONTACTS_IN_LIST = 3  # the list shows the first few contacts of each activity, then "+N"
 
@@ -82,8 +82,8 @@ class ActivityView(BulkActionsMixin, RelatedPagesMixin, SecureModelView):
     # Shown and edited in the installation's time zone (stored in UTC; forms.LocalDateTimeField).
     column_formatters = {
         "start_at": local_time, "end_at": local_time,
-        "type": lambda v, c, m, n: word("activity_type", m.type),
-        "status": lambda v, c, m, n: word("activity_status", m.status),
+        "type": lambda v, c, m, n: label(m.type, ActivityType),
+        "status": lambda v, c, m, n: label(m.status, ActivityStatus),
         "campaign": _campaign_link, "company": _company_link, "contacts": _contacts_in_list,
     }
     column_details_list = ["number", "type", "subject", "owner", "start_at", "end_at", "status",
@@ -93,7 +93,7 @@ class ActivityView(BulkActionsMixin, RelatedPagesMixin, SecureModelView):
         "type", "subject", "number", "owner", "start_at", "end_at", "status", "contacts",
         "company", "campaign", "notes",
     ]
-    form_choices = {"type": choices("activity_type"), "status": choices("activity_status")}
+    form_choices = {"type": choices(ActivityType), "status": choices(ActivityStatus)}
     # Also makes the type and status filters drop-downs instead of free text.
     column_choices = form_choices
     form_ajax_refs = {

@@ -19,10 +19,11 @@ from jobs.activities import start_group_activities
 from models import ActivityType, Campaign, TargetGroup, User, db
 from models.activities.slots import ActivityError, dry_run
 from models.campaigns import active_campaigns
+from models.labels import choices
 from models.settings import installation_tz
 from models.users import active_users
 
-from ..base import SecureView, enum_choices, go_to
+from ..base import SecureView, go_to
 
 
 def _optional_id(name: str, model, label: str) -> int | None:
@@ -90,7 +91,7 @@ class GroupActivitiesView(SecureView):
         campaigns = active_campaigns()
         today = datetime.now(installation_tz()).date()
         return self.render("kohde/activities/group_form/_form.html", group=group, users=users,
-                           campaigns=campaigns, types=enum_choices(ActivityType),
+                           campaigns=campaigns, types=choices(ActivityType),
                            today=today)
 
     @expose("/<int:group_id>/preview", methods=["POST"])

@@ -41,11 +41,12 @@ from models.activities.wizard import (
 )
 from models.activities.wizard_plan import report_rows, run_problems, source_problems
 from models.campaigns import active_campaigns
+from models.labels import choices
 from models.settings import installation_tz
 from models.users import active_users
 from models.workflows import run_for as run_workflows
 
-from ..base import SecureView, enum_choices
+from ..base import SecureView
 from ..criteria.builder import CriteriaField
 from ..jobs import progress_context
 from . import wizard_forms as forms
@@ -201,7 +202,7 @@ class ActivityWizardView(SecureView):
     def _context_4(self, run) -> dict:
         campaigns = active_campaigns()
         settings = Settings.current()
-        return {"users": _users(), "campaigns": campaigns, "types": enum_choices(ActivityType),
+        return {"users": _users(), "campaigns": campaigns, "types": choices(ActivityType),
                 "today": forms.today(), "duration": settings.activity_duration_minutes,
                 "earliest": settings.activity_earliest_start.strftime("%H:%M")}
 
@@ -212,8 +213,8 @@ class ActivityWizardView(SecureView):
         return {**self._context_5(run), **(self._made(run) if _created(run) else {})}
 
     def _context_7(self, run) -> dict:
-        return {**self._made(run), "types": enum_choices(ActivityType),
-                "statuses": enum_choices(ActivityStatus)}
+        return {**self._made(run), "types": choices(ActivityType),
+                "statuses": choices(ActivityStatus)}
 
     def _made(self, run: ActivityWizardRun) -> dict:
         """The run's activities (number, user, start, contacts) and their count per user."""

@@ -17,10 +17,10 @@ from models import ActivityType
 from models.activities.slots import ActivityError
 from models.bulk.changes import would_change
 from models.bulk.contacts import join_preview, leave_preview, plan_activities
+from models.labels import choices
 from models.selections import Selection, count
 
 from ...i18n import localdate, number
-from ..base import enum_choices
 from .actions import BulkAction, Field, Preview
 from .activities import dry_run, plan_table
 from .sentences import describe_value
@@ -137,7 +137,7 @@ def _one(start):
 ACTIVITY_FIELDS = (
     Field("day", _l("First day"), "date"),
     Field("subject", _l("Subject"), "text", default="Call"),
-    Field("activity_type", _l("Type"), "choice", tuple(enum_choices(ActivityType)),
+    Field("activity_type", _l("Type"), "choice", tuple(choices(ActivityType)),
           default="call"),
     Field("user_id", _l("For this user (empty: each contact's owner)"), "user", optional=True),
     Field("fallback_user_id", _l("Contacts without an owner go to"), "user", optional=True),

@@ -14,11 +14,11 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 
-from models import Campaign, JobRun, TargetGroup, User, db
+from models import ActivityStatus, Campaign, JobRun, TargetGroup, User, db
 from models.bulk.changes import Change
+from models.labels import label
 
 from ...i18n import localdate, number
-from ..words import word
 
 # What each column change does, as the start of its sentence.
 CHANGE_WORDS = {
@@ -34,7 +34,7 @@ CHANGE_WORDS = {
 NOUNS = {"contacts": _l("contacts"), "companies": _l("companies"),
          "activities": _l("activities"), "campaigns": _l("campaigns"),
          "groups": _l("target groups"), "outbox": _l("messages"), "jobs": _l("job runs")}
-VALUE_WORDS = {"contacts.status": "contact_status", "activities.status": "activity_status"}
+VALUE_WORDS = {"contacts.status": "contact_status", "activities.status": ActivityStatus}
 CLEANUP_WORDS = {"dedupe_email": _l("email duplicates"),
                  "prune_opted_out": _l("opted-out members")}
 
@@ -56,7 +56,7 @@ def describe_value(change: Change, value) -> str:
     if change.is_bool:
         return _("yes") if value else _("no")
     kind = VALUE_WORDS.get(f"{change.area}.{change.column}")
-    return word(kind, value) if kind else str(value)
+    return str(label(value, kind)) if kind else str(value)
 
 
 def _n(result: dict, key: str) -> str:

@@ -17,6 +17,7 @@ from models.campaigns import GENERATED_NUMBER
 from models.campaigns.audience import Action, AudienceError
 from models.campaigns.membership import add_members
 from models.charts import campaign_funnel
+from models.labels import choices, label
 
 from ..base import Permission, SecureModelView, can
 from ..bulk import BulkActionsMixin
@@ -25,9 +26,8 @@ from ..charts import chart
 from ..forms import blank_select, picker
 from ..paging import member_counts
 from ..related import when
-from ..words import choices, word
 
-SOURCE_CHOICES = choices("member_source")
+SOURCE_CHOICES = choices(MemberSource)
 
 
 def campaign_templates():
@@ -178,7 +178,7 @@ class CampaignMemberView(SecureModelView):
     column_filters = ["campaign.name", "source", "added_at", "contact.email"]
     column_labels = {"campaign.name": _l("Campaign"), "contact.email": _l("Contact email"),
                      "source_ref": _l("Source id")}
-    column_formatters = {"source": lambda v, c, m, n: word("member_source", m.source),
+    column_formatters = {"source": lambda v, c, m, n: label(m.source, MemberSource),
                          "added_at": lambda v, c, m, n: when(m.added_at)}
     column_searchable_list = ["contact.email"]
     form_columns = ["campaign", "contact", "source", "added_by"]

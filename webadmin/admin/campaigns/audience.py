@@ -25,7 +25,6 @@ from models.contacts import find_contact
 from models.email.outbox import campaign_email_counts
 
 from ..base import SecureView, go_to
-from ..words import word
 
 # (action, what the button says, which kind of source it needs)
 ACTIONS = [
@@ -124,8 +123,7 @@ class CampaignAudienceView(SecureView):
         except AudienceError as exc:
             return self.render("kohde/campaigns/_audience_preview.html", error=str(exc)), 400
         return self.render("kohde/campaigns/_audience_preview.html", campaign=campaign,
-                           counts=counts, email=email, action=args["action"], refresh=refresh,
-                           word=word)
+                           counts=counts, email=email, action=args["action"], refresh=refresh)
 
     @expose("/<int:campaign_id>/run", methods=["POST"])
     def run(self, campaign_id: int):
@@ -163,7 +161,7 @@ class CampaignAudienceView(SecureView):
         except AudienceError as exc:
             return self.render("kohde/campaigns/_audience_preview.html", error=str(exc)), 400
         return self.render("kohde/campaigns/_audience_preview.html", counts=counts,
-                           email=email, word=word,
+                           email=email,
                            action=Action.ADD_CONTACTS.value, refresh=False,
                            run_url=url_for(".add_contacts_run"))
 

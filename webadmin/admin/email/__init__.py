@@ -27,15 +27,15 @@ from models import (
     db,
 )
 from models.email.message import AddressProblem, address
+from models.email.outbox import ALREADY_HAD
 from models.email.render import TemplateProblem, check_template
-from models.labels import LANGUAGE_NAMES, SUPPRESSION_REASONS
+from models.labels import choices, label
 
-from ..base import ReadOnlyModelView, SecureModelView, enum_choices
+from ..base import ReadOnlyModelView, SecureModelView
 from ..bulk import BulkActionsMixin
 from ..bulk.lists import OUTBOX_ACTIONS
 from ..columns import COLUMN_LABELS
 from ..forms import picker
-from ..words import word
 from .preview import (
     ContactNotFound,
     parse_mail,
@@ -68,7 +68,8 @@ class VariantForm(InlineFormAdmin):
     form_columns = ["id", "language", "subject", "body_html", "body_text"]
     form_label = _l("Language variant")
     column_labels = {**COLUMN_LABELS, "language": _l("Language")}
-    form_choices = {"language": list(LANGUAGE_NAMES.items())}
+    # The language a variant is written in: a stored value, named in the reader's language.
+    form_choices = {"language": choices("language")}
     form_args = {
         "subject": {"description": _l("Empty: this variant is not used.")},
         "body_html": {"render_kw": {"rows": 8, "style": "font-family: monospace"}},
@@ -105,12 +106,12 @@ def _check_variants(form) -> bool:
     return ok
 
 
-def folder_choices(current: str | None = None) -> list[tuple[str, str]]:
+def folder_choices(current: str | None = None) -> list[tuple[str, object]]:
     """The template folder select: the known folders, then any other folder in use (and the
     edited template's own), each in the reader's words."""
     used = db.session.scalars(select(EmailTemplate.folder).distinct()).all()
     others = sorted({f for f in [*used, current] if f and f not in TEMPLATE_FOLDERS})
-    return [(f, word("template_folder", f)) for f in (*TEMPLATE_FOLDERS, *others)]
+    return [(f, label(f, "template_folder")) for f in (*TEMPLATE_FOLDERS, *others)]
 
 
 def known_folder_spelling(value):
@@ -139,7 +140,7 @@ class EmailTemplateView(SecureModelView):
     column_list = ["id", "name", "folder", "subject", "sender_mode", "send_timing", "marketing"]
     column_searchable_list = ["name", "subject"]
     column_filters = ["folder", "sender_mode", "send_timing", "marketing"]
-    column_formatters = {"folder": lambda v, c, m, n: word("template_folder", m.folder)}
+    column_formatters = {"folder": lambda v, c, m, n: label(m.folder, "template_folder")}
     column_formatters_detail = column_formatters
     form_columns = [
         "name", "folder", "sender_mode", "sender_name", "sender_email", "sender_user",
@@ -149,8 +150,8 @@ class EmailTemplateView(SecureModelView):
     inline_models = [VariantForm(EmailTemplateVariant)]
     form_choices = {
         "folder": [(f, f) for f in TEMPLATE_FOLDERS],  # per form: folder_choices()
-        "sender_mode": enum_choices(SenderMode),
-        "send_timing": enum_choices(SendTiming),
+        "sender_mode": choices(SenderMode),
+        "send_timing": choices(SendTiming),
     }
     # render_kw, not form_widget_args: Flask-Admin's render_field writes "is-invalid" into
     # the widget-args dict it is given, so one refused save would mark these fields invalid
@@ -295,12 +296,13 @@ class OutboxView(BulkActionsMixin, ReadOnlyModelView):
                       "campaign.name"]
     column_labels = {"template.name": _l("Template"), "campaign.name": _l("Campaign")}
     column_searchable_list = ["to_email"]
-    column_choices = {"state": enum_choices(OutboxState),
-                      "suppressed_reason": list(SUPPRESSION_REASONS.items())}
+    column_choices = {"state": choices(OutboxState),
+                      "suppressed_reason": [(code, words) for code, words in choices("suppression")
+                                            if code != ALREADY_HAD]}  # a preview's only
     column_formatters_detail = {
-        "reason": lambda v, c, m, n: word("outbox_reason", m.reason),
-        "suppressed_reason": lambda v, c, m, n: word("suppression", m.suppressed_reason),
-        "state": lambda v, c, m, n: word("outbox_state", m.state),
+        "reason": lambda v, c, m, n: label(m.reason, "outbox_reason"),
+        "suppressed_reason": lambda v, c, m, n: label(m.suppressed_reason, "suppression"),
+        "state": lambda v, c, m, n: label(m.state, OutboxState),
     }
 
 
