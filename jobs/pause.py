@@ -23,6 +23,9 @@ def pause_at(name: str) -> None:
     hold = Path(os.environ["KOHDE_PAUSE_FILE"])
     if not hold.exists():
         return
-    Path(f"{hold}.reached").write_text(str(os.getpid()))
+    # Written whole, then renamed: a test that sees the file must never read it empty.
+    writing = Path(f"{hold}.reached.writing")
+    writing.write_text(str(os.getpid()))
+    os.replace(writing, f"{hold}.reached")
     while hold.exists():
         time.sleep(0.05)
