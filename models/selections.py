@@ -44,8 +44,7 @@ from .criteria import matching_ids, validate
 from .email import OutboxMessage
 from .groups import FilterModule, SavedFilter, TargetGroup, TargetGroupMember
 from .jobs import JobRun
-from .recurrence import resolve
-from .settings import installation_tz
+from .settings import installation_tz, local_to_utc
 from .text import like_pattern, search_terms
 
 MAX_IDS = 10_000  # ticked rows travel as a list; more than a page or two is "select all"
@@ -444,12 +443,13 @@ def parse_filter(area: str, text: str) -> list:
 
 def _local_moment(text: str) -> str:
     """A moment typed on the command line: without an offset it is the installation's
-    wall-clock time, as in the list's filter box (the same rule, models.recurrence.resolve),
+    wall-clock time, as in the list's filter box (:func:`models.settings.local_to_utc`),
     kept as the UTC instant it names."""
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
         return text  # _checked_filter names the bad value
-    if moment.tzinfo is None:
-        moment = resolve(moment, installation_tz())[0]
-    return moment.isoformat()
+    try:
+        return local_to_utc(moment).isoformat()
+    except ValueError as exc:  # past the calendar's end once the offset is applied
+        raise SelectionError(f"{text!r}: {exc}") from None

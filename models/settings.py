@@ -11,7 +11,7 @@ settings form at each field), never answer 500.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import UTC, datetime, time
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -23,6 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from .base import Base, Timestamped, db
+from .recurrence import resolve
 
 DEFAULT_TIMEZONE = "Europe/Helsinki"
 MAX_DURATION_MINUTES = 24 * 60
@@ -240,6 +241,23 @@ def installation_tz() -> ZoneInfo:
     (a write in a GET would hold SQLite's lock until the request ends)."""
     row = db.session.get(Settings, 1)
     return row.values().tz if row is not None else ZoneInfo(_configured_timezone())
+
+
+def local_to_utc(moment: datetime) -> datetime:
+    """A wall-clock time a person typed (naive, in the installation's zone) as the UTC
+    instant it names, by the rule scheduled actions follow (models.recurrence.resolve): a
+    time that happens twice when the clocks go back is the first one, and a time the
+    clocks skip is the first minute after the gap (03:30 → 04:00 in Helsinki on the last
+    Sunday of March). Forms, list filters and the command line's filters all read typed
+    times here, so a filter finds the row a form saved with the same words."""
+    try:
+        if moment.tzinfo is not None:
+            return moment.astimezone(UTC)
+        return resolve(moment, installation_tz())[0]
+    except OverflowError:  # year 1 or 9999 moved past the calendar's end by the offset
+        # gettext, not lazy: Flask-Admin shows a field's error only when it is a str.
+        raise ValueError(_("This date and time is outside the range that can be stored.")
+                         ) from None
 
 
 def _configured_timezone() -> str:

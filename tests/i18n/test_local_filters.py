@@ -15,9 +15,9 @@ from flask_admin.contrib.sqla import filters as sqla
 from sqlalchemy import select
 
 from models import Activity, Contact, Settings, db
+from models.settings import local_to_utc
 from tests.conftest import csrf_token
 from webadmin.admin.bulk.selection import filters_of, list_args
-from webadmin.admin.forms import local_to_utc
 
 LIST = "/admin/contact/"
 
@@ -163,7 +163,7 @@ def test_the_bulk_confirmation_says_the_moments_as_they_were_typed(app, admin_cl
 
 def test_an_activity_saved_at_a_typed_time_is_found_by_filtering_on_those_words(
         admin_client, admin_user, app, rows):
-    """The edit form and the list filter read a typed time alike (forms.local_to_utc),
+    """The edit form and the list filter read a typed time alike (models.settings.local_to_utc),
     even in the hour the clocks skip; a moment no database holds is a form error."""
     token = csrf_token(admin_client, "/admin/activity/new/")
     form = {"csrf_token": token, "type": "call", "subject": "Gap", "number": "",
@@ -186,7 +186,7 @@ def test_an_activity_saved_at_a_typed_time_is_found_by_filtering_on_those_words(
 
 
 def test_forms_and_filters_read_a_typed_time_alike(rows):
-    """The edit forms save a typed time by the same rule (forms.local_to_utc)."""
+    """The edit forms save a typed time by the same rule (models.settings.local_to_utc)."""
     assert local_to_utc(datetime(2026, 10, 25, 3, 30)) == utc(2026, 10, 25, 0, 30)
     assert local_to_utc(datetime(2026, 3, 29, 3, 30)) == utc(2026, 3, 29, 1, 0)
     assert local_to_utc(datetime(2026, 12, 1, 9, 0)) == utc(2026, 12, 1, 7, 0)

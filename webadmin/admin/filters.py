@@ -3,7 +3,7 @@
 Every page shows a moment in the installation's zone, so a person filtering "created
 after 2026-10-25 09:00" means 09:00 on that clock, not in UTC. Flask-Admin's datetime
 filters compare the typed text as it stands; these read it as the installation's
-wall-clock time (forms.local_to_utc, the rule the edit forms follow) and compare the UTC
+wall-clock time (models.settings.local_to_utc, the rule the edit forms follow) and compare the UTC
 instant it names. The typed text itself is what the list's filter box shows again
 (Flask-Admin keeps the raw argument for that and hands only the cleaned value to the
 query), and "select all that match" (bulk/selection.py) stores the same UTC instants.
@@ -15,7 +15,7 @@ from datetime import datetime
 
 from flask_admin.contrib.sqla import filters as sqla
 
-from .forms import local_to_utc
+from models.settings import local_to_utc
 
 # What a person may type: the filter's picker writes seconds; the pages show minutes, so a
 # time copied from a page (or typed by hand) is read too.

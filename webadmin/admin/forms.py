@@ -8,16 +8,14 @@ model". Both are developer words on a person's screen.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import datetime, time
 
 from flask_admin.form import DateTimeField, TimeField
 from flask_admin.form.widgets import Select2Widget
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
-from models.recurrence import resolve
-from models.settings import installation_tz
+from models.settings import installation_tz, local_to_utc
 
 NONE = "__None"  # what Flask-Admin's select fields read as "no value"
 NO_VALUE = _l("(none)")
@@ -58,23 +56,6 @@ def picker(fields: list[str], placeholder, page_size: int = 20) -> dict:
 
 
 LOCAL_TIME_HELP = _l("Local time (the installation's time zone).")
-
-
-def local_to_utc(moment: datetime) -> datetime:
-    """A wall-clock time a person typed (naive, in the installation's zone) as the UTC
-    instant it names, by the rule scheduled actions follow (models.recurrence.resolve): a
-    time that happens twice when the clocks go back is the first one, and a time the
-    clocks skip is the first minute after the gap (03:30 → 04:00 in Helsinki on the last
-    Sunday of March). Forms and list filters both read typed times here, so a filter finds
-    the row a form saved with the same words."""
-    try:
-        if moment.tzinfo is not None:
-            return moment.astimezone(UTC)
-        return resolve(moment, installation_tz())[0]
-    except OverflowError:  # year 1 or 9999 moved past the calendar's end by the offset
-        # gettext, not lazy: Flask-Admin shows a field's error only when it is a str.
-        raise ValueError(_("This date and time is outside the range that can be stored.")
-                         ) from None
 
 
 class LocalDateTimeField(DateTimeField):
