@@ -192,11 +192,12 @@ def main(argv: list[str] | None = None) -> None:
         naive_seconds, naive_rows = bench.naive(min(NAIVE_MAX, selected))
         floor_s = statistics.median(s for s, _ in floors)
         job_s = statistics.median(s for s, _ in jobs)
-        floor, naive = "floor: undo INSERT, UPDATE, audit INSERT", "naive: ORM object per contact"
+        floor_line, naive_line = ("floor: undo INSERT, UPDATE, audit INSERT",
+                                  "naive: ORM object per contact")
         print_table("bulk", dialect, [
-            Line(floor, selected, floor_s, naive=naive),
-            Line(naive, naive_rows, naive_seconds, floor, naive),
-            Line("job: bulk_set, chunks of 50,000 ids", selected, job_s, floor, naive),
+            Line(floor_line, selected, floor_s, naive=naive_line),
+            Line(naive_line, naive_rows, naive_seconds, floor_line, naive_line),
+            Line("job: bulk_set, chunks of 50,000 ids", selected, job_s, floor_line, naive_line),
         ])
         print(f"(naive loop extrapolated to {selected:,} rows: "
               f"{naive_seconds / max(naive_rows, 1) * selected:,.0f} s)")

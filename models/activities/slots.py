@@ -152,9 +152,9 @@ def _free_slots(job_id: str, users, window: tuple[datetime, datetime]):
     )
 
 
-def _plan_once(job_id: str, assigned: Select, window, wanted: int) -> int:
+def _plan_once(job_id: str, assigned: Select, window, wanted: int, users: list[int]) -> int:
     """Write the plan for this grid; return how many of the ``wanted`` contacts (those with
-    a user) found no free slot in it.
+    a user, one of ``users``) found no free slot in it.
 
     A user with nothing in the grid's time span (the common case: a first mass-creation)
     has every grid slot free, so the n-th contact simply takes the n-th slot, found by
@@ -166,7 +166,7 @@ def _plan_once(job_id: str, assigned: Select, window, wanted: int) -> int:
     first, last = window
     busy = list(db.session.scalars(
         select(activities.c.owner_id).distinct()
-        .where(activities.c.owner_id.in_(select(who.c.owner_id)),
+        .where(activities.c.owner_id.in_(users),
                activities.c.status != ActivityStatus.CANCELLED,
                activities.c.start_at < last, activities.c.end_at > first)))
     idle = select(
@@ -243,24 +243,25 @@ def plan_for(job_id: str, assigned: Select, day: date, now: datetime | None = No
     weekdays = settings.weekdays
     now = now or utcnow()
     not_before = now if day >= now.astimezone(tz).date() else None
-    busiest, wanted = _per_user(assigned)
+    busiest, wanted, users = _per_user(assigned)
     days = math.ceil(busiest / len(times)) + EXTRA_DAYS
     while True:
         window = _write_grid(job_id, working_days(day, days, weekdays), times, tz, not_before)
-        if window and _plan_once(job_id, assigned, window, wanted) == 0:
+        if window and _plan_once(job_id, assigned, window, wanted, users) == 0:
             break
         days *= 2  # existing activities took more slots than the margin: widen the grid
     return summary(job_id, assigned, tz)
 
 
-def _per_user(assigned: Select) -> tuple[int, int]:
-    """(the most contacts one user gets, the contacts that have a user): one pass."""
+def _per_user(assigned: Select) -> tuple[int, int, list[int]]:
+    """(the most contacts one user gets, the contacts that have a user, those users): one
+    pass over the selection, a row per user."""
     who = assigned.subquery()
-    per_owner = (select(func.count().label("n")).where(who.c.owner_id.is_not(None))
-                 .group_by(who.c.owner_id).subquery())
-    most, total = db.session.execute(
-        select(func.max(per_owner.c.n), func.sum(per_owner.c.n))).one()
-    return most or 0, int(total or 0)
+    counts = db.session.execute(
+        select(who.c.owner_id, func.count()).where(who.c.owner_id.is_not(None))
+        .group_by(who.c.owner_id)).all()
+    return (max((n for _, n in counts), default=0), sum(n for _, n in counts),
+            [owner for owner, _ in counts])
 
 
 def summary(job_id: str, assigned: Select, tz: ZoneInfo) -> dict:
